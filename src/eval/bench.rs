@@ -1,0 +1,117 @@
+//! `visage bench`: per-stage latency (decode, detect, align, embed) on given
+//! photos, single-threaded, as medians over repeated runs.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::PipelineArgs;
+use crate::vision::detect::Letterbox;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Photos to time (the largest face of each is aligned and embedded).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Timed runs per photo (after two warm-up runs).
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageTimes {
+    pub image: String,
+    pub width: u32,
+    pub height: u32,
+    /// The detector's network input for this photo.
+    pub detector_input: [u32; 2],
+    pub faces: usize,
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub align_ms: f64,
+    pub embed_ms: f64,
+    pub total_ms: f64,
+    pub iterations: usize,
+}
+
+fn median(mut xs: Vec<Duration>) -> f64 {
+    xs.sort();
+    xs.get(xs.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let p = args.pipeline.load()?;
+    let mut rows = Vec::new();
+    for path in &args.images {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let img = p.decode(&bytes)?;
+        let lb = Letterbox::new(img.width(), img.height(), p.config.detector.max_side);
+        let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        let mut faces = 0;
+        for i in 0..args.iterations + 2 {
+            let t0 = Instant::now();
+            let img = p.decode(&bytes)?;
+            let t1 = Instant::now();
+            let dets = p.detect(&img)?;
+            let t2 = Instant::now();
+            let aligned = dets.first().map(|d| p.align(&img, d)).transpose()?;
+            let t3 = Instant::now();
+            if let Some(a) = &aligned {
+                std::hint::black_box(p.embed(a)?);
+            }
+            let t4 = Instant::now();
+            faces = dets.len();
+            if i >= 2 {
+                for (k, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0].into_iter().enumerate() {
+                    t[k].push(d);
+                }
+            }
+        }
+        let [d, de, a, e, tot] = t;
+        rows.push(StageTimes {
+            image: path.display().to_string(),
+            width: img.width(),
+            height: img.height(),
+            detector_input: [lb.net_w, lb.net_h],
+            faces,
+            decode_ms: median(d),
+            detect_ms: median(de),
+            align_ms: median(a),
+            embed_ms: median(e),
+            total_ms: median(tot),
+            iterations: args.iterations,
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    } else {
+        println!(
+            "{:<28} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "photo", "size", "det input", "decode", "detect", "align", "embed", "total"
+        );
+        for r in &rows {
+            let name = std::path::Path::new(&r.image).file_name().map_or(r.image.clone(), |n| n.to_string_lossy().into());
+            println!(
+                "{:<28} {:>10} {:>9} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms",
+                name,
+                format!("{}x{}", r.width, r.height),
+                format!("{}x{}", r.detector_input[0], r.detector_input[1]),
+                r.decode_ms,
+                r.detect_ms,
+                r.align_ms,
+                r.embed_ms,
+                r.total_ms
+            );
+        }
+        println!("(medians of {} single-threaded runs; model {})", args.iterations, p.embedder.id());
+    }
+    Ok(ExitCode::SUCCESS)
+}

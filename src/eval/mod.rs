@@ -1,0 +1,198 @@
+//! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
+//! the per-stage latency benchmark (`visage bench`).
+pub mod bench;
+pub mod metrics;
+pub mod pairs;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::cli::PipelineArgs;
+use crate::vision::similarity::dot;
+use crate::vision::{Pipeline, Select};
+use metrics::Scored;
+
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// LFW "View 2" protocol on a pairs file (LFW format or CSV `img_a,img_b,same`).
+    Pairs {
+        /// The pairs file.
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Folder the image paths are relative to.
+        #[arg(long)]
+        root: PathBuf,
+        /// Folds for a CSV file (an LFW file names its own).
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+        /// Threads embedding images (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+/// What `eval pairs` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pairs: usize,
+    pub matched: usize,
+    pub mismatched: usize,
+    pub images: usize,
+    /// Images where no face was found (their pairs score -1: "different").
+    pub no_face: usize,
+    pub folds: usize,
+    pub accuracy_mean: f64,
+    pub accuracy_std: f64,
+    /// Mean of the thresholds chosen on the training folds.
+    pub threshold_kfold_mean: f32,
+    pub threshold_default: f32,
+    pub accuracy_at_default: f64,
+    pub tar_at_far_0_001: f64,
+    pub threshold_at_far_0_001: f32,
+    pub tar_at_far_0_01: f64,
+    pub auc: f64,
+    pub eer: f64,
+    pub model: String,
+    pub flip: bool,
+    pub seconds: f64,
+}
+
+pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
+    match cmd {
+        EvalCommand::Pairs { pairs, root, folds, threads, json, pipeline } => {
+            let text = std::fs::read_to_string(&pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
+            let list = pairs::parse(&text, &root, folds)?;
+            let p = pipeline.load()?;
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let report = evaluate(&p, &list, threads)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_table(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Embeds each distinct image once (the face nearest the centre), on
+/// `threads` threads, and scores every pair.
+pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<Report> {
+    let start = std::time::Instant::now();
+    let images: Vec<&PathBuf> =
+        list.pairs.iter().flat_map(|x| [&x.a, &x.b]).collect::<BTreeSet<_>>().into_iter().collect();
+    let embeddings = embed_all(p, &images, threads.max(1));
+    let lookup: BTreeMap<&Path, &Option<Vec<f32>>> =
+        images.iter().map(|x| x.as_path()).zip(embeddings.iter()).collect();
+    let no_face = embeddings.iter().filter(|e| e.is_none()).count();
+    let scored: Vec<Scored> = list
+        .pairs
+        .iter()
+        .map(|x| {
+            let score = match (lookup[x.a.as_path()], lookup[x.b.as_path()]) {
+                (Some(a), Some(b)) => dot(a, b),
+                _ => -1.0,
+            };
+            Scored { score, same: x.same, fold: x.fold }
+        })
+        .collect();
+    let folds = metrics::kfold_accuracy(&scored, list.folds);
+    let accs: Vec<f64> = folds.iter().map(|f| f.0).collect();
+    let (accuracy_mean, accuracy_std) = metrics::mean_std(&accs);
+    let threshold_default = p.embedder.threshold.unwrap_or(0.0);
+    let (tar3, thr3) = metrics::tar_at_far(&scored, 0.001);
+    let (tar2, _) = metrics::tar_at_far(&scored, 0.01);
+    Ok(Report {
+        pairs: scored.len(),
+        matched: scored.iter().filter(|s| s.same).count(),
+        mismatched: scored.iter().filter(|s| !s.same).count(),
+        images: images.len(),
+        no_face,
+        folds: folds.len(),
+        accuracy_mean,
+        accuracy_std,
+        threshold_kfold_mean: folds.iter().map(|f| f.1).sum::<f32>() / folds.len().max(1) as f32,
+        threshold_default,
+        accuracy_at_default: metrics::accuracy_at(&scored, threshold_default),
+        tar_at_far_0_001: tar3,
+        threshold_at_far_0_001: thr3,
+        tar_at_far_0_01: tar2,
+        auc: metrics::roc_auc(&scored),
+        eer: metrics::eer(&scored),
+        model: p.embedder.id().to_string(),
+        flip: p.config.flip,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Vec<Option<Vec<f32>>> {
+    let bar = indicatif::ProgressBar::new(images.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(vec![None; images.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = images.get(i) else { break };
+                    let emb = match std::fs::read(path) {
+                        Ok(bytes) => match p.analyze_bytes(&bytes, Select::Central, true) {
+                            Ok((faces, _)) => faces.into_iter().next().and_then(|f| f.embedding).map(|e| e.values),
+                            Err(e) => {
+                                bar.suspend(|| eprintln!("{}: {e}", path.display()));
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            bar.suspend(|| eprintln!("{}: {e}", path.display()));
+                            None
+                        }
+                    };
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = emb;
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+fn print_table(r: &Report) {
+    let pct = |x: f64| format!("{:.2}%", 100.0 * x);
+    let folds = format!("{}-fold accuracy", r.folds);
+    let rows = [
+        ("pairs (matched / mismatched)", format!("{} ({} / {})", r.pairs, r.matched, r.mismatched)),
+        ("images (no face found)", format!("{} ({})", r.images, r.no_face)),
+        (folds.as_str(), format!("{} ± {}", pct(r.accuracy_mean), pct(r.accuracy_std))),
+        ("  mean k-fold threshold", format!("{:.3}", r.threshold_kfold_mean)),
+        ("accuracy at default threshold", format!("{} (cosine ≥ {:.3})", pct(r.accuracy_at_default), r.threshold_default)),
+        ("TAR @ FAR=0.1%", format!("{} (cosine > {:.3})", pct(r.tar_at_far_0_001), r.threshold_at_far_0_001)),
+        ("TAR @ FAR=1%", pct(r.tar_at_far_0_01)),
+        ("ROC AUC", format!("{:.4}", r.auc)),
+        ("EER", pct(r.eer)),
+        ("model", format!("{}{}", r.model, if r.flip { " (+flip)" } else { "" })),
+        ("time", format!("{:.1} s", r.seconds)),
+    ];
+    let w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<w$}  {v}");
+    }
+}

@@ -1,0 +1,118 @@
+//! The ONNX models: the manifest that describes them, checksum-verified
+//! loading, and the load-time graph rewrites that let tract run them.
+pub mod manifest;
+pub mod onnx_rewrite;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use prost::Message;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+pub use manifest::{ChannelOrder, InputSpec, Manifest, ModelEntry, ModelKind};
+
+/// The command that fetches the default models, named in every error about them.
+pub const FETCH_HINT: &str = "run `make models` (or `python3 models/fetch.py`) to fetch them";
+
+/// Which model produced something: its manifest id and the SHA-256 of its file.
+/// Embeddings from different model ids are never compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ModelId {
+    pub name: String,
+    pub sha256: String,
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@sha256:{}", self.name, self.sha256)
+    }
+}
+
+/// Why a model file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("model file {path} is missing: {FETCH_HINT}")]
+    Missing { path: PathBuf },
+    #[error("model file {path} has SHA-256 {actual}, expected {expected}: {FETCH_HINT}")]
+    Checksum { path: PathBuf, expected: String, actual: String },
+    #[error("cannot read model file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Reads a model file and checks it against the manifest's SHA-256.
+pub fn read_verified(path: &Path, expected_sha256: &str) -> Result<Vec<u8>, ModelFileError> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ModelFileError::Missing { path: path.to_path_buf() },
+        _ => ModelFileError::Io { path: path.to_path_buf(), source: e },
+    })?;
+    let actual = sha256_hex(&bytes);
+    if !actual.eq_ignore_ascii_case(expected_sha256) {
+        return Err(ModelFileError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected_sha256.to_string(),
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A verified, rewritten ONNX model ready to be given a concrete input shape.
+pub struct LoadedModel {
+    pub id: ModelId,
+    pub entry: ModelEntry,
+    /// The graph with quantized constants folded, before shapes are fixed.
+    pub model: InferenceModel,
+    /// Output names in graph order.
+    pub outputs: Vec<String>,
+}
+
+impl LoadedModel {
+    /// Loads `entry` from `dir`, verifying its checksum and rewriting the graph.
+    pub fn load(dir: &Path, entry: &ModelEntry) -> Result<Self> {
+        let path = dir.join(&entry.file);
+        let bytes = read_verified(&path, &entry.sha256)?;
+        let mut proto = ModelProto::decode(bytes.as_slice())
+            .with_context(|| format!("{} is not an ONNX model", path.display()))?;
+        let report = onnx_rewrite::fold_constants(&mut proto)
+            .with_context(|| format!("rewriting {}", path.display()))?;
+        tracing::debug!(model = %entry.id, ?report, "folded quantized constants");
+        let outputs = proto
+            .graph
+            .as_ref()
+            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+            .unwrap_or_default();
+        // The files declare fixed shapes (640x640 for YuNet) on their outputs
+        // and intermediate values; the detector runs at other sizes, so only
+        // the input fact set per plan is trusted.
+        let model = tract_onnx::onnx()
+            .with_ignore_output_shapes(true)
+            .with_ignore_value_info(true)
+            .model_for_proto_model(&proto)
+            .with_context(|| format!("tract cannot load {}", path.display()))?;
+        Ok(Self {
+            id: ModelId { name: entry.id.clone(), sha256: entry.sha256.to_lowercase() },
+            entry: entry.clone(),
+            model,
+            outputs,
+        })
+    }
+
+    /// An optimised plan for a fixed input shape (f32).
+    pub fn plan_for_shape(&self, shape: &[usize]) -> Result<Arc<TypedRunnableModel>> {
+        let mut model = self.model.clone();
+        model.set_input_fact(0, f32::fact(shape).into())?;
+        let plan = model
+            .into_optimized()
+            .with_context(|| format!("optimising {} for input {shape:?}", self.id.name))?
+            .into_runnable()?;
+        Ok(plan)
+    }
+}

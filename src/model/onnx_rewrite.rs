@@ -1,0 +1,354 @@
+//! Load-time rewrites of an ONNX `ModelProto` so that tract can run the
+//! shipped, checksummed model files as they are.
+//!
+//! The default models are *block-quantized int8*: every weight is a constant
+//! `DequantizeLinear` (opset 21, `block_size` attribute) followed by a
+//! `Reshape` to the convolution's shape. tract refuses blocked quantization,
+//! so each constant `DequantizeLinear` is folded into an f32 initializer
+//! (`(q - zero_point) * scale`, with scale and zero point repeated
+//! `block_size` times along `axis`), the then-constant `Reshape`s are folded,
+//! and graph inputs that no node reads (SFace lists 29 stale weight inputs)
+//! are dropped, as are initializers nothing reads any more.
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{Context, Result, bail, ensure};
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+
+/// ONNX `TensorProto.DataType` codes used here.
+pub mod dtype {
+    pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
+    pub const INT8: i32 = 3;
+    pub const INT32: i32 = 6;
+    pub const INT64: i32 = 7;
+}
+
+/// What a rewrite changed, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RewriteReport {
+    pub dequantize_folded: usize,
+    pub reshape_folded: usize,
+    pub inputs_dropped: usize,
+    pub initializers_dropped: usize,
+}
+
+/// Folds constant `DequantizeLinear` and `Reshape` nodes into initializers and
+/// drops unused graph inputs and initializers.
+pub fn fold_constants(model: &mut ModelProto) -> Result<RewriteReport> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let mut report = RewriteReport::default();
+
+    let mut consts: HashMap<String, TensorProto> =
+        graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
+    let mut kept = Vec::with_capacity(graph.node.len());
+    // ONNX nodes are topologically sorted, so one pass sees every producer
+    // before its consumers.
+    for node in graph.node.drain(..) {
+        let all_const = !node.input.is_empty()
+            && node.input.iter().all(|i| i.is_empty() || consts.contains_key(i));
+        let folded = match (node.op_type.as_str(), all_const) {
+            ("DequantizeLinear", true) => Some(dequantize_node(&node, &consts)?),
+            ("Reshape", true) => Some(reshape_node(&node, &consts)?),
+            _ => None,
+        };
+        match folded {
+            Some(mut t) => {
+                if node.op_type == "DequantizeLinear" {
+                    report.dequantize_folded += 1;
+                } else {
+                    report.reshape_folded += 1;
+                }
+                let out = node.output.first().context("a folded node has no output")?;
+                t.name = out.clone();
+                consts.insert(out.clone(), t);
+            }
+            None => kept.push(node),
+        }
+    }
+    graph.node = kept;
+
+    let used = used_names(graph);
+    let before = consts.len();
+    let mut initializers: Vec<TensorProto> =
+        consts.into_values().filter(|t| used.contains(&t.name)).collect();
+    initializers.sort_by(|a, b| a.name.cmp(&b.name));
+    report.initializers_dropped = before - initializers.len();
+    graph.initializer = initializers;
+
+    let before = graph.input.len();
+    graph.input.retain(|i| used.contains(&i.name));
+    report.inputs_dropped = before - graph.input.len();
+    Ok(report)
+}
+
+/// Every name read by a node (including sub-graphs) or exposed as a graph output.
+fn used_names(graph: &GraphProto) -> HashSet<String> {
+    fn visit(g: &GraphProto, used: &mut HashSet<String>) {
+        for n in &g.node {
+            used.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());
+            for a in &n.attribute {
+                if let Some(sub) = &a.g {
+                    visit(sub, used);
+                }
+                for sub in &a.graphs {
+                    visit(sub, used);
+                }
+            }
+        }
+        used.extend(g.output.iter().map(|o| o.name.clone()));
+    }
+    let mut used = HashSet::new();
+    visit(graph, &mut used);
+    used
+}
+
+fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
+    node.attribute.iter().find(|a: &&AttributeProto| a.name == name).map(|a| a.i)
+}
+
+fn dims_usize(t: &TensorProto) -> Result<Vec<usize>> {
+    t.dims
+        .iter()
+        .map(|&d| usize::try_from(d).with_context(|| format!("negative dimension in {}", t.name)))
+        .collect()
+}
+
+fn check_inline(t: &TensorProto) -> Result<()> {
+    ensure!(
+        t.external_data.is_empty() && t.data_location.unwrap_or(0) == 0,
+        "tensor {} uses external data, which is not supported",
+        t.name
+    );
+    Ok(())
+}
+
+/// The values of an integer tensor (int8, uint8, int32) widened to i32.
+pub fn int_values(t: &TensorProto) -> Result<Vec<i32>> {
+    check_inline(t)?;
+    let raw = &t.raw_data;
+    Ok(match t.data_type {
+        dtype::INT8 if !raw.is_empty() => raw.iter().map(|&b| b as i8 as i32).collect(),
+        dtype::UINT8 if !raw.is_empty() => raw.iter().map(|&b| b as i32).collect(),
+        dtype::INT32 if !raw.is_empty() => raw
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        dtype::INT8 | dtype::UINT8 | dtype::INT32 => t.int32_data.clone(),
+        other => bail!("tensor {} has type {other}, expected an 8- or 32-bit integer", t.name),
+    })
+}
+
+/// The values of a float tensor.
+pub fn float_values(t: &TensorProto) -> Result<Vec<f32>> {
+    check_inline(t)?;
+    ensure!(t.data_type == dtype::FLOAT, "tensor {} is not float32", t.name);
+    Ok(if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    })
+}
+
+/// The values of an int64 tensor (shapes).
+pub fn i64_values(t: &TensorProto) -> Result<Vec<i64>> {
+    check_inline(t)?;
+    ensure!(t.data_type == dtype::INT64, "tensor {} is not int64", t.name);
+    Ok(if t.raw_data.is_empty() {
+        t.int64_data.clone()
+    } else {
+        t.raw_data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect()
+    })
+}
+
+/// A float32 tensor with its values stored as little-endian raw data.
+pub fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: dtype::FLOAT,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn dequantize_node(node: &NodeProto, consts: &HashMap<String, TensorProto>) -> Result<TensorProto> {
+    let get = |i: usize| node.input.get(i).filter(|n| !n.is_empty()).map(|n| &consts[n]);
+    let q = get(0).context("DequantizeLinear without input")?;
+    let scale = get(1).context("DequantizeLinear without scale")?;
+    let zero = get(2);
+    let dims = dims_usize(q)?;
+    let q_values = int_values(q)?;
+    let scales = float_values(scale)?;
+    let zeros = match zero {
+        Some(z) => int_values(z)?,
+        None => vec![0; scales.len()],
+    };
+    let values = dequantize(
+        &q_values,
+        &dims,
+        &scales,
+        &dims_usize(scale)?,
+        &zeros,
+        attr_int(node, "axis").unwrap_or(1),
+        attr_int(node, "block_size").unwrap_or(0),
+    )
+    .with_context(|| format!("folding DequantizeLinear {}", node.name))?;
+    Ok(float_tensor("", &dims, &values))
+}
+
+/// `(q - zero_point) * scale` following ONNX `DequantizeLinear` semantics:
+/// per-tensor (one scale), per-axis (`block_size` 0, a 1-D scale along `axis`)
+/// or blocked (`block_size` > 0, the scale has `q`'s rank with
+/// `ceil(dim / block_size)` along `axis`; the last block may be partial).
+pub fn dequantize(
+    q: &[i32],
+    dims: &[usize],
+    scale: &[f32],
+    scale_dims: &[usize],
+    zero: &[i32],
+    axis: i64,
+    block_size: i64,
+) -> Result<Vec<f32>> {
+    let n: usize = dims.iter().product();
+    ensure!(q.len() == n, "quantized data has {} values for shape {dims:?}", q.len());
+    ensure!(zero.len() == scale.len(), "zero point and scale differ in size");
+    if scale.len() == 1 {
+        return Ok(q.iter().map(|&v| (v - zero[0]) as f32 * scale[0]).collect());
+    }
+    let rank = dims.len() as i64;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    ensure!((0..rank).contains(&axis), "axis {axis} out of range for rank {rank}");
+    let axis = axis as usize;
+    // Elements after `axis` form the inner stride.
+    let inner: usize = dims[axis + 1..].iter().product();
+    let dim = dims[axis];
+    let outer: usize = dims[..axis].iter().product();
+    let mut out = Vec::with_capacity(n);
+    if block_size <= 0 {
+        ensure!(scale.len() == dim, "per-axis scale has {} values for axis size {dim}", scale.len());
+        for o in 0..outer {
+            for a in 0..dim {
+                for i in 0..inner {
+                    let v = q[(o * dim + a) * inner + i];
+                    out.push((v - zero[a]) as f32 * scale[a]);
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let bs = block_size as usize;
+    let blocks = dim.div_ceil(bs);
+    let mut expected = dims.to_vec();
+    expected[axis] = blocks;
+    ensure!(
+        scale_dims == expected.as_slice(),
+        "blocked scale has shape {scale_dims:?}, expected {expected:?}"
+    );
+    for o in 0..outer {
+        for a in 0..dim {
+            for i in 0..inner {
+                let v = q[(o * dim + a) * inner + i];
+                let s = (o * blocks + a / bs) * inner + i;
+                out.push((v - zero[s]) as f32 * scale[s]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn reshape_node(node: &NodeProto, consts: &HashMap<String, TensorProto>) -> Result<TensorProto> {
+    ensure!(node.input.len() == 2, "Reshape {} takes two inputs", node.name);
+    let data = &consts[&node.input[0]];
+    let shape = i64_values(&consts[&node.input[1]])?;
+    let allow_zero = attr_int(node, "allowzero").unwrap_or(0) != 0;
+    let dims = reshaped_dims(&dims_usize(data)?, &shape, allow_zero)
+        .with_context(|| format!("folding Reshape {}", node.name))?;
+    let mut t = data.clone();
+    t.dims = dims.iter().map(|&d| d as i64).collect();
+    Ok(t)
+}
+
+/// The output shape of ONNX `Reshape`: 0 copies the input dimension (unless
+/// `allow_zero`), one -1 is inferred from the element count.
+pub fn reshaped_dims(input: &[usize], shape: &[i64], allow_zero: bool) -> Result<Vec<usize>> {
+    let total: usize = input.iter().product();
+    let mut out = Vec::with_capacity(shape.len());
+    let mut infer = None;
+    for (i, &s) in shape.iter().enumerate() {
+        match s {
+            -1 => {
+                ensure!(infer.is_none(), "more than one -1 in shape {shape:?}");
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allow_zero => out.push(*input.get(i).context("0 refers past the input rank")?),
+            s if s >= 0 => out.push(s as usize),
+            s => bail!("invalid dimension {s} in shape {shape:?}"),
+        }
+    }
+    if let Some(i) = infer {
+        let known: usize = out.iter().product();
+        ensure!(known > 0 && total % known == 0, "cannot infer -1 in {shape:?} for {total} values");
+        out[i] = total / known;
+    }
+    ensure!(
+        out.iter().product::<usize>() == total,
+        "shape {shape:?} does not hold {total} values"
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_dequantize_repeats_scale_and_zero_point_along_axis() {
+        // 2x5, blocks of 2 along axis 1: blocks [0,1] [2,3] [4] (partial)
+        let q = [1, 2, 3, 4, 5, -1, -2, -3, -4, -5];
+        let scale = [1.0, 10.0, 100.0, 0.5, 0.25, 2.0];
+        let zero = [0, 1, 2, 0, -1, 1];
+        let out = dequantize(&q, &[2, 5], &scale, &[2, 3], &zero, 1, 2).unwrap();
+        let expected = [
+            1.0, 2.0, 20.0, 30.0, 300.0, // row 0
+            -0.5, -1.0, -0.5, -0.75, -12.0, // row 1
+        ];
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn blocked_dequantize_along_axis_zero_with_single_scale_block() {
+        // A 1-D tensor of 3 with block 64: one block, one scale.
+        let out = dequantize(&[3, -3, 0], &[3], &[0.5], &[1], &[1], 0, 64).unwrap();
+        assert_eq!(out, [1.0, -2.0, -0.5]);
+        // Two blocks of 2 along axis 0 of a 3x2 tensor (inner stride 2).
+        let out =
+            dequantize(&[1, 2, 3, 4, 5, 6], &[3, 2], &[1.0, 2.0, 3.0, 4.0], &[2, 2], &[0; 4], 0, 2)
+                .unwrap();
+        assert_eq!(out, [1.0, 4.0, 3.0, 8.0, 15.0, 24.0]);
+    }
+
+    #[test]
+    fn per_axis_and_per_tensor_dequantize() {
+        let out = dequantize(&[1, 2, 3, 4], &[2, 2], &[1.0, 3.0], &[2], &[0, 1], 0, 0).unwrap();
+        assert_eq!(out, [1.0, 2.0, 6.0, 9.0]);
+        let out = dequantize(&[1, 2], &[2], &[2.0], &[], &[1], 1, 0).unwrap();
+        assert_eq!(out, [0.0, 2.0]);
+    }
+
+    #[test]
+    fn dequantize_rejects_mismatched_scale_shape() {
+        assert!(dequantize(&[1, 2, 3, 4], &[2, 2], &[1.0, 1.0, 1.0], &[3, 1], &[0; 3], 1, 2).is_err());
+    }
+
+    #[test]
+    fn reshape_handles_zero_and_minus_one() {
+        assert_eq!(reshaped_dims(&[2, 3, 4], &[0, -1], false).unwrap(), vec![2, 12]);
+        assert_eq!(reshaped_dims(&[24], &[4, 3, 2, 1], false).unwrap(), vec![4, 3, 2, 1]);
+        assert!(reshaped_dims(&[24], &[5, -1], false).is_err());
+        assert!(reshaped_dims(&[24], &[-1, -1], false).is_err());
+    }
+}

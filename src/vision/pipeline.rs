@@ -1,0 +1,155 @@
+//! The whole face pipeline: decode → detect → align → embed, with per-stage
+//! timings. It knows nothing of HTTP; callers pick which faces they need.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use image::RgbImage;
+use serde::Serialize;
+
+use super::align::align_face;
+use super::decode::{DecodeError, DecodeLimits, decode_image};
+use super::detect::{Detection, Detector, DetectorConfig};
+use super::embed::{Embedder, Embedding};
+use super::quality::Quality;
+use crate::model::{LoadedModel, Manifest};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineConfig {
+    pub detector: DetectorConfig,
+    pub decode: DecodeLimits,
+    /// Test-time flip augmentation: embed the mirrored crop too and average.
+    pub flip: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { detector: DetectorConfig::default(), decode: DecodeLimits::default(), flip: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("inference failed: {0:#}")]
+    Inference(#[from] anyhow::Error),
+}
+
+/// One face: where it is, how usable it is, and (when asked) its embedding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Face {
+    #[serde(flatten)]
+    pub detection: Detection,
+    pub quality: Quality,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
+}
+
+/// Wall time spent in each stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub decode: Duration,
+    pub detect: Duration,
+    pub align: Duration,
+    pub embed: Duration,
+}
+
+/// Which detected faces to align and embed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    /// Every face, largest first.
+    All,
+    /// Only the largest face.
+    Largest,
+    /// Only the face whose centre is nearest the image centre (LFW convention).
+    Central,
+}
+
+pub struct Pipeline {
+    pub detector: Detector,
+    pub embedder: Embedder,
+    pub config: PipelineConfig,
+}
+
+impl Pipeline {
+    /// Loads the manifest's default detector and embedder from `models_dir`.
+    pub fn load(models_dir: &Path, config: PipelineConfig) -> Result<Self> {
+        let manifest = Manifest::load(models_dir)?;
+        let detector = LoadedModel::load(models_dir, manifest.default_detector()?)?;
+        let embedder = LoadedModel::load(models_dir, manifest.default_embedder()?)?;
+        Ok(Self {
+            detector: Detector::new(detector, config.detector)?,
+            embedder: Embedder::new(embedder)?,
+            config,
+        })
+    }
+
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, DecodeError> {
+        decode_image(bytes, &self.config.decode)
+    }
+
+    /// Every face in the image, largest first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
+        let mut dets = self.detector.detect(img)?;
+        dets.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
+        Ok(dets)
+    }
+
+    /// The aligned crop the embedder takes.
+    pub fn align(&self, img: &RgbImage, det: &Detection) -> Result<RgbImage> {
+        let (w, h) = self.embedder.input_size();
+        align_face(img, &det.landmarks, w, h).ok_or_else(|| anyhow::anyhow!("degenerate landmarks"))
+    }
+
+    pub fn embed(&self, aligned: &RgbImage) -> Result<Embedding> {
+        self.embedder.embed(aligned, self.config.flip)
+    }
+
+    /// Detects, then aligns, measures and (with `embed`) embeds the selected faces.
+    pub fn analyze(&self, img: &RgbImage, select: Select, embed: bool, t: &mut Timings) -> Result<Vec<Face>> {
+        let start = Instant::now();
+        let mut dets = self.detect(img)?;
+        t.detect += start.elapsed();
+        match select {
+            Select::All => {}
+            Select::Largest => dets.truncate(1),
+            Select::Central => {
+                let c = [img.width() as f32 / 2.0, img.height() as f32 / 2.0];
+                let d2 = |d: &Detection| {
+                    let m = d.bbox.center();
+                    (m[0] - c[0]).powi(2) + (m[1] - c[1]).powi(2)
+                };
+                dets.sort_by(|a, b| d2(a).total_cmp(&d2(b)));
+                dets.truncate(1);
+            }
+        }
+        let mut faces = Vec::with_capacity(dets.len());
+        for det in dets {
+            let start = Instant::now();
+            let aligned = self.align(img, &det)?;
+            let quality = Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, &aligned);
+            t.align += start.elapsed();
+            let embedding = if embed {
+                let start = Instant::now();
+                let e = self.embed(&aligned)?;
+                t.embed += start.elapsed();
+                Some(e)
+            } else {
+                None
+            };
+            faces.push(Face { detection: det, quality, embedding });
+        }
+        Ok(faces)
+    }
+
+    /// Decode and analyze in one call.
+    pub fn analyze_bytes(&self, bytes: &[u8], select: Select, embed: bool) -> Result<(Vec<Face>, Timings), PipelineError> {
+        let mut t = Timings::default();
+        let start = Instant::now();
+        let img = self.decode(bytes)?;
+        t.decode = start.elapsed();
+        let faces = self.analyze(&img, select, embed, &mut t)?;
+        Ok((faces, t))
+    }
+}
