@@ -1,0 +1,267 @@
+//! The face pipeline on the real models and real photos: parity with
+//! onnxruntime and OpenCV (golden values in tests/golden/), and the decisions
+//! a user relies on.
+//!
+//! Needs `make models test-data` (the README's test command runs it).
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use image::{RgbImage, codecs::jpeg::JpegEncoder};
+use serde_json::Value;
+use tract_onnx::prelude::*;
+use visage::model::{LoadedModel, Manifest, ModelKind, onnx_rewrite};
+use visage::vision::detect::DetectorConfig;
+use visage::vision::embed::Embedder;
+use visage::vision::similarity::{cosine, dot};
+use visage::vision::{Pipeline, PipelineConfig, Select};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn models_dir() -> PathBuf {
+    root().join("models")
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    let path = root().join("tests/data").join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make test-data` to fetch the test photos", path.display()))
+}
+
+fn pipeline() -> &'static Pipeline {
+    static P: OnceLock<Pipeline> = OnceLock::new();
+    P.get_or_init(|| {
+        Pipeline::load(&models_dir(), PipelineConfig::default())
+            .unwrap_or_else(|e| panic!("{e:#}; run `make models` to fetch the models"))
+    })
+}
+
+fn golden(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/golden").join(name)).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// The synthetic input of tests/golden/make_golden.py: (x*31 + y*17 + c*101) % 256.
+fn pattern(c: usize, y: usize, x: usize) -> f32 {
+    ((x * 31 + y * 17 + c * 101) % 256) as f32
+}
+
+fn embedding_of(bytes: &[u8]) -> Vec<f32> {
+    let (faces, _) = pipeline().analyze_bytes(bytes, Select::Largest, true).unwrap();
+    faces.into_iter().next().expect("a face").embedding.unwrap().values
+}
+
+fn threshold() -> f32 {
+    pipeline().embedder.threshold.unwrap()
+}
+
+#[test]
+fn rewrite_of_the_shipped_files_folds_every_quantized_constant() {
+    use prost::Message;
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    for (id, dq, inputs_dropped) in [("yunet-2023mar-int8bq", 64, 0), ("sface-2021dec-int8bq", 29, 29)] {
+        let entry = manifest.models.iter().find(|m| m.id == id).unwrap();
+        let bytes = std::fs::read(models_dir().join(&entry.file)).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        let report = onnx_rewrite::fold_constants(&mut proto).unwrap();
+        assert_eq!(report.dequantize_folded, dq, "{id}");
+        assert_eq!(report.inputs_dropped, inputs_dropped, "{id}");
+        let graph = proto.graph.unwrap();
+        assert!(graph.node.iter().all(|n| n.op_type != "DequantizeLinear"), "{id}");
+        let inits: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        let free: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).filter(|n| !inits.contains(n)).collect();
+        assert_eq!(free.len(), 1, "{id}: only the image input is left, got {free:?}");
+    }
+}
+
+#[test]
+fn sface_in_tract_matches_onnxruntime() {
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    let model = LoadedModel::load(&models_dir(), manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap()).unwrap();
+    let embedder = Embedder::new(model).unwrap();
+    // The embedder feeds RGB: channel c of the tensor is RGB channel c.
+    let img = RgbImage::from_fn(112, 112, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
+    });
+    let ours = embedder.raw(&img).unwrap();
+    let theirs = floats(&golden("ort_models.json")["sface_112"]);
+    assert_eq!(ours.len(), 128);
+    let cos = cosine(&ours, &theirs);
+    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    eprintln!("SFace parity with onnxruntime: cosine {cos:.7}, max |diff| {max_diff:.2e}");
+    assert!(cos > 0.9999, "cosine {cos}");
+}
+
+#[test]
+fn yunet_in_tract_matches_onnxruntime_at_a_non_square_size() {
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    let model = LoadedModel::load(&models_dir(), manifest.default_detector().unwrap()).unwrap();
+    let (h, w) = (96, 160);
+    let plan = model.plan_for_shape(&[1, 3, h, w]).unwrap();
+    let input = tract_ndarray::Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| pattern(c, y, x)).into_tensor();
+    let outputs = plan.run(tvec![input.into()]).unwrap();
+    let gold = golden("ort_models.json");
+    let mut worst = 0.0f32;
+    for (i, name) in model.outputs.iter().enumerate() {
+        let ours = outputs[i].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        let theirs = floats(&gold["yunet_96x160"][name]);
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        let diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / (1.0 + b.abs())).fold(0.0, f32::max);
+        worst = worst.max(diff);
+    }
+    eprintln!("YuNet parity with onnxruntime: max relative diff {worst:.2e}");
+    assert!(worst < 1e-3, "{worst}");
+}
+
+#[test]
+fn whole_chain_matches_opencv() {
+    // OpenCV runs YuNet at the photo's own size: do the same (no downscaling).
+    let config = PipelineConfig {
+        detector: DetectorConfig { max_side: 4096, ..DetectorConfig::default() },
+        ..PipelineConfig::default()
+    };
+    let p = Pipeline::load(&models_dir(), config).unwrap();
+    let gold = golden("opencv_chain.json");
+    for (name, faces) in gold["photos"].as_object().unwrap() {
+        let (ours, _) = p.analyze_bytes(&photo(name), Select::All, true).unwrap();
+        let theirs = faces.as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{name}: face count");
+        for (o, t) in ours.iter().zip(theirs) {
+            let tl: Vec<Vec<f32>> = t["landmarks"].as_array().unwrap().iter().map(floats).collect();
+            let worst = o
+                .detection
+                .landmarks
+                .iter()
+                .zip(&tl)
+                .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+                .fold(0.0, f32::max);
+            let cos = dot(&o.embedding.as_ref().unwrap().values, &floats(&t["embedding"]));
+            eprintln!("{name}: landmarks within {worst:.2} px of OpenCV, embedding cosine {cos:.5}");
+            assert!(worst < 2.0, "{name}: landmark off by {worst}");
+            assert!(cos > 0.999, "{name}: cosine {cos}");
+        }
+    }
+}
+
+#[test]
+fn each_portrait_has_exactly_one_face_with_landmarks_inside_the_box() {
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
+        let (faces, _) = pipeline().analyze_bytes(&photo(name), Select::All, false).unwrap();
+        assert_eq!(faces.len(), 1, "{name}");
+        let d = &faces[0].detection;
+        assert!(d.score >= 0.9, "{name}");
+        for lm in d.landmarks {
+            assert!(d.bbox.contains(lm), "{name}: landmark {lm:?} outside {:?}", d.bbox);
+        }
+        // Right eye is left of the left eye in the image; eyes above the mouth.
+        assert!(d.landmarks[0][0] < d.landmarks[1][0] && d.landmarks[0][1] < d.landmarks[3][1], "{name}");
+        assert!(faces[0].quality.face_size > 100.0 && faces[0].quality.sharpness > 10.0, "{name}");
+    }
+}
+
+#[test]
+fn obama_photos_match_each_other_and_not_biden() {
+    let obama: Vec<Vec<f32>> = ["obama.jpg", "obama2.jpg", "obama3.jpg"].iter().map(|n| embedding_of(&photo(n))).collect();
+    let biden = embedding_of(&photo("biden.jpg"));
+    for i in 0..3 {
+        assert!((dot(&obama[i], &obama[i]) - 1.0).abs() < 1e-4, "unit length");
+        for j in i + 1..3 {
+            let s = dot(&obama[i], &obama[j]);
+            assert!(s > threshold(), "obama {i} vs {j}: {s}");
+        }
+        let s = dot(&obama[i], &biden);
+        assert!(s < threshold(), "obama {i} vs biden: {s}");
+    }
+}
+
+#[test]
+fn a_32_bit_png_decodes_and_shows_a_face() {
+    let img = pipeline().decode(&photo("32bit.png")).unwrap();
+    assert_eq!(img.dimensions(), (626, 1200));
+    assert_eq!(pipeline().detect(&img).unwrap().len(), 1);
+}
+
+/// A JPEG with an EXIF APP1 segment carrying only `orientation`.
+fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, 95).encode_image(img).unwrap();
+    let mut tiff = Vec::new();
+    tiff.extend_from_slice(b"II*\0");
+    tiff.extend_from_slice(&8u32.to_le_bytes()); // first IFD offset
+    tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn exif_rotated_photos_give_the_upright_embedding() {
+    let upright = pipeline().decode(&photo("obama.jpg")).unwrap();
+    let reference = embedding_of(&jpeg_with_orientation(&upright, 1));
+    // Orientation 6: the stored pixels are the upright photo turned 90° counter-clockwise.
+    let stored6 = image::imageops::rotate270(&upright);
+    // Orientation 8: turned 90° clockwise.
+    let stored8 = image::imageops::rotate90(&upright);
+    for (orientation, stored) in [(6, stored6), (8, stored8)] {
+        let bytes = jpeg_with_orientation(&stored, orientation);
+        let decoded = pipeline().decode(&bytes).unwrap();
+        assert_eq!(decoded.dimensions(), upright.dimensions(), "orientation {orientation}");
+        let s = dot(&embedding_of(&bytes), &reference);
+        assert!(s > 0.99, "orientation {orientation}: cosine {s}");
+    }
+    // Without the tag the sideways photo is a different (rotated) picture.
+    let sideways = jpeg_with_orientation(&image::imageops::rotate270(&upright), 1);
+    assert_eq!(pipeline().decode(&sideways).unwrap().dimensions(), (upright.height(), upright.width()));
+}
+
+#[test]
+fn photos_without_faces_yield_no_faces() {
+    let gradient = RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 128]));
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let noise = RgbImage::from_fn(500, 400, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    for img in [gradient, noise] {
+        assert!(pipeline().detect(&img).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_missing_or_corrupt_model_is_refused_with_the_fetch_command() {
+    let dir = tempdir();
+    std::fs::copy(models_dir().join("manifest.toml"), dir.join("manifest.toml")).unwrap();
+    let err = Pipeline::load(&dir, PipelineConfig::default()).err().unwrap();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("missing") && msg.contains("make models"), "{msg}");
+    let manifest = Manifest::load(&dir).unwrap();
+    std::fs::write(dir.join(&manifest.default_detector().unwrap().file), b"not a model").unwrap();
+    let msg = format!("{:#}", Pipeline::load(&dir, PipelineConfig::default()).err().unwrap());
+    assert!(msg.contains("SHA-256") && msg.contains("make models"), "{msg}");
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("visage-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
