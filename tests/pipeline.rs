@@ -81,7 +81,8 @@ fn rewrite_of_the_shipped_files_folds_every_quantized_constant() {
 #[test]
 fn sface_in_tract_matches_onnxruntime() {
     let manifest = Manifest::load(&models_dir()).unwrap();
-    let model = LoadedModel::load(&models_dir(), manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap()).unwrap();
+    let model =
+        LoadedModel::load(&models_dir(), manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap()).unwrap();
     let embedder = Embedder::new(model).unwrap();
     // The embedder feeds RGB: channel c of the tensor is RGB channel c.
     let img = RgbImage::from_fn(112, 112, |x, y| {
@@ -166,7 +167,8 @@ fn each_portrait_has_exactly_one_face_with_landmarks_inside_the_box() {
 
 #[test]
 fn obama_photos_match_each_other_and_not_biden() {
-    let obama: Vec<Vec<f32>> = ["obama.jpg", "obama2.jpg", "obama3.jpg"].iter().map(|n| embedding_of(&photo(n))).collect();
+    let obama: Vec<Vec<f32>> =
+        ["obama.jpg", "obama2.jpg", "obama3.jpg"].iter().map(|n| embedding_of(&photo(n))).collect();
     let biden = embedding_of(&photo("biden.jpg"));
     for i in 0..3 {
         assert!((dot(&obama[i], &obama[i]) - 1.0).abs() < 1e-4, "unit length");
@@ -259,9 +261,9 @@ fn a_missing_or_corrupt_model_is_refused_with_the_fetch_command() {
 }
 
 fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("visage-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir =
+        std::env::temp_dir().join(format!("visage-test-{}-{:?}", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
-

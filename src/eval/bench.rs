@@ -98,7 +98,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "photo", "size", "det input", "decode", "detect", "align", "embed", "total"
         );
         for r in &rows {
-            let name = std::path::Path::new(&r.image).file_name().map_or(r.image.clone(), |n| n.to_string_lossy().into());
+            let name =
+                std::path::Path::new(&r.image).file_name().map_or(r.image.clone(), |n| n.to_string_lossy().into());
             println!(
                 "{:<28} {:>10} {:>9} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms",
                 name,

@@ -154,8 +154,14 @@ mod tests {
     #[test]
     fn overlapping_scores_give_known_figures() {
         // positives 0.9 0.6 0.3, negatives 0.5 0.2 0.1
-        let pairs =
-            [sc(0.9, true, 0), sc(0.6, true, 0), sc(0.3, true, 0), sc(0.5, false, 0), sc(0.2, false, 0), sc(0.1, false, 0)];
+        let pairs = [
+            sc(0.9, true, 0),
+            sc(0.6, true, 0),
+            sc(0.3, true, 0),
+            sc(0.5, false, 0),
+            sc(0.2, false, 0),
+            sc(0.1, false, 0),
+        ];
         // best split: accept >= 0.25 (5/6) -> midway between 0.2 and 0.3
         let t = best_threshold(&pairs);
         assert!((t - 0.25).abs() < 1e-6, "{t}");

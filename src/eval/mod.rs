@@ -38,6 +38,9 @@ pub enum EvalCommand {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write every pair's similarity to this CSV (img_a,img_b,same,similarity).
+        #[arg(long)]
+        scores: Option<PathBuf>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -71,12 +74,20 @@ pub struct Report {
 
 pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
-        EvalCommand::Pairs { pairs, root, folds, threads, json, pipeline } => {
+        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, pipeline } => {
             let text = std::fs::read_to_string(&pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
             let list = pairs::parse(&text, &root, folds)?;
             let p = pipeline.load()?;
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let report = evaluate(&p, &list, threads)?;
+            let (report, scored) = evaluate(&p, &list, threads)?;
+            if let Some(path) = scores {
+                let mut csv = String::from("img_a,img_b,same,similarity\n");
+                for (pair, s) in list.pairs.iter().zip(&scored) {
+                    csv +=
+                        &format!("{},{},{},{:.6}\n", pair.a.display(), pair.b.display(), u8::from(pair.same), s.score);
+                }
+                std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+            }
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -89,11 +100,12 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
 
 /// Embeds each distinct image once (the face nearest the centre), on
 /// `threads` threads, and scores every pair.
-pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<Report> {
+/// Returns the report and every pair's score, in the list's order.
+pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<(Report, Vec<Scored>)> {
     let start = std::time::Instant::now();
     let images: Vec<&PathBuf> =
         list.pairs.iter().flat_map(|x| [&x.a, &x.b]).collect::<BTreeSet<_>>().into_iter().collect();
-    let embeddings = embed_all(p, &images, threads.max(1));
+    let embeddings = embed_all(p, &images, threads.max(1))?;
     let lookup: BTreeMap<&Path, &Option<Vec<f32>>> =
         images.iter().map(|x| x.as_path()).zip(embeddings.iter()).collect();
     let no_face = embeddings.iter().filter(|e| e.is_none()).count();
@@ -114,7 +126,7 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<
     let threshold_default = p.embedder.threshold.unwrap_or(0.0);
     let (tar3, thr3) = metrics::tar_at_far(&scored, 0.001);
     let (tar2, _) = metrics::tar_at_far(&scored, 0.01);
-    Ok(Report {
+    let report = Report {
         pairs: scored.len(),
         matched: scored.iter().filter(|s| s.same).count(),
         mismatched: scored.iter().filter(|s| !s.same).count(),
@@ -134,18 +146,21 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<
         model: p.embedder.id().to_string(),
         flip: p.config.flip,
         seconds: start.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((report, scored))
 }
 
-fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Vec<Option<Vec<f32>>> {
+/// The embedding of each image's central face (None when no face is found or
+/// the image cannot be decoded); an unreadable file fails the whole run.
+fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Result<Vec<Option<Vec<f32>>>> {
     let bar = indicatif::ProgressBar::new(images.len() as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     let next = AtomicUsize::new(0);
-    let results = Mutex::new(vec![None; images.len()]);
+    let results: Mutex<Vec<Result<Option<Vec<f32>>>>> = Mutex::new((0..images.len()).map(|_| Ok(None)).collect());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -154,16 +169,13 @@ fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Vec<Option<Ve
                     let Some(path) = images.get(i) else { break };
                     let emb = match std::fs::read(path) {
                         Ok(bytes) => match p.analyze_bytes(&bytes, Select::Central, true) {
-                            Ok((faces, _)) => faces.into_iter().next().and_then(|f| f.embedding).map(|e| e.values),
+                            Ok((faces, _)) => Ok(faces.into_iter().next().and_then(|f| f.embedding).map(|e| e.values)),
                             Err(e) => {
                                 bar.suspend(|| eprintln!("{}: {e}", path.display()));
-                                None
+                                Ok(None)
                             }
                         },
-                        Err(e) => {
-                            bar.suspend(|| eprintln!("{}: {e}", path.display()));
-                            None
-                        }
+                        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
                     };
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = emb;
                     bar.inc(1);
@@ -172,7 +184,7 @@ fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Vec<Option<Ve
         }
     });
     bar.finish_and_clear();
-    results.into_inner().unwrap_or_else(|e| e.into_inner())
+    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect()
 }
 
 fn print_table(r: &Report) {
@@ -183,7 +195,10 @@ fn print_table(r: &Report) {
         ("images (no face found)", format!("{} ({})", r.images, r.no_face)),
         (folds.as_str(), format!("{} ± {}", pct(r.accuracy_mean), pct(r.accuracy_std))),
         ("  mean k-fold threshold", format!("{:.3}", r.threshold_kfold_mean)),
-        ("accuracy at default threshold", format!("{} (cosine ≥ {:.3})", pct(r.accuracy_at_default), r.threshold_default)),
+        (
+            "accuracy at default threshold",
+            format!("{} (cosine ≥ {:.3})", pct(r.accuracy_at_default), r.threshold_default),
+        ),
         ("TAR @ FAR=0.1%", format!("{} (cosine > {:.3})", pct(r.tar_at_far_0_001), r.threshold_at_far_0_001)),
         ("TAR @ FAR=1%", pct(r.tar_at_far_0_01)),
         ("ROC AUC", format!("{:.4}", r.auc)),

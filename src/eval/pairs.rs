@@ -78,7 +78,8 @@ pub fn parse_csv(text: &str, root: &Path, folds: usize) -> Result<PairList> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().context("empty pairs file")?;
     let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-    let col = |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("the CSV header lacks {name:?}"));
+    let col =
+        |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("the CSV header lacks {name:?}"));
     let (ia, ib, is) = (col("img_a")?, col("img_b")?, col("same")?);
     let (mut n_same, mut n_diff) = (0, 0);
     let mut pairs = Vec::new();
@@ -115,16 +116,15 @@ mod tests {
 
     #[test]
     fn parses_csv_with_stratified_folds() {
-        let text = "img_a,img_b,same,source\na.jpg,b.jpg,1,x\na.jpg,c.jpg,0,x\nb.jpg,c.jpg,True,y\nc.jpg,d.jpg,false,y\n";
+        let text =
+            "img_a,img_b,same,source\na.jpg,b.jpg,1,x\na.jpg,c.jpg,0,x\nb.jpg,c.jpg,True,y\nc.jpg,d.jpg,false,y\n";
         let l = parse(text, Path::new("imgs"), 2).unwrap();
         assert_eq!(l.pairs.len(), 4);
         assert_eq!(l.pairs[0].a, PathBuf::from("imgs/a.jpg"));
-        assert_eq!(l.pairs.iter().map(|p| (p.same, p.fold)).collect::<Vec<_>>(), vec![
-            (true, 0),
-            (false, 0),
-            (true, 1),
-            (false, 1)
-        ]);
+        assert_eq!(
+            l.pairs.iter().map(|p| (p.same, p.fold)).collect::<Vec<_>>(),
+            vec![(true, 0), (false, 0), (true, 1), (false, 1)]
+        );
         assert!(parse("img_a,img_b,same\na,b,maybe\n", Path::new("."), 2).is_err());
         assert!(parse("x,y\n", Path::new("."), 2).is_err());
     }

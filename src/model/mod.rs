@@ -79,16 +79,13 @@ impl LoadedModel {
     pub fn load(dir: &Path, entry: &ModelEntry) -> Result<Self> {
         let path = dir.join(&entry.file);
         let bytes = read_verified(&path, &entry.sha256)?;
-        let mut proto = ModelProto::decode(bytes.as_slice())
-            .with_context(|| format!("{} is not an ONNX model", path.display()))?;
-        let report = onnx_rewrite::fold_constants(&mut proto)
-            .with_context(|| format!("rewriting {}", path.display()))?;
+        let mut proto =
+            ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
+        let report =
+            onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
         tracing::debug!(model = %entry.id, ?report, "folded quantized constants");
-        let outputs = proto
-            .graph
-            .as_ref()
-            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
-            .unwrap_or_default();
+        let outputs =
+            proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
         // The files declare fixed shapes (640x640 for YuNet) on their outputs
         // and intermediate values; the detector runs at other sizes, so only
         // the input fact set per plan is trusted.

@@ -38,14 +38,12 @@ pub fn fold_constants(model: &mut ModelProto) -> Result<RewriteReport> {
     let graph = model.graph.as_mut().context("the model has no graph")?;
     let mut report = RewriteReport::default();
 
-    let mut consts: HashMap<String, TensorProto> =
-        graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
+    let mut consts: HashMap<String, TensorProto> = graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
     let mut kept = Vec::with_capacity(graph.node.len());
     // ONNX nodes are topologically sorted, so one pass sees every producer
     // before its consumers.
     for node in graph.node.drain(..) {
-        let all_const = !node.input.is_empty()
-            && node.input.iter().all(|i| i.is_empty() || consts.contains_key(i));
+        let all_const = !node.input.is_empty() && node.input.iter().all(|i| i.is_empty() || consts.contains_key(i));
         let folded = match (node.op_type.as_str(), all_const) {
             ("DequantizeLinear", true) => Some(dequantize_node(&node, &consts)?),
             ("Reshape", true) => Some(reshape_node(&node, &consts)?),
@@ -69,8 +67,7 @@ pub fn fold_constants(model: &mut ModelProto) -> Result<RewriteReport> {
 
     let used = used_names(graph);
     let before = consts.len();
-    let mut initializers: Vec<TensorProto> =
-        consts.into_values().filter(|t| used.contains(&t.name)).collect();
+    let mut initializers: Vec<TensorProto> = consts.into_values().filter(|t| used.contains(&t.name)).collect();
     initializers.sort_by(|a, b| a.name.cmp(&b.name));
     report.initializers_dropped = before - initializers.len();
     graph.initializer = initializers;
@@ -107,10 +104,7 @@ fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
 }
 
 fn dims_usize(t: &TensorProto) -> Result<Vec<usize>> {
-    t.dims
-        .iter()
-        .map(|&d| usize::try_from(d).with_context(|| format!("negative dimension in {}", t.name)))
-        .collect()
+    t.dims.iter().map(|&d| usize::try_from(d).with_context(|| format!("negative dimension in {}", t.name))).collect()
 }
 
 fn check_inline(t: &TensorProto) -> Result<()> {
@@ -129,10 +123,9 @@ pub fn int_values(t: &TensorProto) -> Result<Vec<i32>> {
     Ok(match t.data_type {
         dtype::INT8 if !raw.is_empty() => raw.iter().map(|&b| b as i8 as i32).collect(),
         dtype::UINT8 if !raw.is_empty() => raw.iter().map(|&b| b as i32).collect(),
-        dtype::INT32 if !raw.is_empty() => raw
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
+        dtype::INT32 if !raw.is_empty() => {
+            raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
         dtype::INT8 | dtype::UINT8 | dtype::INT32 => t.int32_data.clone(),
         other => bail!("tensor {} has type {other}, expected an 8- or 32-bit integer", t.name),
     })
@@ -243,10 +236,7 @@ pub fn dequantize(
     let blocks = dim.div_ceil(bs);
     let mut expected = dims.to_vec();
     expected[axis] = blocks;
-    ensure!(
-        scale_dims == expected.as_slice(),
-        "blocked scale has shape {scale_dims:?}, expected {expected:?}"
-    );
+    ensure!(scale_dims == expected.as_slice(), "blocked scale has shape {scale_dims:?}, expected {expected:?}");
     for o in 0..outer {
         for a in 0..dim {
             for i in 0..inner {
@@ -291,13 +281,10 @@ pub fn reshaped_dims(input: &[usize], shape: &[i64], allow_zero: bool) -> Result
     }
     if let Some(i) = infer {
         let known: usize = out.iter().product();
-        ensure!(known > 0 && total % known == 0, "cannot infer -1 in {shape:?} for {total} values");
+        ensure!(known > 0 && total.is_multiple_of(known), "cannot infer -1 in {shape:?} for {total} values");
         out[i] = total / known;
     }
-    ensure!(
-        out.iter().product::<usize>() == total,
-        "shape {shape:?} does not hold {total} values"
-    );
+    ensure!(out.iter().product::<usize>() == total, "shape {shape:?} does not hold {total} values");
     Ok(out)
 }
 
@@ -325,9 +312,7 @@ mod tests {
         let out = dequantize(&[3, -3, 0], &[3], &[0.5], &[1], &[1], 0, 64).unwrap();
         assert_eq!(out, [1.0, -2.0, -0.5]);
         // Two blocks of 2 along axis 0 of a 3x2 tensor (inner stride 2).
-        let out =
-            dequantize(&[1, 2, 3, 4, 5, 6], &[3, 2], &[1.0, 2.0, 3.0, 4.0], &[2, 2], &[0; 4], 0, 2)
-                .unwrap();
+        let out = dequantize(&[1, 2, 3, 4, 5, 6], &[3, 2], &[1.0, 2.0, 3.0, 4.0], &[2, 2], &[0; 4], 0, 2).unwrap();
         assert_eq!(out, [1.0, 4.0, 3.0, 8.0, 15.0, 24.0]);
     }
 

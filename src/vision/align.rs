@@ -6,13 +6,8 @@ use super::geometry::Point;
 
 /// The standard 112x112 ArcFace 5-point template: right eye, left eye (in the
 /// image: left, right), nose tip, right and left mouth corners.
-pub const ARCFACE_112: [Point; 5] = [
-    [38.2946, 51.6963],
-    [73.5318, 51.5014],
-    [56.0252, 71.7366],
-    [41.5493, 92.3655],
-    [70.7299, 92.2041],
-];
+pub const ARCFACE_112: [Point; 5] =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
 
 /// A 2-D similarity `p' = s R p + t`, written as `x' = a x - b y + tx`,
 /// `y' = b x + a y + ty` (`a = s cos θ`, `b = s sin θ`).
@@ -88,11 +83,7 @@ pub fn warp(img: &RgbImage, m: &Similarity, width: u32, height: u32) -> Option<R
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let src = img.as_raw();
     let px = |x: i64, y: i64, c: usize| -> f64 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f64::from(src[((y * w + x) * 3) as usize + c])
-        }
+        if x < 0 || y < 0 || x >= w || y >= h { 0.0 } else { f64::from(src[((y * w + x) * 3) as usize + c]) }
     };
     let mut out = RgbImage::new(width, height);
     for v in 0..height {

@@ -26,11 +26,8 @@ pub fn decode_level(level: &Level, width: usize, height: usize, threshold: f32, 
     let s = level.stride;
     let cols = width / s;
     let rows = height / s;
-    let cells = (cols * rows)
-        .min(level.cls.len())
-        .min(level.obj.len())
-        .min(level.bbox.len() / 4)
-        .min(level.kps.len() / 10);
+    let cells =
+        (cols * rows).min(level.cls.len()).min(level.obj.len()).min(level.bbox.len() / 4).min(level.kps.len() / 10);
     let sf = s as f32;
     for idx in 0..cells {
         let score = (level.cls[idx].clamp(0.0, 1.0) * level.obj[idx].clamp(0.0, 1.0)).sqrt();
@@ -51,11 +48,7 @@ pub fn decode_level(level: &Level, width: usize, height: usize, threshold: f32, 
         for (n, lm) in landmarks.iter_mut().enumerate() {
             *lm = [(k[2 * n] + c) * sf, (k[2 * n + 1] + r) * sf];
         }
-        out.push(Detection {
-            bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, width: w, height: h },
-            landmarks,
-            score,
-        });
+        out.push(Detection { bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, width: w, height: h }, landmarks, score });
     }
 }
 

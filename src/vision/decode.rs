@@ -89,11 +89,9 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
 
 fn classify(e: image::ImageError, limits: &DecodeLimits) -> DecodeError {
     match e {
-        image::ImageError::Limits(l) => DecodeError::TooLarge {
-            width: 0,
-            height: 0,
-            limit: format!("{} ({l})", limits.max_pixels),
-        },
+        image::ImageError::Limits(l) => {
+            DecodeError::TooLarge { width: 0, height: 0, limit: format!("{} ({l})", limits.max_pixels) }
+        }
         image::ImageError::Unsupported(u) => DecodeError::Malformed(u.to_string()),
         other => DecodeError::Malformed(other.to_string()),
     }
@@ -107,9 +105,7 @@ mod tests {
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let mut out = Vec::new();
-        PngEncoder::new(&mut out)
-            .write_image(img.as_raw(), width, height, image::ExtendedColorType::Rgb8)
-            .unwrap();
+        PngEncoder::new(&mut out).write_image(img.as_raw(), width, height, image::ExtendedColorType::Rgb8).unwrap();
         out
     }
 
@@ -119,7 +115,10 @@ mod tests {
         assert_eq!(img.dimensions(), (5, 3));
         assert_eq!(img.get_pixel(4, 2).0, [4, 2, 7]);
         assert_eq!(decode_image(&[], &DecodeLimits::default()), Err(DecodeError::Empty));
-        assert_eq!(decode_image(b"hello world, not an image", &DecodeLimits::default()), Err(DecodeError::UnknownFormat));
+        assert_eq!(
+            decode_image(b"hello world, not an image", &DecodeLimits::default()),
+            Err(DecodeError::UnknownFormat)
+        );
         let truncated = &png(50, 50)[..60];
         assert!(matches!(decode_image(truncated, &DecodeLimits::default()), Err(DecodeError::Malformed(_))));
     }

@@ -81,10 +81,7 @@ impl Letterbox {
 
     /// Maps a point in network pixels back to original-image pixels.
     pub fn to_source(&self, p: Point) -> Point {
-        [
-            p[0] * self.src_w as f32 / self.scaled_w as f32,
-            p[1] * self.src_h as f32 / self.scaled_h as f32,
-        ]
+        [p[0] * self.src_w as f32 / self.scaled_w as f32, p[1] * self.src_h as f32 / self.scaled_h as f32]
     }
 
     /// Maps a detection back to original-image pixels, clipping the box to the image.
@@ -194,7 +191,7 @@ impl Detector {
         for (l, stride) in [8usize, 16, 32].into_iter().enumerate() {
             let get = |k: usize| -> Result<&[f32]> {
                 let t = outputs.get(self.outputs[k][l]).context("YuNet returned too few outputs")?;
-                Ok(t.try_as_plain_ram()?.as_slice::<f32>()?)
+                t.try_as_plain_ram()?.as_slice::<f32>()
             };
             let level = Level { stride, cls: get(0)?, obj: get(1)?, bbox: get(2)?, kps: get(3)? };
             decode_level(&level, lb.net_w as usize, lb.net_h as usize, self.config.score_threshold, &mut candidates);
@@ -251,13 +248,8 @@ mod tests {
     #[test]
     fn tensor_is_nchw_in_the_model_channel_order_with_zero_padding() {
         let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([10 + x as u8, 20, 30]));
-        let spec = InputSpec {
-            width: None,
-            height: None,
-            channel_order: ChannelOrder::Bgr,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-        };
+        let spec =
+            InputSpec { width: None, height: None, channel_order: ChannelOrder::Bgr, mean: [0.0; 3], std: [1.0; 3] };
         let t = image_to_tensor(&img, &spec, 4, 2).unwrap();
         assert_eq!(t.shape(), &[1, 3, 2, 4]);
         let v = t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();

@@ -14,7 +14,7 @@ use super::embed::{Embedder, Embedding};
 use super::quality::Quality;
 use crate::model::{LoadedModel, Manifest};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PipelineConfig {
     pub detector: DetectorConfig,
     pub decode: DecodeLimits,
@@ -22,11 +22,6 @@ pub struct PipelineConfig {
     pub flip: bool,
 }
 
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        Self { detector: DetectorConfig::default(), decode: DecodeLimits::default(), flip: false }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -78,11 +73,7 @@ impl Pipeline {
         let manifest = Manifest::load(models_dir)?;
         let detector = LoadedModel::load(models_dir, manifest.default_detector()?)?;
         let embedder = LoadedModel::load(models_dir, manifest.default_embedder()?)?;
-        Ok(Self {
-            detector: Detector::new(detector, config.detector)?,
-            embedder: Embedder::new(embedder)?,
-            config,
-        })
+        Ok(Self { detector: Detector::new(detector, config.detector)?, embedder: Embedder::new(embedder)?, config })
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, DecodeError> {
@@ -144,7 +135,12 @@ impl Pipeline {
     }
 
     /// Decode and analyze in one call.
-    pub fn analyze_bytes(&self, bytes: &[u8], select: Select, embed: bool) -> Result<(Vec<Face>, Timings), PipelineError> {
+    pub fn analyze_bytes(
+        &self,
+        bytes: &[u8],
+        select: Select,
+        embed: bool,
+    ) -> Result<(Vec<Face>, Timings), PipelineError> {
         let mut t = Timings::default();
         let start = Instant::now();
         let img = self.decode(bytes)?;

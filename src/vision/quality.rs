@@ -18,9 +18,8 @@ pub struct Quality {
 
 impl Quality {
     pub fn measure(face_width: f32, face_height: f32, landmarks: &[Point; 5], aligned: &RgbImage) -> Self {
-        let eye_distance = ((landmarks[0][0] - landmarks[1][0]).powi(2)
-            + (landmarks[0][1] - landmarks[1][1]).powi(2))
-        .sqrt();
+        let eye_distance =
+            ((landmarks[0][0] - landmarks[1][0]).powi(2) + (landmarks[0][1] - landmarks[1][1]).powi(2)).sqrt();
         Self { face_size: face_width.min(face_height), eye_distance, sharpness: laplacian_variance(aligned) }
     }
 }
@@ -31,16 +30,13 @@ pub fn laplacian_variance(img: &RgbImage) -> f32 {
     if w < 3 || h < 3 {
         return 0.0;
     }
-    let luma: Vec<f32> = img
-        .pixels()
-        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-        .collect();
+    let luma: Vec<f32> =
+        img.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
     let (mut sum, mut sum2, mut n) = (0.0f64, 0.0f64, 0.0f64);
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             let c = luma[y * w + x];
-            let l = luma[y * w + x - 1] + luma[y * w + x + 1] + luma[(y - 1) * w + x] + luma[(y + 1) * w + x]
-                - 4.0 * c;
+            let l = luma[y * w + x - 1] + luma[y * w + x + 1] + luma[(y - 1) * w + x] + luma[(y + 1) * w + x] - 4.0 * c;
             sum += f64::from(l);
             sum2 += f64::from(l) * f64::from(l);
             n += 1.0;
