@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::server::{Application, Config, shutdown_signal};
+use crate::service::ServiceConfig;
+use crate::vision::decode::DecodeLimits;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::similarity::dot;
-use crate::vision::{Pipeline, PipelineConfig, Select};
+use crate::vision::{EmbeddedFace, Pipeline, PipelineConfig, Select};
 
 #[derive(Parser, Debug)]
 #[command(name = "visage", version, about = "Self-hosted face recognition: detect, align, embed, verify, identify")]
@@ -18,6 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
     /// Print every face in a photo (box, landmarks, score, quality) as JSON.
     Detect {
         image: PathBuf,
@@ -44,6 +49,86 @@ pub enum Command {
     },
     /// Time each pipeline stage on photos, single-threaded.
     Bench(crate::eval::bench::BenchArgs),
+}
+
+/// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VISAGE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// SQLite database file (created with its folder).
+    #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db")]
+    pub db: PathBuf,
+    /// Inference threads (default: the number of cores).
+    #[arg(long, env = "VISAGE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Requests that may wait for an inference thread; more get 429.
+    #[arg(long, env = "VISAGE_QUEUE", default_value_t = Config::default().queue)]
+    pub queue: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "VISAGE_BODY_LIMIT", default_value_t = Config::default().body_limit)]
+    pub body_limit: usize,
+    /// Largest decoded image, in pixels (width x height).
+    #[arg(long, env = "VISAGE_MAX_PIXELS", default_value_t = DecodeLimits::default().max_pixels)]
+    pub max_pixels: u64,
+    /// Largest image width or height, in pixels.
+    #[arg(long, env = "VISAGE_MAX_DIMENSION", default_value_t = DecodeLimits::default().max_dimension)]
+    pub max_dimension: u32,
+    /// Cosine similarity at or above which verify and compare say "match" (default: the model's).
+    #[arg(long, env = "VISAGE_VERIFY_THRESHOLD")]
+    pub verify_threshold: Option<f32>,
+    /// Cosine similarity at or above which identify names a person (stricter than 1:1).
+    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD", default_value_t = ServiceConfig::default().identify_threshold)]
+    pub identify_threshold: f32,
+    /// Smallest face (box side, px) accepted for enrollment.
+    #[arg(long, env = "VISAGE_MIN_FACE_SIZE", default_value_t = ServiceConfig::default().min_face_size)]
+    pub min_face_size: f32,
+    /// Smallest sharpness accepted for enrollment (Laplacian variance of the aligned face).
+    #[arg(long, env = "VISAGE_MIN_SHARPNESS", default_value_t = ServiceConfig::default().min_sharpness)]
+    pub min_sharpness: f32,
+    /// Most faces analysed per photo.
+    #[arg(long, env = "VISAGE_MAX_FACES", default_value_t = ServiceConfig::default().max_faces)]
+    pub max_faces: usize,
+    /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
+    #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "VISAGE_LOG_JSON")]
+    pub log_json: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<Config> {
+        let mut c = Config {
+            addr: self.addr.clone(),
+            db: self.db.clone(),
+            models_dir: self.pipeline.models_dir.clone(),
+            workers: self.workers.unwrap_or_else(crate::server::default_workers).max(1),
+            queue: self.queue,
+            body_limit: self.body_limit,
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
+            pipeline: self.pipeline.config(),
+            service: ServiceConfig {
+                identify_threshold: self.identify_threshold,
+                min_face_size: self.min_face_size,
+                min_sharpness: self.min_sharpness,
+                max_faces: self.max_faces.max(1),
+                ..ServiceConfig::default()
+            },
+        };
+        c.pipeline.decode = DecodeLimits { max_pixels: self.max_pixels, max_dimension: self.max_dimension };
+        c.pipeline.detector.top_k = c.service.max_faces.max(c.pipeline.detector.top_k);
+        let manifest = crate::model::Manifest::load(&c.models_dir)?;
+        let model_threshold = manifest.default_embedder()?.threshold;
+        c.service.verify_threshold = self.verify_threshold.or(model_threshold).unwrap_or(c.service.verify_threshold);
+        for (name, t) in [("verify", c.service.verify_threshold), ("identify", c.service.identify_threshold)] {
+            anyhow::ensure!(t.is_finite() && (-1.0..=1.0).contains(&t), "the {name} threshold must be within [-1, 1]");
+        }
+        Ok(c)
+    }
 }
 
 /// Options shared by every command that runs the models.
@@ -83,7 +168,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(matches!(&cli.command, Command::Serve(a) if a.log_json));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -97,14 +182,23 @@ pub fn main() -> ExitCode {
 /// cover these models, so that warning is hidden unless asked for.
 pub const DEFAULT_LOG_FILTER: &str = "info,tract_onnx=error";
 
-fn init_tracing() {
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let app = Application::build(config).await?;
+                app.run_until_stopped(shutdown_signal()).await
+            })?;
+        }
         Command::Detect { image, pipeline } => {
             let p = pipeline.load()?;
             let (faces, _) = p.analyze_bytes(&read(&image)?, Select::All, false)?;
@@ -113,6 +207,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed { image, pipeline } => {
             let p = pipeline.load()?;
             let (faces, _) = p.analyze_bytes(&read(&image)?, Select::All, true)?;
+            let faces: Vec<EmbeddedFace> = faces.into_iter().map(EmbeddedFace::from).collect();
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "faces": faces }))?);
         }
         Command::Compare { image_a, image_b, pipeline } => {

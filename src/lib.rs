@@ -4,8 +4,20 @@
 //! ([`vision::detect`]), aligned to the ArcFace template ([`vision::align`]) and
 //! embedded on the unit hypersphere with SFace ([`vision::embed`]); a decision is
 //! a cosine similarity compared with a threshold ([`vision::similarity`]).
-//! [`model`] loads and verifies the ONNX files, [`eval`] measures accuracy.
+//!
+//! Around the pipeline: [`model`] loads and verifies the ONNX files,
+//! [`engine`] runs inference on dedicated threads behind a bounded queue,
+//! [`store`] keeps persons and embeddings in SQLite, [`gallery`] searches them
+//! in memory, [`service`] is the domain layer, [`http`] the API, [`server`]
+//! start-up and shutdown, [`eval`] accuracy and latency measurement.
 pub mod cli;
+pub mod engine;
+pub mod error;
 pub mod eval;
+pub mod gallery;
+pub mod http;
 pub mod model;
+pub mod server;
+pub mod service;
+pub mod store;
 pub mod vision;

@@ -11,4 +11,4 @@ pub mod quality;
 pub mod resize;
 pub mod similarity;
 
-pub use pipeline::{Face, Pipeline, PipelineConfig, PipelineError, Select, Timings};
+pub use pipeline::{EmbeddedFace, Face, Pipeline, PipelineConfig, PipelineError, Select, Timings};

@@ -22,7 +22,6 @@ pub struct PipelineConfig {
     pub flip: bool,
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
@@ -37,8 +36,29 @@ pub struct Face {
     #[serde(flatten)]
     pub detection: Detection,
     pub quality: Quality,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Not serialised with the face: only `/v1/embed` hands embeddings out.
+    #[serde(skip)]
     pub embedding: Option<Embedding>,
+}
+
+/// A face with its embedding and model id, as `/v1/embed` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddedFace {
+    #[serde(flatten)]
+    pub face: Face,
+    pub embedding: Vec<f32>,
+    pub model: String,
+}
+
+impl From<Face> for EmbeddedFace {
+    fn from(mut face: Face) -> Self {
+        let e = face.embedding.take();
+        Self {
+            model: e.as_ref().map(|e| e.model.to_string()).unwrap_or_default(),
+            embedding: e.map(|e| e.values).unwrap_or_default(),
+            face,
+        }
+    }
 }
 
 /// Wall time spent in each stage.
@@ -117,21 +137,26 @@ impl Pipeline {
         }
         let mut faces = Vec::with_capacity(dets.len());
         for det in dets {
-            let start = Instant::now();
-            let aligned = self.align(img, &det)?;
-            let quality = Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, &aligned);
-            t.align += start.elapsed();
-            let embedding = if embed {
-                let start = Instant::now();
-                let e = self.embed(&aligned)?;
-                t.embed += start.elapsed();
-                Some(e)
-            } else {
-                None
-            };
-            faces.push(Face { detection: det, quality, embedding });
+            faces.push(self.describe(img, det, embed, t)?);
         }
         Ok(faces)
+    }
+
+    /// Aligns one detected face, measures its quality and (with `embed`) embeds it.
+    pub fn describe(&self, img: &RgbImage, det: Detection, embed: bool, t: &mut Timings) -> Result<Face> {
+        let start = Instant::now();
+        let aligned = self.align(img, &det)?;
+        let quality = Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, &aligned);
+        t.align += start.elapsed();
+        let embedding = if embed {
+            let start = Instant::now();
+            let e = self.embed(&aligned)?;
+            t.embed += start.elapsed();
+            Some(e)
+        } else {
+            None
+        };
+        Ok(Face { detection: det, quality, embedding })
     }
 
     /// Decode and analyze in one call.

@@ -1,11 +1,11 @@
 //! Simple, model-independent face quality signals, so enrollment can refuse a
 //! poor photo with a reason: how big the face is and how sharp.
 use image::RgbImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::geometry::Point;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
     /// The smaller side of the face box, in original-image pixels.
     pub face_size: f32,

@@ -1,0 +1,114 @@
+//! The inference engine: a fixed pool of dedicated OS threads running the
+//! face pipeline, fed by a bounded queue. It knows nothing of HTTP: a full
+//! queue is reported as [`EngineError::Overloaded`] at once (the HTTP layer
+//! turns it into 429), never a pile-up of waiting requests, and inference
+//! never runs on the async runtime's threads.
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+
+use crate::vision::Pipeline;
+
+type Job = Box<dyn FnOnce(&Pipeline) + Send>;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("the inference queue is full")]
+    Overloaded,
+    #[error("the inference engine is stopped")]
+    Stopped,
+    #[error("the inference job panicked")]
+    Panicked,
+}
+
+pub struct Engine {
+    pipeline: Arc<Pipeline>,
+    tx: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    busy: Arc<AtomicUsize>,
+    queue_capacity: usize,
+}
+
+impl Engine {
+    /// Starts `workers` threads behind a queue holding at most `queue` waiting jobs.
+    pub fn start(pipeline: Arc<Pipeline>, workers: usize, queue: usize) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<Job>(queue);
+        let busy = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::new();
+        for i in 0..workers.max(1) {
+            let (rx, pipeline, busy) = (rx.clone(), pipeline.clone(), busy.clone());
+            handles.push(std::thread::Builder::new().name(format!("visage-infer-{i}")).spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    busy.fetch_add(1, Ordering::Relaxed);
+                    job(&pipeline);
+                    busy.fetch_sub(1, Ordering::Relaxed);
+                }
+            })?);
+        }
+        Ok(Self { pipeline, tx: Some(tx), workers: handles, busy, queue_capacity: queue })
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Runs `f` on an inference thread and waits for its result without
+    /// blocking the async runtime. Fails at once when the queue is full.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pipeline) -> T + Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |p: &Pipeline| {
+            let out = catch_unwind(AssertUnwindSafe(|| f(p)));
+            let _ = done.send(out);
+        });
+        let tx = self.tx.as_ref().ok_or(EngineError::Stopped)?;
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => EngineError::Overloaded,
+            TrySendError::Disconnected(_) => EngineError::Stopped,
+        })?;
+        match result.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(EngineError::Panicked),
+            Err(_) => Err(EngineError::Stopped),
+        }
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, |t| t.len())
+    }
+
+    /// Jobs being run right now.
+    pub fn running(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn queue_capacity(&self) -> usize {
+        self.queue_capacity
+    }
+
+    /// Whether every worker thread is alive.
+    pub fn healthy(&self) -> bool {
+        self.tx.is_some() && self.workers.iter().all(|w| !w.is_finished())
+    }
+}
+
+impl Drop for Engine {
+    /// Lets queued jobs finish, then joins the workers.
+    fn drop(&mut self) {
+        self.tx.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}

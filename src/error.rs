@@ -1,0 +1,132 @@
+//! The one error type of the service layer. Every variant has a stable code;
+//! `http::error` maps each, exhaustively, to an HTTP status.
+use crate::engine::EngineError;
+use crate::store::StoreError;
+use crate::vision::PipelineError;
+use crate::vision::decode::DecodeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("invalid `{name}`: {message}")]
+    InvalidParameter { name: &'static str, message: String },
+    #[error("{0}")]
+    MissingImage(String),
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("invalid base64 image: {0}")]
+    InvalidBase64(String),
+    #[error("no person with id {0:?}")]
+    PersonNotFound(String),
+    #[error("no face with id {0:?} for this person")]
+    FaceNotFound(String),
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("the request body is larger than the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    InvalidImage(String),
+    #[error("{0}")]
+    ImageTooLarge(String),
+    #[error("no face was found in the image")]
+    NoFace,
+    #[error("the image shows {0} faces; enroll a photo with exactly one, or pass face=largest")]
+    MultipleFaces(usize),
+    #[error("the face is {size:.0} px across, smaller than the minimum of {min:.0} px")]
+    FaceTooSmall { size: f32, min: f32 },
+    #[error("the face is too blurry (sharpness {sharpness:.1}, minimum {min:.1})")]
+    FaceTooBlurry { sharpness: f32, min: f32 },
+    #[error("person {0:?} has no enrolled faces to compare with")]
+    NoEnrolledFaces(String),
+    #[error("the service is busy: the inference queue is full, retry shortly")]
+    Overloaded,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidParameter { .. } => "invalid_parameter",
+            Error::MissingImage(_) => "missing_image",
+            Error::InvalidJson(_) => "invalid_json",
+            Error::InvalidBase64(_) => "invalid_base64",
+            Error::PersonNotFound(_) => "person_not_found",
+            Error::FaceNotFound(_) => "face_not_found",
+            Error::RouteNotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::BodyTooLarge(_) => "body_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::InvalidImage(_) => "invalid_image",
+            Error::ImageTooLarge(_) => "image_too_large",
+            Error::NoFace => "no_face",
+            Error::MultipleFaces(_) => "multiple_faces",
+            Error::FaceTooSmall { .. } => "face_too_small",
+            Error::FaceTooBlurry { .. } => "face_too_blurry",
+            Error::NoEnrolledFaces(_) => "no_enrolled_faces",
+            Error::Overloaded => "overloaded",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn param(name: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidParameter { name, message: message.into() }
+    }
+}
+
+/// Failures inside the pipeline after decoding are bugs or model faults.
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Internal(e)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::TooLarge { .. } => Error::ImageTooLarge(e.to_string()),
+            DecodeError::Empty => Error::MissingImage("the image is empty".into()),
+            DecodeError::UnknownFormat | DecodeError::Malformed(_) => Error::InvalidImage(e.to_string()),
+        }
+    }
+}
+
+impl From<PipelineError> for Error {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Decode(d) => d.into(),
+            PipelineError::Inference(e) => Error::Internal(e),
+        }
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Overloaded => Error::Overloaded,
+            EngineError::Stopped => Error::Unavailable("the service is shutting down".into()),
+            EngineError::Panicked => Error::Internal(anyhow::anyhow!("an inference job panicked")),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PersonNotFound => Error::PersonNotFound(String::new()),
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,72 @@
+//! Liveness, readiness and service information.
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::error::Error;
+
+/// The process is alive and the runtime answers.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Models loaded (a warm-up pass ran at start-up), workers alive, database answering.
+pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, Error> {
+    match s.service.ready().await {
+        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Err(reason) => Err(Error::Unavailable(format!("not ready: {reason}"))),
+    }
+}
+
+pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    let svc = &s.service;
+    let p = svc.engine().pipeline();
+    let c = &svc.config;
+    let d = &p.config.detector;
+    (
+        StatusCode::OK,
+        Json(json!({
+            "name": "visage",
+            "version": env!("CARGO_PKG_VERSION"),
+            "models": {
+                "detector": p.detector.id().to_string(),
+                "embedder": p.embedder.id().to_string(),
+                "embedding_dim": p.embedder.dim(),
+            },
+            "thresholds": {
+                "verify": c.verify_threshold,
+                "verify_source": "SFace's published operating point (OpenCV FaceRecognizerSF, cosine 0.363)",
+                "identify": c.identify_threshold,
+                "identify_source": "stricter 1:N default calibrated on a development set (see README: Thresholds)",
+                "metric": "cosine similarity; match when similarity >= threshold",
+            },
+            "gallery": svc.gallery_info(),
+            "enrollment": {
+                "min_face_size": c.min_face_size,
+                "min_sharpness": c.min_sharpness,
+            },
+            "detector": {
+                "score_threshold": d.score_threshold,
+                "nms_threshold": d.nms_threshold,
+                "max_side": d.max_side,
+            },
+            "limits": {
+                "body_bytes": s.body_limit,
+                "max_pixels": p.config.decode.max_pixels,
+                "max_dimension": p.config.decode.max_dimension,
+                "max_faces": c.max_faces,
+                "max_top_k": c.max_top_k,
+            },
+            "inference": {
+                "workers": svc.engine().workers(),
+                "queue_capacity": svc.engine().queue_capacity(),
+                "queued": svc.engine().queued(),
+                "running": svc.engine().running(),
+                "flip_augmentation": p.config.flip,
+            },
+            "uptime_seconds": svc.started.elapsed().as_secs(),
+        })),
+    )
+}

@@ -1,0 +1,106 @@
+//! Image endpoints: enroll, verify, identify, compare, detect, embed.
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::persons::{person_id, valid_metadata, valid_name};
+use super::{AppState, ImageForm};
+use crate::error::Error;
+use crate::service::FaceChoice;
+use crate::store::is_valid_id;
+use crate::vision::EmbeddedFace;
+
+fn face_choice(form: &ImageForm) -> Result<FaceChoice, Error> {
+    match form.text("face") {
+        None | Some("") | Some("single") => Ok(FaceChoice::Single),
+        Some("largest") => Ok(FaceChoice::Largest),
+        Some(other) => Err(Error::param("face", format!("{other:?} is not one of: single, largest"))),
+    }
+}
+
+fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
+    form.number::<f32>("threshold", |t| {
+        if t.is_finite() && (-1.0..=1.0).contains(t) { Ok(()) } else { Err("must be a cosine between -1 and 1".into()) }
+    })
+}
+
+/// `POST /v1/persons/{id}/faces`: enroll one face for an existing person.
+pub async fn enroll_face(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    mut form: ImageForm,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let id = person_id(&id)?;
+    let choice = face_choice(&form)?;
+    let image = form.image("image")?;
+    let e = s.service.enroll(Some(id), None, image, choice).await?;
+    Ok((StatusCode::CREATED, Json(json!(e.face))))
+}
+
+/// `POST /v1/enroll`: create a person (or use `person_id`) and enroll a face in one call.
+pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<(StatusCode, Json<Value>), Error> {
+    let choice = face_choice(&form)?;
+    let image = form.image("image")?;
+    let metadata = form.json.get("metadata").filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
+    let e = match form.text("person_id").filter(|p| !p.is_empty()) {
+        Some(pid) => s.service.enroll(Some(person_id(pid)?), None, image, choice).await?,
+        None => {
+            let name =
+                valid_name(form.text("name").ok_or_else(|| Error::param("name", "give a name or a person_id"))?)?;
+            s.service.enroll(None, Some((name, metadata)), image, choice).await?
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "person_id": e.person.id,
+            "created_person": e.created_person,
+            "person": e.person,
+            "face": e.face,
+        })),
+    ))
+}
+
+/// `POST /v1/verify`: is the largest face in the photo this person?
+pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+    let pid = form.text("person_id").ok_or_else(|| Error::param("person_id", "required"))?.to_string();
+    if !is_valid_id(&pid) {
+        return Err(Error::PersonNotFound(pid.chars().take(64).collect()));
+    }
+    let threshold = threshold(&form)?;
+    let image = form.image("image")?;
+    Ok(Json(json!(s.service.verify(&pid, image, threshold).await?)))
+}
+
+/// `POST /v1/identify`: who is each face in the photo?
+pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+    let max = s.service.config.max_top_k;
+    let top_k = form.number::<i64>("top_k", |k| {
+        if (1..=max as i64).contains(k) { Ok(()) } else { Err(format!("must be a whole number from 1 to {max}")) }
+    })?;
+    let threshold = threshold(&form)?;
+    let image = form.image("image")?;
+    Ok(Json(json!(s.service.identify(image, top_k.map(|k| k as usize), threshold).await?)))
+}
+
+/// `POST /v1/compare`: do two photos show the same person?
+pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+    let a = form.image("image_a")?;
+    let b = form.image("image_b")?;
+    Ok(Json(json!(s.service.compare(a, b).await?)))
+}
+
+/// `POST /v1/detect`: every face with box, landmarks, score and quality.
+pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+    let image = form.image("image")?;
+    Ok(Json(json!(s.service.analyze(image, false).await?)))
+}
+
+/// `POST /v1/embed`: every face with its embedding and model id.
+pub async fn embed(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+    let image = form.image("image")?;
+    let a = s.service.analyze(image, true).await?;
+    let faces: Vec<EmbeddedFace> = a.faces.into_iter().map(EmbeddedFace::from).collect();
+    Ok(Json(json!({ "image": a.image, "faces": faces })))
+}

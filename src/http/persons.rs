@@ -1,0 +1,153 @@
+//! `/v1/persons`: create, list, show, update, delete; delete one face.
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, JsonBody};
+use crate::error::Error;
+use crate::store::is_valid_id;
+
+/// Longest person name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+/// Largest metadata object accepted, serialised, in bytes.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 1000;
+
+/// A trimmed, non-empty name of bounded length without control characters.
+pub fn valid_name(name: &str) -> Result<&str, Error> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::param("name", "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::param("name", format!("longer than {MAX_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::param("name", "must not contain control characters"));
+    }
+    Ok(name)
+}
+
+/// Metadata must be a JSON object of bounded size.
+pub fn valid_metadata(v: &Value) -> Result<&Value, Error> {
+    if !v.is_object() {
+        return Err(Error::param("metadata", "must be a JSON object"));
+    }
+    if v.to_string().len() > MAX_METADATA_BYTES {
+        return Err(Error::param("metadata", format!("larger than {MAX_METADATA_BYTES} bytes")));
+    }
+    Ok(v)
+}
+
+/// A path id: anything not shaped like one of ours cannot exist.
+pub fn person_id(id: &str) -> Result<&str, Error> {
+    if is_valid_id(id) { Ok(id) } else { Err(Error::PersonNotFound(id.chars().take(64).collect())) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPerson {
+    name: String,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<NewPerson>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let name = valid_name(&body.name)?;
+    let metadata = body.metadata.as_ref().filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
+    let person = s.service.create_person(name, metadata).await?;
+    Ok((StatusCode::CREATED, Json(json!(person))))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
+    let limit = match page.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(l) => match l.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))),
+        },
+    };
+    let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
+    if let Some(c) = cursor
+        && !is_valid_id(c)
+    {
+        return Err(Error::param("cursor", "not a cursor returned by this service"));
+    }
+    let persons = s.service.list_persons(limit, cursor).await?;
+    let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
+    Ok(Json(json!({ "persons": persons, "next_cursor": next })))
+}
+
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let id = person_id(&id)?;
+    let person = s.service.get_person(id).await?;
+    let faces = s.service.person_faces(id).await?;
+    let mut v = json!(person);
+    v["faces"] = json!(faces);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonPatch {
+    #[serde(default)]
+    name: Option<String>,
+    /// Absent: unchanged; null: cleared; object: replaced.
+    #[serde(default, with = "double_option")]
+    metadata: Option<Option<Value>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+        Ok(Some(Option::deserialize(d)?))
+    }
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<PersonPatch>,
+) -> Result<Json<Value>, Error> {
+    let id = person_id(&id)?;
+    let name = patch.name.as_deref().map(valid_name).transpose()?;
+    let metadata = match &patch.metadata {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(v)) => Some(Some(valid_metadata(v)?)),
+    };
+    Ok(Json(json!(s.service.update_person(id, name, metadata).await?)))
+}
+
+pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Error> {
+    s.service.delete_person(person_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_face(
+    State(s): State<AppState>,
+    Path((id, face_id)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let id = person_id(&id)?;
+    if !is_valid_id(&face_id) {
+        return Err(Error::FaceNotFound(face_id.chars().take(64).collect()));
+    }
+    s.service.delete_face(id, &face_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,142 @@
+//! Face rows: enrolled embeddings and where they came from.
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::persons::insert_person;
+use super::{
+    FaceRecord, Person, Store, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, new_id,
+    now,
+};
+use crate::vision::geometry::BBox;
+use crate::vision::pipeline::Face;
+
+/// A face to enroll: its detection, quality and embedding.
+pub struct NewFace<'a> {
+    pub face: &'a Face,
+    pub embedding: &'a [f32],
+    pub model: &'a str,
+}
+
+const SELECT: &str = "SELECT id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, \
+     created_at FROM faces";
+
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
+    let landmarks: String = row.try_get("landmarks")?;
+    let quality: String = row.try_get("quality")?;
+    let f = |c: &str| -> StoreResult<f32> { Ok(row.try_get::<f64, _>(c)? as f32) };
+    Ok(FaceRecord {
+        id: row.try_get("id")?,
+        person_id: row.try_get("person_id")?,
+        bbox: BBox { x: f("box_x")?, y: f("box_y")?, width: f("box_width")?, height: f("box_height")? },
+        landmarks: serde_json::from_str(&landmarks).map_err(corrupt("landmarks"))?,
+        score: f("score")?,
+        quality: serde_json::from_str(&quality).map_err(corrupt("quality"))?,
+        model: row.try_get("model")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    person_id: &str,
+    new: &NewFace<'_>,
+) -> StoreResult<FaceRecord> {
+    let d = &new.face.detection;
+    let record = FaceRecord {
+        id: new_id(),
+        person_id: person_id.to_string(),
+        bbox: d.bbox,
+        landmarks: d.landmarks,
+        score: d.score,
+        quality: new.face.quality,
+        model: new.model.to_string(),
+        created_at: now(),
+    };
+    let landmarks = serde_json::to_string(&record.landmarks).map_err(corrupt("landmarks"))?;
+    let quality = serde_json::to_string(&record.quality).map_err(corrupt("quality"))?;
+    let result = sqlx::query(
+        "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+         score, quality, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&record.id)
+    .bind(person_id)
+    .bind(embedding_to_blob(new.embedding))
+    .bind(&record.model)
+    .bind(f64::from(d.bbox.x))
+    .bind(f64::from(d.bbox.y))
+    .bind(f64::from(d.bbox.width))
+    .bind(f64::from(d.bbox.height))
+    .bind(landmarks)
+    .bind(f64::from(d.score))
+    .bind(quality)
+    .bind(&record.created_at)
+    .execute(exec)
+    .await;
+    match result {
+        Ok(_) => Ok(record),
+        // The person vanished (foreign key): report it as such.
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(StoreError::PersonNotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Store {
+    /// Enrolls a face for an existing person.
+    pub async fn add_face(&self, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
+        insert_face(&self.pool, person_id, new).await
+    }
+
+    /// Creates a person and enrolls their first face atomically.
+    pub async fn create_person_with_face(
+        &self,
+        name: &str,
+        metadata: Option<&serde_json::Value>,
+        new: &NewFace<'_>,
+    ) -> StoreResult<(Person, FaceRecord)> {
+        let mut tx = self.pool.begin().await?;
+        let mut person = insert_person(&mut *tx, name, metadata).await?;
+        let face = insert_face(&mut *tx, &person.id, new).await?;
+        tx.commit().await?;
+        person.face_count = 1;
+        Ok((person, face))
+    }
+
+    pub async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
+        let rows = sqlx::query(&format!("{SELECT} WHERE person_id = ? ORDER BY id"))
+            .bind(person_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(face).collect()
+    }
+
+    /// Deletes one face of a person. False when there is no such face.
+    pub async fn delete_face(&self, person_id: &str, face_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM faces WHERE id = ? AND person_id = ?")
+            .bind(face_id)
+            .bind(person_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every stored embedding, for the in-memory gallery.
+    pub async fn all_embeddings(&self) -> StoreResult<Vec<StoredEmbedding>> {
+        let rows =
+            sqlx::query("SELECT id, person_id, model, embedding FROM faces ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let blob: Vec<u8> = r.try_get("embedding")?;
+                Ok(StoredEmbedding {
+                    face_id: r.try_get("id")?,
+                    person_id: r.try_get("person_id")?,
+                    model: r.try_get("model")?,
+                    values: blob_to_embedding(&blob)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,154 @@
+//! Persistent storage in SQLite (WAL mode): persons and their enrolled faces.
+//! Migrations in `migrations/` are embedded and applied when the store opens.
+mod faces;
+mod persons;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::vision::geometry::{BBox, Point};
+use crate::vision::quality::Quality;
+
+pub use faces::NewFace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such person")]
+    PersonNotFound,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Enrolled faces.
+    pub face_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    pub id: String,
+    pub person_id: String,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub landmarks: [Point; 5],
+    pub score: f32,
+    pub quality: Quality,
+    /// The embedder that produced the stored embedding.
+    pub model: String,
+    pub created_at: String,
+}
+
+/// One stored embedding, as loaded into the in-memory gallery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEmbedding {
+    pub face_id: String,
+    pub person_id: String,
+    pub model: String,
+    pub values: Vec<f32>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A new opaque, URL-safe id (UUID v7: time-ordered, 32 hex digits).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Whether `id` has the shape of an id this service issues.
+pub fn is_valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub(crate) fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}
+
+pub fn embedding_to_blob(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn blob_to_embedding(blob: &[u8]) -> StoreResult<Vec<f32>> {
+    if blob.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", blob.len())));
+    }
+    Ok(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A trivial query: is the database answering?
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_round_trip_through_little_endian_blobs() {
+        let v = vec![0.5f32, -1.25, 3.0e-7, f32::MAX];
+        let blob = embedding_to_blob(&v);
+        assert_eq!(blob.len(), 16);
+        assert_eq!(&blob[0..4], &0.5f32.to_le_bytes());
+        assert_eq!(blob_to_embedding(&blob).unwrap(), v);
+        assert!(blob_to_embedding(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn ids_are_32_lowercase_hex_digits() {
+        let id = new_id();
+        assert!(is_valid_id(&id), "{id}");
+        assert_ne!(new_id(), id);
+        for bad in ["", "../../etc/passwd", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcdeg"] {
+            assert!(!is_valid_id(bad), "{bad}");
+        }
+    }
+}

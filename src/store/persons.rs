@@ -1,0 +1,106 @@
+//! Person rows.
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Person, Store, StoreError, StoreResult, new_id, now};
+
+const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
+     (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS face_count FROM persons p";
+
+fn person(row: &SqliteRow) -> StoreResult<Person> {
+    let metadata: Option<String> = row.try_get("metadata")?;
+    Ok(Person {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        metadata: metadata
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("person metadata: {e}")))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        face_count: row.try_get("face_count")?,
+    })
+}
+
+pub(super) async fn insert_person<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    name: &str,
+    metadata: Option<&serde_json::Value>,
+) -> StoreResult<Person> {
+    let (id, at) = (new_id(), now());
+    let meta = metadata.map(|m| m.to_string());
+    sqlx::query("INSERT INTO persons (id, name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(name)
+        .bind(&meta)
+        .bind(&at)
+        .bind(&at)
+        .execute(exec)
+        .await?;
+    Ok(Person {
+        id,
+        name: name.to_string(),
+        metadata: metadata.cloned(),
+        created_at: at.clone(),
+        updated_at: at,
+        face_count: 0,
+    })
+}
+
+impl Store {
+    pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>) -> StoreResult<Person> {
+        insert_person(&self.pool, name, metadata).await
+    }
+
+    pub async fn get_person(&self, id: &str) -> StoreResult<Option<Person>> {
+        let row = sqlx::query(&format!("{SELECT} WHERE p.id = ?")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(person).transpose()
+    }
+
+    /// Persons in id (creation) order, after `cursor` when given.
+    pub async fn list_persons(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<Person>> {
+        let rows = sqlx::query(&format!("{SELECT} WHERE p.id > ? ORDER BY p.id LIMIT ?"))
+            .bind(cursor.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(person).collect()
+    }
+
+    pub async fn count_persons(&self) -> StoreResult<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM persons").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Changes the name and/or the metadata (`Some(None)` clears it).
+    pub async fn update_person(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Option<&serde_json::Value>>,
+    ) -> StoreResult<Option<Person>> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE persons SET name = COALESCE(?, name), \
+             metadata = CASE WHEN ? THEN ? ELSE metadata END, updated_at = ? WHERE id = ?",
+        )
+        .bind(name)
+        .bind(metadata.is_some())
+        .bind(metadata.flatten().map(|m| m.to_string()))
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("{SELECT} WHERE p.id = ?")).bind(id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        person(&row).map(Some)
+    }
+
+    /// Deletes the person and (by cascade) every face. False when absent.
+    pub async fn delete_person(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
