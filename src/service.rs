@@ -33,7 +33,7 @@ pub struct ServiceConfig {
 }
 
 /// 1:N default, calibrated on the deepface development set (see README).
-pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.45;
+pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.48;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -41,7 +41,7 @@ impl Default for ServiceConfig {
             verify_threshold: 0.363,
             identify_threshold: DEFAULT_IDENTIFY_THRESHOLD,
             min_face_size: 40.0,
-            min_sharpness: 15.0,
+            min_sharpness: 25.0,
             max_faces: 20,
             default_top_k: 5,
             max_top_k: 100,

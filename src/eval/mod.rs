@@ -1,6 +1,7 @@
 //! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
 //! the per-stage latency benchmark (`visage bench`).
 pub mod bench;
+pub mod identify;
 pub mod metrics;
 pub mod pairs;
 
@@ -41,6 +42,19 @@ pub enum EvalCommand {
         /// Also write every pair's similarity to this CSV (img_a,img_b,same,similarity).
         #[arg(long)]
         scores: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Open-set 1:N calibration: FPIR and DIR per threshold from a file of
+    /// `cluster_id,image` rows (one cluster per person).
+    Identify {
+        #[arg(long)]
+        clusters: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -92,6 +106,32 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 print_table(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EvalCommand::Identify { clusters, root, json, pipeline } => {
+            let text =
+                std::fs::read_to_string(&clusters).with_context(|| format!("cannot read {}", clusters.display()))?;
+            let groups = identify::parse_clusters(&text, &root)?;
+            let p = pipeline.load()?;
+            let all: Vec<&PathBuf> = groups.iter().flatten().collect();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut flat = embed_all(&p, &all, threads)?.into_iter();
+            let embeddings: Vec<Vec<Option<Vec<f32>>>> =
+                groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
+            let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
+            let c = identify::calibrate(&embeddings, &thresholds);
+            if json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                println!(
+                    "{} persons, {} genuine probes, {} stranger probes; lowest genuine best match {:.3}, highest stranger {:.3}",
+                    c.persons, c.genuine_probes, c.stranger_probes, c.genuine_min, c.stranger_max
+                );
+                println!("{:>9} {:>8} {:>8}", "threshold", "DIR", "FPIR");
+                for r in c.rows.iter().step_by(2) {
+                    println!("{:>9.2} {:>7.1}% {:>7.1}%", r.threshold, 100.0 * r.dir, 100.0 * r.fpir);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -92,7 +92,7 @@ pub fn embedding_to_blob(values: &[f32]) -> Vec<u8> {
 }
 
 pub fn blob_to_embedding(blob: &[u8]) -> StoreResult<Vec<f32>> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("embedding blob of {} bytes", blob.len())));
     }
     Ok(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())

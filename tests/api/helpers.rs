@@ -1,0 +1,150 @@
+//! `spawn_app()`: the real application on port 0 with a fresh database.
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{ImageEncoder, RgbImage};
+use serde_json::Value;
+use visage::server::{Application, Config};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: PathBuf,
+    pub person_ids: Vec<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn photo(name: &str) -> Vec<u8> {
+    let path = root().join("tests/data").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make test-data`", path.display()))
+}
+
+/// A fresh, empty folder for one test.
+pub fn temp_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir =
+        std::env::temp_dir().join(format!("visage-api-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn config(db: &Path) -> Config {
+    Config {
+        addr: "127.0.0.1:0".into(),
+        db: db.to_path_buf(),
+        models_dir: root().join("models"),
+        workers: 2,
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(config(&temp_dir().join("visage.db"))).await
+}
+
+pub async fn spawn_with(config: Config) -> TestApp {
+    let db = config.db.clone();
+    let app = Application::build(config).await.expect("the application starts");
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        person_ids: Vec::new(),
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.unwrap();
+        }
+    }
+
+    pub async fn post_image(&self, path: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new().part(
+            "image",
+            reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg").mime_str("image/jpeg").unwrap(),
+        );
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        self.client.post(self.url(path)).multipart(form).send().await.unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> reqwest::Response {
+        self.client.post(self.url(path)).header("content-type", content_type).body(bytes).send().await.unwrap()
+    }
+
+    /// Enrolls `photo` as a new person and returns the person id.
+    pub async fn enroll(&mut self, name: &str, photo_name: &str) -> String {
+        let r = self.post_image("/v1/enroll", photo(photo_name), &[("name", name)]).await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        let id = v["person_id"].as_str().unwrap().to_string();
+        self.person_ids.push(id.clone());
+        id
+    }
+}
+
+/// Asserts the status and the error code of a JSON error response.
+pub async fn assert_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status(), status, "expected {status} {code}");
+    let v: Value = r.json().await.expect("a JSON error body");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    v
+}
+
+pub fn png(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+/// A PNG of uniform noise.
+pub fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    let mut s = 0x9E3779B97F4A7C15u64;
+    png(&RgbImage::from_fn(width, height, |_, _| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        image::Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
+    }))
+}
+
+/// Two portraits side by side: a photo with two faces.
+pub fn side_by_side(left: &str, right: &str) -> Vec<u8> {
+    let a = image::load_from_memory(&photo(left)).unwrap().to_rgb8();
+    let b = image::load_from_memory(&photo(right)).unwrap().to_rgb8();
+    let mut canvas = RgbImage::new(a.width() + b.width(), a.height().max(b.height()));
+    image::imageops::replace(&mut canvas, &a, 0, 0);
+    image::imageops::replace(&mut canvas, &b, i64::from(a.width()), 0);
+    png(&canvas)
+}
