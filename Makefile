@@ -6,7 +6,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build models test-data test test-rust lint bench clean-data
+.PHONY: run build models test-data test-tools test lint bench clean-data
 
 ## Build the release binary and start the service (fetches the models if absent).
 run: models build
@@ -23,9 +23,17 @@ models:
 test-data:
 	@$(PYTHON) models/fetch.py --manifest tests/data.toml --dest tests/data
 
+## curl and jq for the curl tests (installed with apt when missing and root).
+test-tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
+	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
+
 ## Every test: unit, model parity, pipeline and HTTP tests, then the curl tests.
-test: models test-data
+test: models test-data test-tools
 	$(CARGO) test --locked --all-targets
+	bash tests/curl/run.sh
 
 ## Formatting and lints, as CI runs them.
 lint:
