@@ -20,6 +20,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, Error> {
     }
 }
 
+/// An f32 as the JSON number it reads as (0.363, not 0.3630000054836273).
+fn num(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
     let svc = &s.service;
     let p = svc.engine().pipeline();
@@ -36,20 +41,20 @@ pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
                 "embedding_dim": p.embedder.dim(),
             },
             "thresholds": {
-                "verify": c.verify_threshold,
+                "verify": num(c.verify_threshold),
                 "verify_source": "SFace's published operating point (OpenCV FaceRecognizerSF, cosine 0.363)",
-                "identify": c.identify_threshold,
+                "identify": num(c.identify_threshold),
                 "identify_source": "stricter 1:N default calibrated on a development set (see README: Thresholds)",
                 "metric": "cosine similarity; match when similarity >= threshold",
             },
             "gallery": svc.gallery_info(),
             "enrollment": {
-                "min_face_size": c.min_face_size,
-                "min_sharpness": c.min_sharpness,
+                "min_face_size": num(c.min_face_size),
+                "min_sharpness": num(c.min_sharpness),
             },
             "detector": {
-                "score_threshold": d.score_threshold,
-                "nms_threshold": d.nms_threshold,
+                "score_threshold": num(d.score_threshold),
+                "nms_threshold": num(d.nms_threshold),
                 "max_side": d.max_side,
             },
             "limits": {

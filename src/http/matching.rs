@@ -2,13 +2,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use super::persons::{person_id, valid_metadata, valid_name};
 use super::{AppState, ImageForm};
 use crate::error::Error;
-use crate::service::FaceChoice;
+use crate::service::{FaceChoice, ImageSize};
 use crate::store::is_valid_id;
+use crate::store::{FaceRecord, Person};
 use crate::vision::EmbeddedFace;
 
 fn face_choice(form: &ImageForm) -> Result<FaceChoice, Error> {
@@ -30,16 +32,30 @@ pub async fn enroll_face(
     State(s): State<AppState>,
     Path(id): Path<String>,
     mut form: ImageForm,
-) -> Result<(StatusCode, Json<Value>), Error> {
+) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let choice = face_choice(&form)?;
     let image = form.image("image")?;
     let e = s.service.enroll(Some(id), None, image, choice).await?;
-    Ok((StatusCode::CREATED, Json(json!(e.face))))
+    Ok((StatusCode::CREATED, Json(e.face)).into_response())
+}
+
+#[derive(Serialize)]
+struct Enrolled<'a> {
+    person_id: &'a str,
+    created_person: bool,
+    person: &'a Person,
+    face: &'a FaceRecord,
+}
+
+#[derive(Serialize)]
+struct Embedded {
+    image: ImageSize,
+    faces: Vec<EmbeddedFace>,
 }
 
 /// `POST /v1/enroll`: create a person (or use `person_id`) and enroll a face in one call.
-pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<(StatusCode, Json<Value>), Error> {
+pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let choice = face_choice(&form)?;
     let image = form.image("image")?;
     let metadata = form.json.get("metadata").filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
@@ -51,56 +67,49 @@ pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<(S
             s.service.enroll(None, Some((name, metadata)), image, choice).await?
         }
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "person_id": e.person.id,
-            "created_person": e.created_person,
-            "person": e.person,
-            "face": e.face,
-        })),
-    ))
+    let body = Enrolled { person_id: &e.person.id, created_person: e.created_person, person: &e.person, face: &e.face };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// `POST /v1/verify`: is the largest face in the photo this person?
-pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let pid = form.text("person_id").ok_or_else(|| Error::param("person_id", "required"))?.to_string();
     if !is_valid_id(&pid) {
         return Err(Error::PersonNotFound(pid.chars().take(64).collect()));
     }
     let threshold = threshold(&form)?;
     let image = form.image("image")?;
-    Ok(Json(json!(s.service.verify(&pid, image, threshold).await?)))
+    Ok(Json(s.service.verify(&pid, image, threshold).await?).into_response())
 }
 
 /// `POST /v1/identify`: who is each face in the photo?
-pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let max = s.service.config.max_top_k;
     let top_k = form.number::<i64>("top_k", |k| {
         if (1..=max as i64).contains(k) { Ok(()) } else { Err(format!("must be a whole number from 1 to {max}")) }
     })?;
     let threshold = threshold(&form)?;
     let image = form.image("image")?;
-    Ok(Json(json!(s.service.identify(image, top_k.map(|k| k as usize), threshold).await?)))
+    Ok(Json(s.service.identify(image, top_k.map(|k| k as usize), threshold).await?).into_response())
 }
 
 /// `POST /v1/compare`: do two photos show the same person?
-pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let a = form.image("image_a")?;
     let b = form.image("image_b")?;
-    Ok(Json(json!(s.service.compare(a, b).await?)))
+    Ok(Json(s.service.compare(a, b).await?).into_response())
 }
 
 /// `POST /v1/detect`: every face with box, landmarks, score and quality.
-pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let image = form.image("image")?;
-    Ok(Json(json!(s.service.analyze(image, false).await?)))
+    Ok(Json(s.service.analyze(image, false).await?).into_response())
 }
 
 /// `POST /v1/embed`: every face with its embedding and model id.
-pub async fn embed(State(s): State<AppState>, mut form: ImageForm) -> Result<Json<Value>, Error> {
+pub async fn embed(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
     let image = form.image("image")?;
     let a = s.service.analyze(image, true).await?;
     let faces: Vec<EmbeddedFace> = a.faces.into_iter().map(EmbeddedFace::from).collect();
-    Ok(Json(json!({ "image": a.image, "faces": faces })))
+    Ok(Json(Embedded { image: a.image, faces }).into_response())
 }

@@ -2,12 +2,13 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{AppState, JsonBody};
 use crate::error::Error;
-use crate::store::is_valid_id;
+use crate::store::{FaceRecord, Person, is_valid_id};
 
 /// Longest person name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -47,6 +48,20 @@ pub fn person_id(id: &str) -> Result<&str, Error> {
     if is_valid_id(id) { Ok(id) } else { Err(Error::PersonNotFound(id.chars().take(64).collect())) }
 }
 
+#[derive(Serialize)]
+struct PersonPage {
+    persons: Vec<Person>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PersonWithFaces {
+    #[serde(flatten)]
+    person: Person,
+    faces: Vec<FaceRecord>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
@@ -55,14 +70,11 @@ pub struct NewPerson {
     metadata: Option<Value>,
 }
 
-pub async fn create(
-    State(s): State<AppState>,
-    JsonBody(body): JsonBody<NewPerson>,
-) -> Result<(StatusCode, Json<Value>), Error> {
+pub async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<NewPerson>) -> Result<Response, Error> {
     let name = valid_name(&body.name)?;
     let metadata = body.metadata.as_ref().filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
     let person = s.service.create_person(name, metadata).await?;
-    Ok((StatusCode::CREATED, Json(json!(person))))
+    Ok((StatusCode::CREATED, Json(person)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -74,7 +86,7 @@ pub struct Page {
 pub async fn list(
     State(s): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
     let limit = match page.limit.as_deref() {
         None => DEFAULT_PAGE,
@@ -91,16 +103,14 @@ pub async fn list(
     }
     let persons = s.service.list_persons(limit, cursor).await?;
     let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
-    Ok(Json(json!({ "persons": persons, "next_cursor": next })))
+    Ok(Json(PersonPage { persons, next_cursor: next }).into_response())
 }
 
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let person = s.service.get_person(id).await?;
     let faces = s.service.person_faces(id).await?;
-    let mut v = json!(person);
-    v["faces"] = json!(faces);
-    Ok(Json(v))
+    Ok(Json(PersonWithFaces { person, faces }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -124,7 +134,7 @@ pub async fn update(
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<PersonPatch>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let name = patch.name.as_deref().map(valid_name).transpose()?;
     let metadata = match &patch.metadata {
@@ -132,7 +142,7 @@ pub async fn update(
         Some(None) => Some(None),
         Some(Some(v)) => Some(Some(valid_metadata(v)?)),
     };
-    Ok(Json(json!(s.service.update_person(id, name, metadata).await?)))
+    Ok(Json(s.service.update_person(id, name, metadata).await?).into_response())
 }
 
 pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Error> {
