@@ -12,7 +12,7 @@ use crossbeam_channel::{Sender, TrySendError, bounded};
 
 use crate::vision::Pipeline;
 
-type Job = Box<dyn FnOnce(&Pipeline) + Send>;
+type Job<C> = Box<dyn FnOnce(&C) + Send>;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EngineError {
@@ -24,18 +24,19 @@ pub enum EngineError {
     Panicked,
 }
 
-pub struct Engine {
-    pipeline: Arc<Pipeline>,
-    tx: Option<Sender<Job>>,
+/// Worker threads that share one `C` (the face [`Pipeline`] in the service).
+pub struct Engine<C: Send + Sync + 'static = Pipeline> {
+    pipeline: Arc<C>,
+    tx: Option<Sender<Job<C>>>,
     workers: Vec<JoinHandle<()>>,
     busy: Arc<AtomicUsize>,
     queue_capacity: usize,
 }
 
-impl Engine {
+impl<C: Send + Sync + 'static> Engine<C> {
     /// Starts `workers` threads behind a queue holding at most `queue` waiting jobs.
-    pub fn start(pipeline: Arc<Pipeline>, workers: usize, queue: usize) -> std::io::Result<Self> {
-        let (tx, rx) = bounded::<Job>(queue);
+    pub fn start(pipeline: Arc<C>, workers: usize, queue: usize) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<Job<C>>(queue);
         let busy = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
@@ -51,7 +52,7 @@ impl Engine {
         Ok(Self { pipeline, tx: Some(tx), workers: handles, busy, queue_capacity: queue })
     }
 
-    pub fn pipeline(&self) -> &Pipeline {
+    pub fn pipeline(&self) -> &C {
         &self.pipeline
     }
 
@@ -60,10 +61,10 @@ impl Engine {
     pub async fn run<T, F>(&self, f: F) -> Result<T, EngineError>
     where
         T: Send + 'static,
-        F: FnOnce(&Pipeline) -> T + Send + 'static,
+        F: FnOnce(&C) -> T + Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |p: &Pipeline| {
+        let job: Job<C> = Box::new(move |p: &C| {
             let out = catch_unwind(AssertUnwindSafe(|| f(p)));
             let _ = done.send(out);
         });
@@ -103,12 +104,60 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl<C: Send + Sync + 'static> Drop for Engine<C> {
     /// Lets queued jobs finish, then joins the workers.
     fn drop(&mut self) {
         self.tx.take();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[tokio::test]
+    async fn runs_jobs_off_the_runtime_and_reports_panics() {
+        let engine = Engine::start(Arc::new(21), 2, 4).unwrap();
+        let main = std::thread::current().id();
+        let (v, thread) = engine.run(|x: &i32| (x * 2, std::thread::current().id())).await.unwrap();
+        assert_eq!(v, 42);
+        assert_ne!(thread, main);
+        let r: Result<(), _> = engine.run(|_| panic!("boom")).await;
+        assert_eq!(r, Err(EngineError::Panicked));
+        // The worker survived the panic.
+        assert_eq!(engine.run(|x| *x).await, Ok(21));
+        assert!(engine.healthy());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        // One worker, held busy; a queue of one.
+        let engine = Arc::new(Engine::start(Arc::new(()), 1, 1).unwrap());
+        let hold = Arc::new(Barrier::new(2));
+        let release = Arc::new(Barrier::new(2));
+        let (h, r) = (hold.clone(), release.clone());
+        let e = engine.clone();
+        let busy = tokio::spawn(async move {
+            e.run(move |_| {
+                h.wait();
+                r.wait();
+            })
+            .await
+        });
+        tokio::task::spawn_blocking(move || hold.wait()).await.unwrap();
+        // The worker is busy: one job can wait, the next is refused.
+        let e = engine.clone();
+        let queued = tokio::spawn(async move { e.run(|_| 1).await });
+        while engine.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(engine.run(|_| 2).await, Err(EngineError::Overloaded));
+        tokio::task::spawn_blocking(move || release.wait()).await.unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(()));
+        assert_eq!(queued.await.unwrap(), Ok(1));
     }
 }

@@ -142,7 +142,7 @@ pub struct GalleryInfo {
 pub struct Service {
     engine: Engine,
     store: Store,
-    gallery: RwLock<ExactIndex>,
+    gallery: RwLock<Box<dyn Index>>,
     /// Serialises writes so the store and the gallery change together.
     writes: tokio::sync::Mutex<()>,
     faces_other_model: std::sync::atomic::AtomicUsize,
@@ -156,7 +156,7 @@ impl Service {
     pub async fn new(engine: Engine, store: Store, config: ServiceConfig) -> Result<Self> {
         let model = engine.pipeline().embedder.id().to_string();
         let dim = engine.pipeline().embedder.dim();
-        let mut gallery = ExactIndex::new(dim);
+        let mut gallery: Box<dyn Index> = Box::new(ExactIndex::new(dim));
         let mut other = 0usize;
         for e in store.all_embeddings().await? {
             if e.model == model && e.values.len() == dim {
@@ -197,11 +197,11 @@ impl Service {
         &self.model
     }
 
-    fn gallery_read(&self) -> std::sync::RwLockReadGuard<'_, ExactIndex> {
+    fn gallery_read(&self) -> std::sync::RwLockReadGuard<'_, Box<dyn Index>> {
         self.gallery.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn gallery_write(&self) -> std::sync::RwLockWriteGuard<'_, ExactIndex> {
+    fn gallery_write(&self) -> std::sync::RwLockWriteGuard<'_, Box<dyn Index>> {
         self.gallery.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -375,9 +375,15 @@ impl Service {
 
     // ---- matching -----------------------------------------------------------
 
-    pub async fn verify(&self, person_id: &str, bytes: Bytes, threshold: Option<f32>) -> Result<Verification> {
+    pub async fn verify(
+        &self,
+        person_id: &str,
+        bytes: Bytes,
+        choice: FaceChoice,
+        threshold: Option<f32>,
+    ) -> Result<Verification> {
         self.get_person(person_id).await?;
-        let face = self.probe(bytes, FaceChoice::Largest).await?;
+        let face = self.probe(bytes, choice).await?;
         let query = &face.embedding.as_ref().ok_or(Error::NoFace)?.values;
         let found = self.gallery_read().best_of_person(query, person_id);
         let (best, compared) = found.ok_or_else(|| Error::NoEnrolledFaces(person_id.into()))?;

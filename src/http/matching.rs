@@ -13,9 +13,11 @@ use crate::store::is_valid_id;
 use crate::store::{FaceRecord, Person};
 use crate::vision::EmbeddedFace;
 
-fn face_choice(form: &ImageForm) -> Result<FaceChoice, Error> {
+/// `face=single|largest`, with the endpoint's default when absent.
+fn face_choice(form: &ImageForm, default: FaceChoice) -> Result<FaceChoice, Error> {
     match form.text("face") {
-        None | Some("") | Some("single") => Ok(FaceChoice::Single),
+        None | Some("") => Ok(default),
+        Some("single") => Ok(FaceChoice::Single),
         Some("largest") => Ok(FaceChoice::Largest),
         Some(other) => Err(Error::param("face", format!("{other:?} is not one of: single, largest"))),
     }
@@ -34,7 +36,7 @@ pub async fn enroll_face(
     mut form: ImageForm,
 ) -> Result<Response, Error> {
     let id = person_id(&id)?;
-    let choice = face_choice(&form)?;
+    let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
     let e = s.service.enroll(Some(id), None, image, choice).await?;
     Ok((StatusCode::CREATED, Json(e.face)).into_response())
@@ -56,7 +58,7 @@ struct Embedded {
 
 /// `POST /v1/enroll`: create a person (or use `person_id`) and enroll a face in one call.
 pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
-    let choice = face_choice(&form)?;
+    let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
     let metadata = form.json.get("metadata").filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
     let e = match form.text("person_id").filter(|p| !p.is_empty()) {
@@ -78,8 +80,9 @@ pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Re
         return Err(Error::PersonNotFound(pid.chars().take(64).collect()));
     }
     let threshold = threshold(&form)?;
+    let choice = face_choice(&form, FaceChoice::Largest)?;
     let image = form.image("image")?;
-    Ok(Json(s.service.verify(&pid, image, threshold).await?).into_response())
+    Ok(Json(s.service.verify(&pid, image, choice, threshold).await?).into_response())
 }
 
 /// `POST /v1/identify`: who is each face in the photo?

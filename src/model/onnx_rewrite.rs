@@ -329,6 +329,103 @@ mod tests {
         assert!(dequantize(&[1, 2, 3, 4], &[2, 2], &[1.0, 1.0, 1.0], &[3, 1], &[0; 3], 1, 2).is_err());
     }
 
+    fn attr(name: &str, i: i64) -> AttributeProto {
+        AttributeProto { name: name.into(), i, r#type: 2, ..Default::default() }
+    }
+
+    fn tensor(name: &str, dims: &[i64], data_type: i32, raw: Vec<u8>) -> TensorProto {
+        TensorProto { name: name.into(), dims: dims.to_vec(), data_type, raw_data: raw, ..Default::default() }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            op_type: op.into(),
+            name: output.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    fn value(name: &str, dims: &[i64]) -> tract_onnx::pb::ValueInfoProto {
+        use tract_onnx::pb::{TensorShapeProto, TypeProto, tensor_shape_proto, type_proto};
+        let dim = dims
+            .iter()
+            .map(|&d| tensor_shape_proto::Dimension {
+                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        tract_onnx::pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: dtype::FLOAT,
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// x [1,4] · W, with W a blocked-int8 constant [4,2] stored as [8] and reshaped.
+    fn tiny_quantized_model() -> ModelProto {
+        let q: Vec<u8> = [1i8, -2, 3, 4, -5, 6, 7, -8].iter().map(|&v| v as u8).collect();
+        let scale: Vec<u8> = [0.5f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let zero: Vec<u8> = vec![1, 0];
+        let shape: Vec<u8> = [4i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let graph = GraphProto {
+            node: vec![
+                node("DequantizeLinear", &["wq", "ws", "wz"], "wf", vec![attr("axis", 0), attr("block_size", 4)]),
+                node("Reshape", &["wf", "wshape"], "w", vec![]),
+                node("MatMul", &["x", "w"], "y", vec![]),
+            ],
+            initializer: vec![
+                tensor("wq", &[8], dtype::INT8, q),
+                tensor("ws", &[2], dtype::FLOAT, scale),
+                tensor("wz", &[2], dtype::INT8, zero),
+                tensor("wshape", &[2], dtype::INT64, shape),
+            ],
+            input: vec![value("x", &[1, 4]), value("stale_weight", &[3, 3])],
+            output: vec![value("y", &[1, 2])],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![tract_onnx::pb::OperatorSetIdProto { domain: String::new(), version: 21 }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_folded_model_runs_in_tract_with_the_dequantized_weights() {
+        use tract_onnx::prelude::*;
+        let mut model = tiny_quantized_model();
+        let report = fold_constants(&mut model).unwrap();
+        assert_eq!(
+            report,
+            // wq, ws, wz, wshape and the intermediate wf are no longer read.
+            RewriteReport { dequantize_folded: 1, reshape_folded: 1, inputs_dropped: 1, initializers_dropped: 5 }
+        );
+        // W = [(1-1)*.5, (-2-1)*.5, (3-1)*.5, (4-1)*.5, -5*2, 6*2, 7*2, -8*2] as 4x2
+        let w = [0.0f32, -1.5, 1.0, 1.5, -10.0, 12.0, 14.0, -16.0];
+        let x = [1.0f32, 2.0, 3.0, 4.0];
+        let expected: Vec<f32> = (0..2).map(|j| (0..4).map(|i| x[i] * w[i * 2 + j]).sum()).collect();
+        let plan = tract_onnx::onnx()
+            .model_for_proto_model(&model)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let out = plan.run(tvec![tract_ndarray::arr2(&[x]).into_tensor().into()]).unwrap();
+        let got = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn reshape_handles_zero_and_minus_one() {
         assert_eq!(reshaped_dims(&[2, 3, 4], &[0, -1], false).unwrap(), vec![2, 12]);

@@ -124,6 +124,24 @@ mod tests {
     }
 
     #[test]
+    fn decodes_every_supported_format() {
+        let img = image::DynamicImage::ImageRgb8(RgbImage::from_fn(16, 12, |x, y| {
+            image::Rgb([x as u8 * 10, y as u8 * 10, 50])
+        }));
+        for format in FORMATS {
+            let mut buf = Cursor::new(Vec::new());
+            img.write_to(&mut buf, format).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            let out =
+                decode_image(buf.get_ref(), &DecodeLimits::default()).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            assert_eq!(out.dimensions(), (16, 12), "{format:?}");
+            // Lossless formats keep the pixels (GIF quantises its palette).
+            if !matches!(format, ImageFormat::Jpeg | ImageFormat::Gif) {
+                assert_eq!(out.get_pixel(15, 11).0, [150, 110, 50], "{format:?}");
+            }
+        }
+    }
+
+    #[test]
     fn refuses_images_over_the_pixel_and_dimension_limits() {
         let limits = DecodeLimits { max_pixels: 100, max_dimension: 1000 };
         assert!(matches!(decode_image(&png(20, 20), &limits), Err(DecodeError::TooLarge { .. })));

@@ -136,3 +136,38 @@ async fn decompression_bombs_are_refused_before_decoding() {
     assert_error(app.post_raw("/v1/detect", photo("obama.jpg"), "image/jpeg").await, 422, "image_too_large").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn overload_is_a_quick_429_with_retry_after() {
+    let mut c = config(&temp_dir().join("v.db"));
+    c.workers = 1;
+    c.queue = 1;
+    let app = spawn_with(c).await;
+    let body = photo("obama.jpg");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url, body) = (app.client.clone(), app.url("/v1/embed"), body.clone());
+        set.spawn(
+            async move { client.post(url).header("content-type", "image/jpeg").body(body).send().await.unwrap() },
+        );
+    }
+    let responses = set.join_all().await;
+    let mut ok = 0;
+    let mut rejected = 0;
+    for r in responses {
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(r.headers()["retry-after"], "1");
+                assert_error(r, 429, "overloaded").await;
+                rejected += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1 && rejected >= 1, "ok {ok}, rejected {rejected}");
+    // Liveness answers while the queue is full, and the service recovers.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(app.post_raw("/v1/detect", body, "image/jpeg").await.status(), 200);
+    app.stop().await;
+}
