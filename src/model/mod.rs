@@ -83,7 +83,9 @@ impl LoadedModel {
             ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
         let report =
             onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
-        tracing::debug!(model = %entry.id, ?report, "folded quantized constants");
+        let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
+        let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
+        tracing::debug!(model = %entry.id, ?report, bn, prelu, "rewrote the graph");
         let outputs =
             proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
         // The files declare fixed shapes (640x640 for YuNet) on their outputs

@@ -288,6 +288,131 @@ pub fn reshaped_dims(input: &[usize], shape: &[i64], allow_zero: bool) -> Result
     Ok(out)
 }
 
+/// Folds every `BatchNormalization` that directly follows a `Conv` (whose
+/// output nothing else reads) into the convolution's weights and bias:
+/// `W' = W · γ/√(σ²+ε)` per output channel, `b' = (b − μ) · γ/√(σ²+ε) + β`.
+/// Returns how many were folded.
+pub fn fold_batchnorm_into_conv(model: &mut ModelProto) -> Result<usize> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for n in &graph.node {
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            *readers.entry(i.clone()).or_default() += 1;
+        }
+    }
+    for o in &graph.output {
+        *readers.entry(o.name.clone()).or_default() += 1;
+    }
+    let mut inits: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let mut remove = HashSet::new();
+    let mut folded = 0;
+    for bn_index in 0..graph.node.len() {
+        let bn = &graph.node[bn_index];
+        if bn.op_type != "BatchNormalization" || bn.input.len() != 5 || bn.output.len() != 1 {
+            continue;
+        }
+        let Some(&conv_index) = producer.get(&bn.input[0]) else { continue };
+        let conv = &graph.node[conv_index];
+        if conv.op_type != "Conv" || readers.get(&bn.input[0]) != Some(&1) || conv.input.len() < 2 {
+            continue;
+        }
+        let get = |name: &str| inits.get(name).map(|&i| &graph.initializer[i]);
+        let (Some(w), Some(gamma), Some(beta), Some(mean), Some(var)) =
+            (get(&conv.input[1]), get(&bn.input[1]), get(&bn.input[2]), get(&bn.input[3]), get(&bn.input[4]))
+        else {
+            continue;
+        };
+        let eps = bn.attribute.iter().find(|a| a.name == "epsilon").map_or(1e-5, |a| a.f);
+        let (gamma, beta, mean, var) =
+            (float_values(gamma)?, float_values(beta)?, float_values(mean)?, float_values(var)?);
+        let w_dims = dims_usize(w)?;
+        let mut weights = float_values(w)?;
+        let out_channels = *w_dims.first().context("convolution weight without dimensions")?;
+        ensure!(
+            [&gamma, &beta, &mean, &var].iter().all(|v| v.len() == out_channels),
+            "batch norm {} does not match {out_channels} channels",
+            bn.name
+        );
+        let mut bias = match conv.input.get(2).filter(|b| !b.is_empty()) {
+            Some(b) => float_values(get(b).context("a convolution bias that is not constant")?)?,
+            None => vec![0.0; out_channels],
+        };
+        let per_channel = weights.len() / out_channels;
+        for c in 0..out_channels {
+            let k = gamma[c] / (var[c] + eps).sqrt();
+            weights[c * per_channel..(c + 1) * per_channel].iter_mut().for_each(|w| *w *= k);
+            bias[c] = (bias[c] - mean[c]) * k + beta[c];
+        }
+        let (w_name, b_name) = (format!("{}__bn_folded_weight", conv.name), format!("{}__bn_folded_bias", conv.name));
+        let bn_out = bn.output[0].clone();
+        graph.initializer.push(float_tensor(&w_name, &w_dims, &weights));
+        inits.insert(w_name.clone(), graph.initializer.len() - 1);
+        graph.initializer.push(float_tensor(&b_name, &[out_channels], &bias));
+        inits.insert(b_name.clone(), graph.initializer.len() - 1);
+        let conv = &mut graph.node[conv_index];
+        conv.input.truncate(1);
+        conv.input.extend([w_name, b_name]);
+        conv.output = vec![bn_out];
+        remove.insert(bn_index);
+        folded += 1;
+    }
+    let mut i = 0;
+    graph.node.retain(|_| {
+        i += 1;
+        !remove.contains(&(i - 1))
+    });
+    drop_unused(graph);
+    Ok(folded)
+}
+
+/// Rewrites every `PRelu(x, slope)` as `Relu(x) + slope · Min(x, 0)`, which
+/// tract runs much faster than its own PRelu lowering (compare, multiply,
+/// select). Returns how many were rewritten.
+pub fn rewrite_prelu(model: &mut ModelProto) -> Result<usize> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let zero = "__prelu_zero".to_string();
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    let mut count = 0;
+    for n in graph.node.drain(..) {
+        if n.op_type != "PRelu" || n.input.len() != 2 || n.output.len() != 1 {
+            nodes.push(n);
+            continue;
+        }
+        let (x, slope, out) = (n.input[0].clone(), n.input[1].clone(), n.output[0].clone());
+        let name = if n.name.is_empty() { out.clone() } else { n.name.clone() };
+        let part = |s: &str| format!("{name}__prelu_{s}");
+        let node = |op: &str, inputs: Vec<String>, output: String| NodeProto {
+            op_type: op.into(),
+            name: output.clone(),
+            input: inputs,
+            output: vec![output],
+            ..Default::default()
+        };
+        nodes.push(node("Relu", vec![x.clone()], part("pos")));
+        nodes.push(node("Min", vec![x, zero.clone()], part("neg")));
+        nodes.push(node("Mul", vec![part("neg"), slope], part("scaled")));
+        nodes.push(node("Add", vec![part("pos"), part("scaled")], out));
+        count += 1;
+    }
+    graph.node = nodes;
+    if count > 0 && !graph.initializer.iter().any(|t| t.name == zero) {
+        graph.initializer.push(float_tensor(&zero, &[], &[0.0]));
+    }
+    Ok(count)
+}
+
+/// Drops initializers and graph inputs that nothing reads.
+fn drop_unused(graph: &mut GraphProto) -> (usize, usize) {
+    let used = used_names(graph);
+    let (i0, n0) = (graph.initializer.len(), graph.input.len());
+    graph.initializer.retain(|t| used.contains(&t.name));
+    graph.input.retain(|i| used.contains(&i.name));
+    (i0 - graph.initializer.len(), n0 - graph.input.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +549,76 @@ mod tests {
         let out = plan.run(tvec![tract_ndarray::arr2(&[x]).into_tensor().into()]).unwrap();
         let got = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
         assert_eq!(got, expected);
+    }
+
+    fn f32s(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// x [1,2,3,3] -> Conv 1x1 (no bias) -> BatchNormalization -> PRelu -> y
+    fn conv_bn_prelu_model() -> ModelProto {
+        let mut eps = attr("epsilon", 0);
+        eps.r#type = 1;
+        eps.f = 1e-3;
+        let graph = GraphProto {
+            node: vec![
+                node("Conv", &["x", "w"], "c", vec![]),
+                node("BatchNormalization", &["c", "gamma", "beta", "mean", "var"], "b", vec![eps]),
+                node("PRelu", &["b", "slope"], "y", vec![]),
+            ],
+            initializer: vec![
+                tensor("w", &[2, 2, 1, 1], dtype::FLOAT, f32s(&[0.5, -1.0, 2.0, 0.25])),
+                tensor("gamma", &[2], dtype::FLOAT, f32s(&[1.5, 0.5])),
+                tensor("beta", &[2], dtype::FLOAT, f32s(&[-0.2, 0.3])),
+                tensor("mean", &[2], dtype::FLOAT, f32s(&[0.1, -0.4])),
+                tensor("var", &[2], dtype::FLOAT, f32s(&[2.0, 0.5])),
+                tensor("slope", &[2, 1, 1], dtype::FLOAT, f32s(&[0.25, -0.1])),
+            ],
+            input: vec![value("x", &[1, 2, 3, 3])],
+            output: vec![value("y", &[1, 2, 3, 3])],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![tract_onnx::pb::OperatorSetIdProto { domain: String::new(), version: 21 }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    fn run(model: &ModelProto, x: &[f32]) -> Vec<f32> {
+        use tract_onnx::prelude::*;
+        let plan =
+            tract_onnx::onnx().model_for_proto_model(model).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+        let input = tract_ndarray::Array4::from_shape_vec((1, 2, 3, 3), x.to_vec()).unwrap().into_tensor();
+        let out = plan.run(tvec![input.into()]).unwrap();
+        out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
+    }
+
+    #[test]
+    fn batchnorm_folding_and_prelu_rewrite_keep_the_outputs() {
+        let original = conv_bn_prelu_model();
+        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let expected = run(&original, &x);
+        let mut rewritten = original.clone();
+        assert_eq!(fold_batchnorm_into_conv(&mut rewritten).unwrap(), 1);
+        assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 1);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Conv", "Relu", "Min", "Mul", "Add"]);
+        let got = run(&rewritten, &x);
+        // Negative inputs exercise both slopes; positive pass straight through.
+        assert!(expected.iter().any(|v| *v < 0.0) && expected.iter().any(|v| *v > 0.0));
+        for (a, b) in got.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-5, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn batchnorm_is_not_folded_when_the_conv_output_has_other_readers() {
+        let mut model = conv_bn_prelu_model();
+        let g = model.graph.as_mut().unwrap();
+        g.output.push(value("c", &[1, 2, 3, 3]));
+        assert_eq!(fold_batchnorm_into_conv(&mut model).unwrap(), 0);
     }
 
     #[test]
