@@ -49,6 +49,8 @@ pub enum Command {
     },
     /// Time each pipeline stage on photos, single-threaded.
     Bench(crate::eval::bench::BenchArgs),
+    /// Time the models alone at given input sizes, single-threaded.
+    BenchModels(crate::eval::bench::ModelBenchArgs),
 }
 
 /// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
@@ -237,6 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Eval { what } => return crate::eval::run(what),
         Command::Bench(args) => return crate::eval::bench::run(args),
+        Command::BenchModels(args) => return crate::eval::bench::run_models(args),
     }
     Ok(ExitCode::SUCCESS)
 }

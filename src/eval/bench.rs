@@ -26,6 +26,67 @@ pub struct BenchArgs {
     pub pipeline: PipelineArgs,
 }
 
+/// `visage bench-models`: the models alone (no decode, resize or NMS).
+#[derive(Args, Debug)]
+pub struct ModelBenchArgs {
+    /// Detector input sizes, WxH (multiples of 32).
+    #[arg(long, value_delimiter = ',', default_value = "256x256,320x320,512x640,640x640")]
+    pub detector_sizes: Vec<String>,
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..2 {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed());
+    }
+    Ok(median(t))
+}
+
+pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
+    use tract_onnx::prelude::*;
+    let p = args.pipeline.load()?;
+    let mut detector = serde_json::Map::new();
+    for size in &args.detector_sizes {
+        let (w, h) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+            .with_context(|| format!("bad size {size:?}, expected WxH"))?;
+        let plan = p.detector.plan(w, h)?;
+        let input: TValue = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?.into();
+        let ms = time_ms(args.iterations, || {
+            plan.run(tvec![input.clone()])?;
+            Ok(())
+        })?;
+        detector.insert(size.clone(), ms.into());
+    }
+    let (w, h) = p.embedder.input_size();
+    let crop = image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 90]));
+    let embed = time_ms(args.iterations, || {
+        p.embedder.raw(&crop)?;
+        Ok(())
+    })?;
+    if args.json {
+        println!("{}", serde_json::json!({ "detector": detector, "embed": embed }));
+    } else {
+        for (size, ms) in &detector {
+            println!("detector {size:>9}  {:>7.2} ms", ms.as_f64().unwrap_or_default());
+        }
+        println!("embedder {:>9}  {embed:>7.2} ms", format!("{w}x{h}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Debug, Serialize)]
 pub struct StageTimes {
     pub image: String,
