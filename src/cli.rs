@@ -51,6 +51,8 @@ pub enum Command {
     Bench(crate::eval::bench::BenchArgs),
     /// Time the models alone at given input sizes, single-threaded.
     BenchModels(crate::eval::bench::ModelBenchArgs),
+    /// 1:N search at scale: insert synthetic embeddings, load, search.
+    BenchGallery(crate::eval::gallery_bench::GalleryBenchArgs),
 }
 
 /// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
@@ -240,6 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval { what } => return crate::eval::run(what),
         Command::Bench(args) => return crate::eval::bench::run(args),
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
+        Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
 //! The in-memory gallery that 1:N identification and 1:1 verification search:
 //! every enrolled embedding of the loaded embedder, kept consistent with the
-//! store by the service layer. Exact search over contiguous f32 rows; the
-//! [`Index`] trait lets an approximate index replace it.
-use std::collections::HashMap;
+//! store by the service layer. Exact search over contiguous f32 rows with
+//! SIMD dot products, split over cores for large galleries; the [`Index`]
+//! trait lets an approximate index replace it.
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::vision::similarity::dot;
 
@@ -16,8 +18,11 @@ pub struct Candidate {
 }
 
 /// A searchable set of unit embeddings, each tied to a face and a person.
+/// Ids are the service's own (32 lowercase hex digits); others are refused.
 pub trait Index: Send + Sync {
-    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]);
+    /// Adds a face; false when an id is malformed, the face is already
+    /// present or the embedding has the wrong length.
+    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool;
     fn remove_face(&mut self, face_id: &str) -> bool;
     fn remove_person(&mut self, person_id: &str) -> usize;
     /// The `top_k` persons most similar to `query` (each by its best face), best first.
@@ -26,103 +31,229 @@ pub trait Index: Send + Sync {
     fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)>;
     fn faces(&self) -> usize;
     fn persons(&self) -> usize;
+    /// Bytes held, approximately (for the memory report).
+    fn memory_bytes(&self) -> usize;
 }
+
+fn parse_id(id: &str) -> Option<u128> {
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| u128::from_str_radix(id, 16).ok())
+        .flatten()
+}
+
+fn format_id(id: u128) -> String {
+    format!("{id:032x}")
+}
+
+/// Total order on similarity for the heaps (NaN lowest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Score(f32);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
+        key(self.0).total_cmp(&key(other.0))
+    }
+}
+
+/// Rows per thread below which splitting the scan does not pay.
+const PARALLEL_MIN_ROWS: usize = 32_768;
 
 /// Brute-force cosine search over a contiguous row-major matrix.
 #[derive(Default)]
 pub struct ExactIndex {
     dim: usize,
     rows: Vec<f32>,
-    ids: Vec<(String, String)>,
-    row_of: HashMap<String, usize>,
-    faces_of: HashMap<String, Vec<String>>,
+    row_face: Vec<u128>,
+    row_person: Vec<u32>,
+    face_row: HashMap<u128, u32>,
+    person_ids: Vec<u128>,
+    person_slot: HashMap<u128, u32>,
+    person_rows: Vec<Vec<u32>>,
+    free_slots: Vec<u32>,
+    /// Upper bound on any person's face count (bounds the search depth).
+    max_faces_per_person: usize,
+    threads: usize,
 }
 
 impl ExactIndex {
     pub fn new(dim: usize) -> Self {
-        Self { dim, ..Self::default() }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { dim, threads, ..Self::default() }
+    }
+
+    /// Overrides how many threads a large search may use.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     fn row(&self, i: usize) -> &[f32] {
         &self.rows[i * self.dim..(i + 1) * self.dim]
     }
+
+    /// The best `depth` rows of `range`, as a min-heap.
+    fn scan(&self, query: &[f32], range: std::ops::Range<usize>, depth: usize) -> BinaryHeap<Reverse<(Score, u32)>> {
+        let mut heap = BinaryHeap::with_capacity(depth + 1);
+        for i in range {
+            let s = Score(dot(query, self.row(i)));
+            if heap.len() < depth {
+                heap.push(Reverse((s, i as u32)));
+            } else if heap.peek().is_some_and(|Reverse((min, _))| s > *min) {
+                heap.pop();
+                heap.push(Reverse((s, i as u32)));
+            }
+        }
+        heap
+    }
+
+    fn candidate(&self, row: u32, similarity: f32) -> Candidate {
+        let r = row as usize;
+        Candidate {
+            person_id: format_id(self.person_ids[self.row_person[r] as usize]),
+            face_id: format_id(self.row_face[r]),
+            similarity,
+        }
+    }
 }
 
 impl Index for ExactIndex {
-    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) {
-        if embedding.len() != self.dim || self.row_of.contains_key(face_id) {
-            return;
+    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
+        let (Some(face), Some(person)) = (parse_id(face_id), parse_id(person_id)) else { return false };
+        if embedding.len() != self.dim || self.face_row.contains_key(&face) {
+            return false;
         }
-        self.row_of.insert(face_id.to_string(), self.ids.len());
-        self.ids.push((face_id.to_string(), person_id.to_string()));
+        let slot = match self.person_slot.get(&person) {
+            Some(&s) => s,
+            None => {
+                let s = match self.free_slots.pop() {
+                    Some(s) => {
+                        self.person_ids[s as usize] = person;
+                        s
+                    }
+                    None => {
+                        self.person_ids.push(person);
+                        self.person_rows.push(Vec::new());
+                        (self.person_ids.len() - 1) as u32
+                    }
+                };
+                self.person_slot.insert(person, s);
+                s
+            }
+        };
+        let row = self.row_face.len() as u32;
         self.rows.extend_from_slice(embedding);
-        self.faces_of.entry(person_id.to_string()).or_default().push(face_id.to_string());
+        self.row_face.push(face);
+        self.row_person.push(slot);
+        self.face_row.insert(face, row);
+        let rows = &mut self.person_rows[slot as usize];
+        rows.push(row);
+        self.max_faces_per_person = self.max_faces_per_person.max(rows.len());
+        true
     }
 
     fn remove_face(&mut self, face_id: &str) -> bool {
-        let Some(i) = self.row_of.remove(face_id) else { return false };
-        let last = self.ids.len() - 1;
+        let Some(face) = parse_id(face_id) else { return false };
+        let Some(row) = self.face_row.remove(&face) else { return false };
+        let (i, last) = (row as usize, self.row_face.len() - 1);
+        let slot = self.row_person[i];
+        self.person_rows[slot as usize].retain(|&r| r != row);
         if i != last {
+            // Move the last row into the hole and repoint its owners.
             self.rows.copy_within(last * self.dim..(last + 1) * self.dim, i * self.dim);
-            self.ids.swap(i, last);
-            self.row_of.insert(self.ids[i].0.clone(), i);
+            self.row_face[i] = self.row_face[last];
+            self.row_person[i] = self.row_person[last];
+            self.face_row.insert(self.row_face[i], row);
+            for r in &mut self.person_rows[self.row_person[i] as usize] {
+                if *r == last as u32 {
+                    *r = row;
+                }
+            }
         }
         self.rows.truncate(last * self.dim);
-        let (_, person) = self.ids.pop().unwrap_or_default();
-        if let Some(faces) = self.faces_of.get_mut(&person) {
-            faces.retain(|f| f != face_id);
-            if faces.is_empty() {
-                self.faces_of.remove(&person);
-            }
+        self.row_face.pop();
+        self.row_person.pop();
+        if self.person_rows[slot as usize].is_empty() {
+            let person = self.person_ids[slot as usize];
+            self.person_slot.remove(&person);
+            self.free_slots.push(slot);
         }
         true
     }
 
     fn remove_person(&mut self, person_id: &str) -> usize {
-        let faces = self.faces_of.get(person_id).cloned().unwrap_or_default();
+        let Some(&slot) = parse_id(person_id).and_then(|p| self.person_slot.get(&p)) else { return 0 };
+        let faces: Vec<String> =
+            self.person_rows[slot as usize].iter().map(|&r| format_id(self.row_face[r as usize])).collect();
         faces.iter().filter(|f| self.remove_face(f)).count()
     }
 
     fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate> {
-        if query.len() != self.dim || top_k == 0 {
+        let n = self.row_face.len();
+        if query.len() != self.dim || top_k == 0 || n == 0 {
             return Vec::new();
         }
-        let mut best: HashMap<&str, (f32, usize)> = HashMap::new();
-        for (i, (_, person)) in self.ids.iter().enumerate() {
-            let s = dot(query, self.row(i));
-            let e = best.entry(person.as_str()).or_insert((f32::NEG_INFINITY, i));
-            if s > e.0 {
-                *e = (s, i);
-            }
-        }
-        let mut out: Vec<Candidate> = best
-            .into_iter()
-            .map(|(p, (s, i))| Candidate { person_id: p.to_string(), face_id: self.ids[i].0.clone(), similarity: s })
-            .collect();
-        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.person_id.cmp(&b.person_id)));
-        out.truncate(top_k);
-        out
+        // The k-th best person's best row is among the top k * F rows, where
+        // F bounds any person's face count.
+        let depth = top_k.saturating_mul(self.max_faces_per_person.max(1)).min(n);
+        let threads = self.threads.min(n / PARALLEL_MIN_ROWS).max(1);
+        let heaps: Vec<BinaryHeap<Reverse<(Score, u32)>>> = if threads == 1 {
+            vec![self.scan(query, 0..n, depth)]
+        } else {
+            let chunk = n.div_ceil(threads);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| s.spawn(move || self.scan(query, t * chunk..((t + 1) * chunk).min(n), depth)))
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            })
+        };
+        let mut rows: Vec<(Score, u32)> = heaps.into_iter().flat_map(|h| h.into_iter().map(|Reverse(x)| x)).collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut seen = std::collections::HashSet::new();
+        rows.into_iter()
+            .filter(|(_, r)| seen.insert(self.row_person[*r as usize]))
+            .take(top_k)
+            .map(|(s, r)| self.candidate(r, s.0))
+            .collect()
     }
 
     fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)> {
-        let faces = self.faces_of.get(person_id)?;
-        let mut best: Option<Candidate> = None;
-        for f in faces {
-            let Some(&i) = self.row_of.get(f) else { continue };
-            let s = dot(query, self.row(i));
-            if best.as_ref().is_none_or(|b| s > b.similarity) {
-                best = Some(Candidate { person_id: person_id.to_string(), face_id: f.clone(), similarity: s });
-            }
-        }
-        best.map(|b| (b, faces.len()))
+        let slot = *self.person_slot.get(&parse_id(person_id)?)?;
+        let rows = &self.person_rows[slot as usize];
+        let best = rows
+            .iter()
+            .map(|&r| (Score(dot(query, self.row(r as usize))), r))
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+        Some((self.candidate(best.1, best.0.0), rows.len()))
     }
 
     fn faces(&self) -> usize {
-        self.ids.len()
+        self.row_face.len()
     }
 
     fn persons(&self) -> usize {
-        self.faces_of.len()
+        self.person_slot.len()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // A hash map entry costs its key and value plus about one control byte.
+        self.rows.capacity() * size_of::<f32>()
+            + self.row_face.capacity() * size_of::<u128>()
+            + self.row_person.capacity() * size_of::<u32>()
+            + self.face_row.capacity() * (size_of::<u128>() + size_of::<u32>() + 1)
+            + self.person_ids.capacity() * size_of::<u128>()
+            + self.person_slot.capacity() * (size_of::<u128>() + size_of::<u32>() + 1)
+            + self.person_rows.iter().map(|r| size_of::<Vec<u32>>() + r.capacity() * size_of::<u32>()).sum::<usize>()
     }
 }
 
@@ -135,43 +266,93 @@ mod tests {
         v.iter().map(|x| x / n).collect()
     }
 
+    /// Test ids in the service's format: `id(7)` = "000…07".
+    fn id(n: u128) -> String {
+        format_id(n)
+    }
+
     #[test]
     fn search_returns_each_person_once_by_their_best_face() {
+        let (alice, bob, carol) = (id(0xa), id(0xb), id(0xc));
         let mut g = ExactIndex::new(2);
-        g.insert("f1", "alice", &unit(&[1.0, 0.0]));
-        g.insert("f2", "alice", &unit(&[0.0, 1.0]));
-        g.insert("f3", "bob", &unit(&[1.0, 1.0]));
+        assert!(g.insert(&id(1), &alice, &unit(&[1.0, 0.0])));
+        assert!(g.insert(&id(2), &alice, &unit(&[0.0, 1.0])));
+        assert!(g.insert(&id(3), &bob, &unit(&[1.0, 1.0])));
         let r = g.search(&unit(&[0.0, 1.0]), 10);
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), ("alice", "f2"));
+        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), (alice.as_str(), id(2).as_str()));
         assert!((r[0].similarity - 1.0).abs() < 1e-6);
-        assert_eq!(r[1].person_id, "bob");
+        assert_eq!(r[1].person_id, bob);
         assert_eq!(g.search(&unit(&[0.0, 1.0]), 1).len(), 1);
-        let (best, n) = g.best_of_person(&unit(&[1.0, 0.1]), "alice").unwrap();
-        assert_eq!((best.face_id.as_str(), n), ("f1", 2));
-        assert!(g.best_of_person(&unit(&[1.0, 0.1]), "carol").is_none());
+        let (best, n) = g.best_of_person(&unit(&[1.0, 0.1]), &alice).unwrap();
+        assert_eq!((best.face_id.as_str(), n), (id(1).as_str(), 2));
+        assert!(g.best_of_person(&unit(&[1.0, 0.1]), &carol).is_none());
     }
 
     #[test]
     fn removals_keep_rows_and_ids_consistent() {
+        let (alice, bob, carol, dan) = (id(0xa), id(0xb), id(0xc), id(0xd));
         let mut g = ExactIndex::new(2);
-        g.insert("f1", "alice", &unit(&[1.0, 0.0]));
-        g.insert("f2", "bob", &unit(&[0.0, 1.0]));
-        g.insert("f3", "carol", &unit(&[-1.0, 0.0]));
-        assert!(g.remove_face("f1"));
-        assert!(!g.remove_face("f1"));
+        g.insert(&id(1), &alice, &unit(&[1.0, 0.0]));
+        g.insert(&id(2), &bob, &unit(&[0.0, 1.0]));
+        g.insert(&id(3), &carol, &unit(&[-1.0, 0.0]));
+        assert!(g.remove_face(&id(1)));
+        assert!(!g.remove_face(&id(1)));
         // carol's row moved into slot 0 and must still be found as carol
         let r = g.search(&unit(&[-1.0, 0.0]), 1);
-        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), ("carol", "f3"));
+        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), (carol.as_str(), id(3).as_str()));
         assert!((r[0].similarity - 1.0).abs() < 1e-6);
         assert_eq!((g.faces(), g.persons()), (2, 2));
-        g.insert("f4", "bob", &unit(&[0.5, 0.5]));
-        assert_eq!(g.remove_person("bob"), 2);
+        g.insert(&id(4), &bob, &unit(&[0.5, 0.5]));
+        assert_eq!(g.remove_person(&bob), 2);
         assert_eq!((g.faces(), g.persons()), (1, 1));
-        assert!(g.search(&unit(&[0.0, 1.0]), 5).iter().all(|c| c.person_id != "bob"));
-        // wrong dimension and duplicates are ignored
-        g.insert("f5", "dan", &[1.0]);
-        g.insert("f3", "dan", &unit(&[1.0, 0.0]));
-        assert_eq!(g.faces(), 1);
+        assert!(g.search(&unit(&[0.0, 1.0]), 5).iter().all(|c| c.person_id != bob));
+        // A freed person slot is reused without mixing identities.
+        g.insert(&id(5), &dan, &unit(&[0.0, 1.0]));
+        assert_eq!(g.search(&unit(&[0.0, 1.0]), 1)[0].person_id, dan);
+        assert_eq!(g.best_of_person(&unit(&[-1.0, 0.0]), &carol).unwrap().1, 1);
+        // Wrong dimension, duplicates and foreign ids are refused.
+        assert!(!g.insert(&id(6), &dan, &[1.0]));
+        assert!(!g.insert(&id(3), &dan, &unit(&[1.0, 0.0])));
+        assert!(!g.insert("f7", &dan, &unit(&[1.0, 0.0])));
+        assert_eq!(g.faces(), 2);
+    }
+
+    #[test]
+    fn parallel_search_equals_a_naive_scan() {
+        // Enough rows to split the scan; persons with 1-3 faces.
+        let dim = 16;
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut g = ExactIndex::new(dim).with_threads(2);
+        let mut all = Vec::new();
+        for f in 0..(2 * PARALLEL_MIN_ROWS + 100) as u128 {
+            let person = f / 3 + (f % 2);
+            let v = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
+            assert!(g.insert(&id(f + 1_000_000), &id(person), &v));
+            all.push((person, v));
+        }
+        for _ in 0..3 {
+            let q = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
+            let mut best: HashMap<u128, f32> = HashMap::new();
+            for (p, v) in &all {
+                let s = dot(&q, v);
+                let e = best.entry(*p).or_insert(f32::NEG_INFINITY);
+                *e = e.max(s);
+            }
+            let mut naive: Vec<(u128, f32)> = best.into_iter().collect();
+            naive.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let got = g.search(&q, 10);
+            assert_eq!(got.len(), 10);
+            for (c, (p, s)) in got.iter().zip(&naive) {
+                assert_eq!(c.person_id, id(*p));
+                assert!((c.similarity - s).abs() < 1e-6);
+            }
+        }
     }
 }

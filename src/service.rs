@@ -142,7 +142,7 @@ pub struct GalleryInfo {
 pub struct Service {
     engine: Engine,
     store: Store,
-    gallery: RwLock<Box<dyn Index>>,
+    gallery: Arc<RwLock<Box<dyn Index>>>,
     /// Serialises writes so the store and the gallery change together.
     writes: tokio::sync::Mutex<()>,
     faces_other_model: std::sync::atomic::AtomicUsize,
@@ -156,27 +156,11 @@ impl Service {
     pub async fn new(engine: Engine, store: Store, config: ServiceConfig) -> Result<Self> {
         let model = engine.pipeline().embedder.id().to_string();
         let dim = engine.pipeline().embedder.dim();
-        let mut gallery: Box<dyn Index> = Box::new(ExactIndex::new(dim));
-        let mut other = 0usize;
-        for e in store.all_embeddings().await? {
-            if e.model == model && e.values.len() == dim {
-                gallery.insert(&e.face_id, &e.person_id, &e.values);
-            } else {
-                other += 1;
-            }
-        }
-        if other > 0 {
-            tracing::warn!(
-                faces = other,
-                model = %model,
-                "stored faces were embedded by another model and will not be compared; re-enroll those persons"
-            );
-        }
-        tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
+        let (gallery, other) = load_gallery(&store, &model, dim).await?;
         Ok(Self {
             engine,
             store,
-            gallery: RwLock::new(gallery),
+            gallery: Arc::new(RwLock::new(gallery)),
             writes: tokio::sync::Mutex::new(()),
             faces_other_model: other.into(),
             model,
@@ -406,16 +390,20 @@ impl Service {
         let top_k = top_k.unwrap_or(self.config.default_top_k);
         let threshold = threshold.unwrap_or(self.config.identify_threshold);
         let faces = self.analyze(bytes, true).await?.faces;
-        let (gallery_size, lists) = {
-            let g = self.gallery_read();
-            // Search a little deeper than top_k so assignment has alternatives.
-            let depth = top_k.max(faces.len() + 1);
-            let lists: Vec<Vec<Candidate>> = faces
-                .iter()
-                .map(|f| f.embedding.as_ref().map(|e| g.search(&e.values, depth)).unwrap_or_default())
-                .collect();
+        // Search a little deeper than top_k so assignment has alternatives.
+        let depth = top_k.max(faces.len() + 1);
+        let queries: Vec<Option<Vec<f32>>> =
+            faces.iter().map(|f| f.embedding.as_ref().map(|e| e.values.clone())).collect();
+        let gallery = self.gallery.clone();
+        // A large gallery scan takes milliseconds: keep it off the async workers.
+        let (gallery_size, lists) = tokio::task::spawn_blocking(move || {
+            let g = gallery.read().unwrap_or_else(|e| e.into_inner());
+            let lists: Vec<Vec<Candidate>> =
+                queries.iter().map(|q| q.as_ref().map(|q| g.search(q, depth)).unwrap_or_default()).collect();
             (g.persons(), lists)
-        };
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("gallery search failed: {e}")))?;
         let names = self.names(lists.iter().flatten().map(|c| c.person_id.as_str())).await?;
         let assigned = assign(&lists, threshold);
         let person = |c: &Candidate| IdentifiedPerson {
@@ -452,6 +440,29 @@ impl Service {
         }
         Ok(out)
     }
+}
+
+/// Builds the in-memory gallery from the store: embeddings of `model` only.
+/// Returns it with the count of faces embedded by another model.
+pub async fn load_gallery(store: &Store, model: &str, dim: usize) -> Result<(Box<dyn Index>, usize)> {
+    let mut gallery: Box<dyn Index> = Box::new(ExactIndex::new(dim));
+    let mut other = 0usize;
+    store
+        .for_each_embedding(|e| {
+            if e.model != model || !gallery.insert(&e.face_id, &e.person_id, &e.values) {
+                other += 1;
+            }
+        })
+        .await?;
+    if other > 0 {
+        tracing::warn!(
+            faces = other,
+            model = %model,
+            "stored faces were embedded by another model and will not be compared; re-enroll those persons"
+        );
+    }
+    tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
+    Ok((gallery, other))
 }
 
 /// Greedy one-to-one assignment: the most similar (face, person) pair above

@@ -1,6 +1,7 @@
 //! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
 //! the per-stage latency benchmark (`visage bench`).
 pub mod bench;
+pub mod gallery_bench;
 pub mod identify;
 pub mod metrics;
 pub mod pairs;

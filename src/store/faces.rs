@@ -123,20 +123,50 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Every stored embedding, for the in-memory gallery.
-    pub async fn all_embeddings(&self) -> StoreResult<Vec<StoredEmbedding>> {
-        let rows =
-            sqlx::query("SELECT id, person_id, model, embedding FROM faces ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let blob: Vec<u8> = r.try_get("embedding")?;
-                Ok(StoredEmbedding {
-                    face_id: r.try_get("id")?,
-                    person_id: r.try_get("person_id")?,
-                    model: r.try_get("model")?,
-                    values: blob_to_embedding(&blob)?,
-                })
-            })
-            .collect()
+    /// Streams every stored embedding to `f`, for the in-memory gallery
+    /// (row by row: a million embeddings are never all held twice).
+    pub async fn for_each_embedding(&self, mut f: impl FnMut(StoredEmbedding)) -> StoreResult<()> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query("SELECT id, person_id, model, embedding FROM faces").fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let blob: &[u8] = r.try_get("embedding")?;
+            f(StoredEmbedding {
+                face_id: r.try_get("id")?,
+                person_id: r.try_get("person_id")?,
+                model: r.try_get("model")?,
+                values: blob_to_embedding(blob)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates one person per embedding, each with one face, in batched
+    /// transactions (bulk imports and benchmarks). Returns the person ids.
+    pub async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
+        let mut ids = Vec::with_capacity(items.len());
+        let quality = r#"{"face_size":0.0,"eye_distance":0.0,"sharpness":0.0}"#;
+        let landmarks = "[[0,0],[0,0],[0,0],[0,0],[0,0]]";
+        for batch in items.chunks(10_000) {
+            let mut tx = self.pool.begin().await?;
+            for (name, embedding) in batch {
+                let person = super::persons::insert_person(&mut *tx, name, None).await?;
+                sqlx::query(
+                    "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, \
+                     landmarks, score, quality, created_at) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0, ?, ?)",
+                )
+                .bind(new_id())
+                .bind(&person.id)
+                .bind(embedding_to_blob(embedding))
+                .bind(model)
+                .bind(landmarks)
+                .bind(quality)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                ids.push(person.id);
+            }
+            tx.commit().await?;
+        }
+        Ok(ids)
     }
 }

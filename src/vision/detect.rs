@@ -69,14 +69,14 @@ impl Letterbox {
         } else {
             (src_w.max(1), src_h.max(1))
         };
-        Self {
-            src_w,
-            src_h,
-            scaled_w,
-            scaled_h,
-            net_w: scaled_w.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN,
-            net_h: scaled_h.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN,
-        }
+        let net_w = scaled_w.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
+        let net_h = scaled_h.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
+        // tract runs YuNet on portrait inputs far slower than on the square of
+        // the longer side (its depthwise convolutions; `visage bench-models`:
+        // 512x640 28.4 ms, 640x640 20.8 ms, 640x512 14.9 ms), so portrait
+        // inputs are padded on the right to a square.
+        let net_w = net_w.max(net_h);
+        Self { src_w, src_h, scaled_w, scaled_h, net_w, net_h }
     }
 
     /// Maps a point in network pixels back to original-image pixels.
@@ -218,7 +218,8 @@ mod tests {
         let lb = Letterbox::new(1434, 2333, 640);
         assert_eq!(lb.scaled_h, 640);
         assert_eq!(lb.scaled_w, 393); // 1434 * 640 / 2333 = 393.4
-        assert_eq!((lb.net_w, lb.net_h), (416, 640));
+        // Portrait inputs are padded to a square (faster in tract).
+        assert_eq!((lb.net_w, lb.net_h), (640, 640));
         // The corners of the scaled image map to the corners of the source,
         // each axis with its own exact factor.
         let [x, y] = lb.to_source([393.0, 640.0]);

@@ -1,0 +1,161 @@
+//! `visage bench-gallery`: 1:N search at scale. Synthetic unit embeddings are
+//! inserted through the store (one person and one face each), the gallery is
+//! loaded from SQLite as at start-up, and probes are searched one at a time.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use crate::service::load_gallery;
+use crate::store::Store;
+use crate::vision::similarity::l2_normalize;
+
+#[derive(Args, Debug)]
+pub struct GalleryBenchArgs {
+    /// Gallery sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub sizes: Vec<usize>,
+    /// Probes searched per size.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Folder for the temporary databases (default: the system temp folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GalleryRow {
+    pub size: usize,
+    pub insert_seconds: f64,
+    pub startup_seconds: f64,
+    pub search_p50_ms: f64,
+    pub search_p99_ms: f64,
+    pub index_bytes_per_embedding: f64,
+    pub rss_bytes_per_embedding: f64,
+    pub self_recall_at_1: f64,
+}
+
+/// Deterministic pseudo-random unit vectors.
+struct Vectors(u64);
+
+impl Vectors {
+    fn next(&mut self, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        l2_normalize(&mut v);
+        v
+    }
+}
+
+/// Resident set size of this process, from /proc (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let dir =
+        args.dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("visage-gallery-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let model = "synthetic@sha256:0";
+    let mut rows = Vec::new();
+    for &size in &args.sizes {
+        let db = dir.join(format!("g{size}.db"));
+        let _ = std::fs::remove_file(&db);
+        let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15 ^ size as u64);
+        let items: Vec<(String, Vec<f32>)> =
+            (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
+        let probes: Vec<Vec<f32>> =
+            items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();
+        let row = runtime.block_on(async {
+            let store = Store::open(&db).await?;
+            let start = Instant::now();
+            store.bulk_enroll(&items, model).await?;
+            let insert_seconds = start.elapsed().as_secs_f64();
+            store.close().await;
+            drop(items);
+            let rss_before = rss_bytes();
+            let start = Instant::now();
+            let store = Store::open(&db).await?;
+            let (gallery, _) = load_gallery(&store, model, args.dim).await?;
+            let startup_seconds = start.elapsed().as_secs_f64();
+            let rss_after = rss_bytes();
+            // Random probes (strangers) and gallery members (must find themselves).
+            let mut times = Vec::with_capacity(args.queries * 2);
+            let mut found = 0;
+            for (i, member) in probes.iter().enumerate().take(args.queries) {
+                let stranger = vectors.next(args.dim);
+                for (q, is_member) in [(&stranger, false), (member, true)] {
+                    let t = Instant::now();
+                    let r = gallery.search(q, args.top_k);
+                    times.push(t.elapsed());
+                    if is_member && r.first().is_some_and(|c| (c.similarity - 1.0).abs() < 1e-5) {
+                        found += 1;
+                    }
+                }
+                let _ = i;
+            }
+            times.sort();
+            store.close().await;
+            anyhow::Ok(GalleryRow {
+                size,
+                insert_seconds,
+                startup_seconds,
+                search_p50_ms: percentile(&times, 0.5),
+                search_p99_ms: percentile(&times, 0.99),
+                index_bytes_per_embedding: gallery.memory_bytes() as f64 / size as f64,
+                rss_bytes_per_embedding: rss_after.saturating_sub(rss_before) as f64 / size as f64,
+                self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
+            })
+        })?;
+        let _ = std::fs::remove_file(&db);
+        if !args.json {
+            println!(
+                "{:>9} embeddings: insert {:>6.1} s, start-up load {:>5.2} s, search p50 {:>7.2} ms p99 {:>7.2} ms, \
+                 {:>4.0} B/embedding in the index ({:>4.0} B RSS), self-recall@1 {:.3}",
+                row.size,
+                row.insert_seconds,
+                row.startup_seconds,
+                row.search_p50_ms,
+                row.search_p99_ms,
+                row.index_bytes_per_embedding,
+                row.rss_bytes_per_embedding,
+                row.self_recall_at_1
+            );
+        }
+        rows.push(row);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
