@@ -51,6 +51,15 @@ pub enum Command {
     Bench(crate::eval::bench::BenchArgs),
     /// Time the models alone at given input sizes, single-threaded.
     BenchModels(crate::eval::bench::ModelBenchArgs),
+    /// Write a model as visage runs it (after the load-time rewrites), for
+    /// profiling with other tools (e.g. `tract OUT --profile`).
+    RewriteModel {
+        /// The manifest id of the model.
+        id: String,
+        out: PathBuf,
+        #[arg(long, env = "VISAGE_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+    },
     /// 1:N search at scale: insert synthetic embeddings, load, search.
     BenchGallery(crate::eval::gallery_bench::GalleryBenchArgs),
 }
@@ -243,6 +252,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => return crate::eval::bench::run(args),
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
         Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
+        Command::RewriteModel { id, out, models_dir } => {
+            let manifest = crate::model::Manifest::load(&models_dir)?;
+            let entry = manifest.models.iter().find(|m| m.id == id).with_context(|| format!("no model {id:?}"))?;
+            let proto = crate::model::rewritten_proto(&models_dir, entry)?;
+            std::fs::write(&out, prost::Message::encode_to_vec(&proto))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

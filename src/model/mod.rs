@@ -64,6 +64,20 @@ pub fn read_verified(path: &Path, expected_sha256: &str) -> Result<Vec<u8>, Mode
     Ok(bytes)
 }
 
+/// Reads, verifies and rewrites a model file: quantized constants folded,
+/// BatchNormalization folded into Conv, PRelu expressed in faster ops.
+pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
+    let path = dir.join(&entry.file);
+    let bytes = read_verified(&path, &entry.sha256)?;
+    let mut proto =
+        ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
+    let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
+    let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
+    let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
+    tracing::debug!(model = %entry.id, ?report, bn, prelu, "rewrote the graph");
+    Ok(proto)
+}
+
 /// A verified, rewritten ONNX model ready to be given a concrete input shape.
 pub struct LoadedModel {
     pub id: ModelId,

@@ -368,12 +368,20 @@ pub fn fold_batchnorm_into_conv(model: &mut ModelProto) -> Result<usize> {
     Ok(folded)
 }
 
-/// Rewrites every `PRelu(x, slope)` as `Relu(x) + slope · Min(x, 0)`, which
-/// tract runs much faster than its own PRelu lowering (compare, multiply,
-/// select). Returns how many were rewritten.
+/// Rewrites every `PRelu(x, slope)` into ops tract runs much faster than its
+/// own PRelu lowering (compare, multiply, select): `Max(x, slope · x)` when
+/// every slope is at most 1 (then the larger of the two is exactly PRelu),
+/// otherwise `Relu(x) + slope · Min(x, 0)`. Returns how many were rewritten.
 pub fn rewrite_prelu(model: &mut ModelProto) -> Result<usize> {
     let graph = model.graph.as_mut().context("the model has no graph")?;
     let zero = "__prelu_zero".to_string();
+    let slopes_at_most_one: HashSet<String> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == dtype::FLOAT && float_values(t).is_ok_and(|v| v.iter().all(|a| *a <= 1.0)))
+        .map(|t| t.name.clone())
+        .collect();
+    let mut needs_zero = false;
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut count = 0;
     for n in graph.node.drain(..) {
@@ -391,14 +399,20 @@ pub fn rewrite_prelu(model: &mut ModelProto) -> Result<usize> {
             output: vec![output],
             ..Default::default()
         };
-        nodes.push(node("Relu", vec![x.clone()], part("pos")));
-        nodes.push(node("Min", vec![x, zero.clone()], part("neg")));
-        nodes.push(node("Mul", vec![part("neg"), slope], part("scaled")));
-        nodes.push(node("Add", vec![part("pos"), part("scaled")], out));
+        if slopes_at_most_one.contains(&slope) {
+            nodes.push(node("Mul", vec![x.clone(), slope], part("scaled")));
+            nodes.push(node("Max", vec![x, part("scaled")], out));
+        } else {
+            nodes.push(node("Relu", vec![x.clone()], part("pos")));
+            nodes.push(node("Min", vec![x, zero.clone()], part("neg")));
+            nodes.push(node("Mul", vec![part("neg"), slope], part("scaled")));
+            nodes.push(node("Add", vec![part("pos"), part("scaled")], out));
+            needs_zero = true;
+        }
         count += 1;
     }
     graph.node = nodes;
-    if count > 0 && !graph.initializer.iter().any(|t| t.name == zero) {
+    if needs_zero && !graph.initializer.iter().any(|t| t.name == zero) {
         graph.initializer.push(float_tensor(&zero, &[], &[0.0]));
     }
     Ok(count)
@@ -604,12 +618,29 @@ mod tests {
         assert_eq!(fold_batchnorm_into_conv(&mut rewritten).unwrap(), 1);
         assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 1);
         let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Conv", "Relu", "Min", "Mul", "Add"]);
+        assert_eq!(ops, ["Conv", "Mul", "Max"]);
         let got = run(&rewritten, &x);
         // Negative inputs exercise both slopes; positive pass straight through.
         assert!(expected.iter().any(|v| *v < 0.0) && expected.iter().any(|v| *v > 0.0));
         for (a, b) in got.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn prelu_with_a_slope_above_one_uses_the_general_form() {
+        let mut original = conv_bn_prelu_model();
+        let g = original.graph.as_mut().unwrap();
+        let slope = g.initializer.iter_mut().find(|t| t.name == "slope").unwrap();
+        slope.raw_data = f32s(&[1.5, -0.1]);
+        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let expected = run(&original, &x);
+        let mut rewritten = original.clone();
+        assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 1);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Conv", "BatchNormalization", "Relu", "Min", "Mul", "Add"]);
+        for (a, b) in run(&rewritten, &x).iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-5);
         }
     }
 
