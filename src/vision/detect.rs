@@ -71,11 +71,12 @@ impl Letterbox {
         };
         let net_w = scaled_w.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
         let net_h = scaled_h.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
-        // tract runs YuNet on portrait inputs far slower than on the square of
-        // the longer side (its depthwise convolutions; `visage bench-models`:
-        // 512x640 28.4 ms, 640x640 20.8 ms, 640x512 14.9 ms), so portrait
-        // inputs are padded on the right to a square.
-        let net_w = net_w.max(net_h);
+        // tract runs YuNet on portrait inputs slower than on the square of the
+        // longer side once the width passes ~0.6 of the height (its depthwise
+        // convolutions; `visage bench-models`, WxH: 512x640 28.4 ms, 384x640
+        // 20.7, 352x640 17.9, 640x640 20.5; 192x320 5.0, 320x320 4.5), so
+        // such inputs are padded on the right to a square.
+        let net_w = if net_h > net_w && net_w * 5 >= net_h * 3 { net_h } else { net_w };
         Self { src_w, src_h, scaled_w, scaled_h, net_w, net_h }
     }
 
@@ -218,8 +219,11 @@ mod tests {
         let lb = Letterbox::new(1434, 2333, 640);
         assert_eq!(lb.scaled_h, 640);
         assert_eq!(lb.scaled_w, 393); // 1434 * 640 / 2333 = 393.4
-        // Portrait inputs are padded to a square (faster in tract).
+        // Portrait inputs are padded to a square (faster in tract)...
         assert_eq!((lb.net_w, lb.net_h), (640, 640));
+        // ...unless they are narrow.
+        let narrow = Letterbox::new(300, 640, 640);
+        assert_eq!((narrow.net_w, narrow.net_h), (320, 640));
         // The corners of the scaled image map to the corners of the source,
         // each axis with its own exact factor.
         let [x, y] = lb.to_source([393.0, 640.0]);
