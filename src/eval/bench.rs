@@ -16,7 +16,14 @@ pub struct BenchArgs {
     /// Photos to time (the largest face of each is aligned and embedded).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// Timed runs per photo (after two warm-up runs).
+    #[command(flatten)]
+    pub common: BenchCommon,
+}
+
+/// Options every benchmark takes.
+#[derive(Args, Debug)]
+pub struct BenchCommon {
+    /// Timed runs (after two warm-up runs).
     #[arg(long, default_value_t = 30)]
     pub iterations: usize,
     /// Print JSON instead of a table.
@@ -32,12 +39,8 @@ pub struct ModelBenchArgs {
     /// Detector input sizes, WxH (multiples of 32).
     #[arg(long, value_delimiter = ',', default_value = "256x256,320x320,512x640,640x640")]
     pub detector_sizes: Vec<String>,
-    #[arg(long, default_value_t = 30)]
-    pub iterations: usize,
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub common: BenchCommon,
 }
 
 fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -55,7 +58,7 @@ fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> 
 
 pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
     use tract_onnx::prelude::*;
-    let p = args.pipeline.load()?;
+    let p = args.common.pipeline.load()?;
     let mut detector = serde_json::Map::new();
     for size in &args.detector_sizes {
         let (w, h) = size
@@ -64,7 +67,7 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
             .with_context(|| format!("bad size {size:?}, expected WxH"))?;
         let plan = p.detector.plan(w, h)?;
         let input: TValue = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?.into();
-        let ms = time_ms(args.iterations, || {
+        let ms = time_ms(args.common.iterations, || {
             plan.run(tvec![input.clone()])?;
             Ok(())
         })?;
@@ -72,11 +75,11 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
     }
     let (w, h) = p.embedder.input_size();
     let crop = image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 90]));
-    let embed = time_ms(args.iterations, || {
+    let embed = time_ms(args.common.iterations, || {
         p.embedder.raw(&crop)?;
         Ok(())
     })?;
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::json!({ "detector": detector, "embed": embed }));
     } else {
         for (size, ms) in &detector {
@@ -109,7 +112,7 @@ fn median(mut xs: Vec<Duration>) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    let p = args.pipeline.load()?;
+    let p = args.common.pipeline.load()?;
     let mut rows = Vec::new();
     for path in &args.images {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -117,7 +120,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let lb = Letterbox::new(img.width(), img.height(), p.config.detector.max_side);
         let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let mut faces = 0;
-        for i in 0..args.iterations + 2 {
+        for i in 0..args.common.iterations + 2 {
             let t0 = Instant::now();
             let img = p.decode(&bytes)?;
             let t1 = Instant::now();
@@ -148,10 +151,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             align_ms: median(a),
             embed_ms: median(e),
             total_ms: median(tot),
-            iterations: args.iterations,
+            iterations: args.common.iterations,
         });
     }
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::to_string(&rows)?);
     } else {
         println!(
@@ -173,7 +176,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 r.total_ms
             );
         }
-        println!("(medians of {} single-threaded runs; model {})", args.iterations, p.embedder.id());
+        println!("(medians of {} single-threaded runs; model {})", args.common.iterations, p.embedder.id());
     }
     Ok(ExitCode::SUCCESS)
 }

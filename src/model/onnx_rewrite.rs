@@ -509,6 +509,15 @@ mod tests {
         }
     }
 
+    fn opset21(graph: GraphProto) -> ModelProto {
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![tract_onnx::pb::OperatorSetIdProto { domain: String::new(), version: 21 }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
     /// x [1,4] · W, with W a blocked-int8 constant [4,2] stored as [8] and reshaped.
     fn tiny_quantized_model() -> ModelProto {
         let q: Vec<u8> = [1i8, -2, 3, 4, -5, 6, 7, -8].iter().map(|&v| v as u8).collect();
@@ -531,12 +540,7 @@ mod tests {
             output: vec![value("y", &[1, 2])],
             ..Default::default()
         };
-        ModelProto {
-            ir_version: 8,
-            opset_import: vec![tract_onnx::pb::OperatorSetIdProto { domain: String::new(), version: 21 }],
-            graph: Some(graph),
-            ..Default::default()
-        }
+        opset21(graph)
     }
 
     #[test]
@@ -592,12 +596,7 @@ mod tests {
             output: vec![value("y", &[1, 2, 3, 3])],
             ..Default::default()
         };
-        ModelProto {
-            ir_version: 8,
-            opset_import: vec![tract_onnx::pb::OperatorSetIdProto { domain: String::new(), version: 21 }],
-            graph: Some(graph),
-            ..Default::default()
-        }
+        opset21(graph)
     }
 
     fn run(model: &ModelProto, x: &[f32]) -> Vec<f32> {
