@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Resident memory of the service: idle after start-up, then the peak (VmHWM)
+# after a load of 8 concurrent clients on /v1/identify (wrk).
+#
+#   bash bench/memory.sh          # DURATION=10s PHOTO=tests/data/obama2.jpg
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+PHOTO=${PHOTO:-tests/data/obama2.jpg}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+make -s models test-data
+cargo build --release -q
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" >"$dir/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+until curl -sf "$base/readyz" >/dev/null; do sleep 0.1; done
+curl -sf -F image=@tests/data/obama.jpg -F name=Obama "$base/v1/enroll" >/dev/null
+mem() { awk -v k="$1:" '$1 == k {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status"; }
+echo "idle: RSS $(mem VmRSS), peak so far $(mem VmHWM)"
+IMG="$PHOTO" wrk -t 2 -c 8 -d "$DURATION" -s bench/post_image.lua "$base/v1/identify" >/dev/null
+echo "after $DURATION of 8 clients on /v1/identify: RSS $(mem VmRSS), peak $(mem VmHWM)"
