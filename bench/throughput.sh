@@ -7,8 +7,9 @@
 #   bash bench/throughput.sh          # DURATION=10s
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${DURATION:-10s}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+ensure_wrk
 make -s models test-data
 cargo build --release -q
 VENV=target/bench-venv
@@ -19,20 +20,7 @@ PHOTO=target/bench/obama_250.jpg
 dir=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 600); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
-
-load() { # name url clients
-  local out rps p50 p99 bad
-  out=$(IMG="$PHOTO" wrk -t "$(( $3 < 2 ? 1 : 2 ))" -c "$3" -d "$DURATION" --latency -s bench/post_image.lua "$2")
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-28s %8s %10s %10s %10s %8s\n' "$1" "$3" "$rps" "$p50" "$p99" "${bad:-0}"
-}
-
-printf '%-28s %8s %10s %10s %10s %8s\n' server clients 'req/s' p50 p99 non-2xx
+wrk_header server
 for workers in 1 2; do
   port=$(free_port)
   target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v$workers.db" --workers "$workers" --queue 64 \
@@ -40,8 +28,8 @@ for workers in 1 2; do
   pids+=($!)
   wait_up "http://127.0.0.1:$port/readyz"
   person=$(curl -sf -F image=@tests/data/obama.jpg -F name=Obama "http://127.0.0.1:$port/v1/enroll" | jq -r .person_id)
-  for c in 1 2 4 16; do load "visage $workers worker(s) embed" "http://127.0.0.1:$port/v1/embed" "$c"; done
-  for c in 1 2 4 16; do load "visage $workers worker(s) verify" "http://127.0.0.1:$port/v1/verify?person_id=$person" "$c"; done
+  for c in 1 2 4 16; do wrk_row "visage $workers worker(s) embed" "http://127.0.0.1:$port/v1/embed" "$c" "$PHOTO" "$DURATION"; done
+  for c in 1 2 4 16; do wrk_row "visage $workers worker(s) verify" "http://127.0.0.1:$port/v1/verify?person_id=$person" "$c" "$PHOTO" "$DURATION"; done
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
 for workers in 1 2; do
@@ -50,6 +38,6 @@ for workers in 1 2; do
     >"$dir/peer$workers.log" 2>&1 &
   pids+=($!)
   wait_up "http://127.0.0.1:$port/docs"
-  for c in 1 2 4 16; do load "fastapi+opencv $workers proc embed" "http://127.0.0.1:$port/v1/embed" "$c"; done
+  for c in 1 2 4 16; do wrk_row "fastapi+opencv $workers proc embed" "http://127.0.0.1:$port/v1/embed" "$c" "$PHOTO" "$DURATION"; done
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done

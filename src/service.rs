@@ -430,15 +430,10 @@ impl Service {
     }
 
     async fn names<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for id in ids {
-            if !out.contains_key(id)
-                && let Some(p) = self.store.get_person(id).await?
-            {
-                out.insert(id.to_string(), p.name);
-            }
-        }
-        Ok(out)
+        let mut unique: Vec<&str> = ids.collect();
+        unique.sort_unstable();
+        unique.dedup();
+        Ok(self.store.person_names(&unique).await?)
     }
 }
 

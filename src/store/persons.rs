@@ -67,6 +67,23 @@ impl Store {
         rows.iter().map(person).collect()
     }
 
+    /// Names of the given persons in one query (absent ids are left out).
+    pub async fn person_names(&self, ids: &[&str]) -> StoreResult<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT id, name FROM persons WHERE id IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.insert(row.try_get("id")?, row.try_get("name")?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn count_persons(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM persons").fetch_one(&self.pool).await?.try_get(0)?)
     }
