@@ -10,15 +10,7 @@ DURATION=${DURATION:-10s}
 PHOTO=${PHOTO:-tests/data/obama2.jpg}
 WORKERS=${WORKERS:-2}
 ensure_wrk
-make -s models test-data
-cargo build --release -q
-dir=$(mktemp -d)
-port=$(free_port)
-base="http://127.0.0.1:$port"
-target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" --workers "$WORKERS" --queue 64 >"$dir/log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-wait_up "$base/readyz"
+start_visage --workers "$WORKERS" --queue 64
 person=$(curl -sf -F image=@tests/data/obama.jpg -F name=Obama "$base/v1/enroll" | jq -r .person_id)
 curl -sf -F image=@tests/data/biden.jpg -F name=Biden "$base/v1/enroll" >/dev/null
 echo "photo: $PHOTO ($(wc -c <"$PHOTO") bytes), $WORKERS inference workers, gallery of 2"

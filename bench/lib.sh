@@ -31,3 +31,19 @@ wrk_row() {
 wrk_header() {
   printf '%-28s %8s %10s %10s %10s %8s\n' "$1" clients 'req/s' p50 p99 non-2xx
 }
+
+# start_visage [SERVE ARGS...]: fetches what is needed, builds the release
+# binary, starts it on a free port with a fresh database and waits until it
+# is ready. Sets $base, $pid and $dir, and stops the server on exit.
+start_visage() {
+  make -s models test-data
+  cargo build --release -q
+  dir=$(mktemp -d)
+  local port
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" "$@" >"$dir/log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+  wait_up "$base/readyz"
+}

@@ -9,15 +9,7 @@ source bench/lib.sh
 DURATION=${DURATION:-10s}
 PHOTO=${PHOTO:-tests/data/obama2.jpg}
 ensure_wrk
-make -s models test-data
-cargo build --release -q
-dir=$(mktemp -d)
-port=$(free_port)
-base="http://127.0.0.1:$port"
-target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" >"$dir/log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-wait_up "$base/readyz"
+start_visage
 curl -sf -F image=@tests/data/obama.jpg -F name=Obama "$base/v1/enroll" >/dev/null
 mem() { awk -v k="$1:" '$1 == k {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status"; }
 echo "idle: RSS $(mem VmRSS), peak so far $(mem VmHWM)"

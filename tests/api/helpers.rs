@@ -96,6 +96,16 @@ impl TestApp {
         self.client.post(self.url(path)).multipart(form).send().await.unwrap()
     }
 
+    /// GETs `path` and parses the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// POSTs `body` as JSON to `path` and parses the JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.client.post(self.url(path)).json(body).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn post_raw(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> reqwest::Response {
         self.client.post(self.url(path)).header("content-type", content_type).body(bytes).send().await.unwrap()
     }

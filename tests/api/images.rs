@@ -36,7 +36,7 @@ async fn detect_embed_and_compare() {
         "image_a": b64(&photo("obama.jpg")),
         "image_b": format!("data:image/jpeg;base64,{}", b64(&photo("obama2.jpg"))),
     });
-    let v: Value = app.client.post(app.url("/v1/compare")).json(&body).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.post_json("/v1/compare", &body).await;
     assert_eq!(v["match"], true, "{v}");
     let form = reqwest::multipart::Form::new()
         .part("image_a", reqwest::multipart::Part::bytes(photo("obama.jpg")))
@@ -84,16 +84,7 @@ async fn bad_images_and_bodies_get_clear_errors() {
     let r = app.post_image("/v1/verify", photo("obama.jpg"), &[("person_id", "'; DROP TABLE faces;--")]).await;
     assert_error(r, 404, "person_not_found").await;
     assert_error(app.post_image("/v1/verify", photo("obama.jpg"), &[]).await, 400, "invalid_parameter").await;
-    let p: Value = app
-        .client
-        .post(app.url("/v1/persons"))
-        .json(&json!({"name": "Empty"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = app.post_json("/v1/persons", &json!({"name": "Empty"})).await;
     let r = app.post_image("/v1/verify", photo("obama.jpg"), &[("person_id", p["id"].as_str().unwrap())]).await;
     assert_error(r, 409, "no_enrolled_faces").await;
     // Parameters out of range.

@@ -16,18 +16,10 @@ async fn create_list_show_update_delete_persons() {
         ids.push(v["id"].as_str().unwrap().to_string());
     }
     // Pagination: two, then the rest.
-    let v: Value = app.client.get(app.url("/v1/persons?limit=2")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.get_json("/v1/persons?limit=2").await;
     assert_eq!(v["persons"].as_array().unwrap().len(), 2);
     let cursor = v["next_cursor"].as_str().unwrap().to_string();
-    let v: Value = app
-        .client
-        .get(app.url(&format!("/v1/persons?limit=2&cursor={cursor}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(&format!("/v1/persons?limit=2&cursor={cursor}")).await;
     assert_eq!(v["persons"].as_array().unwrap().len(), 1);
     assert_eq!(v["persons"][0]["name"], "Edsger");
     assert_eq!(v["next_cursor"], Value::Null);
@@ -103,7 +95,7 @@ async fn faces_are_enrolled_listed_and_deleted() {
     assert!(face["quality"]["sharpness"].as_f64().unwrap() > 0.0);
     let face_id = face["id"].as_str().unwrap().to_string();
 
-    let v: Value = app.client.get(app.url(&format!("/v1/persons/{id}"))).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.get_json(&format!("/v1/persons/{id}")).await;
     assert_eq!(v["face_count"], 2);
     assert_eq!(v["faces"].as_array().unwrap().len(), 2);
     assert!(v["faces"][0].get("embedding").is_none(), "embeddings are not handed out here");
@@ -113,7 +105,7 @@ async fn faces_are_enrolled_listed_and_deleted() {
     let url = app.url(&format!("/v1/persons/{id}/faces/{face_id}"));
     assert_eq!(app.client.delete(&url).send().await.unwrap().status(), 204);
     assert_error(app.client.delete(&url).send().await.unwrap(), 404, "face_not_found").await;
-    let v: Value = app.client.get(app.url("/v1/info")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.get_json("/v1/info").await;
     assert_eq!(v["gallery"]["faces"], 1);
     app.stop().await;
 }
@@ -128,7 +120,7 @@ async fn enrollment_needs_exactly_one_usable_face() {
     let v = assert_error(r, 422, "multiple_faces").await;
     assert!(v["error"]["message"].as_str().unwrap().contains("face=largest"));
     // Nothing was created by the refused attempts.
-    let v: Value = app.client.get(app.url("/v1/persons")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.get_json("/v1/persons").await;
     assert_eq!(v["persons"], json!([]));
     let r = app.post_image("/v1/enroll?face=largest", two, &[("name", "Largest")]).await;
     assert_eq!(r.status(), 201);

@@ -79,12 +79,12 @@ async fn enrollments_survive_a_restart() {
     app.stop().await;
 
     let app = spawn_with(config(&db)).await;
-    let v: Value = app.client.get(app.url("/v1/info")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app.get_json("/v1/info").await;
     assert_eq!(v["gallery"]["faces"], 1);
     let r = app.post_image("/v1/identify", photo("obama2.jpg"), &[]).await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["faces"][0]["match"]["person_id"], obama.as_str(), "{v}");
-    let p: Value = app.client.get(app.url(&format!("/v1/persons/{obama}"))).send().await.unwrap().json().await.unwrap();
+    let p: Value = app.get_json(&format!("/v1/persons/{obama}")).await;
     assert_eq!(p["metadata"]["team"], "blue");
     assert_eq!(p["faces"].as_array().unwrap().len(), 1);
     app.stop().await;
