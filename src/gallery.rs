@@ -115,6 +115,35 @@ impl ExactIndex {
         heap
     }
 
+    /// Removes one face by key, moving the last row into its place.
+    fn remove_face_key(&mut self, face: u128) -> bool {
+        let Some(row) = self.face_row.remove(&face) else { return false };
+        let (i, last) = (row as usize, self.row_face.len() - 1);
+        let slot = self.row_person[i];
+        self.person_rows[slot as usize].retain(|&r| r != row);
+        if i != last {
+            // Move the last row into the hole and repoint its owners.
+            self.rows.copy_within(last * self.dim..(last + 1) * self.dim, i * self.dim);
+            self.row_face[i] = self.row_face[last];
+            self.row_person[i] = self.row_person[last];
+            self.face_row.insert(self.row_face[i], row);
+            for r in &mut self.person_rows[self.row_person[i] as usize] {
+                if *r == last as u32 {
+                    *r = row;
+                }
+            }
+        }
+        self.rows.truncate(last * self.dim);
+        self.row_face.pop();
+        self.row_person.pop();
+        if self.person_rows[slot as usize].is_empty() {
+            let person = self.person_ids[slot as usize];
+            self.person_slot.remove(&person);
+            self.free_slots.push(slot);
+        }
+        true
+    }
+
     fn candidate(&self, row: u32, similarity: f32) -> Candidate {
         let r = row as usize;
         Candidate {
@@ -161,39 +190,13 @@ impl Index for ExactIndex {
     }
 
     fn remove_face(&mut self, face_id: &str) -> bool {
-        let Some(face) = parse_id(face_id) else { return false };
-        let Some(row) = self.face_row.remove(&face) else { return false };
-        let (i, last) = (row as usize, self.row_face.len() - 1);
-        let slot = self.row_person[i];
-        self.person_rows[slot as usize].retain(|&r| r != row);
-        if i != last {
-            // Move the last row into the hole and repoint its owners.
-            self.rows.copy_within(last * self.dim..(last + 1) * self.dim, i * self.dim);
-            self.row_face[i] = self.row_face[last];
-            self.row_person[i] = self.row_person[last];
-            self.face_row.insert(self.row_face[i], row);
-            for r in &mut self.person_rows[self.row_person[i] as usize] {
-                if *r == last as u32 {
-                    *r = row;
-                }
-            }
-        }
-        self.rows.truncate(last * self.dim);
-        self.row_face.pop();
-        self.row_person.pop();
-        if self.person_rows[slot as usize].is_empty() {
-            let person = self.person_ids[slot as usize];
-            self.person_slot.remove(&person);
-            self.free_slots.push(slot);
-        }
-        true
+        parse_id(face_id).is_some_and(|f| self.remove_face_key(f))
     }
 
     fn remove_person(&mut self, person_id: &str) -> usize {
         let Some(&slot) = parse_id(person_id).and_then(|p| self.person_slot.get(&p)) else { return 0 };
-        let faces: Vec<String> =
-            self.person_rows[slot as usize].iter().map(|&r| format_id(self.row_face[r as usize])).collect();
-        faces.iter().filter(|f| self.remove_face(f)).count()
+        let faces: Vec<u128> = self.person_rows[slot as usize].iter().map(|&r| self.row_face[r as usize]).collect();
+        faces.into_iter().filter(|&f| self.remove_face_key(f)).count()
     }
 
     fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate> {

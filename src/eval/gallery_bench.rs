@@ -111,7 +111,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
             // Random probes (strangers) and gallery members (must find themselves).
             let mut times = Vec::with_capacity(args.queries * 2);
             let mut found = 0;
-            for (i, member) in probes.iter().enumerate().take(args.queries) {
+            for member in probes.iter().take(args.queries) {
                 let stranger = vectors.next(args.dim);
                 for (q, is_member) in [(&stranger, false), (member, true)] {
                     let t = Instant::now();
@@ -121,7 +121,6 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
                         found += 1;
                     }
                 }
-                let _ = i;
             }
             times.sort();
             store.close().await;

@@ -66,7 +66,8 @@ pub fn calibrate(embeddings: &[Vec<Option<Vec<f32>>>], thresholds: &[f32]) -> Ca
                 gallery.iter().enumerate().filter_map(|(g, e)| e.map(|e| (g, dot(q, e)))).collect();
             let best =
                 scores.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((usize::MAX, f32::NEG_INFINITY));
-            genuine.push((usize::from(best.0 == p) * p + usize::from(best.0 != p) * usize::MAX, best.1));
+            // A wrong best match counts as a miss whatever its similarity.
+            genuine.push((if best.0 == p { p } else { usize::MAX }, best.1));
             let other = scores.iter().filter(|(g, _)| *g != p).map(|s| s.1).fold(f32::NEG_INFINITY, f32::max);
             stranger.push(other);
         }

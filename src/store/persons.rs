@@ -84,10 +84,6 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn count_persons(&self) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM persons").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
     /// Changes the name and/or the metadata (`Some(None)` clears it).
     pub async fn update_person(
         &self,

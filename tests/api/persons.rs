@@ -53,23 +53,9 @@ async fn person_input_is_validated() {
     // SQL metacharacters are just characters.
     let r = post(json!({"name": "Robert'); DROP TABLE persons;--"})).await.unwrap();
     assert_eq!(r.status(), 201);
-    let r = app
-        .client
-        .post(app.url("/v1/persons"))
-        .body("{not json")
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw("/v1/persons", b"{not json".to_vec(), "application/json").await;
     assert_error(r, 400, "invalid_json").await;
-    let r = app
-        .client
-        .post(app.url("/v1/persons"))
-        .body("name=a")
-        .header("content-type", "text/plain")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw("/v1/persons", b"name=a".to_vec(), "text/plain").await;
     assert_error(r, 415, "unsupported_media_type").await;
     for bad in ["/v1/persons/../../etc/passwd", "/v1/persons/nope", "/v1/persons/0123456789abcdef0123456789abcdef"] {
         let r = app.client.get(app.url(bad)).send().await.unwrap();
