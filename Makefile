@@ -5,19 +5,30 @@
 PYTHON ?= python3
 CARGO ?= cargo
 ARGS ?=
+# Inference backend: tract (default, pure Rust) or onnxruntime (optional,
+# `make run BACKEND=onnxruntime`: builds the feature and fetches the library).
+BACKEND ?= tract
+ifeq ($(BACKEND),onnxruntime)
+FEATURES := --features onnxruntime
+RUNTIME := onnxruntime
+endif
 
-.PHONY: run build models test-data test-tools test lint bench clean-data
+.PHONY: run build models onnxruntime test-data test-tools test lint bench clean-data
 
 ## Build the release binary and start the service (fetches the models if absent).
-run: models build
-	./target/release/visage serve $(ARGS)
+run: models $(RUNTIME) build
+	VISAGE_BACKEND=$(BACKEND) ./target/release/visage serve $(ARGS)
 
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked $(FEATURES)
 
 ## Fetch and verify the ONNX models into models/.
 models:
 	@$(PYTHON) models/fetch.py
+
+## Fetch and verify ONNX Runtime's shared library (optional backend) into models/onnxruntime/.
+onnxruntime:
+	@$(PYTHON) models/fetch.py --manifest models/onnxruntime.toml
 
 ## Fetch and verify the test photos into tests/data/.
 test-data:
@@ -30,19 +41,22 @@ test-tools:
 	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
 	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
 
-## Every test: unit, model parity, pipeline and HTTP tests, then the curl tests.
-test: models test-data test-tools
-	$(CARGO) test --locked --all-targets
-	bash tests/curl/run.sh
+## Every test: unit, model parity (both backends), pipeline and HTTP tests,
+## then the curl tests against the binary on each backend.
+test: models onnxruntime test-data test-tools
+	$(CARGO) test --locked --all-targets --features onnxruntime
+	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
+	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
 
 ## Formatting and lints, as CI runs them.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features onnxruntime -- -D warnings
 
 ## Per-stage latency next to onnxruntime (see bench/).
 bench:
 	bash bench/stages.sh
 
 clean-data:
-	rm -rf tests/data models/*.onnx models/.cache
+	rm -rf tests/data models/*.onnx models/.cache models/onnxruntime

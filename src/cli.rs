@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::model::{Backend, BackendConfig};
 use crate::server::{Application, Config, shutdown_signal};
 use crate::service::ServiceConfig;
 use crate::vision::decode::DecodeLimits;
@@ -159,6 +160,13 @@ pub struct PipelineArgs {
     /// Embed the mirrored face too and average (test-time augmentation).
     #[arg(long, env = "VISAGE_FLIP")]
     pub flip: bool,
+    /// Inference backend: tract (default, pure Rust) or onnxruntime (needs a
+    /// build with `--features onnxruntime` and `make onnxruntime`).
+    #[arg(long, env = "VISAGE_BACKEND", value_enum, default_value_t = Backend::Tract)]
+    pub backend: Backend,
+    /// ONNX Runtime shared library (default: <models-dir>/onnxruntime/libonnxruntime.so).
+    #[arg(long, env = "VISAGE_ONNXRUNTIME_LIBRARY")]
+    pub onnxruntime_library: Option<PathBuf>,
 }
 
 impl PipelineArgs {
@@ -167,6 +175,7 @@ impl PipelineArgs {
         c.detector.score_threshold = self.detect_score;
         c.detector.max_side = self.detect_max_side.max(32);
         c.flip = self.flip;
+        c.backend = BackendConfig { backend: self.backend, onnxruntime_library: self.onnxruntime_library.clone() };
         c
     }
 

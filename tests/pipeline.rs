@@ -8,8 +8,7 @@ use std::sync::OnceLock;
 
 use image::{RgbImage, codecs::jpeg::JpegEncoder};
 use serde_json::Value;
-use tract_onnx::prelude::*;
-use visage::model::{LoadedModel, Manifest, ModelKind, onnx_rewrite};
+use visage::model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
 use visage::vision::detect::DetectorConfig;
 use visage::vision::embed::Embedder;
 use visage::vision::similarity::{cosine, dot};
@@ -35,6 +34,21 @@ fn pipeline() -> &'static Pipeline {
         Pipeline::load(&models_dir(), PipelineConfig::default())
             .unwrap_or_else(|e| panic!("{e:#}; run `make models` to fetch the models"))
     })
+}
+
+/// Every backend this build has: tract always, ONNX Runtime with the
+/// `onnxruntime` feature (`make test` builds it and fetches the library).
+fn backends() -> Vec<BackendConfig> {
+    let mut all = vec![BackendConfig::default()];
+    if cfg!(feature = "onnxruntime") {
+        all.push(BackendConfig { backend: Backend::Onnxruntime, onnxruntime_library: None });
+    }
+    all
+}
+
+fn load(entry: &visage::model::ModelEntry, backend: &BackendConfig) -> LoadedModel {
+    LoadedModel::load(&models_dir(), entry, backend)
+        .unwrap_or_else(|e| panic!("{e:#}; run `make models` (and `make onnxruntime`)"))
 }
 
 fn golden(name: &str) -> Value {
@@ -79,54 +93,71 @@ fn rewrite_of_the_shipped_files_folds_every_quantized_constant() {
 }
 
 #[test]
-fn sface_in_tract_matches_onnxruntime() {
+fn sface_matches_onnxruntime_on_every_backend() {
     let manifest = Manifest::load(&models_dir()).unwrap();
-    let model =
-        LoadedModel::load(&models_dir(), manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap()).unwrap();
-    let embedder = Embedder::new(model).unwrap();
+    let entry = manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap();
     // The embedder feeds RGB: channel c of the tensor is RGB channel c.
     let img = RgbImage::from_fn(112, 112, |x, y| {
         let (x, y) = (x as usize, y as usize);
         image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
     });
-    let ours = embedder.raw(&img).unwrap();
     let theirs = floats(&golden("ort_models.json")["sface_112"]);
-    assert_eq!(ours.len(), 128);
-    let cos = cosine(&ours, &theirs);
-    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    eprintln!("SFace parity with onnxruntime: cosine {cos:.7}, max |diff| {max_diff:.2e}");
-    assert!(cos > 0.9999, "cosine {cos}");
-}
-
-#[test]
-fn yunet_in_tract_matches_onnxruntime_at_a_non_square_size() {
-    let manifest = Manifest::load(&models_dir()).unwrap();
-    let model = LoadedModel::load(&models_dir(), manifest.default_detector().unwrap()).unwrap();
-    let (h, w) = (96, 160);
-    let plan = model.plan_for_shape(&[1, 3, h, w]).unwrap();
-    let input = tract_ndarray::Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| pattern(c, y, x)).into_tensor();
-    let outputs = plan.run(tvec![input.into()]).unwrap();
-    let gold = golden("ort_models.json");
-    let mut worst = 0.0f32;
-    for (i, name) in model.outputs.iter().enumerate() {
-        let ours = outputs[i].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
-        let theirs = floats(&gold["yunet_96x160"][name]);
-        assert_eq!(ours.len(), theirs.len(), "{name}");
-        let diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / (1.0 + b.abs())).fold(0.0, f32::max);
-        worst = worst.max(diff);
+    for backend in backends() {
+        let embedder = Embedder::new(load(entry, &backend)).unwrap();
+        assert_eq!(embedder.backend(), backend.backend);
+        let ours = embedder.raw(&img).unwrap();
+        assert_eq!(ours.len(), 128);
+        let cos = cosine(&ours, &theirs);
+        let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        eprintln!(
+            "SFace on {}: parity with onnxruntime cosine {cos:.7}, max |diff| {max_diff:.2e}",
+            backend.backend.name()
+        );
+        assert!(cos > 0.9999, "{}: cosine {cos}", backend.backend.name());
     }
-    eprintln!("YuNet parity with onnxruntime: max relative diff {worst:.2e}");
-    assert!(worst < 1e-3, "{worst}");
 }
 
 #[test]
-fn whole_chain_matches_opencv() {
-    // OpenCV runs YuNet at the photo's own size: do the same (no downscaling).
-    let config = PipelineConfig {
-        detector: DetectorConfig { max_side: 4096, ..DetectorConfig::default() },
-        ..PipelineConfig::default()
-    };
-    let p = Pipeline::load(&models_dir(), config).unwrap();
+fn yunet_matches_onnxruntime_at_a_non_square_size_on_every_backend() {
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    let (h, w) = (96, 160);
+    let mut input = Vec::with_capacity(3 * h * w);
+    for c in 0..3 {
+        for y in 0..h {
+            input.extend((0..w).map(|x| pattern(c, y, x)));
+        }
+    }
+    let gold = golden("ort_models.json");
+    for backend in backends() {
+        let model = load(manifest.default_detector().unwrap(), &backend);
+        let outputs = model.network.run(input.clone(), [1, 3, h, w]).unwrap();
+        let mut worst = 0.0f32;
+        for (i, name) in model.outputs.iter().enumerate() {
+            let theirs = floats(&gold["yunet_96x160"][name]);
+            assert_eq!(outputs[i].len(), theirs.len(), "{name}");
+            let diff = outputs[i].iter().zip(&theirs).map(|(a, b)| (a - b).abs() / (1.0 + b.abs())).fold(0.0, f32::max);
+            worst = worst.max(diff);
+        }
+        eprintln!("YuNet on {}: max relative diff from onnxruntime {worst:.2e}", backend.backend.name());
+        assert!(worst < 1e-3, "{}: {worst}", backend.backend.name());
+    }
+}
+
+#[test]
+fn whole_chain_matches_opencv_on_every_backend() {
+    for backend in backends() {
+        // OpenCV runs YuNet at the photo's own size: do the same (no downscaling).
+        let config = PipelineConfig {
+            detector: DetectorConfig { max_side: 4096, ..DetectorConfig::default() },
+            backend,
+            ..PipelineConfig::default()
+        };
+        chain_matches_opencv(&Pipeline::load(&models_dir(), config).unwrap());
+    }
+}
+
+fn chain_matches_opencv(p: &Pipeline) {
+    let backend = p.embedder.backend().name();
     let gold = golden("opencv_chain.json");
     for (name, faces) in gold["photos"].as_object().unwrap() {
         let (ours, _) = p.analyze_bytes(&photo(name), Select::All, true).unwrap();
@@ -142,7 +173,7 @@ fn whole_chain_matches_opencv() {
                 .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
                 .fold(0.0, f32::max);
             let cos = dot(&o.embedding.as_ref().unwrap().values, &floats(&t["embedding"]));
-            eprintln!("{name}: landmarks within {worst:.2} px of OpenCV, embedding cosine {cos:.5}");
+            eprintln!("{backend} {name}: landmarks within {worst:.2} px of OpenCV, embedding cosine {cos:.5}");
             assert!(worst < 2.0, "{name}: landmark off by {worst}");
             assert!(cos > 0.999, "{name}: cosine {cos}");
         }
@@ -258,6 +289,51 @@ fn a_missing_or_corrupt_model_is_refused_with_the_fetch_command() {
     std::fs::write(dir.join(&manifest.default_detector().unwrap().file), b"not a model").unwrap();
     let msg = format!("{:#}", Pipeline::load(&dir, PipelineConfig::default()).err().unwrap());
     assert!(msg.contains("SHA-256") && msg.contains("make models"), "{msg}");
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+#[test]
+fn the_onnxruntime_backend_needs_the_feature() {
+    let config = PipelineConfig {
+        backend: BackendConfig { backend: Backend::Onnxruntime, onnxruntime_library: None },
+        ..PipelineConfig::default()
+    };
+    let msg = format!("{:#}", Pipeline::load(&models_dir(), config).err().unwrap());
+    assert!(msg.contains("--features onnxruntime"), "{msg}");
+}
+
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn both_backends_give_the_same_embeddings_on_real_photos() {
+    let ort = Pipeline::load(
+        &models_dir(),
+        PipelineConfig {
+            backend: BackendConfig { backend: Backend::Onnxruntime, onnxruntime_library: None },
+            ..PipelineConfig::default()
+        },
+    )
+    .unwrap();
+    for name in ["obama.jpg", "obama2.jpg", "biden.jpg", "32bit.png"] {
+        let (faces, _) = ort.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        let theirs = faces.into_iter().next().expect("a face").embedding.unwrap().values;
+        let s = dot(&embedding_of(&photo(name)), &theirs);
+        eprintln!("{name}: tract vs onnxruntime embedding cosine {s:.6}");
+        assert!(s > 0.999, "{name}: {s}");
+    }
+}
+
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn a_missing_onnxruntime_library_is_refused_with_the_fetch_command() {
+    let config = PipelineConfig {
+        backend: BackendConfig {
+            backend: Backend::Onnxruntime,
+            onnxruntime_library: Some(tempdir().join("libonnxruntime.so")),
+        },
+        ..PipelineConfig::default()
+    };
+    let msg = format!("{:#}", Pipeline::load(&models_dir(), config).err().unwrap());
+    assert!(msg.contains("missing") && msg.contains("make onnxruntime"), "{msg}");
 }
 
 fn tempdir() -> PathBuf {

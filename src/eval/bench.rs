@@ -9,7 +9,6 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::PipelineArgs;
-use crate::vision::detect::Letterbox;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -57,7 +56,6 @@ fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> 
 }
 
 pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
-    use tract_onnx::prelude::*;
     let p = args.common.pipeline.load()?;
     let mut detector = serde_json::Map::new();
     for size in &args.detector_sizes {
@@ -65,10 +63,11 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
             .split_once('x')
             .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
             .with_context(|| format!("bad size {size:?}, expected WxH"))?;
-        let plan = p.detector.plan(w, h)?;
-        let input: TValue = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?.into();
+        let shape = [1, 3, h as usize, w as usize];
+        let net = p.detector.network();
+        net.prepare(shape)?;
         let ms = time_ms(args.common.iterations, || {
-            plan.run(tvec![input.clone()])?;
+            net.run(vec![0.0; shape.iter().product()], shape)?;
             Ok(())
         })?;
         detector.insert(size.clone(), ms.into());
@@ -117,7 +116,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     for path in &args.images {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let img = p.decode(&bytes)?;
-        let lb = Letterbox::new(img.width(), img.height(), p.config.detector.max_side);
+        let lb = p.detector.letterbox(img.width(), img.height());
         let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let mut faces = 0;
         for i in 0..args.common.iterations + 2 {

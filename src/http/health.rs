@@ -39,6 +39,7 @@ pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
                 "detector": p.detector.id().to_string(),
                 "embedder": p.embedder.id().to_string(),
                 "embedding_dim": p.embedder.dim(),
+                "backend": p.embedder.backend(),
             },
             "thresholds": {
                 "verify": num(c.verify_threshold),

@@ -1,7 +1,10 @@
 //! The ONNX models: the manifest that describes them, checksum-verified
 //! loading, and the load-time graph rewrites that let tract run them.
 pub mod manifest;
+pub mod network;
 pub mod onnx_rewrite;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,9 +14,9 @@ use prost::Message;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb::ModelProto;
-use tract_onnx::prelude::*;
 
 pub use manifest::{ChannelOrder, InputSpec, Manifest, ModelEntry, ModelKind};
+pub use network::{Backend, BackendConfig, Network};
 
 /// The command that fetches the default models, named in every error about them.
 pub const FETCH_HINT: &str = "run `make models` (or `python3 models/fetch.py`) to fetch them";
@@ -78,54 +81,29 @@ pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
     Ok(proto)
 }
 
-/// A verified, rewritten ONNX model ready to be given a concrete input shape.
+/// A verified, rewritten ONNX model on its inference backend.
 pub struct LoadedModel {
     pub id: ModelId,
     pub entry: ModelEntry,
-    /// The graph with quantized constants folded, before shapes are fixed.
-    pub model: InferenceModel,
     /// Output names in graph order.
     pub outputs: Vec<String>,
+    pub network: Box<dyn Network>,
 }
 
 impl LoadedModel {
-    /// Loads `entry` from `dir`, verifying its checksum and rewriting the graph.
-    pub fn load(dir: &Path, entry: &ModelEntry) -> Result<Self> {
-        let path = dir.join(&entry.file);
-        let bytes = read_verified(&path, &entry.sha256)?;
-        let mut proto =
-            ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
-        let report =
-            onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
-        let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
-        let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
-        tracing::debug!(model = %entry.id, ?report, bn, prelu, "rewrote the graph");
+    /// Loads `entry` from `dir`, verifying its checksum and rewriting the
+    /// graph, on the configured backend.
+    pub fn load(dir: &Path, entry: &ModelEntry, backend: &BackendConfig) -> Result<Self> {
+        let proto = rewritten_proto(dir, entry)?;
         let outputs =
             proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
-        // The files declare fixed shapes (640x640 for YuNet) on their outputs
-        // and intermediate values; the detector runs at other sizes, so only
-        // the input fact set per plan is trusted.
-        let model = tract_onnx::onnx()
-            .with_ignore_output_shapes(true)
-            .with_ignore_value_info(true)
-            .model_for_proto_model(&proto)
-            .with_context(|| format!("tract cannot load {}", path.display()))?;
+        let network = network::build(&proto, &entry.id, backend, dir)
+            .with_context(|| format!("loading {} on {}", entry.id, backend.backend.name()))?;
         Ok(Self {
             id: ModelId { name: entry.id.clone(), sha256: entry.sha256.to_lowercase() },
             entry: entry.clone(),
-            model,
             outputs,
+            network,
         })
-    }
-
-    /// An optimised plan for a fixed input shape (f32).
-    pub fn plan_for_shape(&self, shape: &[usize]) -> Result<Arc<TypedRunnableModel>> {
-        let mut model = self.model.clone();
-        model.set_input_fact(0, f32::fact(shape).into())?;
-        let plan = model
-            .into_optimized()
-            .with_context(|| format!("optimising {} for input {shape:?}", self.id.name))?
-            .into_runnable()?;
-        Ok(plan)
     }
 }

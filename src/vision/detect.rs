@@ -1,18 +1,14 @@
 //! Face detection with YuNet: letterboxing the photo into the network input,
-//! running one optimised plan per input size, decoding and NMS, and mapping
-//! boxes and landmarks back to original-image pixels.
-use std::collections::HashMap;
-use std::sync::Mutex;
-
+//! running the network at that size, decoding and NMS, and mapping boxes and
+//! landmarks back to original-image pixels.
 use anyhow::{Context, Result};
 use image::RgbImage;
 use serde::Serialize;
-use tract_onnx::prelude::*;
 
 use super::anchors::{Level, decode_level, nms};
 use super::geometry::{BBox, Point};
 use super::resize::resize_rgb;
-use crate::model::{ChannelOrder, InputSpec, LoadedModel, ModelId};
+use crate::model::{Backend, ChannelOrder, InputSpec, LoadedModel, ModelId, Network};
 
 /// One detected face, in the coordinates of the image it was found in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,13 +67,19 @@ impl Letterbox {
         };
         let net_w = scaled_w.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
         let net_h = scaled_h.div_ceil(STRIDE_ALIGN) * STRIDE_ALIGN;
-        // tract runs YuNet on portrait inputs slower than on the square of the
-        // longer side once the width passes ~0.6 of the height (its depthwise
-        // convolutions; `visage bench-models`, WxH: 512x640 28.4 ms, 384x640
-        // 20.7, 352x640 17.9, 640x640 20.5; 192x320 5.0, 320x320 4.5), so
-        // such inputs are padded on the right to a square.
-        let net_w = if net_h > net_w && net_w * 5 >= net_h * 3 { net_h } else { net_w };
         Self { src_w, src_h, scaled_w, scaled_h, net_w, net_h }
+    }
+
+    /// Pads a portrait input on the right to a square once its width passes
+    /// ~0.6 of its height: tract runs YuNet on such inputs slower than on the
+    /// square (its depthwise convolutions; `visage bench-models`, WxH: 512x640
+    /// 27.7 ms, 640x640 20.6; ONNX Runtime: 3.3 and 4.5 ms, so it is not
+    /// padded there).
+    pub fn square_portrait(mut self) -> Self {
+        if self.net_h > self.net_w && self.net_w * 5 >= self.net_h * 3 {
+            self.net_w = self.net_h;
+        }
+        self
     }
 
     /// Maps a point in network pixels back to original-image pixels.
@@ -99,9 +101,9 @@ impl Letterbox {
     }
 }
 
-/// Fills an NCHW f32 tensor from an RGB image (top-left, zero padding), in the
-/// model's channel order and normalisation.
-pub fn image_to_tensor(img: &RgbImage, spec: &InputSpec, net_w: usize, net_h: usize) -> Result<Tensor> {
+/// Fills an NCHW f32 tensor of shape `[1, 3, net_h, net_w]` from an RGB image
+/// (top-left, zero padding), in the model's channel order and normalisation.
+pub fn image_to_tensor(img: &RgbImage, spec: &InputSpec, net_w: usize, net_h: usize) -> Vec<f32> {
     let mut data = vec![0f32; 3 * net_w * net_h];
     let plane = net_w * net_h;
     let order: [usize; 3] = match spec.channel_order {
@@ -122,18 +124,14 @@ pub fn image_to_tensor(img: &RgbImage, spec: &InputSpec, net_w: usize, net_h: us
             }
         }
     }
-    Ok(tract_ndarray::Array4::from_shape_vec((1, 3, net_h, net_w), data)?.into_tensor())
+    data
 }
 
-/// The most optimised plans kept at once (one per network input size).
-const PLAN_CACHE: usize = 48;
-
-/// YuNet behind a per-input-size cache of optimised plans.
+/// YuNet on an inference backend.
 pub struct Detector {
     model: LoadedModel,
     pub config: DetectorConfig,
     outputs: [[usize; 3]; 4],
-    plans: Mutex<HashMap<(u32, u32), Arc<TypedRunnableModel>>>,
 }
 
 impl Detector {
@@ -147,37 +145,27 @@ impl Detector {
                 outputs[k][l] = index(&format!("{head}_{stride}"))?;
             }
         }
-        Ok(Self { model, config, outputs, plans: Mutex::new(HashMap::new()) })
+        Ok(Self { model, config, outputs })
     }
 
     pub fn id(&self) -> &ModelId {
         &self.model.id
     }
 
-    /// The optimised plan for a network input of `net_w x net_h`, built on first use.
-    pub fn plan(&self, net_w: u32, net_h: u32) -> Result<Arc<TypedRunnableModel>> {
-        if let Some(p) = self.lock_plans().get(&(net_w, net_h)) {
-            return Ok(p.clone());
-        }
-        let plan = self.model.plan_for_shape(&[1, 3, net_h as usize, net_w as usize])?;
-        let mut plans = self.lock_plans();
-        if plans.len() >= PLAN_CACHE {
-            // Sizes are few in practice; dropping an arbitrary one bounds memory.
-            if let Some(k) = plans.keys().next().copied() {
-                plans.remove(&k);
-            }
-        }
-        Ok(plans.entry((net_w, net_h)).or_insert(plan).clone())
+    /// The network itself (for benchmarks and warm-up).
+    pub fn network(&self) -> &dyn Network {
+        self.model.network.as_ref()
     }
 
-    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<(u32, u32), Arc<TypedRunnableModel>>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.plans.lock().unwrap_or_else(|e| e.into_inner())
+    /// How a `width x height` photo maps into this detector's input.
+    pub fn letterbox(&self, width: u32, height: u32) -> Letterbox {
+        let lb = Letterbox::new(width, height, self.config.max_side);
+        if self.model.network.backend() == Backend::Tract { lb.square_portrait() } else { lb }
     }
 
     /// Every face in `img`, best score first, in `img`'s pixels.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let lb = Letterbox::new(img.width(), img.height(), self.config.max_side);
+        let lb = self.letterbox(img.width(), img.height());
         let scaled;
         let net_img = if (lb.scaled_w, lb.scaled_h) == img.dimensions() {
             img
@@ -185,14 +173,22 @@ impl Detector {
             scaled = resize_rgb(img, lb.scaled_w, lb.scaled_h)?;
             &scaled
         };
-        let input = image_to_tensor(net_img, &self.model.entry.input, lb.net_w as usize, lb.net_h as usize)?;
-        let plan = self.plan(lb.net_w, lb.net_h)?;
-        let outputs = plan.run(tvec![input.into()])?;
+        let (net_w, net_h) = (lb.net_w as usize, lb.net_h as usize);
+        let input = image_to_tensor(net_img, &self.model.entry.input, net_w, net_h);
+        let outputs = self.model.network.run(input, [1, 3, net_h, net_w])?;
         let mut candidates = Vec::new();
         for (l, stride) in [8usize, 16, 32].into_iter().enumerate() {
             let get = |k: usize| -> Result<&[f32]> {
                 let t = outputs.get(self.outputs[k][l]).context("YuNet returned too few outputs")?;
-                t.try_as_plain_ram()?.as_slice::<f32>()
+                let cells = (net_w / stride) * (net_h / stride);
+                let per_cell = [1, 1, 4, 10][k];
+                anyhow::ensure!(
+                    t.len() == cells * per_cell,
+                    "YuNet output of {} values, expected {}",
+                    t.len(),
+                    cells * per_cell
+                );
+                Ok(t.as_slice())
             };
             let level = Level { stride, cls: get(0)?, obj: get(1)?, bbox: get(2)?, kps: get(3)? };
             decode_level(&level, lb.net_w as usize, lb.net_h as usize, self.config.score_threshold, &mut candidates);
@@ -219,10 +215,12 @@ mod tests {
         let lb = Letterbox::new(1434, 2333, 640);
         assert_eq!(lb.scaled_h, 640);
         assert_eq!(lb.scaled_w, 393); // 1434 * 640 / 2333 = 393.4
-        // Portrait inputs are padded to a square (faster in tract)...
-        assert_eq!((lb.net_w, lb.net_h), (640, 640));
-        // ...unless they are narrow.
-        let narrow = Letterbox::new(300, 640, 640);
+        assert_eq!((lb.net_w, lb.net_h), (416, 640));
+        // For tract, wide portrait inputs are padded to a square (faster)...
+        let sq = lb.square_portrait();
+        assert_eq!((sq.net_w, sq.net_h, sq.scaled_w, sq.scaled_h), (640, 640, 393, 640));
+        // ...narrow ones are not.
+        let narrow = Letterbox::new(300, 640, 640).square_portrait();
         assert_eq!((narrow.net_w, narrow.net_h), (320, 640));
         // The corners of the scaled image map to the corners of the source,
         // each axis with its own exact factor.
@@ -255,16 +253,15 @@ mod tests {
         let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([10 + x as u8, 20, 30]));
         let spec =
             InputSpec { width: None, height: None, channel_order: ChannelOrder::Bgr, mean: [0.0; 3], std: [1.0; 3] };
-        let t = image_to_tensor(&img, &spec, 4, 2).unwrap();
-        assert_eq!(t.shape(), &[1, 3, 2, 4]);
-        let v = t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        let v = image_to_tensor(&img, &spec, 4, 2);
+        assert_eq!(v.len(), 3 * 2 * 4);
         // channel 0 is blue
         assert_eq!(&v[0..4], &[30.0, 30.0, 0.0, 0.0]);
         assert_eq!(&v[4..8], &[0.0; 4]);
         // channel 2 is red
         assert_eq!(&v[16..20], &[10.0, 11.0, 0.0, 0.0]);
         let spec = InputSpec { channel_order: ChannelOrder::Rgb, mean: [10.0, 0.0, 0.0], std: [2.0, 1.0, 1.0], ..spec };
-        let t = image_to_tensor(&img, &spec, 2, 1).unwrap();
-        assert_eq!(&t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap()[0..2], &[0.0, 0.5]);
+        let v = image_to_tensor(&img, &spec, 2, 1);
+        assert_eq!(&v[0..2], &[0.0, 0.5]);
     }
 }

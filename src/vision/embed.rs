@@ -7,11 +7,10 @@
 use anyhow::{Context, Result, ensure};
 use image::RgbImage;
 use serde::Serialize;
-use tract_onnx::prelude::*;
 
 use super::detect::image_to_tensor;
 use super::similarity::l2_normalize;
-use crate::model::{InputSpec, LoadedModel, ModelId};
+use crate::model::{InputSpec, LoadedModel, ModelId, Network};
 
 /// A unit-length face embedding and the model it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,7 +27,7 @@ pub struct Embedder {
     dim: usize,
     /// Default cosine threshold for 1:1 decisions, from the manifest.
     pub threshold: Option<f32>,
-    plan: Arc<TypedRunnableModel>,
+    network: Box<dyn Network>,
 }
 
 impl Embedder {
@@ -38,8 +37,9 @@ impl Embedder {
         let width = spec.width.context("embedder input width missing")? as u32;
         let height = spec.height.context("embedder input height missing")? as u32;
         let dim = model.entry.output_dim.context("embedder output_dim missing")?;
-        let plan = model.plan_for_shape(&[1, 3, height as usize, width as usize])?;
-        let e = Self { id: model.id, spec, width, height, dim, threshold: model.entry.threshold, plan };
+        let network = model.network;
+        network.prepare([1, 3, height as usize, width as usize])?;
+        let e = Self { id: model.id, spec, width, height, dim, threshold: model.entry.threshold, network };
         let probe = e.raw(&RgbImage::from_pixel(width, height, image::Rgb([128, 128, 128])))?;
         ensure!(probe.len() == dim, "embedder {} returns {} values, the manifest says {dim}", e.id.name, probe.len());
         Ok(e)
@@ -47,6 +47,10 @@ impl Embedder {
 
     pub fn id(&self) -> &ModelId {
         &self.id
+    }
+
+    pub fn backend(&self) -> crate::model::Backend {
+        self.network.backend()
     }
 
     /// The aligned crop size the model takes.
@@ -67,10 +71,10 @@ impl Embedder {
             self.width,
             self.height
         );
-        let input = image_to_tensor(aligned, &self.spec, self.width as usize, self.height as usize)?;
-        let out = self.plan.run(tvec![input.into()])?;
-        let t = out.first().context("the embedder returned no output")?;
-        Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
+        let (w, h) = (self.width as usize, self.height as usize);
+        let input = image_to_tensor(aligned, &self.spec, w, h);
+        let out = self.network.run(input, [1, 3, h, w])?;
+        out.into_iter().next().context("the embedder returned no output")
     }
 
     /// The L2-normalised embedding of an aligned crop; with `flip`, the mean of

@@ -12,14 +12,16 @@ use super::decode::{DecodeError, DecodeLimits, decode_image};
 use super::detect::{Detection, Detector, DetectorConfig};
 use super::embed::{Embedder, Embedding};
 use super::quality::Quality;
-use crate::model::{LoadedModel, Manifest};
+use crate::model::{BackendConfig, LoadedModel, Manifest};
 
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PipelineConfig {
     pub detector: DetectorConfig,
     pub decode: DecodeLimits,
     /// Test-time flip augmentation: embed the mirrored crop too and average.
     pub flip: bool,
+    /// Which engine runs the models.
+    pub backend: BackendConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +93,8 @@ impl Pipeline {
     /// Loads the manifest's default detector and embedder from `models_dir`.
     pub fn load(models_dir: &Path, config: PipelineConfig) -> Result<Self> {
         let manifest = Manifest::load(models_dir)?;
-        let detector = LoadedModel::load(models_dir, manifest.default_detector()?)?;
-        let embedder = LoadedModel::load(models_dir, manifest.default_embedder()?)?;
+        let detector = LoadedModel::load(models_dir, manifest.default_detector()?, &config.backend)?;
+        let embedder = LoadedModel::load(models_dir, manifest.default_embedder()?, &config.backend)?;
         Ok(Self { detector: Detector::new(detector, config.detector)?, embedder: Embedder::new(embedder)?, config })
     }
 

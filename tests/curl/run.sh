@@ -14,7 +14,7 @@ for tool in curl jq; do
   command -v "$tool" >/dev/null || { echo "curl tests need $tool (make test installs it)" >&2; exit 2; }
 done
 if [ -z "${VISAGE_BIN:-}" ]; then
-  cargo build --locked -q --bin visage || exit 2
+  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"} || exit 2
   VISAGE_BIN="$root/target/debug/visage"
 fi
 export DATA="$root/tests/data"

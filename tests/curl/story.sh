@@ -4,6 +4,9 @@ set -euo pipefail
 : "${BASE:?}" "${DATA:?}"
 source "$(dirname "$0")/lib.sh"
 
+# The models run on the backend the server was started with (VISAGE_BACKEND).
+curl --fail -s "$BASE/v1/info" | jq -e --arg b "${VISAGE_BACKEND:-tract}" '.models.backend == $b' >/dev/null
+
 obama=$(curl --fail -s -F image=@"$DATA/obama.jpg" -F name="Barack Obama" "$BASE/v1/enroll" | jq -er .person_id)
 
 curl --fail -s -F image=@"$DATA/obama2.jpg" -F person_id="$obama" "$BASE/v1/verify" \

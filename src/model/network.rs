@@ -1,0 +1,168 @@
+//! The inference backends behind one interface: an NCHW f32 tensor in, the
+//! model's outputs out. The detector and embedder only see [`Network`], so
+//! the backend is a start-up choice, not a code path through the pipeline.
+//!
+//! - [`Backend::Tract`] (default, pure Rust): one optimised plan per input
+//!   shape, built on first use and cached.
+//! - [`Backend::Onnxruntime`] (cargo feature `onnxruntime`, off by default):
+//!   ONNX Runtime loaded at run time from its shared library.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, ensure};
+use serde::Serialize;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// Which engine runs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// tract, compiled in (pure Rust).
+    #[default]
+    Tract,
+    /// ONNX Runtime's shared library, loaded at start-up (build with
+    /// `--features onnxruntime`; `make onnxruntime` fetches the library).
+    Onnxruntime,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tract => "tract",
+            Self::Onnxruntime => "onnxruntime",
+        }
+    }
+}
+
+/// The backend and, for ONNX Runtime, where its library is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackendConfig {
+    pub backend: Backend,
+    /// ONNX Runtime's shared library (default: [`default_onnxruntime_library`]).
+    pub onnxruntime_library: Option<PathBuf>,
+}
+
+/// Where `make onnxruntime` puts the library: `<models_dir>/onnxruntime/`.
+pub fn default_onnxruntime_library(models_dir: &std::path::Path) -> PathBuf {
+    models_dir.join("onnxruntime").join(if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else if cfg!(windows) {
+        "onnxruntime.dll"
+    } else {
+        "libonnxruntime.so"
+    })
+}
+
+/// One model, ready to run on inputs of any shape it accepts.
+pub trait Network: Send + Sync {
+    /// Runs the model on one NCHW f32 tensor (`input.len()` must be the
+    /// product of `shape`); returns every output's values in graph order.
+    fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<Vec<Vec<f32>>>;
+
+    /// Does the per-shape work ahead of time (tract optimises a plan).
+    fn prepare(&self, shape: [usize; 4]) -> Result<()>;
+
+    fn backend(&self) -> Backend;
+}
+
+/// Builds the network for a rewritten model with the configured backend.
+pub fn build(
+    proto: &ModelProto,
+    name: &str,
+    config: &BackendConfig,
+    models_dir: &std::path::Path,
+) -> Result<Box<dyn Network>> {
+    match config.backend {
+        Backend::Tract => Ok(Box::new(TractNetwork::new(proto, name)?)),
+        Backend::Onnxruntime => {
+            let lib = config.onnxruntime_library.clone().unwrap_or_else(|| default_onnxruntime_library(models_dir));
+            onnxruntime_network(proto, name, &lib)
+        }
+    }
+}
+
+#[cfg(feature = "onnxruntime")]
+fn onnxruntime_network(proto: &ModelProto, name: &str, lib: &std::path::Path) -> Result<Box<dyn Network>> {
+    Ok(Box::new(super::onnxruntime::OrtNetwork::new(proto, name, lib)?))
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+fn onnxruntime_network(_: &ModelProto, _: &str, _: &std::path::Path) -> Result<Box<dyn Network>> {
+    anyhow::bail!(
+        "this visage was built without the onnxruntime backend: rebuild with `--features onnxruntime` \
+         (and run `make onnxruntime` to fetch the library), or use the default backend, tract"
+    )
+}
+
+/// The most optimised plans kept at once (one per input shape).
+const PLAN_CACHE: usize = 48;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// tract: the graph is kept un-optimised and a plan is optimised for each
+/// concrete input shape (symbolic shapes run 2-17x slower in tract).
+pub struct TractNetwork {
+    name: String,
+    model: InferenceModel,
+    plans: Mutex<HashMap<[usize; 4], Plan>>,
+}
+
+impl TractNetwork {
+    pub fn new(proto: &ModelProto, name: &str) -> Result<Self> {
+        // The files declare fixed shapes (640x640 for YuNet) on their outputs
+        // and intermediate values; the detector runs at other sizes, so only
+        // the input fact set per plan is trusted.
+        let model = tract_onnx::onnx()
+            .with_ignore_output_shapes(true)
+            .with_ignore_value_info(true)
+            .model_for_proto_model(proto)
+            .with_context(|| format!("tract cannot load {name}"))?;
+        Ok(Self { name: name.to_string(), model, plans: Mutex::new(HashMap::new()) })
+    }
+
+    /// The optimised plan for `shape`, built on first use.
+    pub fn plan(&self, shape: [usize; 4]) -> Result<Plan> {
+        if let Some(p) = self.lock_plans().get(&shape) {
+            return Ok(p.clone());
+        }
+        let mut model = self.model.clone();
+        model.set_input_fact(0, f32::fact(shape).into())?;
+        let plan = model
+            .into_optimized()
+            .with_context(|| format!("optimising {} for input {shape:?}", self.name))?
+            .into_runnable()?;
+        let mut plans = self.lock_plans();
+        if plans.len() >= PLAN_CACHE {
+            // Sizes are few in practice; dropping an arbitrary one bounds memory.
+            if let Some(k) = plans.keys().next().copied() {
+                plans.remove(&k);
+            }
+        }
+        Ok(plans.entry(shape).or_insert(plan).clone())
+    }
+
+    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<[usize; 4], Plan>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.plans.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Network for TractNetwork {
+    fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
+        ensure!(input.len() == shape.iter().product::<usize>(), "input of {} values for shape {shape:?}", input.len());
+        let plan = self.plan(shape)?;
+        let tensor = tract_ndarray::Array4::from_shape_vec(shape, input)?.into_tensor();
+        let outputs = plan.run(tvec![tensor.into()])?;
+        outputs.iter().map(|t| Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())).collect()
+    }
+
+    fn prepare(&self, shape: [usize; 4]) -> Result<()> {
+        self.plan(shape).map(drop)
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Tract
+    }
+}
