@@ -17,7 +17,8 @@ wait_up() {
 }
 
 # wrk_row LABEL URL CLIENTS PHOTO DURATION: POSTs PHOTO as image/jpeg and prints
-# one table row: label, clients, req/s, p50, p99, non-2xx.
+# one table row: label, clients, req/s, p50, p99, non-2xx (and, when $ROWS
+# names a file, appends "label<TAB>clients<TAB>req/s" to it).
 wrk_row() {
   local out rps p50 p99 bad
   out=$(IMG="$4" wrk -t "$(( $3 < 2 ? 1 : 2 ))" -c "$3" -d "$5" --latency -s bench/post_image.lua "$2")
@@ -25,11 +26,12 @@ wrk_row() {
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-28s %8s %10s %10s %10s %8s\n' "$1" "$3" "$rps" "$p50" "$p99" "${bad:-0}"
+  printf '%-34s %8s %10s %10s %10s %8s\n' "$1" "$3" "$rps" "$p50" "$p99" "${bad:-0}"
+  [ -z "${ROWS:-}" ] || printf '%s\t%s\t%s\n' "$1" "$3" "$rps" >>"$ROWS"
 }
 
 wrk_header() {
-  printf '%-28s %8s %10s %10s %10s %8s\n' "$1" clients 'req/s' p50 p99 non-2xx
+  printf '%-34s %8s %10s %10s %10s %8s\n' "$1" clients 'req/s' p50 p99 non-2xx
 }
 
 # start_visage [SERVE ARGS...]: fetches what is needed, builds the release

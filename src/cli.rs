@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::gallery::IndexKind;
 use crate::model::{Backend, BackendConfig};
 use crate::server::{Application, Config, shutdown_signal};
 use crate::service::ServiceConfig;
@@ -104,6 +105,9 @@ pub struct ServeArgs {
     /// Most faces analysed per photo.
     #[arg(long, env = "VISAGE_MAX_FACES", default_value_t = ServiceConfig::default().max_faces)]
     pub max_faces: usize,
+    /// 1:N index: exact (default) or hnsw (approximate, for galleries of millions; slower start-up).
+    #[arg(long, env = "VISAGE_INDEX", value_enum, default_value_t = IndexKind::Exact)]
+    pub index: IndexKind,
     /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
     #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
@@ -130,6 +134,7 @@ impl ServeArgs {
                 min_face_size: self.min_face_size,
                 min_sharpness: self.min_sharpness,
                 max_faces: self.max_faces.max(1),
+                index: self.index,
                 ..ServiceConfig::default()
             },
         };

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::gallery::{Candidate, ExactIndex, Index};
+use crate::gallery::{Candidate, ExactIndex, HnswIndex, HnswParams, Index, IndexKind};
 use crate::store::{FaceRecord, NewFace, Person, Store};
 use crate::vision::pipeline::{Face, Pipeline, Timings};
 
@@ -30,6 +30,8 @@ pub struct ServiceConfig {
     pub max_faces: usize,
     pub default_top_k: usize,
     pub max_top_k: usize,
+    /// The 1:N index.
+    pub index: IndexKind,
 }
 
 /// 1:N default, calibrated on the deepface development set (see README).
@@ -45,6 +47,7 @@ impl Default for ServiceConfig {
             max_faces: 20,
             default_top_k: 5,
             max_top_k: 100,
+            index: IndexKind::Exact,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct GalleryInfo {
     pub persons: usize,
     /// Stored faces embedded by another model: never compared; re-enroll them.
     pub faces_other_model: usize,
+    /// "exact" or "hnsw".
+    pub index: &'static str,
 }
 
 pub struct Service {
@@ -156,7 +161,7 @@ impl Service {
     pub async fn new(engine: Engine, store: Store, config: ServiceConfig) -> Result<Self> {
         let model = engine.pipeline().embedder.id().to_string();
         let dim = engine.pipeline().embedder.dim();
-        let (gallery, other) = load_gallery(&store, &model, dim).await?;
+        let (gallery, other) = load_gallery(&store, &model, dim, config.index).await?;
         Ok(Self {
             engine,
             store,
@@ -195,6 +200,7 @@ impl Service {
             faces: g.faces(),
             persons: g.persons(),
             faces_other_model: self.faces_other_model.load(std::sync::atomic::Ordering::Relaxed),
+            index: g.kind(),
         }
     }
 
@@ -439,8 +445,8 @@ impl Service {
 
 /// Builds the in-memory gallery from the store: embeddings of `model` only.
 /// Returns it with the count of faces embedded by another model.
-pub async fn load_gallery(store: &Store, model: &str, dim: usize) -> Result<(Box<dyn Index>, usize)> {
-    let mut gallery: Box<dyn Index> = Box::new(ExactIndex::new(dim));
+pub async fn load_gallery(store: &Store, model: &str, dim: usize, kind: IndexKind) -> Result<(Box<dyn Index>, usize)> {
+    let mut gallery = ExactIndex::new(dim);
     let mut other = 0usize;
     store
         .for_each_embedding(|e| {
@@ -457,6 +463,17 @@ pub async fn load_gallery(store: &Store, model: &str, dim: usize) -> Result<(Box
         );
     }
     tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
+    let gallery: Box<dyn Index> = match kind {
+        IndexKind::Exact => Box::new(gallery),
+        IndexKind::Hnsw => {
+            let start = Instant::now();
+            let g = tokio::task::spawn_blocking(move || HnswIndex::from_exact(gallery, HnswParams::default()))
+                .await
+                .map_err(|e| anyhow::anyhow!("building the HNSW index failed: {e}"))?;
+            tracing::info!(faces = g.faces(), seconds = start.elapsed().as_secs_f64(), "HNSW index built");
+            Box::new(g)
+        }
+    };
     Ok((gallery, other))
 }
 

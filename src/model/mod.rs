@@ -76,8 +76,10 @@ pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
         ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
     let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
     let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
+    let signs = onnx_rewrite::fold_prelu_signs(&mut proto)?;
     let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
-    tracing::debug!(model = %entry.id, ?report, bn, prelu, "rewrote the graph");
+    let depthwise = onnx_rewrite::channel_muls_to_depthwise(&mut proto)?;
+    tracing::debug!(model = %entry.id, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
     Ok(proto)
 }
 

@@ -368,6 +368,139 @@ pub fn fold_batchnorm_into_conv(model: &mut ModelProto) -> Result<usize> {
     Ok(folded)
 }
 
+/// Makes `Max(z, slope · z)` usable for a PRelu with slopes above 1, whose
+/// general form costs tract several passes over the tensor. For channels
+/// with slope `a > 1`, `-PRelu(x) = Max(-x, a · (-x))`; so when `x` comes
+/// from a Conv read by nothing else and the PRelu's output feeds only Convs,
+/// those channels are negated in the producing Conv (weights and bias), the
+/// PRelu becomes `Max(z, a · z)`, and the consumers' weights for those input
+/// channels are negated back. All three weights must be constants read by
+/// that node alone. Runs after BatchNormalization folding; returns how many
+/// PRelus were rewritten.
+pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for name in n.input.iter().filter(|x| !x.is_empty()) {
+            readers.entry(name.clone()).or_default().push(i);
+        }
+    }
+    let outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let inits: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    // A constant read by exactly one node input.
+    let private = |name: &str| {
+        inits.get(name).copied().filter(|_| readers.get(name).is_some_and(|r| r.len() == 1) && !outputs.contains(name))
+    };
+    let mut replaced: HashMap<usize, [NodeProto; 2]> = HashMap::new();
+    for p in 0..graph.node.len() {
+        let n = &graph.node[p];
+        if n.op_type != "PRelu" || n.input.len() != 2 || n.output.len() != 1 {
+            continue;
+        }
+        let (x, y) = (&n.input[0], &n.output[0]);
+        let Some(slope) = inits.get(&n.input[1]).map(|&i| &graph.initializer[i]) else { continue };
+        let slopes = float_values(slope)?;
+        if slopes.iter().all(|a| *a <= 1.0) || outputs.contains(x) || outputs.contains(y) {
+            continue;
+        }
+        let Some(&c) = producer.get(x) else { continue };
+        let conv = &graph.node[c];
+        if conv.op_type != "Conv" || readers.get(x).map(Vec::as_slice) != Some(&[p]) || conv.input.len() < 2 {
+            continue;
+        }
+        let Some(w1) = private(&conv.input[1]) else { continue };
+        let b1 = match conv.input.get(2).filter(|b| !b.is_empty()) {
+            Some(b) => match private(b) {
+                Some(i) => Some(i),
+                None => continue,
+            },
+            None => None,
+        };
+        let w1_dims = dims_usize(&graph.initializer[w1])?;
+        let channels = w1_dims.first().copied().unwrap_or(0);
+        if slopes.len() != channels || channels == 0 {
+            continue;
+        }
+        // Every reader of y: a Conv taking it as data input, with private weights.
+        let Some(consumers) = readers.get(y).filter(|r| !r.is_empty()) else { continue };
+        let mut targets = Vec::new();
+        for &k in consumers {
+            let next = &graph.node[k];
+            let group = attr_int(next, "group").unwrap_or(1).max(1) as usize;
+            let ok = next.op_type == "Conv" && next.input.len() >= 2 && next.input[0] == *y && next.input[1] != *y;
+            let Some(w2) = ok.then(|| private(&next.input[1])).flatten() else { break };
+            let w2_dims = dims_usize(&graph.initializer[w2])?;
+            if w2_dims.len() < 2 || w2_dims[1] * group != channels || w2_dims[0] % group != 0 {
+                break;
+            }
+            targets.push((w2, w2_dims, group));
+        }
+        if targets.len() != consumers.len() {
+            continue;
+        }
+        let flip: Vec<bool> = slopes.iter().map(|a| *a > 1.0).collect();
+        // Negate the flipped output channels of the producer.
+        let mut w = float_values(&graph.initializer[w1])?;
+        let per = w.len() / channels;
+        for (ch, _) in flip.iter().enumerate().filter(|(_, f)| **f) {
+            w[ch * per..(ch + 1) * per].iter_mut().for_each(|v| *v = -*v);
+        }
+        let name = graph.initializer[w1].name.clone();
+        graph.initializer[w1] = float_tensor(&name, &w1_dims, &w);
+        if let Some(b1) = b1 {
+            let mut b = float_values(&graph.initializer[b1])?;
+            ensure!(b.len() == channels, "convolution bias of {} values for {channels} channels", b.len());
+            b.iter_mut().zip(&flip).filter(|(_, f)| **f).for_each(|(v, _)| *v = -*v);
+            let name = graph.initializer[b1].name.clone();
+            graph.initializer[b1] = float_tensor(&name, &[channels], &b);
+        }
+        // Negate the consumers' weights for those input channels.
+        for (w2, dims, group) in targets {
+            let mut w = float_values(&graph.initializer[w2])?;
+            let (outs, per_group_in) = (dims[0], dims[1]);
+            let kernel = w.len() / (outs * per_group_in);
+            for o in 0..outs {
+                let g = o / (outs / group);
+                for i in 0..per_group_in {
+                    if flip[g * per_group_in + i] {
+                        let at = (o * per_group_in + i) * kernel;
+                        w[at..at + kernel].iter_mut().for_each(|v| *v = -*v);
+                    }
+                }
+            }
+            let name = graph.initializer[w2].name.clone();
+            graph.initializer[w2] = float_tensor(&name, &dims, &w);
+        }
+        let scaled = format!("{}__prelu_scaled", if n.name.is_empty() { y } else { &n.name });
+        let node = |op: &str, inputs: Vec<String>, output: String| NodeProto {
+            op_type: op.into(),
+            name: output.clone(),
+            input: inputs,
+            output: vec![output],
+            ..Default::default()
+        };
+        replaced.insert(
+            p,
+            [
+                node("Mul", vec![x.clone(), n.input[1].clone()], scaled.clone()),
+                node("Max", vec![x.clone(), scaled], y.clone()),
+            ],
+        );
+    }
+    let count = replaced.len();
+    let nodes = std::mem::take(&mut graph.node);
+    for (i, n) in nodes.into_iter().enumerate() {
+        match replaced.remove(&i) {
+            Some(pair) => graph.node.extend(pair),
+            None => graph.node.push(n),
+        }
+    }
+    Ok(count)
+}
+
 /// Rewrites every `PRelu(x, slope)` into ops tract runs much faster than its
 /// own PRelu lowering (compare, multiply, select): `Max(x, slope · x)` when
 /// every slope is at most 1 (then the larger of the two is exactly PRelu),
@@ -446,6 +579,49 @@ pub fn free_input_shape(model: &mut ModelProto) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Rewrites `Mul(x, a)` with `x` the output of a 2-D `Conv` (C channels) and
+/// `a` a per-channel constant of shape `[C, 1, 1]` into a depthwise 1x1
+/// `Conv` with weights `a`: tract runs such a broadcast multiply several
+/// times slower than a depthwise convolution (SFace's first PRelu scale:
+/// 1.6 ms as a Mul). Returns how many were rewritten.
+pub fn channel_muls_to_depthwise(model: &mut ModelProto) -> Result<usize> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let inits: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let mut new_weights = Vec::new();
+    let mut count = 0;
+    for k in 0..graph.node.len() {
+        let n = &graph.node[k];
+        if n.op_type != "Mul" || n.input.len() != 2 || n.output.len() != 1 {
+            continue;
+        }
+        let Some(conv) = producer.get(&n.input[0]).map(|&i| &graph.node[i]) else { continue };
+        let Some(w) = (conv.op_type == "Conv").then(|| conv.input.get(1).and_then(|w| inits.get(w))).flatten() else {
+            continue;
+        };
+        let w_dims = dims_usize(&graph.initializer[*w])?;
+        let Some(a) = inits.get(&n.input[1]).map(|&i| &graph.initializer[i]) else { continue };
+        let channels = w_dims.first().copied().unwrap_or(0);
+        if w_dims.len() != 4 || a.data_type != dtype::FLOAT || dims_usize(a)? != [channels, 1, 1] {
+            continue;
+        }
+        let weight = format!("{}__depthwise", n.output[0]);
+        new_weights.push(float_tensor(&weight, &[channels, 1, 1, 1], &float_values(a)?));
+        let mut group = AttributeProto { name: "group".into(), i: channels as i64, ..Default::default() };
+        group.r#type = 2; // INT
+        let n = &mut graph.node[k];
+        n.op_type = "Conv".into();
+        n.input[1] = weight;
+        n.attribute = vec![group];
+        count += 1;
+    }
+    graph.initializer.extend(new_weights);
+    drop_unused(graph);
+    Ok(count)
 }
 
 /// Drops initializers and graph inputs that nothing reads.
@@ -671,6 +847,66 @@ mod tests {
         for (a, b) in run(&rewritten, &x).iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5);
         }
+    }
+
+    /// x [1,2,3,3] -> Conv 1x1 (bias) -> PRelu (slopes 0.25 and 2.5) -> Conv 3x3
+    /// (pad 1) and a depthwise Conv 1x1 -> Add -> y
+    fn conv_prelu_conv_model() -> ModelProto {
+        let mut pads = attr("pads", 0);
+        pads.r#type = 7;
+        pads.ints = vec![1, 1, 1, 1];
+        let graph = GraphProto {
+            node: vec![
+                node("Conv", &["x", "w1", "b1"], "c", vec![]),
+                node("PRelu", &["c", "slope"], "p", vec![]),
+                node("Conv", &["p", "w2"], "d", vec![pads]),
+                node("Conv", &["p", "w3"], "e", vec![attr("group", 2)]),
+                node("Add", &["d", "e"], "y", vec![]),
+            ],
+            initializer: vec![
+                tensor("w1", &[2, 2, 1, 1], dtype::FLOAT, f32s(&[0.5, -1.0, 2.0, 0.25])),
+                tensor("b1", &[2], dtype::FLOAT, f32s(&[0.1, -0.3])),
+                tensor("slope", &[2, 1, 1], dtype::FLOAT, f32s(&[0.25, 2.5])),
+                tensor(
+                    "w2",
+                    &[2, 2, 3, 3],
+                    dtype::FLOAT,
+                    f32s(&(0..36).map(|i| (i as f32 * 0.7).sin()).collect::<Vec<_>>()),
+                ),
+                tensor("w3", &[2, 1, 1, 1], dtype::FLOAT, f32s(&[1.5, -0.75])),
+            ],
+            input: vec![value("x", &[1, 2, 3, 3])],
+            output: vec![value("y", &[1, 2, 3, 3])],
+            ..Default::default()
+        };
+        opset21(graph)
+    }
+
+    #[test]
+    fn prelu_sign_folding_keeps_the_outputs() {
+        let original = conv_prelu_conv_model();
+        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let expected = run(&original, &x);
+        let mut rewritten = original.clone();
+        assert_eq!(fold_prelu_signs(&mut rewritten).unwrap(), 1);
+        assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 0);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Conv", "Mul", "Max", "Conv", "Conv", "Add"]);
+        let got = run(&rewritten, &x);
+        for (a, b) in got.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-4, "{got:?} vs {expected:?}");
+        }
+        // The scale multiply as a depthwise convolution gives the same outputs.
+        assert_eq!(channel_muls_to_depthwise(&mut rewritten).unwrap(), 1);
+        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Conv", "Conv", "Max", "Conv", "Conv", "Add"]);
+        for (a, b) in run(&rewritten, &x).iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        // Not applicable when the PRelu output is also read by something else.
+        let mut shared = original.clone();
+        shared.graph.as_mut().unwrap().output.push(value("p", &[1, 2, 3, 3]));
+        assert_eq!(fold_prelu_signs(&mut shared).unwrap(), 0);
     }
 
     #[test]

@@ -1,0 +1,312 @@
+//! An approximate index for large galleries: an HNSW graph (`hnsw_rs`) over
+//! the embeddings, beside the exact index that stays the source of truth for
+//! ids, persons, 1:1 verification and similarities.
+//!
+//! - Search asks the graph for the best `top_k x F` faces (F bounds any
+//!   person's face count, as in exact search), rescores them exactly and
+//!   keeps each person's best. Below [`HnswParams::min_faces`] faces the exact
+//!   scan is used instead: it is faster there, and exact.
+//! - Removal marks the face dead (filtered out of graph searches); once dead
+//!   entries pass a quarter of the live ones the graph is rebuilt.
+//! - Start-up inserts every loaded embedding into the graph (in parallel),
+//!   which takes much longer than loading the exact index: see the README's
+//!   1:N figures.
+use std::collections::{HashMap, HashSet};
+
+use hnsw_rs::prelude::{Distance, Hnsw};
+
+use super::{Candidate, ExactIndex, Index, Score, parse_id};
+use crate::vision::similarity::dot;
+
+/// HNSW construction and search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per node and layer (M).
+    pub connections: usize,
+    /// Candidate list size while building.
+    pub ef_construction: usize,
+    /// Candidate list size while searching (raised to the number of faces asked for).
+    pub ef_search: usize,
+    /// Galleries smaller than this are searched exactly.
+    pub min_faces: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        Self { connections: 16, ef_construction: 200, ef_search: 64, min_faces: 20_000 }
+    }
+}
+
+/// Cosine distance between unit vectors, `1 - dot`, clamped at 0. (The
+/// crate's `DistDot` asserts on the tiny negative values rounding gives for
+/// two equal vectors, which would bring the service down on a duplicate.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CosineDistance;
+
+impl Distance<f32> for CosineDistance {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).max(0.0)
+    }
+}
+
+type Graph = Hnsw<'static, f32, CosineDistance>;
+
+pub struct HnswIndex {
+    exact: ExactIndex,
+    params: HnswParams,
+    graph: Graph,
+    /// Graph data id → face key; `alive[id]` is false once removed.
+    data_face: Vec<u128>,
+    alive: Vec<bool>,
+    face_data: HashMap<u128, usize>,
+    dead: usize,
+}
+
+fn new_graph(params: &HnswParams, expected: usize) -> Graph {
+    // hnsw_rs exits the process above 256 links: clamp.
+    Hnsw::new(params.connections.clamp(2, 255), expected.max(1024), 16, params.ef_construction.max(1), CosineDistance)
+}
+
+impl HnswIndex {
+    pub fn new(dim: usize, params: HnswParams) -> Self {
+        Self {
+            exact: ExactIndex::new(dim),
+            graph: new_graph(&params, 0),
+            params,
+            data_face: Vec::new(),
+            alive: Vec::new(),
+            face_data: HashMap::new(),
+            dead: 0,
+        }
+    }
+
+    /// Builds the index over everything in `exact` at once (parallel inserts).
+    pub fn from_exact(exact: ExactIndex, params: HnswParams) -> Self {
+        let mut index = Self {
+            graph: new_graph(&params, exact.faces()),
+            exact,
+            params,
+            data_face: Vec::new(),
+            alive: Vec::new(),
+            face_data: HashMap::new(),
+            dead: 0,
+        };
+        index.rebuild();
+        index
+    }
+
+    /// Re-inserts every live face into a fresh graph.
+    fn rebuild(&mut self) {
+        let n = self.exact.faces();
+        self.graph = new_graph(&self.params, n);
+        self.data_face = self.exact.row_face.clone();
+        self.alive = vec![true; n];
+        self.face_data = self.data_face.iter().enumerate().map(|(i, &f)| (f, i)).collect();
+        self.dead = 0;
+        let rows: Vec<(&[f32], usize)> = (0..n).map(|i| (self.exact.row(i), i)).collect();
+        self.graph.parallel_insert_slice(&rows);
+    }
+
+    fn mark_dead(&mut self, face: u128) {
+        if let Some(i) = self.face_data.remove(&face) {
+            self.alive[i] = false;
+            self.dead += 1;
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.dead > 1024 && self.dead * 4 > self.face_data.len() {
+            self.rebuild();
+        }
+    }
+}
+
+impl Index for HnswIndex {
+    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
+        if !self.exact.insert(face_id, person_id, embedding) {
+            return false;
+        }
+        let Some(face) = parse_id(face_id) else { return false };
+        let i = self.data_face.len();
+        self.data_face.push(face);
+        self.alive.push(true);
+        self.face_data.insert(face, i);
+        self.graph.insert_slice((embedding, i));
+        true
+    }
+
+    fn remove_face(&mut self, face_id: &str) -> bool {
+        if !self.exact.remove_face(face_id) {
+            return false;
+        }
+        if let Some(face) = parse_id(face_id) {
+            self.mark_dead(face);
+        }
+        self.maybe_compact();
+        true
+    }
+
+    fn remove_person(&mut self, person_id: &str) -> usize {
+        let faces: Vec<u128> = parse_id(person_id)
+            .and_then(|p| self.exact.person_slot.get(&p))
+            .map(|&slot| {
+                self.exact.person_rows[slot as usize].iter().map(|&r| self.exact.row_face[r as usize]).collect()
+            })
+            .unwrap_or_default();
+        let removed = self.exact.remove_person(person_id);
+        for f in faces {
+            self.mark_dead(f);
+        }
+        self.maybe_compact();
+        removed
+    }
+
+    fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate> {
+        let n = self.exact.faces();
+        if n < self.params.min_faces || query.len() != self.exact.dim {
+            return self.exact.search(query, top_k);
+        }
+        if top_k == 0 {
+            return Vec::new();
+        }
+        let depth = top_k.saturating_mul(self.exact.max_faces_per_person.max(1)).min(n);
+        let ef = self.params.ef_search.max(depth);
+        let alive = |id: &usize| self.alive.get(*id).copied().unwrap_or(false);
+        let found = self.graph.search_filter(query, depth, ef, Some(&alive));
+        // Rescore exactly from the exact index's rows; keep each person's best.
+        let mut scored: Vec<(Score, u32)> = found
+            .iter()
+            .filter_map(|nb| {
+                let face = *self.data_face.get(nb.d_id)?;
+                let row = *self.exact.face_row.get(&face)?;
+                Some((Score(dot(query, self.exact.row(row as usize))), row))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut seen = HashSet::new();
+        scored
+            .into_iter()
+            .filter(|(_, r)| seen.insert(self.exact.row_person[*r as usize]))
+            .take(top_k)
+            .map(|(s, r)| self.exact.candidate(r, s.0))
+            .collect()
+    }
+
+    fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)> {
+        self.exact.best_of_person(query, person_id)
+    }
+
+    fn faces(&self) -> usize {
+        self.exact.faces()
+    }
+
+    fn persons(&self) -> usize {
+        self.exact.persons()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // The graph keeps its own copy of each vector plus about 2M links on
+        // layer 0 (pointer + distance each) and ~1/M of that above.
+        let per_point = self.exact.dim * size_of::<f32>() + 2 * self.params.connections * 24 + 96;
+        self.exact.memory_bytes()
+            + self.data_face.capacity() * (size_of::<u128>() + 1)
+            + self.face_data.capacity() * (size_of::<u128>() + size_of::<usize>() + 1)
+            + self.data_face.len() * per_point
+    }
+
+    fn kind(&self) -> &'static str {
+        "hnsw"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format_id;
+    use super::*;
+
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                crate::vision::similarity::l2_normalize(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    /// A probe near `v`: v plus noise, renormalised (cosine ~0.7 to v).
+    fn near(v: &[f32], noise: &[f32]) -> Vec<f32> {
+        let mut q: Vec<f32> = v.iter().zip(noise).map(|(a, b)| a + b).collect();
+        crate::vision::similarity::l2_normalize(&mut q);
+        q
+    }
+
+    #[test]
+    fn finds_what_exact_search_finds_and_forgets_removed_faces() {
+        let (dim, n) = (32, 3000);
+        let params = HnswParams { min_faces: 0, ..HnswParams::default() };
+        let data = vectors(n, dim, 7);
+        let mut exact = ExactIndex::new(dim);
+        for (i, v) in data.iter().enumerate() {
+            // Persons with two faces each.
+            assert!(exact.insert(&format_id(i as u128 + 1), &format_id(i as u128 / 2 + 1_000_000), v));
+        }
+        let mut g = HnswIndex::from_exact(exact, params);
+        let noise = vectors(200, dim, 11);
+        let mut agree = 0;
+        for (k, e) in noise.iter().enumerate() {
+            let q = near(&data[k * 13], e);
+            let (a, b) = (g.search(&q, 3), g.exact.search(&q, 3));
+            assert_eq!(a.len(), 3);
+            agree += usize::from(a[0] == b[0]);
+            // Similarities are exact rescoring, never the graph's estimate.
+            for c in &a {
+                let face = u128::from_str_radix(&c.face_id, 16).unwrap() as usize - 1;
+                assert!((c.similarity - dot(&q, &data[face])).abs() < 1e-6);
+            }
+        }
+        assert!(agree >= 198, "recall@1 {agree}/200");
+        // Inserted after the build: found. Removed: never returned.
+        let extra = vectors(1, dim, 99).remove(0);
+        assert!(g.insert(&format_id(9_999_999), &format_id(42), &extra));
+        // A duplicate embedding (distance 0, or a hair below through rounding) is fine.
+        assert!(g.insert(&format_id(9_999_998), &format_id(43), &extra));
+        assert!(g.remove_face(&format_id(9_999_998)));
+        assert_eq!(g.search(&extra, 1)[0].face_id, format_id(9_999_999));
+        assert!(g.remove_face(&format_id(9_999_999)));
+        assert!(g.search(&extra, 5).iter().all(|c| c.face_id != format_id(9_999_999)));
+        let person = g.search(&data[0], 1)[0].person_id.clone();
+        assert_eq!(g.remove_person(&person), 2);
+        assert!(g.search(&data[0], 5).iter().all(|c| c.person_id != person));
+        assert_eq!((g.faces(), g.persons()), (n - 2, n / 2 - 1));
+    }
+
+    #[test]
+    fn many_removals_rebuild_the_graph() {
+        let (dim, n) = (16, 6000);
+        let params = HnswParams { min_faces: 0, ..HnswParams::default() };
+        let data = vectors(n, dim, 3);
+        let mut g = HnswIndex::new(dim, params);
+        for (i, v) in data.iter().enumerate() {
+            assert!(g.insert(&format_id(i as u128 + 1), &format_id(i as u128 + 1), v));
+        }
+        for i in 0..2000 {
+            assert!(g.remove_face(&format_id(i as u128 + 1)));
+        }
+        // 2000 dead > 1024 and > a quarter of 4000 live: rebuilt, nothing dead left.
+        assert!(g.dead < 1024, "{}", g.dead);
+        assert_eq!(g.data_face.len(), g.face_data.len() + g.dead);
+        for v in data.iter().skip(4000).step_by(97) {
+            assert!((g.search(v, 1)[0].similarity - 1.0).abs() < 1e-5);
+        }
+    }
+}
