@@ -35,16 +35,18 @@ wrk_header() {
 }
 
 # start_visage [SERVE ARGS...]: fetches what is needed, builds the release
-# binary, starts it on a free port with a fresh database and waits until it
-# is ready. Sets $base, $pid and $dir, and stops the server on exit.
+# binary (with the optional backend), starts it on a free port with a fresh
+# database on $BACKEND (default tract) and waits until it is ready. Sets
+# $base, $pid and $dir, and stops the server on exit.
 start_visage() {
-  make -s models test-data
-  cargo build --release -q
+  make -s models onnxruntime test-data
+  cargo build --release -q --features onnxruntime
   dir=$(mktemp -d)
   local port
   port=$(free_port)
   base="http://127.0.0.1:$port"
-  target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" "$@" >"$dir/log" 2>&1 &
+  target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v.db" --backend "${BACKEND:-tract}" "$@" \
+    >"$dir/log" 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
   wait_up "$base/readyz"

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::gallery::IndexKind;
+use crate::gallery::{HnswParams, IndexConfig, IndexKind};
 use crate::model::{Backend, BackendConfig};
 use crate::server::{Application, Config, shutdown_signal};
 use crate::service::ServiceConfig;
+use crate::store::{Scope, Store};
 use crate::vision::decode::DecodeLimits;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::similarity::dot;
@@ -64,6 +65,33 @@ pub enum Command {
     },
     /// 1:N search at scale: insert synthetic embeddings, load, search.
     BenchGallery(crate::eval::gallery_bench::GalleryBenchArgs),
+    /// Manage API keys in the database (works while the service runs).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+        /// SQLite database file.
+        #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db", global = true)]
+        db: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        #[arg(long, value_enum)]
+        scope: Scope,
+        /// A label for the key (who or what uses it).
+        #[arg(long)]
+        name: String,
+        /// Print the key alone, for scripts.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List keys (ids, names, scopes; never secrets) as JSON.
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
 }
 
 /// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
@@ -105,15 +133,18 @@ pub struct ServeArgs {
     /// Most faces analysed per photo.
     #[arg(long, env = "VISAGE_MAX_FACES", default_value_t = ServiceConfig::default().max_faces)]
     pub max_faces: usize,
-    /// 1:N index: exact (default) or hnsw (approximate, for galleries of millions; slower start-up).
-    #[arg(long, env = "VISAGE_INDEX", value_enum, default_value_t = IndexKind::Exact)]
-    pub index: IndexKind,
+    #[command(flatten)]
+    pub index: IndexArgs,
     /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
     #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
     /// Log as JSON lines.
     #[arg(long, env = "VISAGE_LOG_JSON")]
     pub log_json: bool,
+    /// Serve a non-loopback address without API keys (otherwise refused
+    /// until a key exists: `visage keys create`).
+    #[arg(long, env = "VISAGE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -128,13 +159,14 @@ impl ServeArgs {
             queue: self.queue,
             body_limit: self.body_limit,
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
+            insecure_no_auth: self.insecure_no_auth,
             pipeline: self.pipeline.config(),
             service: ServiceConfig {
                 identify_threshold: self.identify_threshold,
                 min_face_size: self.min_face_size,
                 min_sharpness: self.min_sharpness,
                 max_faces: self.max_faces.max(1),
-                index: self.index,
+                index: self.index.config(),
                 ..ServiceConfig::default()
             },
         };
@@ -147,6 +179,40 @@ impl ServeArgs {
             anyhow::ensure!(t.is_finite() && (-1.0..=1.0).contains(&t), "the {name} threshold must be within [-1, 1]");
         }
         Ok(c)
+    }
+}
+
+/// The 1:N index (serve and bench-gallery).
+#[derive(Args, Debug, Clone)]
+pub struct IndexArgs {
+    /// 1:N index: exact (default) or hnsw (approximate; slower start-up, see README).
+    #[arg(long, env = "VISAGE_INDEX", value_enum, default_value_t = IndexKind::Exact)]
+    pub index: IndexKind,
+    /// HNSW: links per node (M).
+    #[arg(long, env = "VISAGE_HNSW_M", default_value_t = HnswParams::default().connections)]
+    pub hnsw_m: usize,
+    /// HNSW: candidate list while building.
+    #[arg(long, env = "VISAGE_HNSW_EF_CONSTRUCTION", default_value_t = HnswParams::default().ef_construction)]
+    pub hnsw_ef_construction: usize,
+    /// HNSW: candidate list while searching (recall against speed).
+    #[arg(long, env = "VISAGE_HNSW_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
+    pub hnsw_ef_search: usize,
+    /// HNSW: galleries smaller than this are searched exactly.
+    #[arg(long, env = "VISAGE_HNSW_MIN_FACES", default_value_t = HnswParams::default().min_faces)]
+    pub hnsw_min_faces: usize,
+}
+
+impl IndexArgs {
+    pub fn config(&self) -> IndexConfig {
+        IndexConfig {
+            kind: self.index,
+            hnsw: HnswParams {
+                connections: self.hnsw_m.clamp(2, 255),
+                ef_construction: self.hnsw_ef_construction.max(1),
+                ef_search: self.hnsw_ef_search.max(1),
+                min_faces: self.hnsw_min_faces,
+            },
+        }
     }
 }
 
@@ -266,6 +332,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => return crate::eval::bench::run(args),
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
         Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
+        Command::Keys { action, db } => return keys(action, &db),
         Command::RewriteModel { id, out, models_dir } => {
             let manifest = crate::model::Manifest::load(&models_dir)?;
             let entry = manifest.models.iter().find(|m| m.id == id).with_context(|| format!("no model {id:?}"))?;
@@ -274,4 +341,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
+    use secrecy::ExposeSecret;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
+        let code = match action {
+            KeysCommand::Create { scope, name, quiet } => {
+                let name = crate::http::valid_name(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let created = store.create_key(name, scope).await?;
+                if quiet {
+                    println!("{}", created.secret.expose_secret());
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&created.key)?);
+                    println!("key (shown once, store it now): {}", created.secret.expose_secret());
+                }
+                ExitCode::SUCCESS
+            }
+            KeysCommand::List => {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "keys": store.list_keys().await? }))?);
+                ExitCode::SUCCESS
+            }
+            KeysCommand::Revoke { id } => {
+                if store.revoke_key(&id).await? {
+                    eprintln!("revoked {id}");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("visage: error: no valid key with id {id:?}");
+                    ExitCode::FAILURE
+                }
+            }
+        };
+        store.close().await;
+        anyhow::Ok(code)
+    })
 }

@@ -21,6 +21,12 @@ pub enum Error {
     PersonNotFound(String),
     #[error("no face with id {0:?} for this person")]
     FaceNotFound(String),
+    #[error("no API key with id {0:?}")]
+    KeyNotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed on this route")]
@@ -62,6 +68,9 @@ impl Error {
             Error::InvalidBase64(_) => "invalid_base64",
             Error::PersonNotFound(_) => "person_not_found",
             Error::FaceNotFound(_) => "face_not_found",
+            Error::KeyNotFound(_) => "key_not_found",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
             Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::BodyTooLarge(_) => "body_too_large",

@@ -8,8 +8,16 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::vision::similarity::dot;
 
+mod graph;
 mod hnsw;
 pub use hnsw::{HnswIndex, HnswParams};
+
+/// The 1:N index and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct IndexConfig {
+    pub kind: IndexKind,
+    pub hnsw: HnswParams,
+}
 
 /// Which index identification searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]

@@ -27,6 +27,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub pipeline: PipelineConfig,
     pub service: ServiceConfig,
+    /// Serve without keys on a non-loopback address (while no key exists).
+    pub insecure_no_auth: bool,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             workers: default_workers(),
             queue: 32,
             body_limit: 10 * 1024 * 1024,
+            insecure_no_auth: false,
             shutdown_timeout: Duration::from_secs(30),
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
@@ -79,9 +82,23 @@ impl Application {
         let service = Service::new(engine, store, config.service.clone()).await?;
         let listener =
             TcpListener::bind(&config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
+        let loopback = listener.local_addr()?.ip().is_loopback();
+        let keys = service.store().active_keys().await.context("reading the API keys")?;
+        if keys == 0 && !loopback && !config.insecure_no_auth {
+            anyhow::bail!(
+                "refusing to serve {} (not loopback) without API keys: create one with `visage keys create \
+                 --scope admin --name NAME --db {}`, or pass --insecure-no-auth to serve without authentication",
+                config.addr,
+                config.db.display()
+            );
+        }
+        let open_without_keys = loopback || config.insecure_no_auth;
+        if keys == 0 {
+            tracing::warn!(addr = %config.addr, "no API keys exist: requests are not authenticated until one is created");
+        }
         Ok(Self {
             listener,
-            state: AppState { service: Arc::new(service), body_limit: config.body_limit },
+            state: AppState { service: Arc::new(service), body_limit: config.body_limit, open_without_keys },
             shutdown_timeout: config.shutdown_timeout,
         })
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::gallery::{Candidate, ExactIndex, HnswIndex, HnswParams, Index, IndexKind};
+use crate::gallery::{Candidate, ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::{FaceRecord, NewFace, Person, Store};
 use crate::vision::pipeline::{Face, Pipeline, Timings};
 
@@ -31,7 +31,7 @@ pub struct ServiceConfig {
     pub default_top_k: usize,
     pub max_top_k: usize,
     /// The 1:N index.
-    pub index: IndexKind,
+    pub index: IndexConfig,
 }
 
 /// 1:N default, calibrated on the deepface development set (see README).
@@ -47,7 +47,7 @@ impl Default for ServiceConfig {
             max_faces: 20,
             default_top_k: 5,
             max_top_k: 100,
-            index: IndexKind::Exact,
+            index: IndexConfig::default(),
         }
     }
 }
@@ -445,7 +445,12 @@ impl Service {
 
 /// Builds the in-memory gallery from the store: embeddings of `model` only.
 /// Returns it with the count of faces embedded by another model.
-pub async fn load_gallery(store: &Store, model: &str, dim: usize, kind: IndexKind) -> Result<(Box<dyn Index>, usize)> {
+pub async fn load_gallery(
+    store: &Store,
+    model: &str,
+    dim: usize,
+    index: IndexConfig,
+) -> Result<(Box<dyn Index>, usize)> {
     let mut gallery = ExactIndex::new(dim);
     let mut other = 0usize;
     store
@@ -463,11 +468,11 @@ pub async fn load_gallery(store: &Store, model: &str, dim: usize, kind: IndexKin
         );
     }
     tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
-    let gallery: Box<dyn Index> = match kind {
+    let gallery: Box<dyn Index> = match index.kind {
         IndexKind::Exact => Box::new(gallery),
         IndexKind::Hnsw => {
             let start = Instant::now();
-            let g = tokio::task::spawn_blocking(move || HnswIndex::from_exact(gallery, HnswParams::default()))
+            let g = tokio::task::spawn_blocking(move || HnswIndex::from_exact(gallery, index.hnsw))
                 .await
                 .map_err(|e| anyhow::anyhow!("building the HNSW index failed: {e}"))?;
             tracing::info!(faces = g.faces(), seconds = start.elapsed().as_secs_f64(), "HNSW index built");

@@ -9,7 +9,8 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::gallery::IndexKind;
+use crate::cli::IndexArgs;
+use crate::gallery::{IndexConfig, IndexKind};
 use crate::service::load_gallery;
 use crate::store::Store;
 use crate::vision::similarity::l2_normalize;
@@ -32,8 +33,8 @@ pub struct GalleryBenchArgs {
     #[arg(long)]
     pub json: bool,
     /// The index to measure; for hnsw, recall@1 against exact search is reported.
-    #[arg(long, value_enum, default_value_t = IndexKind::Exact)]
-    pub index: IndexKind,
+    #[command(flatten)]
+    pub index: IndexArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,7 +114,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
             let rss_before = rss_bytes();
             let start = Instant::now();
             let store = Store::open(&db).await?;
-            let (gallery, _) = load_gallery(&store, model, args.dim, args.index).await?;
+            let (gallery, _) = load_gallery(&store, model, args.dim, args.index.config()).await?;
             let startup_seconds = start.elapsed().as_secs_f64();
             let rss_after = rss_bytes();
             // Another photo of an enrolled person: the embedding plus noise.
@@ -128,10 +129,10 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
                 })
                 .collect();
             let near_results: Vec<_> = near.iter().map(|q| gallery.search(q, 1)).collect();
-            let recall_at_1_vs_exact = if args.index == IndexKind::Exact {
+            let recall_at_1_vs_exact = if args.index.index == IndexKind::Exact {
                 1.0
             } else {
-                let (exact, _) = load_gallery(&store, model, args.dim, IndexKind::Exact).await?;
+                let (exact, _) = load_gallery(&store, model, args.dim, IndexConfig::default()).await?;
                 let same = near
                     .iter()
                     .zip(&near_results)
@@ -165,7 +166,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
                 rss_bytes_per_embedding: rss_after.saturating_sub(rss_before) as f64 / size as f64,
                 self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
                 recall_at_1_vs_exact,
-                index: args.index,
+                index: args.index.index,
             })
         })?;
         let _ = std::fs::remove_file(&db);

@@ -1,4 +1,4 @@
-//! An approximate index for large galleries: an HNSW graph (`hnsw_rs`) over
+//! An approximate index for large galleries: an HNSW graph ([`Graph`]) over
 //! the embeddings, beside the exact index that stays the source of truth for
 //! ids, persons, 1:1 verification and similarities.
 //!
@@ -8,18 +8,17 @@
 //!   scan is used instead: it is faster there, and exact.
 //! - Removal marks the face dead (filtered out of graph searches); once dead
 //!   entries pass a quarter of the live ones the graph is rebuilt.
-//! - Start-up inserts every loaded embedding into the graph (in parallel),
+//! - Start-up inserts every loaded embedding into the graph (one thread),
 //!   which takes much longer than loading the exact index: see the README's
 //!   1:N figures.
 use std::collections::{HashMap, HashSet};
 
-use hnsw_rs::prelude::{Distance, Hnsw};
-
+use super::graph::Graph;
 use super::{Candidate, ExactIndex, Index, Score, parse_id};
 use crate::vision::similarity::dot;
 
 /// HNSW construction and search parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HnswParams {
     /// Links per node and layer (M).
     pub connections: usize,
@@ -33,23 +32,9 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { connections: 16, ef_construction: 200, ef_search: 64, min_faces: 20_000 }
+        Self { connections: 16, ef_construction: 200, ef_search: 400, min_faces: 20_000 }
     }
 }
-
-/// Cosine distance between unit vectors, `1 - dot`, clamped at 0. (The
-/// crate's `DistDot` asserts on the tiny negative values rounding gives for
-/// two equal vectors, which would bring the service down on a duplicate.)
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CosineDistance;
-
-impl Distance<f32> for CosineDistance {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
-}
-
-type Graph = Hnsw<'static, f32, CosineDistance>;
 
 pub struct HnswIndex {
     exact: ExactIndex,
@@ -62,16 +47,15 @@ pub struct HnswIndex {
     dead: usize,
 }
 
-fn new_graph(params: &HnswParams, expected: usize) -> Graph {
-    // hnsw_rs exits the process above 256 links: clamp.
-    Hnsw::new(params.connections.clamp(2, 255), expected.max(1024), 16, params.ef_construction.max(1), CosineDistance)
+fn new_graph(dim: usize, params: &HnswParams) -> Graph {
+    Graph::new(dim, params.connections, params.ef_construction)
 }
 
 impl HnswIndex {
     pub fn new(dim: usize, params: HnswParams) -> Self {
         Self {
             exact: ExactIndex::new(dim),
-            graph: new_graph(&params, 0),
+            graph: new_graph(dim, &params),
             params,
             data_face: Vec::new(),
             alive: Vec::new(),
@@ -80,10 +64,10 @@ impl HnswIndex {
         }
     }
 
-    /// Builds the index over everything in `exact` at once (parallel inserts).
+    /// Builds the index over everything in `exact`.
     pub fn from_exact(exact: ExactIndex, params: HnswParams) -> Self {
         let mut index = Self {
-            graph: new_graph(&params, exact.faces()),
+            graph: new_graph(exact.dim, &params),
             exact,
             params,
             data_face: Vec::new(),
@@ -98,13 +82,14 @@ impl HnswIndex {
     /// Re-inserts every live face into a fresh graph.
     fn rebuild(&mut self) {
         let n = self.exact.faces();
-        self.graph = new_graph(&self.params, n);
+        self.graph = new_graph(self.exact.dim, &self.params);
         self.data_face = self.exact.row_face.clone();
         self.alive = vec![true; n];
         self.face_data = self.data_face.iter().enumerate().map(|(i, &f)| (f, i)).collect();
         self.dead = 0;
-        let rows: Vec<(&[f32], usize)> = (0..n).map(|i| (self.exact.row(i), i)).collect();
-        self.graph.parallel_insert_slice(&rows);
+        for i in 0..n {
+            self.graph.insert(self.exact.row(i));
+        }
     }
 
     fn mark_dead(&mut self, face: u128) {
@@ -131,7 +116,8 @@ impl Index for HnswIndex {
         self.data_face.push(face);
         self.alive.push(true);
         self.face_data.insert(face, i);
-        self.graph.insert_slice((embedding, i));
+        let id = self.graph.insert(embedding);
+        debug_assert_eq!(id as usize, i);
         true
     }
 
@@ -171,13 +157,13 @@ impl Index for HnswIndex {
         }
         let depth = top_k.saturating_mul(self.exact.max_faces_per_person.max(1)).min(n);
         let ef = self.params.ef_search.max(depth);
-        let alive = |id: &usize| self.alive.get(*id).copied().unwrap_or(false);
-        let found = self.graph.search_filter(query, depth, ef, Some(&alive));
+        let alive = |id: u32| self.alive.get(id as usize).copied().unwrap_or(false);
+        let found = self.graph.search(query, depth, ef, &alive);
         // Rescore exactly from the exact index's rows; keep each person's best.
         let mut scored: Vec<(Score, u32)> = found
             .iter()
-            .filter_map(|nb| {
-                let face = *self.data_face.get(nb.d_id)?;
+            .filter_map(|&(id, _)| {
+                let face = *self.data_face.get(id as usize)?;
                 let row = *self.exact.face_row.get(&face)?;
                 Some((Score(dot(query, self.exact.row(row as usize))), row))
             })
@@ -206,13 +192,10 @@ impl Index for HnswIndex {
 
     fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        // The graph keeps its own copy of each vector plus about 2M links on
-        // layer 0 (pointer + distance each) and ~1/M of that above.
-        let per_point = self.exact.dim * size_of::<f32>() + 2 * self.params.connections * 24 + 96;
         self.exact.memory_bytes()
+            + self.graph.memory_bytes()
             + self.data_face.capacity() * (size_of::<u128>() + 1)
             + self.face_data.capacity() * (size_of::<u128>() + size_of::<usize>() + 1)
-            + self.data_face.len() * per_point
     }
 
     fn kind(&self) -> &'static str {

@@ -18,7 +18,11 @@ pub fn status(e: &Error) -> StatusCode {
         | Error::MissingImage(_)
         | Error::InvalidJson(_)
         | Error::InvalidBase64(_) => StatusCode::BAD_REQUEST,
-        Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::RouteNotFound => StatusCode::NOT_FOUND,
+        Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::KeyNotFound(_) | Error::RouteNotFound => {
+            StatusCode::NOT_FOUND
+        }
+        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::NoEnrolledFaces(_) => StatusCode::CONFLICT,
         Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -47,6 +51,9 @@ impl IntoResponse for Error {
         };
         let body = Json(json!({ "error": { "code": self.code(), "message": message } }));
         let mut response = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }

@@ -1,8 +1,10 @@
 //! The HTTP API (axum): routes, middleware and the mapping of domain results
 //! to JSON. Handlers are thin: they parse, call the service, and serialise.
+mod auth;
 mod error;
 mod health;
 mod input;
+mod keys;
 mod matching;
 mod persons;
 
@@ -12,13 +14,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, delete, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
+pub use auth::Caller;
 pub use error::{RETRY_AFTER_SECS, status};
 pub use input::{ImageForm, JsonBody, decode_base64};
+pub use persons::valid_name;
 
 use crate::error::Error;
 use crate::service::Service;
@@ -29,24 +34,34 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Whether requests without a key pass while no key exists (loopback or
+    /// `--insecure-no-auth`); once a key exists, every scoped request needs one.
+    pub open_without_keys: bool,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API as a `Router`, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
+    // Each method of each route names the scope it needs (see auth.rs).
+    let s = &state;
+    let matching = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_match));
+    let enroll = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_enroll));
+    let admin = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_admin));
     let api = Router::new()
-        .route("/persons", post(persons::create).get(persons::list))
-        .route("/persons/{id}", get(persons::show).patch(persons::update).delete(persons::remove))
-        .route("/persons/{id}/faces", post(matching::enroll_face))
-        .route("/persons/{id}/faces/{face_id}", axum::routing::delete(persons::remove_face))
-        .route("/enroll", post(matching::enroll))
-        .route("/verify", post(matching::verify))
-        .route("/identify", post(matching::identify))
-        .route("/compare", post(matching::compare))
-        .route("/detect", post(matching::detect))
-        .route("/embed", post(matching::embed))
-        .route("/info", get(health::info));
+        .route("/persons", enroll(post(persons::create)).merge(admin(get(persons::list))))
+        .route("/persons/{id}", admin(get(persons::show).patch(persons::update).delete(persons::remove)))
+        .route("/persons/{id}/faces", enroll(post(matching::enroll_face)))
+        .route("/persons/{id}/faces/{face_id}", admin(delete(persons::remove_face)))
+        .route("/enroll", enroll(post(matching::enroll)))
+        .route("/verify", matching(post(matching::verify)))
+        .route("/identify", matching(post(matching::identify)))
+        .route("/compare", matching(post(matching::compare)))
+        .route("/detect", matching(post(matching::detect)))
+        .route("/embed", matching(post(matching::embed)))
+        .route("/info", matching(get(health::info)))
+        .route("/keys", admin(post(keys::create).get(keys::list)))
+        .route("/keys/{id}", admin(delete(keys::revoke)));
     let body_limit = state.body_limit;
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -64,7 +79,13 @@ pub fn app(state: AppState) -> Router {
                         .extensions()
                         .get::<axum::extract::MatchedPath>()
                         .map_or_else(|| req.uri().path().to_string(), |m| m.as_str().to_string());
-                    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route,
+                        request_id = id,
+                        key_id = tracing::field::Empty
+                    )
                 })
                 .on_request(())
                 .on_response(|res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {

@@ -1,6 +1,7 @@
 //! Persistent storage in SQLite (WAL mode): persons and their enrolled faces.
 //! Migrations in `migrations/` are embedded and applied when the store opens.
 mod faces;
+mod keys;
 mod persons;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::vision::geometry::{BBox, Point};
 use crate::vision::quality::Quality;
 
 pub use faces::NewFace;
+pub use keys::{ApiKey, NewKey, Scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

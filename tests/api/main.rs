@@ -1,6 +1,7 @@
 //! The whole application over HTTP: every endpoint, its errors, persistence.
 //! Each test starts the real app on port 0 with a fresh database.
 //! Needs `make models test-data` (the README's test command runs it).
+mod auth;
 mod helpers;
 mod images;
 mod persons;

@@ -1,0 +1,82 @@
+//! Access control: `Authorization: Bearer <key>` checked against the key
+//! store on every request of a scoped route. `/healthz` and `/readyz` are
+//! outside it. As soon as one valid key exists every scoped request needs a
+//! key; before that, requests pass only when the service is allowed to run
+//! open (bound to loopback, or started with `--insecure-no-auth`).
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+
+use super::AppState;
+use crate::error::Error;
+use crate::store::{ApiKey, Scope};
+
+/// Who made a request: the key (None when the service runs open).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Option<ApiKey>);
+
+impl Caller {
+    /// The key id, for the audit trail and logs.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.as_ref().map(|k| k.id.as_str())
+    }
+}
+
+/// The presented key, if any; a malformed header is an error, not "no key".
+fn bearer(headers: &HeaderMap) -> Result<Option<SecretString>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| Error::Unauthorized("the Authorization header is not text".into()))?;
+    let (kind, key) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !kind.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
+        return Err(Error::Unauthorized("expected `Authorization: Bearer <key>`".into()));
+    }
+    Ok(Some(SecretString::from(key.trim().to_string())))
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<Caller, Error> {
+    let store = state.service.store();
+    match bearer(headers)? {
+        Some(presented) => {
+            let key =
+                store.authenticate(&presented).await?.ok_or_else(|| Error::Unauthorized("invalid API key".into()))?;
+            if !key.scope.allows(needed) {
+                return Err(Error::Forbidden(format!(
+                    "key {} has scope {}, this needs {}",
+                    key.id,
+                    key.scope.as_str(),
+                    needed.as_str()
+                )));
+            }
+            Ok(Caller(Some(key)))
+        }
+        None if state.open_without_keys && store.active_keys().await? == 0 => Ok(Caller(None)),
+        None => Err(Error::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into())),
+    }
+}
+
+async fn guard(state: AppState, mut req: Request, next: Next, needed: Scope) -> Response {
+    match authorize(&state, req.headers(), needed).await {
+        Ok(caller) => {
+            if let Some(id) = caller.key_id() {
+                tracing::Span::current().record("key_id", id);
+            }
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn require_match(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    guard(s, req, next, Scope::Match).await
+}
+
+pub async fn require_enroll(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    guard(s, req, next, Scope::Enroll).await
+}
+
+pub async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    guard(s, req, next, Scope::Admin).await
+}
