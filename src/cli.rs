@@ -351,7 +351,7 @@ fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
         let code = match action {
             KeysCommand::Create { scope, name, quiet } => {
                 let name = crate::http::valid_name(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let created = store.create_key(name, scope).await?;
+                let created = store.create_key(name, scope, "cli").await?;
                 if quiet {
                     println!("{}", created.secret.expose_secret());
                 } else {
@@ -365,7 +365,7 @@ fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             }
             KeysCommand::Revoke { id } => {
-                if store.revoke_key(&id).await? {
+                if store.revoke_key(&id, "cli").await? {
                     eprintln!("revoked {id}");
                     ExitCode::SUCCESS
                 } else {

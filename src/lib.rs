@@ -10,6 +10,9 @@
 //! [`store`] keeps persons and embeddings in SQLite, [`gallery`] searches them
 //! in memory, [`service`] is the domain layer, [`http`] the API, [`server`]
 //! start-up and shutdown, [`eval`] accuracy and latency measurement.
+// No request path may panic on input: unwrap/expect only in tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -290,6 +290,7 @@ impl Service {
         new_person: Option<(&str, Option<&serde_json::Value>)>,
         bytes: Bytes,
         choice: FaceChoice,
+        actor: &str,
     ) -> Result<Enrollment> {
         if let Some(id) = person_id {
             // Refuse unknown persons before spending inference on them.
@@ -302,12 +303,12 @@ impl Service {
         let _write = self.writes.lock().await;
         let (person, record, created) = match (person_id, new_person) {
             (Some(id), _) => {
-                let record = self.store.add_face(id, &new).await.map_err(|e| not_found(e, id))?;
+                let record = self.store.add_face(id, &new, actor).await.map_err(|e| not_found(e, id))?;
                 let person = self.store.get_person(id).await?.ok_or_else(|| Error::PersonNotFound(id.into()))?;
                 (person, record, false)
             }
             (None, Some((name, metadata))) => {
-                let (person, record) = self.store.create_person_with_face(name, metadata, &new).await?;
+                let (person, record) = self.store.create_person_with_face(name, metadata, &new, actor).await?;
                 (person, record, true)
             }
             (None, None) => return Err(Error::InvalidRequest("give a person_id or a name".into())),
@@ -316,10 +317,10 @@ impl Service {
         Ok(Enrollment { person, face: record, created_person: created })
     }
 
-    pub async fn delete_face(&self, person_id: &str, face_id: &str) -> Result<()> {
+    pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {
         self.get_person(person_id).await?;
         let _write = self.writes.lock().await;
-        if !self.store.delete_face(person_id, face_id).await? {
+        if !self.store.delete_face(person_id, face_id, actor).await? {
             return Err(Error::FaceNotFound(face_id.into()));
         }
         self.gallery_write().remove_face(face_id);
@@ -328,8 +329,8 @@ impl Service {
 
     // ---- persons ------------------------------------------------------------
 
-    pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>) -> Result<Person> {
-        Ok(self.store.create_person(name, metadata).await?)
+    pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>, actor: &str) -> Result<Person> {
+        Ok(self.store.create_person(name, metadata, actor).await?)
     }
 
     pub async fn get_person(&self, id: &str) -> Result<Person> {
@@ -349,14 +350,15 @@ impl Service {
         id: &str,
         name: Option<&str>,
         metadata: Option<Option<&serde_json::Value>>,
+        actor: &str,
     ) -> Result<Person> {
-        self.store.update_person(id, name, metadata).await?.ok_or_else(|| Error::PersonNotFound(id.into()))
+        self.store.update_person(id, name, metadata, actor).await?.ok_or_else(|| Error::PersonNotFound(id.into()))
     }
 
     /// Deletes the person and every face; the gallery forgets them at once.
-    pub async fn delete_person(&self, id: &str) -> Result<()> {
+    pub async fn delete_person(&self, id: &str, actor: &str) -> Result<()> {
         let _write = self.writes.lock().await;
-        if !self.store.delete_person(id).await? {
+        if !self.store.delete_person(id, actor).await? {
             return Err(Error::PersonNotFound(id.into()));
         }
         self.gallery_write().remove_person(id);

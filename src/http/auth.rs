@@ -18,9 +18,14 @@ use crate::store::{ApiKey, Scope};
 pub struct Caller(pub Option<ApiKey>);
 
 impl Caller {
-    /// The key id, for the audit trail and logs.
+    /// The key id, for logs.
     pub fn key_id(&self) -> Option<&str> {
         self.0.as_ref().map(|k| k.id.as_str())
+    }
+
+    /// Who the audit log names: `key:<id>`, or `anonymous` without keys.
+    pub fn actor(&self) -> String {
+        self.key_id().map_or_else(|| "anonymous".to_string(), |id| format!("key:{id}"))
     }
 }
 

@@ -1,12 +1,12 @@
 //! Image endpoints: enroll, verify, identify, compare, detect, embed.
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::persons::{person_id, valid_metadata, valid_name};
-use super::{AppState, ImageForm};
+use super::{AppState, Caller, ImageForm};
 use crate::error::Error;
 use crate::service::{FaceChoice, ImageSize};
 use crate::store::is_valid_id;
@@ -32,13 +32,14 @@ fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
 /// `POST /v1/persons/{id}/faces`: enroll one face for an existing person.
 pub async fn enroll_face(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     mut form: ImageForm,
 ) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
-    let e = s.service.enroll(Some(id), None, image, choice).await?;
+    let e = s.service.enroll(Some(id), None, image, choice, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(e.face)).into_response())
 }
 
@@ -57,16 +58,21 @@ struct Embedded {
 }
 
 /// `POST /v1/enroll`: create a person (or use `person_id`) and enroll a face in one call.
-pub async fn enroll(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn enroll(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    mut form: ImageForm,
+) -> Result<Response, Error> {
+    let actor = caller.actor();
     let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
     let metadata = form.json.get("metadata").filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
     let e = match form.text("person_id").filter(|p| !p.is_empty()) {
-        Some(pid) => s.service.enroll(Some(person_id(pid)?), None, image, choice).await?,
+        Some(pid) => s.service.enroll(Some(person_id(pid)?), None, image, choice, &actor).await?,
         None => {
             let name =
                 valid_name(form.text("name").ok_or_else(|| Error::param("name", "give a name or a person_id"))?)?;
-            s.service.enroll(None, Some((name, metadata)), image, choice).await?
+            s.service.enroll(None, Some((name, metadata)), image, choice, &actor).await?
         }
     };
     let body = Enrolled { person_id: &e.person.id, created_person: e.created_person, person: &e.person, face: &e.face };

@@ -61,7 +61,8 @@ pub fn app(state: AppState) -> Router {
         .route("/embed", matching(post(matching::embed)))
         .route("/info", matching(get(health::info)))
         .route("/keys", admin(post(keys::create).get(keys::list)))
-        .route("/keys/{id}", admin(delete(keys::revoke)));
+        .route("/keys/{id}", admin(delete(keys::revoke)))
+        .route("/audit", admin(get(keys::audit)));
     let body_limit = state.body_limit;
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -1,12 +1,12 @@
 //! `/v1/persons`: create, list, show, update, delete; delete one face.
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AppState, JsonBody};
+use super::{AppState, Caller, JsonBody};
 use crate::error::Error;
 use crate::store::{FaceRecord, Person, is_valid_id};
 
@@ -70,10 +70,14 @@ pub struct NewPerson {
     metadata: Option<Value>,
 }
 
-pub async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<NewPerson>) -> Result<Response, Error> {
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<NewPerson>,
+) -> Result<Response, Error> {
     let name = valid_name(&body.name)?;
     let metadata = body.metadata.as_ref().filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
-    let person = s.service.create_person(name, metadata).await?;
+    let person = s.service.create_person(name, metadata, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(person)).into_response())
 }
 
@@ -132,6 +136,7 @@ mod double_option {
 
 pub async fn update(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<PersonPatch>,
 ) -> Result<Response, Error> {
@@ -142,22 +147,27 @@ pub async fn update(
         Some(None) => Some(None),
         Some(Some(v)) => Some(Some(valid_metadata(v)?)),
     };
-    Ok(Json(s.service.update_person(id, name, metadata).await?).into_response())
+    Ok(Json(s.service.update_person(id, name, metadata, &caller.actor()).await?).into_response())
 }
 
-pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Error> {
-    s.service.delete_person(person_id(&id)?).await?;
+pub async fn remove(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    s.service.delete_person(person_id(&id)?, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn remove_face(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let id = person_id(&id)?;
     if !is_valid_id(&face_id) {
         return Err(Error::FaceNotFound(face_id.chars().take(64).collect()));
     }
-    s.service.delete_face(id, &face_id).await?;
+    s.service.delete_face(id, &face_id, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

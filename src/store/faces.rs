@@ -86,8 +86,12 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
 
 impl Store {
     /// Enrolls a face for an existing person.
-    pub async fn add_face(&self, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
-        insert_face(&self.pool, person_id, new).await
+    pub async fn add_face(&self, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+        let mut tx = self.pool.begin().await?;
+        let face = insert_face(&mut *tx, person_id, new).await?;
+        super::audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+        tx.commit().await?;
+        Ok(face)
     }
 
     /// Creates a person and enrolls their first face atomically.
@@ -96,10 +100,13 @@ impl Store {
         name: &str,
         metadata: Option<&serde_json::Value>,
         new: &NewFace<'_>,
+        actor: &str,
     ) -> StoreResult<(Person, FaceRecord)> {
         let mut tx = self.pool.begin().await?;
         let mut person = insert_person(&mut *tx, name, metadata).await?;
         let face = insert_face(&mut *tx, &person.id, new).await?;
+        super::audit::record(&mut *tx, actor, "create_person", &person.id).await?;
+        super::audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
         tx.commit().await?;
         person.face_count = 1;
         Ok((person, face))
@@ -114,13 +121,20 @@ impl Store {
     }
 
     /// Deletes one face of a person. False when there is no such face.
-    pub async fn delete_face(&self, person_id: &str, face_id: &str) -> StoreResult<bool> {
+    pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM faces WHERE id = ? AND person_id = ?")
             .bind(face_id)
             .bind(person_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+        tx.commit().await?;
+        self.purge_wal().await;
+        Ok(true)
     }
 
     /// Streams every stored embedding to `f`, for the in-memory gallery

@@ -94,18 +94,21 @@ fn key_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ApiKey> {
 }
 
 impl Store {
-    pub async fn create_key(&self, name: &str, scope: Scope) -> StoreResult<NewKey> {
+    pub async fn create_key(&self, name: &str, scope: Scope, actor: &str) -> StoreResult<NewKey> {
         let id = hex::encode(random_bytes::<8>()?);
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
         let at = now();
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO api_keys (id, name, scope, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&id)
             .bind(name)
             .bind(scope.as_str())
             .bind(digest(&secret).as_slice())
             .bind(&at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        super::audit::record(&mut *tx, actor, "create_key", &id).await?;
+        tx.commit().await?;
         let full = SecretString::from(format!("{PREFIX}{id}_{secret}"));
         Ok(NewKey { key: ApiKey { id, name: name.to_string(), scope, created_at: at, revoked_at: None }, secret: full })
     }
@@ -118,13 +121,19 @@ impl Store {
     }
 
     /// Revokes a key; false when there is no such valid key.
-    pub async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+    pub async fn revoke_key(&self, id: &str, actor: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::audit::record(&mut *tx, actor, "revoke_key", id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// How many keys are valid (not revoked).

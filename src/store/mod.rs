@@ -1,5 +1,6 @@
 //! Persistent storage in SQLite (WAL mode): persons and their enrolled faces.
 //! Migrations in `migrations/` are embedded and applied when the store opens.
+mod audit;
 mod faces;
 mod keys;
 mod persons;
@@ -15,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::vision::geometry::{BBox, Point};
 use crate::vision::quality::Quality;
 
+pub use audit::AuditEntry;
 pub use faces::NewFace;
 pub use keys::{ApiKey, NewKey, Scope};
 
@@ -113,6 +115,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted rows are overwritten with zeros, not left in free pages:
+            // a deleted embedding cannot be recovered from the file.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -123,6 +128,19 @@ impl Store {
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// After a deletion: copies the WAL into the database (where
+    /// `secure_delete` has zeroed the deleted rows) and truncates it, so the
+    /// write-ahead log keeps no copy of what was deleted. Best effort: with a
+    /// reader mid-transaction the checkpoint is partial and the next deletion
+    /// (or SQLite's own checkpoints) finishes it.
+    pub(crate) async fn purge_wal(&self) {
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await {
+            Ok((0, _, _)) => {}
+            Ok((busy, log, done)) => tracing::warn!(busy, log, done, "WAL checkpoint after a deletion was partial"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint after a deletion failed"),
+        }
     }
 
     pub async fn close(&self) {

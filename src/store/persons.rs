@@ -48,8 +48,17 @@ pub(super) async fn insert_person<'e, E: sqlx::SqliteExecutor<'e>>(
 }
 
 impl Store {
-    pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>) -> StoreResult<Person> {
-        insert_person(&self.pool, name, metadata).await
+    pub async fn create_person(
+        &self,
+        name: &str,
+        metadata: Option<&serde_json::Value>,
+        actor: &str,
+    ) -> StoreResult<Person> {
+        let mut tx = self.pool.begin().await?;
+        let person = insert_person(&mut *tx, name, metadata).await?;
+        super::audit::record(&mut *tx, actor, "create_person", &person.id).await?;
+        tx.commit().await?;
+        Ok(person)
     }
 
     pub async fn get_person(&self, id: &str) -> StoreResult<Option<Person>> {
@@ -90,6 +99,7 @@ impl Store {
         id: &str,
         name: Option<&str>,
         metadata: Option<Option<&serde_json::Value>>,
+        actor: &str,
     ) -> StoreResult<Option<Person>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -107,13 +117,21 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(&format!("{SELECT} WHERE p.id = ?")).bind(id).fetch_one(&mut *tx).await?;
+        super::audit::record(&mut *tx, actor, "update_person", id).await?;
         tx.commit().await?;
         person(&row).map(Some)
     }
 
     /// Deletes the person and (by cascade) every face. False when absent.
-    pub async fn delete_person(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
+    pub async fn delete_person(&self, id: &str, actor: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::record(&mut *tx, actor, "delete_person", id).await?;
+        tx.commit().await?;
+        self.purge_wal().await;
+        Ok(true)
     }
 }

@@ -14,7 +14,13 @@ async fn keyed_db() -> (std::path::PathBuf, [String; 3]) {
     let mut keys = Vec::new();
     for scope in [Scope::Admin, Scope::Enroll, Scope::Match] {
         keys.push(
-            store.create_key(&format!("{scope:?} client"), scope).await.unwrap().secret.expose_secret().to_string(),
+            store
+                .create_key(&format!("{scope:?} client"), scope, "cli")
+                .await
+                .unwrap()
+                .secret
+                .expose_secret()
+                .to_string(),
         );
     }
     store.close().await;
@@ -128,7 +134,7 @@ async fn loopback_without_keys_is_open_until_the_first_key() {
     assert_eq!(c.get(app.url("/v1/info")).send().await.unwrap().status(), StatusCode::OK);
     // A key created while the service runs (as `visage keys create` does) closes it.
     let store = Store::open(&db).await.unwrap();
-    store.create_key("ops", Scope::Admin).await.unwrap();
+    store.create_key("ops", Scope::Admin, "cli").await.unwrap();
     store.close().await;
     assert_error(c.get(app.url("/v1/info")).send().await.unwrap(), 401, "unauthorized").await;
     app.stop().await;
@@ -146,10 +152,81 @@ async fn a_public_address_without_keys_is_refused_unless_insecure() {
     drop(app);
     // With a key it starts, and requires it.
     let store = Store::open(&db).await.unwrap();
-    store.create_key("ops", Scope::Admin).await.unwrap();
+    store.create_key("ops", Scope::Admin, "cli").await.unwrap();
     store.close().await;
     let app = spawn_with(public(false)).await;
     let url = app.url("/v1/info").replace("0.0.0.0", "127.0.0.1");
     assert_error(app.client.get(url).send().await.unwrap(), 401, "unauthorized").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn changes_are_audited_append_only_and_deleted_embeddings_leave_no_trace() {
+    let (db, [admin, enroll, _]) = keyed_db().await;
+    let app = spawn_with(config(&db)).await;
+    let c = &app.client;
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("name", "Barack Obama")
+            .part("image", reqwest::multipart::Part::bytes(photo("obama.jpg")).file_name("o.jpg"))
+    };
+    let r = c.post(app.url("/v1/enroll")).bearer_auth(&enroll).multipart(form()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let person = r.json::<serde_json::Value>().await.unwrap()["person_id"].as_str().unwrap().to_string();
+    // The stored embedding is the one /v1/embed gives for the same photo.
+    let r = c
+        .post(app.url("/v1/embed"))
+        .bearer_auth(&enroll)
+        .header("content-type", "image/jpeg")
+        .body(photo("obama.jpg"))
+        .send()
+        .await
+        .unwrap();
+    let embedded: serde_json::Value = r.json().await.unwrap();
+    let blob: Vec<u8> = embedded["faces"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| (v.as_f64().unwrap() as f32).to_le_bytes())
+        .collect();
+    let on_disk = || {
+        let mut all = std::fs::read(&db).unwrap();
+        all.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+        all.windows(blob.len()).any(|w| w == blob.as_slice())
+    };
+    assert!(on_disk(), "the enrolled embedding is stored");
+    let r = c.delete(app.url(&format!("/v1/persons/{person}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(!on_disk(), "a deleted embedding must not be recoverable from the database files");
+    // The audit log names the keys, newest first.
+    let log: serde_json::Value =
+        c.get(app.url("/v1/audit")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let entries: Vec<(String, String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+                e["subject"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let admin_id = format!("key:{}", &admin[4..20]);
+    let enroll_id = format!("key:{}", &enroll[4..20]);
+    assert_eq!(entries[0], (admin_id, "delete_person".into(), person.clone()));
+    assert_eq!(entries[1].0, enroll_id);
+    assert_eq!(entries[1].1, "enroll_face");
+    assert_eq!(entries[2], (enroll_id, "create_person".into(), person));
+    assert!(entries.iter().filter(|e| e.1 == "create_key").all(|e| e.0 == "cli"));
+    assert_error(c.get(app.url("/v1/audit")).bearer_auth(&enroll).send().await.unwrap(), 403, "forbidden").await;
+    // Nobody rewrites history, not even with SQL.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    for sql in ["DELETE FROM audit", "UPDATE audit SET actor = 'someone else'"] {
+        let err = sqlx::query(sql).execute(&pool).await.expect_err("refused");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    pool.close().await;
     app.stop().await;
 }
