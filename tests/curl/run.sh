@@ -17,7 +17,7 @@ if [ -z "${VISAGE_BIN:-}" ]; then
   cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"} || exit 2
   VISAGE_BIN="$root/target/debug/visage"
 fi
-export DATA="$root/tests/data"
+export DATA="$root/tests/data" VISAGE_BIN
 STATE_DIR=$(mktemp -d)
 export STATE_DIR
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -74,6 +74,8 @@ else
 fi
 start_server || exit 1
 run after_restart.sh
+# Last: keys close the API for anything that would follow.
+run auth.sh
 stop_server
 [ "$failed" -eq 0 ] || { echo "server log:"; tail -30 "$STATE_DIR/server.log"; }
 echo "$passed passed, $failed failed"
