@@ -42,11 +42,12 @@ test-tools:
 	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
 
 ## Every test: unit, model parity (both backends), pipeline and HTTP tests,
-## then the curl tests against the binary on each backend.
+## then the curl tests against the binary on each backend, then kill -9 crash runs.
 test: models onnxruntime test-data test-tools
 	$(CARGO) test --locked --all-targets --features onnxruntime
 	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
+	VISAGE_FEATURES=onnxruntime bash tests/crash/kill9.sh 3
 
 ## Formatting and lints, as CI runs them.
 lint:

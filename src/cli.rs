@@ -65,6 +65,14 @@ pub enum Command {
     },
     /// 1:N search at scale: insert synthetic embeddings, load, search.
     BenchGallery(crate::eval::gallery_bench::GalleryBenchArgs),
+    /// Copy the database consistently while the service runs (`VACUUM INTO`).
+    Backup {
+        /// The new file to write.
+        dest: PathBuf,
+        /// SQLite database file.
+        #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db")]
+        db: PathBuf,
+    },
     /// Manage API keys in the database (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -333,6 +341,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
         Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
         Command::Keys { action, db } => return keys(action, &db),
+        Command::Backup { dest, db } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+                let store = Store::open(&db).await.with_context(|| format!("opening {}", db.display()))?;
+                store.backup(&dest).await.with_context(|| format!("backing up to {}", dest.display()))?;
+                store.close().await;
+                let copy = Store::open(&dest).await?;
+                let check = copy.integrity_check().await?;
+                copy.close().await;
+                anyhow::ensure!(check == "ok", "the copy fails its integrity check: {check}");
+                eprintln!("backed up {} to {} (integrity ok)", db.display(), dest.display());
+                anyhow::Ok(())
+            })?;
+        }
         Command::RewriteModel { id, out, models_dir } => {
             let manifest = crate::model::Manifest::load(&models_dir)?;
             let entry = manifest.models.iter().find(|m| m.id == id).with_context(|| format!("no model {id:?}"))?;

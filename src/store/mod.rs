@@ -130,6 +130,26 @@ impl Store {
         Ok(())
     }
 
+    /// A consistent copy of the whole database at `dest` (a new file), taken
+    /// online with `VACUUM INTO`: writers may continue; the copy is one
+    /// transaction's snapshot, compacted, without WAL. Restore by stopping
+    /// the service and putting the copy in place of the database file (and
+    /// removing its `-wal` and `-shm` files).
+    pub async fn backup(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Corrupt(format!("{} already exists; back up to a new file", dest.display())));
+        }
+        let dest = dest.to_str().ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?").bind(dest).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or SQLite's list of problems.
+    pub async fn integrity_check(&self) -> StoreResult<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        Ok(rows.join("; "))
+    }
+
     /// After a deletion: copies the WAL into the database (where
     /// `secure_delete` has zeroed the deleted rows) and truncates it, so the
     /// write-ahead log keeps no copy of what was deleted. Best effort: with a

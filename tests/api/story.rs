@@ -89,3 +89,30 @@ async fn enrollments_survive_a_restart() {
     assert_eq!(p["faces"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_online_backup_restores_every_person_and_face() {
+    let dir = crate::helpers::temp_dir();
+    let mut app = crate::helpers::spawn_with(crate::helpers::config(&dir.join("visage.db"))).await;
+    let obama = app.enroll("Barack Obama", "obama.jpg").await;
+    let biden = app.enroll("Joe Biden", "biden.jpg").await;
+    // Taken while the service runs, through a second connection as `visage backup` does.
+    let store = visage::store::Store::open(&app.db).await.unwrap();
+    let copy = dir.join("backup.db");
+    store.backup(&copy).await.unwrap();
+    assert!(store.backup(&copy).await.is_err(), "never overwrites");
+    store.close().await;
+    app.stop().await;
+    // Restore: the copy alone serves the same gallery.
+    let restored = crate::helpers::spawn_with(crate::helpers::config(&copy)).await;
+    let info = restored.get_json("/v1/info").await;
+    assert_eq!((info["gallery"]["persons"].as_u64(), info["gallery"]["faces"].as_u64()), (Some(2), Some(2)));
+    let r = restored.post_image("/v1/identify", crate::helpers::photo("obama2.jpg"), &[]).await;
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["faces"][0]["match"]["person_id"], obama.as_str());
+    let check = visage::store::Store::open(&copy).await.unwrap();
+    assert_eq!(check.integrity_check().await.unwrap(), "ok");
+    assert!(check.get_person(&biden).await.unwrap().is_some());
+    check.close().await;
+    restored.stop().await;
+}
