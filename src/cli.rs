@@ -149,6 +149,12 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long, env = "VISAGE_LOG_JSON")]
     pub log_json: bool,
+    /// Seconds a client may take to send a request's headers (slow-loris guard).
+    #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a whole request may take, body upload included (then 408).
+    #[arg(long, env = "VISAGE_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
     /// Serve a non-loopback address without API keys (otherwise refused
     /// until a key exists: `visage keys create`).
     #[arg(long, env = "VISAGE_INSECURE_NO_AUTH")]
@@ -168,6 +174,8 @@ impl ServeArgs {
             body_limit: self.body_limit,
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
             insecure_no_auth: self.insecure_no_auth,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),
             service: ServiceConfig {
                 identify_threshold: self.identify_threshold,

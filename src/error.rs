@@ -31,6 +31,8 @@ pub enum Error {
     RouteNotFound,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    #[error("the request took longer than the limit of {0} s")]
+    Timeout(f64),
     #[error("the request body is larger than the limit of {0} bytes")]
     BodyTooLarge(usize),
     #[error("{0}")]
@@ -74,6 +76,7 @@ impl Error {
             Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::BodyTooLarge(_) => "body_too_large",
+            Error::Timeout(_) => "request_timeout",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::InvalidImage(_) => "invalid_image",
             Error::ImageTooLarge(_) => "image_too_large",

@@ -29,6 +29,10 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Serve without keys on a non-loopback address (while no key exists).
     pub insecure_no_auth: bool,
+    /// Longest a client may take to send a request's headers (slow-loris guard).
+    pub header_read_timeout: Duration,
+    /// Longest a whole request may take, body upload included.
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -41,6 +45,8 @@ impl Default for Config {
             queue: 32,
             body_limit: 10 * 1024 * 1024,
             insecure_no_auth: false,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
@@ -56,6 +62,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -98,8 +105,15 @@ impl Application {
         }
         Ok(Self {
             listener,
-            state: AppState { service: Arc::new(service), body_limit: config.body_limit, open_without_keys },
+            state: AppState {
+                service: Arc::new(service),
+                body_limit: config.body_limit,
+                open_without_keys,
+                request_timeout: config.request_timeout,
+                header_read_timeout: config.header_read_timeout,
+            },
             shutdown_timeout: config.shutdown_timeout,
+            header_read_timeout: config.header_read_timeout,
         })
     }
 
@@ -112,25 +126,48 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish
-    /// (for at most the shutdown timeout).
+    /// (for at most the shutdown timeout). Connections that do not send
+    /// complete headers within the header read timeout are closed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::server::graceful::GracefulShutdown;
+        use hyper_util::service::TowerToHyperService;
+
         let addr = self.local_addr()?;
         tracing::info!(%addr, "listening");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = tx.send(());
-        };
-        let server = axum::serve(self.listener, app(self.state.clone())).with_graceful_shutdown(signal);
+        let router = app(self.state.clone());
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service = TowerToHyperService::new(router.clone());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection closed with an error");
+                }
+            });
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+        drop(self.listener);
         let timeout = self.shutdown_timeout;
-        let guard = async move {
-            let _ = rx.await;
-            tokio::time::sleep(timeout).await;
-        };
-        tokio::select! {
-            r = server => r.context("server error")?,
-            () = guard => tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping"),
+        if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
+            tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
         }
         self.state.service.store().close().await;
         tracing::info!("stopped");

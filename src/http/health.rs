@@ -60,6 +60,8 @@ pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
             },
             "limits": {
                 "body_bytes": s.body_limit,
+                "request_timeout_seconds": s.request_timeout.as_secs_f64(),
+                "header_read_timeout_seconds": s.header_read_timeout.as_secs_f64(),
                 "max_pixels": p.config.decode.max_pixels,
                 "max_dimension": p.config.decode.max_dimension,
                 "max_faces": c.max_faces,

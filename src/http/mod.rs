@@ -37,9 +37,26 @@ pub struct AppState {
     /// Whether requests without a key pass while no key exists (loopback or
     /// `--insecure-no-auth`); once a key exists, every scoped request needs one.
     pub open_without_keys: bool,
+    /// Longest a whole request may take (408 after).
+    pub request_timeout: Duration,
+    /// Longest a client may take to send headers (the connection is closed after).
+    pub header_read_timeout: Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Answers 408 when a request (body upload included) outlasts the limit.
+async fn time_limit(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(s.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => Error::Timeout(s.request_timeout.as_secs_f64()).into_response(),
+    }
+}
 
 /// The whole API as a `Router`, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
@@ -70,7 +87,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/v1", api)
         .fallback(|| async { Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(from_fn_with_state(state, time_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()

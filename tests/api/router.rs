@@ -24,3 +24,39 @@ async fn health_ready_and_unknown_routes_through_the_router() {
     let r = router.oneshot(Request::delete("/v1/detect").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_headers_by_connection_close_bodies_by_408() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut cfg = crate::helpers::config(&crate::helpers::temp_dir().join("visage.db"));
+    cfg.header_read_timeout = Duration::from_secs(1);
+    cfg.request_timeout = Duration::from_secs(1);
+    let app = crate::helpers::spawn_with(cfg).await;
+    let addr = app.address.trim_start_matches("http://").to_string();
+    // Slow loris: half a request line, then nothing. The server hangs up.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    // A body that never finishes: 408 with the JSON error.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\nabc",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+    // The service is fine afterwards, and shows its limits.
+    let info = app.get_json("/v1/info").await;
+    assert_eq!(info["limits"]["header_read_timeout_seconds"], 1.0);
+    assert_eq!(info["limits"]["request_timeout_seconds"], 1.0);
+    app.stop().await;
+}
