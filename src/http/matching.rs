@@ -25,7 +25,11 @@ fn face_choice(form: &ImageForm, default: FaceChoice) -> Result<FaceChoice, Erro
 
 fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
     form.number::<f32>("threshold", |t| {
-        if t.is_finite() && (-1.0..=1.0).contains(t) { Ok(()) } else { Err("must be a cosine between -1 and 1".into()) }
+        if t.is_finite() && (0.0..=1.0).contains(t) {
+            Ok(())
+        } else {
+            Err("must be a cosine similarity from 0 to 1".into())
+        }
     })
 }
 

@@ -47,6 +47,10 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
         .with_guessed_format()
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     match reader.format() {
+        Some(ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            // The JPEG decoder fills a missing tail with grey instead of failing.
+            return Err(DecodeError::Malformed("the JPEG is truncated (no end-of-image marker)".into()));
+        }
         Some(f) if FORMATS.contains(&f) => {}
         _ => return Err(DecodeError::UnknownFormat),
     }
@@ -68,6 +72,15 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+/// Whether an end-of-image marker follows the last start-of-scan. In the
+/// entropy-coded data every 0xFF is followed by 0x00 or a restart marker, so
+/// these two markers cannot appear by accident; an EXIF thumbnail's own
+/// markers come before the main image's scans.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
@@ -121,6 +134,21 @@ mod tests {
         );
         let truncated = &png(50, 50)[..60];
         assert!(matches!(decode_image(truncated, &DecodeLimits::default()), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_refused_a_complete_one_with_trailing_bytes_is_not() {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg).encode_image(&RgbImage::new(32, 32)).unwrap();
+        assert!(jpeg_is_complete(&jpeg));
+        assert!(decode_image(&jpeg, &DecodeLimits::default()).is_ok());
+        let cut = &jpeg[..jpeg.len() - 10];
+        assert!(
+            matches!(decode_image(cut, &DecodeLimits::default()), Err(DecodeError::Malformed(m)) if m.contains("truncated"))
+        );
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(b"trailing junk some cameras add");
+        assert!(decode_image(&padded, &DecodeLimits::default()).is_ok());
     }
 
     #[test]

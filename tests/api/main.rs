@@ -4,6 +4,7 @@
 mod auth;
 mod concurrency;
 mod helpers;
+mod hostile;
 mod images;
 mod persons;
 mod router;
