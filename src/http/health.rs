@@ -62,6 +62,9 @@ pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
                 "body_bytes": s.body_limit,
                 "request_timeout_seconds": s.request_timeout.as_secs_f64(),
                 "header_read_timeout_seconds": s.header_read_timeout.as_secs_f64(),
+                "max_multipart_parts": super::input::MAX_PARTS,
+                // Base64 images arrive in JSON bodies, so the body limit bounds them.
+                "base64_text_bytes": s.body_limit,
                 "max_pixels": p.config.decode.max_pixels,
                 "max_dimension": p.config.decode.max_dimension,
                 "max_faces": c.max_faces,
