@@ -286,6 +286,25 @@ impl Index for ExactIndex {
     }
 }
 
+/// Deterministic pseudo-random unit vectors for the index tests.
+#[cfg(test)]
+fn random_unit_vectors(n: usize, dim: usize, mut state: u64) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|_| {
+            let mut v: Vec<f32> = (0..dim)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect();
+            crate::vision::similarity::l2_normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

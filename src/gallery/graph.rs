@@ -280,25 +280,9 @@ impl Graph {
 
 #[cfg(test)]
 mod tests {
+    use super::super::random_unit_vectors as vectors;
     use super::*;
     use crate::vision::similarity::l2_normalize;
-
-    fn vectors(n: usize, dim: usize, mut state: u64) -> Vec<Vec<f32>> {
-        (0..n)
-            .map(|_| {
-                let mut v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                l2_normalize(&mut v);
-                v
-            })
-            .collect()
-    }
 
     #[test]
     fn finds_every_vector_itself_and_the_true_nearest_of_noisy_probes() {

@@ -206,25 +206,8 @@ impl Index for HnswIndex {
 #[cfg(test)]
 mod tests {
     use super::super::format_id;
+    use super::super::random_unit_vectors as vectors;
     use super::*;
-
-    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                let mut v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                crate::vision::similarity::l2_normalize(&mut v);
-                v
-            })
-            .collect()
-    }
 
     /// A probe near `v`: v plus noise, renormalised (cosine ~0.7 to v).
     fn near(v: &[f32], noise: &[f32]) -> Vec<f32> {

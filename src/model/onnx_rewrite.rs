@@ -814,16 +814,24 @@ mod tests {
         out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
     }
 
+    /// 18 values for a [1, 2, 3, 3] input, negative and positive.
+    fn sample_input() -> Vec<f32> {
+        (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect()
+    }
+
+    fn op_types(model: &ModelProto) -> Vec<&str> {
+        model.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect()
+    }
+
     #[test]
     fn batchnorm_folding_and_prelu_rewrite_keep_the_outputs() {
         let original = conv_bn_prelu_model();
-        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let x = sample_input();
         let expected = run(&original, &x);
         let mut rewritten = original.clone();
         assert_eq!(fold_batchnorm_into_conv(&mut rewritten).unwrap(), 1);
         assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 1);
-        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Conv", "Mul", "Max"]);
+        assert_eq!(op_types(&rewritten), ["Conv", "Mul", "Max"]);
         let got = run(&rewritten, &x);
         // Negative inputs exercise both slopes; positive pass straight through.
         assert!(expected.iter().any(|v| *v < 0.0) && expected.iter().any(|v| *v > 0.0));
@@ -838,12 +846,11 @@ mod tests {
         let g = original.graph.as_mut().unwrap();
         let slope = g.initializer.iter_mut().find(|t| t.name == "slope").unwrap();
         slope.raw_data = f32s(&[1.5, -0.1]);
-        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let x = sample_input();
         let expected = run(&original, &x);
         let mut rewritten = original.clone();
         assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 1);
-        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Conv", "BatchNormalization", "Relu", "Min", "Mul", "Add"]);
+        assert_eq!(op_types(&rewritten), ["Conv", "BatchNormalization", "Relu", "Min", "Mul", "Add"]);
         for (a, b) in run(&rewritten, &x).iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5);
         }
@@ -885,21 +892,19 @@ mod tests {
     #[test]
     fn prelu_sign_folding_keeps_the_outputs() {
         let original = conv_prelu_conv_model();
-        let x: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) * 0.37).collect();
+        let x = sample_input();
         let expected = run(&original, &x);
         let mut rewritten = original.clone();
         assert_eq!(fold_prelu_signs(&mut rewritten).unwrap(), 1);
         assert_eq!(rewrite_prelu(&mut rewritten).unwrap(), 0);
-        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Conv", "Mul", "Max", "Conv", "Conv", "Add"]);
+        assert_eq!(op_types(&rewritten), ["Conv", "Mul", "Max", "Conv", "Conv", "Add"]);
         let got = run(&rewritten, &x);
         for (a, b) in got.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-4, "{got:?} vs {expected:?}");
         }
         // The scale multiply as a depthwise convolution gives the same outputs.
         assert_eq!(channel_muls_to_depthwise(&mut rewritten).unwrap(), 1);
-        let ops: Vec<&str> = rewritten.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["Conv", "Conv", "Max", "Conv", "Conv", "Add"]);
+        assert_eq!(op_types(&rewritten), ["Conv", "Conv", "Max", "Conv", "Conv", "Add"]);
         for (a, b) in run(&rewritten, &x).iter().zip(&expected) {
             assert!((a - b).abs() < 1e-4);
         }
