@@ -18,7 +18,8 @@ jq -e '.error.code == "forbidden"' "$BODY_FILE" >/dev/null
 # The admin sees both keys (never their secrets) and the audit trail names the CLI.
 curl --fail -s -H "Authorization: Bearer $admin" "$BASE/v1/keys" > "$STATE_DIR/keys.json"
 jq -e '.keys | length == 2' "$STATE_DIR/keys.json" >/dev/null
-if grep -qF "${matcher##*_}" "$STATE_DIR/keys.json"; then echo "a key secret is listed" >&2; exit 1; fi
+secret=${matcher#vsk_*_}
+if grep -qF -- "$secret" "$STATE_DIR/keys.json"; then echo "a key secret is listed" >&2; exit 1; fi
 curl --fail -s -H "Authorization: Bearer $admin" "$BASE/v1/audit" \
   | jq -e '[.entries[] | select(.action == "create_key" and .actor == "cli")] | length == 2' >/dev/null
 # Revoked over HTTP: refused from then on.
