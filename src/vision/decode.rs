@@ -169,6 +169,33 @@ mod tests {
         }
     }
 
+    /// Naive RGB to CMYK (ink amounts, 0 = none), as a print workflow stores it.
+    fn rgb_to_cmyk(rgb: &[u8]) -> Vec<u8> {
+        rgb.chunks_exact(3)
+            .flat_map(|p| {
+                let max = p.iter().copied().max().unwrap_or(0);
+                let k = 255 - max;
+                let ink = |c: u8| if max == 0 { 0 } else { ((u16::from(max - c) * 255) / u16::from(max)) as u8 };
+                [ink(p[0]), ink(p[1]), ink(p[2]), k]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_cmyk_and_ycck_jpegs_to_the_right_colours() {
+        let rgb = RgbImage::from_fn(48, 32, |x, y| image::Rgb([(x * 5) as u8, (y * 7) as u8, 200 - (x + y) as u8]));
+        let cmyk = rgb_to_cmyk(rgb.as_raw());
+        for color in [jpeg_encoder::ColorType::Cmyk, jpeg_encoder::ColorType::CmykAsYcck] {
+            let mut jpeg = Vec::new();
+            jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&cmyk, 48, 32, color).unwrap();
+            let out = decode_image(&jpeg, &DecodeLimits::default()).unwrap_or_else(|e| panic!("{color:?}: {e}"));
+            assert_eq!(out.dimensions(), (48, 32));
+            let err: f64 = out.as_raw().iter().zip(rgb.as_raw()).map(|(a, b)| f64::from(a.abs_diff(*b))).sum::<f64>()
+                / rgb.as_raw().len() as f64;
+            assert!(err < 4.0, "{color:?}: mean error {err:.2} per channel (inverted or mis-converted CMYK?)");
+        }
+    }
+
     #[test]
     fn refuses_images_over_the_pixel_and_dimension_limits() {
         let limits = DecodeLimits { max_pixels: 100, max_dimension: 1000 };

@@ -56,6 +56,33 @@ fn gif_with_frames(n: usize) -> Vec<u8> {
     out
 }
 
+/// An animated WebP (VP8X + ANIM + one ANMF per frame) built from lossless
+/// single-frame WebPs of the same size; the image crate cannot write one.
+fn animated_webp(frames: &[RgbImage]) -> Vec<u8> {
+    fn chunk(tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut c = [tag.as_slice(), &(payload.len() as u32).to_le_bytes(), payload].concat();
+        if payload.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    }
+    let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+    let (w, h) = frames[0].dimensions();
+    let mut body = b"WEBP".to_vec();
+    body.extend(chunk(b"VP8X", &[vec![0x02, 0, 0, 0], u24(w - 1), u24(h - 1)].concat()));
+    body.extend(chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]));
+    for frame in frames {
+        let mut still = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut still)
+            .write_image(frame.as_raw(), w, h, ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(&still[12..16], b"VP8L", "a simple lossless WebP");
+        let header = [u24(0), u24(0), u24(w - 1), u24(h - 1), u24(100), vec![0]].concat();
+        body.extend(chunk(b"ANMF", &[header.as_slice(), &still[12..]].concat()));
+    }
+    [b"RIFF".as_slice(), &(body.len() as u32).to_le_bytes(), &body].concat()
+}
+
 fn random_bytes(n: usize, mut state: u64) -> Vec<u8> {
     (0..n)
         .map(|_| {
@@ -88,6 +115,18 @@ async fn a_corpus_of_hostile_inputs_gets_clear_errors_and_the_service_stays_up()
     let rgb16_png = png_of(w, h, bytemuck_u16(rgb16.as_raw()), ExtendedColorType::Rgb16);
     let luma16_png = png_of(w, h, bytemuck_u16(luma16.as_raw()), ExtendedColorType::L16);
     let gray_png = png_of(w, h, gray.as_raw(), ExtendedColorType::L8);
+    // Inverted (Adobe) CMYK as print workflows write it, and the same as YCCK.
+    let cmyk: Vec<u8> = obama.to_rgb8().pixels().flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0]).collect();
+    let cmyk_jpeg = |color| {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 90).encode(&cmyk, w as u16, h as u16, color).unwrap();
+        out
+    };
+    let (cmyk_jpeg, ycck_jpeg) =
+        (cmyk_jpeg(jpeg_encoder::ColorType::Cmyk), cmyk_jpeg(jpeg_encoder::ColorType::CmykAsYcck));
+    let blank = RgbImage::from_pixel(w, h, image::Rgb([40, 40, 40]));
+    let webp_face_first = animated_webp(&[obama.to_rgb8(), blank.clone(), blank.clone()]);
+    let webp_face_later = animated_webp(&[blank, obama.to_rgb8()]);
     let one_png = png_of(1, 1, &[255, 0, 0], ExtendedColorType::Rgb8);
     let mut one_jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new(&mut one_jpeg).encode_image(&RgbImage::new(1, 1)).unwrap();
@@ -134,6 +173,10 @@ async fn a_corpus_of_hostile_inputs_gets_clear_errors_and_the_service_stays_up()
         ("PNG header claiming 8000x6000 (48 MP)", raw(png_claiming(8000, 6000), "image/png"), 422, "image_too_large"),
         ("PNG header claiming 30000x1 (too wide)", raw(png_claiming(30000, 1), "image/png"), 422, "image_too_large"),
         ("GIF with 3000 frames", raw(gif_with_frames(3000), "image/gif"), 200, ""),
+        ("CMYK JPEG (Adobe, inverted)", raw(cmyk_jpeg, "image/jpeg"), 200, "face"),
+        ("YCCK JPEG", raw(ycck_jpeg, "image/jpeg"), 200, "face"),
+        ("animated WebP, face in the first frame", raw(webp_face_first, "image/webp"), 200, "face"),
+        ("animated WebP, face only in a later frame", raw(webp_face_later, "image/webp"), 200, ""),
         ("grayscale JPEG", raw(gray_jpeg, "image/jpeg"), 200, "face"),
         ("grayscale PNG", raw(gray_png, "image/png"), 200, "face"),
         ("16-bit RGB PNG", raw(rgb16_png, "image/png"), 200, "face"),
