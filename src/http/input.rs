@@ -4,8 +4,9 @@
 //! members or the query string. Every failure is one of our JSON errors.
 use std::collections::HashMap;
 
-use axum::extract::{FromRequest, Multipart, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Query, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -208,6 +209,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         }
         let body = body_bytes(req, state.body_limit).await?;
         serde_json::from_slice(&body).map(JsonBody).map_err(|e| Error::InvalidJson(e.to_string()))
+    }
+}
+
+/// Path parameters, with our error for an undecodable segment (invalid
+/// UTF-8 in a percent-encoded id, say) instead of axum's plain-text one.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParams(v)),
+            Err(e) => Err(Error::InvalidRequest(format!("invalid path: {}", e.body_text()))),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! (admin): the append-only log of changes.
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::persons::valid_name;
-use super::{AppState, Caller, JsonBody};
+use super::{AppState, Caller, JsonBody, PathParams};
 use crate::error::Error;
 use crate::store::Scope;
 
@@ -43,7 +43,7 @@ pub async fn list(State(s): State<AppState>) -> Result<Response, Error> {
 pub async fn revoke(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Error> {
     if !s.service.store().revoke_key(&id, &caller.actor()).await? {
         return Err(Error::KeyNotFound(id.chars().take(64).collect()));

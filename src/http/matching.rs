@@ -1,12 +1,12 @@
 //! Image endpoints: enroll, verify, identify, compare, detect, embed.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::persons::{person_id, valid_metadata, valid_name};
-use super::{AppState, Caller, ImageForm};
+use super::{AppState, Caller, ImageForm, PathParams};
 use crate::error::Error;
 use crate::service::{FaceChoice, ImageSize};
 use crate::store::is_valid_id;
@@ -37,7 +37,7 @@ fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
 pub async fn enroll_face(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     mut form: ImageForm,
 ) -> Result<Response, Error> {
     let id = person_id(&id)?;

@@ -22,7 +22,7 @@ use tracing::Level;
 
 pub use auth::Caller;
 pub use error::{RETRY_AFTER_SECS, status};
-pub use input::{ImageForm, JsonBody, decode_base64};
+pub use input::{ImageForm, JsonBody, PathParams, decode_base64};
 pub use persons::valid_name;
 
 use crate::error::Error;

@@ -1,12 +1,12 @@
 //! `/v1/persons`: create, list, show, update, delete; delete one face.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AppState, Caller, JsonBody};
+use super::{AppState, Caller, JsonBody, PathParams};
 use crate::error::Error;
 use crate::store::{FaceRecord, Person, is_valid_id};
 
@@ -110,7 +110,7 @@ pub async fn list(
     Ok(Json(PersonPage { persons, next_cursor: next }).into_response())
 }
 
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let person = s.service.get_person(id).await?;
     let faces = s.service.person_faces(id).await?;
@@ -137,7 +137,7 @@ mod double_option {
 pub async fn update(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<PersonPatch>,
 ) -> Result<Response, Error> {
     let id = person_id(&id)?;
@@ -153,7 +153,7 @@ pub async fn update(
 pub async fn remove(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, Error> {
     s.service.delete_person(person_id(&id)?, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -162,7 +162,7 @@ pub async fn remove(
 pub async fn remove_face(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((id, face_id)): Path<(String, String)>,
+    PathParams((id, face_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let id = person_id(&id)?;
     if !is_valid_id(&face_id) {

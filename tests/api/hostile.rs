@@ -249,6 +249,7 @@ async fn a_corpus_of_hostile_inputs_gets_clear_errors_and_the_service_stays_up()
         ("name with control characters", enroll(vec![("name", p("Bob\u{0}\u{7}"))]), 400, "invalid_parameter"),
         ("non-UTF-8 name", enroll(vec![("name", vec![0xff, 0xfe, 0x41])]), 400, "invalid_request"),
         ("path traversal id", c.get(app.url("/v1/persons/..%2F..%2Fetc%2Fpasswd")), 404, "person_not_found"),
+        ("non-UTF-8 percent-encoded id", c.get(app.url("/v1/persons/%FF%FE")), 400, "invalid_request"),
         ("SQL in an id", c.get(app.url("/v1/persons/'%20OR%201=1%20--")), 404, "person_not_found"),
         ("malformed person_id to verify", verify(vec![("person_id", p("../../x"))]), 404, "person_not_found"),
         ("delete a malformed id", c.delete(app.url("/v1/persons/ZZZ")), 404, "person_not_found"),
