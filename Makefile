@@ -13,7 +13,7 @@ FEATURES := --features onnxruntime
 RUNTIME := onnxruntime
 endif
 
-.PHONY: run build models onnxruntime test-data test-tools test lint bench clean-data
+.PHONY: run build models onnxruntime test-data test-tools test-venv test lint bench clean-data
 
 ## Build the release binary and start the service (fetches the models if absent).
 run: models $(RUNTIME) build
@@ -41,9 +41,16 @@ test-tools:
 	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
 	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
 
+## Python tools of the tests (the OpenAPI validator, the Prometheus parser).
+test-venv: target/test-venv/.installed
+target/test-venv/.installed: tests/requirements.txt
+	$(PYTHON) -m venv target/test-venv
+	target/test-venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
 ## Every test: unit, model parity (both backends), pipeline and HTTP tests,
 ## then the curl tests against the binary on each backend, then kill -9 crash runs.
-test: models onnxruntime test-data test-tools
+test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --all-targets --features onnxruntime
 	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh

@@ -73,6 +73,8 @@ pub enum Command {
         #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db")]
         db: PathBuf,
     },
+    /// Print the OpenAPI 3.1 document (as served at /openapi.json), e.g. to generate a client.
+    Openapi,
     /// Manage API keys in the database (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -349,6 +351,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
         Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
         Command::Keys { action, db } => return keys(action, &db),
+        Command::Openapi => {
+            println!("{}", crate::http::openapi().to_pretty_json()?);
+        }
         Command::Backup { dest, db } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {

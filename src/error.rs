@@ -94,6 +94,76 @@ impl Error {
     pub fn param(name: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidParameter { name, message: message.into() }
     }
+
+    /// One error of every kind, with a typical message: the examples of the
+    /// OpenAPI document and the README's table.
+    pub fn samples() -> Vec<Error> {
+        let all = vec![
+            Error::InvalidRequest("invalid multipart body: missing boundary".into()),
+            Error::param("threshold", "must be a cosine similarity from 0 to 1"),
+            Error::MissingImage(
+                "no `image` image: send it as a multipart field, an image/* body, or base64 in JSON".into(),
+            ),
+            Error::InvalidJson("expected value at line 1 column 1".into()),
+            Error::InvalidBase64("Invalid symbol 33, offset 0.".into()),
+            Error::PersonNotFound("01a2224222ec71bdb9d7a84a1ee5db30".into()),
+            Error::FaceNotFound("01a2224222ec71bdb9d7a84b8110f255".into()),
+            Error::KeyNotFound("5f0c2a9e41d7b366".into()),
+            Error::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into()),
+            Error::Forbidden("key 5f0c2a9e41d7b366 has scope match, this needs enroll".into()),
+            Error::RouteNotFound,
+            Error::MethodNotAllowed,
+            Error::Timeout(60.0),
+            Error::BodyTooLarge(10 << 20),
+            Error::UnsupportedMediaType(
+                "unsupported Content-Type \"text/plain\": send multipart/form-data, an image/* body, or application/json"
+                    .into(),
+            ),
+            Error::InvalidImage(
+                "the data is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)".into(),
+            ),
+            Error::ImageTooLarge("the image is 60000x60000, larger than the limit of 20000 pixels per side".into()),
+            Error::NoFace,
+            Error::MultipleFaces(3),
+            Error::FaceTooSmall { size: 24.0, min: 40.0 },
+            Error::FaceTooBlurry { sharpness: 3.2, min: 10.0 },
+            Error::NoEnrolledFaces("01a2224222ec71bdb9d7a84a1ee5db30".into()),
+            Error::Overloaded,
+            Error::Unavailable("the service is shutting down".into()),
+            Error::Internal(anyhow::anyhow!("example")),
+        ];
+        // A new variant does not compile until it is listed above too.
+        for e in &all {
+            match e {
+                Error::InvalidRequest(_)
+                | Error::InvalidParameter { .. }
+                | Error::MissingImage(_)
+                | Error::InvalidJson(_)
+                | Error::InvalidBase64(_)
+                | Error::PersonNotFound(_)
+                | Error::FaceNotFound(_)
+                | Error::KeyNotFound(_)
+                | Error::Unauthorized(_)
+                | Error::Forbidden(_)
+                | Error::RouteNotFound
+                | Error::MethodNotAllowed
+                | Error::Timeout(_)
+                | Error::BodyTooLarge(_)
+                | Error::UnsupportedMediaType(_)
+                | Error::InvalidImage(_)
+                | Error::ImageTooLarge(_)
+                | Error::NoFace
+                | Error::MultipleFaces(_)
+                | Error::FaceTooSmall { .. }
+                | Error::FaceTooBlurry { .. }
+                | Error::NoEnrolledFaces(_)
+                | Error::Overloaded
+                | Error::Unavailable(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
 }
 
 /// Failures inside the pipeline after decoding are bugs or model faults.
@@ -142,3 +212,16 @@ impl From<StoreError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_cover_every_code_once() {
+        let codes: Vec<&str> = Error::samples().iter().map(Error::code).collect();
+        let unique: std::collections::BTreeSet<&str> = codes.iter().copied().collect();
+        assert_eq!(unique.len(), codes.len(), "{codes:?}");
+        assert_eq!(codes.len(), 25, "a variant was added: list it in samples()");
+    }
+}

@@ -61,13 +61,13 @@ pub enum FaceChoice {
     Largest,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImageSize {
     pub width: u32,
     pub height: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub image: ImageSize,
     pub faces: Vec<Face>,
@@ -80,7 +80,7 @@ pub struct Enrollment {
     pub created_person: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     #[serde(rename = "match")]
     pub is_match: bool,
@@ -96,7 +96,7 @@ pub struct Verification {
     pub face: Face,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentifiedPerson {
     pub person_id: String,
     pub name: String,
@@ -104,7 +104,7 @@ pub struct IdentifiedPerson {
     pub face_id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentifiedFace {
     pub face: Face,
     /// The person this face is, or null when no one clears the threshold.
@@ -116,14 +116,14 @@ pub struct IdentifiedFace {
     pub candidates: Vec<IdentifiedPerson>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Identification {
     pub threshold: f32,
     pub gallery_size: usize,
     pub faces: Vec<IdentifiedFace>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Comparison {
     #[serde(rename = "match")]
     pub is_match: bool,
@@ -134,7 +134,7 @@ pub struct Comparison {
     pub model: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GalleryInfo {
     pub faces: usize,
     pub persons: usize,

@@ -74,14 +74,7 @@ async fn guard(state: AppState, mut req: Request, next: Next, needed: Scope) -> 
     }
 }
 
-pub async fn require_match(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    guard(s, req, next, Scope::Match).await
-}
-
-pub async fn require_enroll(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    guard(s, req, next, Scope::Enroll).await
-}
-
-pub async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    guard(s, req, next, Scope::Admin).await
+/// Middleware: the request needs a key of at least this scope.
+pub async fn require(State((s, needed)): State<(AppState, Scope)>, req: Request, next: Next) -> Response {
+    guard(s, req, next, needed).await
 }

@@ -1,21 +1,31 @@
 //! Liveness, readiness and service information.
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 use crate::error::Error;
+use crate::service::GalleryInfo;
 
-/// The process is alive and the runtime answers.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` (healthz) or `ready` (readyz).
+    status: &'static str,
 }
 
-/// Models loaded (a warm-up pass ran at start-up), workers alive, database answering.
-pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, Error> {
+/// The process is alive and the runtime answers (never needs a key).
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
+    responses((status = 200, description = "Status", body = Status, example = json!({"status": "ok"}))))]
+pub async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Models loaded (a warm-up pass ran at start-up), workers alive, database answering (never needs a key).
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
+    responses((status = 200, description = "Status", body = Status, example = json!({"status": "ready"}))))]
+pub async fn readyz(State(s): State<AppState>) -> Result<Json<Status>, Error> {
     match s.service.ready().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(()) => Ok(Json(Status { status: "ready" })),
         Err(reason) => Err(Error::Unavailable(format!("not ready: {reason}"))),
     }
 }
@@ -25,59 +35,131 @@ fn num(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::from(x))
 }
 
-pub async fn info(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+/// What the service runs and its limits.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Info {
+    name: &'static str,
+    version: &'static str,
+    models: ModelsInfo,
+    thresholds: ThresholdsInfo,
+    gallery: GalleryInfo,
+    enrollment: EnrollmentInfo,
+    detector: DetectorInfo,
+    limits: LimitsInfo,
+    inference: InferenceInfo,
+    uptime_seconds: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ModelsInfo {
+    /// Manifest id and SHA-256 of the detector.
+    detector: String,
+    /// Manifest id and SHA-256 of the embedder; stored embeddings carry it.
+    embedder: String,
+    embedding_dim: usize,
+    /// `tract` or `onnxruntime`.
+    backend: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ThresholdsInfo {
+    verify: f64,
+    verify_source: &'static str,
+    identify: f64,
+    identify_source: &'static str,
+    metric: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EnrollmentInfo {
+    /// Smallest face box side accepted, in pixels.
+    min_face_size: f64,
+    /// Smallest sharpness accepted (Laplacian variance).
+    min_sharpness: f64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DetectorInfo {
+    score_threshold: f64,
+    nms_threshold: f64,
+    /// Longest side the detector sees; larger photos are scaled down for detection.
+    max_side: u32,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LimitsInfo {
+    body_bytes: usize,
+    request_timeout_seconds: f64,
+    header_read_timeout_seconds: f64,
+    max_multipart_parts: usize,
+    /// Base64 images arrive in JSON bodies, so the body limit bounds them.
+    base64_text_bytes: usize,
+    max_pixels: u64,
+    max_dimension: u32,
+    max_faces: usize,
+    max_top_k: usize,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InferenceInfo {
+    workers: usize,
+    queue_capacity: usize,
+    queued: usize,
+    running: usize,
+    flip_augmentation: bool,
+}
+
+/// Version, models, thresholds and where they come from, gallery, limits, queue.
+#[utoipa::path(get, path = "/info", operation_id = "info", tag = "service",
+    responses((status = 200, description = "Service information", body = Info)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("match"))))]
+pub async fn info(State(s): State<AppState>) -> Json<Info> {
     let svc = &s.service;
     let p = svc.engine().pipeline();
     let c = &svc.config;
     let d = &p.config.detector;
-    (
-        StatusCode::OK,
-        Json(json!({
-            "name": "visage",
-            "version": env!("CARGO_PKG_VERSION"),
-            "models": {
-                "detector": p.detector.id().to_string(),
-                "embedder": p.embedder.id().to_string(),
-                "embedding_dim": p.embedder.dim(),
-                "backend": p.embedder.backend(),
-            },
-            "thresholds": {
-                "verify": num(c.verify_threshold),
-                "verify_source": "SFace's published operating point (OpenCV FaceRecognizerSF, cosine 0.363)",
-                "identify": num(c.identify_threshold),
-                "identify_source": "stricter 1:N default calibrated on a development set (see README: Thresholds)",
-                "metric": "cosine similarity; match when similarity >= threshold",
-            },
-            "gallery": svc.gallery_info(),
-            "enrollment": {
-                "min_face_size": num(c.min_face_size),
-                "min_sharpness": num(c.min_sharpness),
-            },
-            "detector": {
-                "score_threshold": num(d.score_threshold),
-                "nms_threshold": num(d.nms_threshold),
-                "max_side": d.max_side,
-            },
-            "limits": {
-                "body_bytes": s.body_limit,
-                "request_timeout_seconds": s.request_timeout.as_secs_f64(),
-                "header_read_timeout_seconds": s.header_read_timeout.as_secs_f64(),
-                "max_multipart_parts": super::input::MAX_PARTS,
-                // Base64 images arrive in JSON bodies, so the body limit bounds them.
-                "base64_text_bytes": s.body_limit,
-                "max_pixels": p.config.decode.max_pixels,
-                "max_dimension": p.config.decode.max_dimension,
-                "max_faces": c.max_faces,
-                "max_top_k": c.max_top_k,
-            },
-            "inference": {
-                "workers": svc.engine().workers(),
-                "queue_capacity": svc.engine().queue_capacity(),
-                "queued": svc.engine().queued(),
-                "running": svc.engine().running(),
-                "flip_augmentation": p.config.flip,
-            },
-            "uptime_seconds": svc.started.elapsed().as_secs(),
-        })),
-    )
+    Json(Info {
+        name: "visage",
+        version: env!("CARGO_PKG_VERSION"),
+        models: ModelsInfo {
+            detector: p.detector.id().to_string(),
+            embedder: p.embedder.id().to_string(),
+            embedding_dim: p.embedder.dim(),
+            backend: p.embedder.backend().name().to_string(),
+        },
+        thresholds: ThresholdsInfo {
+            verify: num(c.verify_threshold),
+            verify_source: "SFace's published operating point (OpenCV FaceRecognizerSF, cosine 0.363)",
+            identify: num(c.identify_threshold),
+            identify_source: "stricter 1:N default calibrated on a development set (see README: Thresholds)",
+            metric: "cosine similarity; match when similarity >= threshold",
+        },
+        gallery: svc.gallery_info(),
+        enrollment: EnrollmentInfo { min_face_size: num(c.min_face_size), min_sharpness: num(c.min_sharpness) },
+        detector: DetectorInfo {
+            score_threshold: num(d.score_threshold),
+            nms_threshold: num(d.nms_threshold),
+            max_side: d.max_side,
+        },
+        limits: LimitsInfo {
+            body_bytes: s.body_limit,
+            request_timeout_seconds: s.request_timeout.as_secs_f64(),
+            header_read_timeout_seconds: s.header_read_timeout.as_secs_f64(),
+            max_multipart_parts: super::input::MAX_PARTS,
+            base64_text_bytes: s.body_limit,
+            max_pixels: p.config.decode.max_pixels,
+            max_dimension: p.config.decode.max_dimension,
+            max_faces: c.max_faces,
+            max_top_k: c.max_top_k,
+        },
+        inference: InferenceInfo {
+            workers: svc.engine().workers(),
+            queue_capacity: svc.engine().queue_capacity(),
+            queued: svc.engine().queued(),
+            running: svc.engine().running(),
+            flip_augmentation: p.config.flip,
+        },
+        uptime_seconds: svc.started.elapsed().as_secs(),
+    })
 }

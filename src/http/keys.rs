@@ -7,21 +7,52 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::persons::valid_name;
 use super::{AppState, Caller, JsonBody, PathParams};
 use crate::error::Error;
-use crate::store::Scope;
+use crate::store::{ApiKey, AuditEntry, Scope};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
+    /// Who or what uses the key.
     name: String,
     scope: Scope,
 }
 
+/// A new key: its listing fields and, this once, the secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    info: ApiKey,
+    /// The secret to send as `Authorization: Bearer <key>`; not stored, not shown again.
+    key: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    keys: Vec<ApiKey>,
+}
+
+/// Audit entries, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditLog {
+    entries: Vec<AuditEntry>,
+}
+
+/// Create an API key; the response's `key` is the only time the secret is shown.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    operation_id = "create_key",
+    tag = "keys",
+    request_body = NewKeyRequest,
+    responses((status = 201, description = "The new key", body = CreatedKey)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn create(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -30,16 +61,36 @@ pub async fn create(
     let name = valid_name(&req.name)?;
     let created = s.service.store().create_key(name, req.scope, &caller.actor()).await?;
     tracing::info!(key_id = %created.key.id, scope = req.scope.as_str(), "API key created");
-    let mut body = serde_json::to_value(&created.key).map_err(|e| Error::Internal(e.into()))?;
-    body["key"] = json!(created.secret.expose_secret());
+    let body = CreatedKey { info: created.key, key: created.secret.expose_secret().to_string() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Every key (never secrets), revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/keys",
+    operation_id = "list_keys",
+    tag = "keys",
+    responses((status = 200, description = "Every key", body = KeyList)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn list(State(s): State<AppState>) -> Result<Response, Error> {
     let keys = s.service.store().list_keys().await?;
-    Ok(Json(json!({ "keys": keys })).into_response())
+    Ok(Json(KeyList { keys }).into_response())
 }
 
+/// Revoke a key, effective at once.
+#[utoipa::path(
+    delete,
+    path = "/keys/{id}",
+    operation_id = "revoke_key",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id")),
+    responses((status = 204, description = "Revoked")),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn revoke(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -59,6 +110,16 @@ pub struct AuditPage {
 }
 
 /// `GET /v1/audit?limit=&before=`: newest first; `before` is a `seq` to page back from.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "audit_log",
+    tag = "keys",
+    params(("limit" = Option<u32>, Query, description = "Entries, 1 to 1000 (default 100)"), ("before" = Option<i64>, Query, description = "A `seq` to page back from")),
+    responses((status = 200, description = "Audit entries, newest first", body = AuditLog)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn audit(
     State(s): State<AppState>,
     query: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
@@ -69,5 +130,5 @@ pub async fn audit(
         return Err(Error::param("limit", "must be from 1 to 1000"));
     }
     let entries = s.service.store().audit_log(limit, page.before).await?;
-    Ok(Json(json!({ "entries": entries })).into_response())
+    Ok(Json(AuditLog { entries }).into_response())
 }

@@ -1,11 +1,13 @@
 //! The HTTP API (axum): routes, middleware and the mapping of domain results
 //! to JSON. Handlers are thin: they parse, call the service, and serialise.
+mod assets;
 mod auth;
 mod error;
 mod health;
 mod input;
 mod keys;
 mod matching;
+pub mod openapi;
 mod persons;
 
 use std::sync::Arc;
@@ -15,10 +17,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, delete, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use auth::Caller;
 pub use error::{RETRY_AFTER_SECS, status};
@@ -27,6 +31,7 @@ pub use persons::valid_name;
 
 use crate::error::Error;
 use crate::service::Service;
+use crate::store::Scope;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -58,33 +63,55 @@ async fn time_limit(
     }
 }
 
+/// Every route with its OpenAPI operation, from one list. With a state, each
+/// scoped route also gets its access check; without one only the document
+/// is wanted.
+fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let scoped = |r: UtoipaMethodRouter<AppState>, scope: Scope| match state {
+        Some(s) => r.map(|m| m.route_layer(from_fn_with_state((s.clone(), scope), auth::require))),
+        None => r,
+    };
+    let api = OpenApiRouter::new()
+        .routes(scoped(routes!(persons::create), Scope::Enroll))
+        .routes(scoped(routes!(persons::list), Scope::Admin))
+        .routes(scoped(routes!(persons::show, persons::update, persons::remove), Scope::Admin))
+        .routes(scoped(routes!(matching::enroll_face), Scope::Enroll))
+        .routes(scoped(routes!(persons::remove_face), Scope::Admin))
+        .routes(scoped(routes!(matching::enroll), Scope::Enroll))
+        .routes(scoped(routes!(matching::verify), Scope::Match))
+        .routes(scoped(routes!(matching::identify), Scope::Match))
+        .routes(scoped(routes!(matching::compare), Scope::Match))
+        .routes(scoped(routes!(matching::detect), Scope::Match))
+        .routes(scoped(routes!(matching::embed), Scope::Match))
+        .routes(scoped(routes!(health::info), Scope::Match))
+        .routes(scoped(routes!(keys::create, keys::list), Scope::Admin))
+        .routes(scoped(routes!(keys::revoke), Scope::Admin))
+        .routes(scoped(routes!(keys::audit), Scope::Admin));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs))
+        .routes(routes!(assets::asset))
+        .nest("/v1", api)
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(routes(None).into_openapi())
+}
+
+/// The document as served, built once.
+fn openapi_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
+}
+
 /// The whole API as a `Router`, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
-    // Each method of each route names the scope it needs (see auth.rs).
-    let s = &state;
-    let matching = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_match));
-    let enroll = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_enroll));
-    let admin = |r: MethodRouter<AppState>| r.route_layer(from_fn_with_state(s.clone(), auth::require_admin));
-    let api = Router::new()
-        .route("/persons", enroll(post(persons::create)).merge(admin(get(persons::list))))
-        .route("/persons/{id}", admin(get(persons::show).patch(persons::update).delete(persons::remove)))
-        .route("/persons/{id}/faces", enroll(post(matching::enroll_face)))
-        .route("/persons/{id}/faces/{face_id}", admin(delete(persons::remove_face)))
-        .route("/enroll", enroll(post(matching::enroll)))
-        .route("/verify", matching(post(matching::verify)))
-        .route("/identify", matching(post(matching::identify)))
-        .route("/compare", matching(post(matching::compare)))
-        .route("/detect", matching(post(matching::detect)))
-        .route("/embed", matching(post(matching::embed)))
-        .route("/info", matching(get(health::info)))
-        .route("/keys", admin(post(keys::create).get(keys::list)))
-        .route("/keys/{id}", admin(delete(keys::revoke)))
-        .route("/audit", admin(get(keys::audit)));
+    let (router, _) = routes(Some(&state)).split_for_parts();
     let body_limit = state.body_limit;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .nest("/v1", api)
+    router
         .fallback(|| async { Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .with_state(state.clone())

@@ -48,28 +48,44 @@ pub fn person_id(id: &str) -> Result<&str, Error> {
     if is_valid_id(id) { Ok(id) } else { Err(Error::PersonNotFound(id.chars().take(64).collect())) }
 }
 
-#[derive(Serialize)]
-struct PersonPage {
+/// One page of persons.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PersonPage {
     persons: Vec<Person>,
     /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct PersonWithFaces {
+/// A person and their faces.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PersonWithFaces {
     #[serde(flatten)]
     person: Person,
     faces: Vec<FaceRecord>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
+    /// 1 to 256 characters, no control characters.
     name: String,
+    /// A JSON object of at most 16 KiB.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
+/// Create a person without a face (enroll faces with `POST /v1/persons/{id}/faces`).
+#[utoipa::path(
+    post,
+    path = "/persons",
+    operation_id = "create_person",
+    tag = "persons",
+    request_body = NewPerson,
+    responses((status = 201, description = "The person", body = Person)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("enroll"))),
+)]
 pub async fn create(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -87,6 +103,17 @@ pub struct Page {
     cursor: Option<String>,
 }
 
+/// Persons in creation order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/persons",
+    operation_id = "list_persons",
+    tag = "persons",
+    params(("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 50)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of persons", body = PersonPage)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn list(
     State(s): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
@@ -110,6 +137,17 @@ pub async fn list(
     Ok(Json(PersonPage { persons, next_cursor: next }).into_response())
 }
 
+/// A person with their enrolled faces (never embeddings).
+#[utoipa::path(
+    get,
+    path = "/persons/{id}",
+    operation_id = "get_person",
+    tag = "persons",
+    params(("id" = String, Path, description = "The person id")),
+    responses((status = 200, description = "The person and their faces", body = PersonWithFaces)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>) -> Result<Response, Error> {
     let id = person_id(&id)?;
     let person = s.service.get_person(id).await?;
@@ -117,13 +155,15 @@ pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>)
     Ok(Json(PersonWithFaces { person, faces }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonPatch {
+    /// The new name (absent: unchanged).
     #[serde(default)]
     name: Option<String>,
     /// Absent: unchanged; null: cleared; object: replaced.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Option<Value>>,
 }
 
@@ -134,6 +174,18 @@ mod double_option {
     }
 }
 
+/// Rename a person or replace their metadata (`null` clears it).
+#[utoipa::path(
+    patch,
+    path = "/persons/{id}",
+    operation_id = "update_person",
+    tag = "persons",
+    params(("id" = String, Path, description = "The person id")),
+    request_body = PersonPatch,
+    responses((status = 200, description = "The person", body = Person)),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn update(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -150,6 +202,17 @@ pub async fn update(
     Ok(Json(s.service.update_person(id, name, metadata, &caller.actor()).await?).into_response())
 }
 
+/// Delete a person and every face; the gallery forgets them at once.
+#[utoipa::path(
+    delete,
+    path = "/persons/{id}",
+    operation_id = "delete_person",
+    tag = "persons",
+    params(("id" = String, Path, description = "The person id")),
+    responses((status = 204, description = "Deleted")),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn remove(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -159,6 +222,17 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Delete one enrolled face.
+#[utoipa::path(
+    delete,
+    path = "/persons/{id}/faces/{face_id}",
+    operation_id = "delete_face",
+    tag = "persons",
+    params(("id" = String, Path, description = "The person id"), ("face_id" = String, Path, description = "The face id")),
+    responses((status = 204, description = "Deleted")),
+    security(("bearer" = [])),
+    extensions(("x-scope" = json!("admin"))),
+)]
 pub async fn remove_face(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,

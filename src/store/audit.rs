@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Store, StoreResult, now};
 
 /// One audit record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: String,

@@ -36,10 +36,12 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: String,
     pub name: String,
+    /// Free-form JSON object given by the client (at most 16 KiB).
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
@@ -47,12 +49,13 @@ pub struct Person {
     pub face_count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceRecord {
     pub id: String,
     pub person_id: String,
     #[serde(rename = "box")]
     pub bbox: BBox,
+    #[schema(schema_with = crate::vision::geometry::landmarks_schema)]
     pub landmarks: [Point; 5],
     pub score: f32,
     pub quality: Quality,

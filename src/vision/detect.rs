@@ -11,11 +11,12 @@ use super::resize::resize_rgb;
 use crate::model::{Backend, ChannelOrder, InputSpec, LoadedModel, ModelId, Network};
 
 /// One detected face, in the coordinates of the image it was found in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Detection {
     #[serde(rename = "box")]
     pub bbox: BBox,
     /// Right eye, left eye, nose tip, right and left mouth corners.
+    #[schema(schema_with = crate::vision::geometry::landmarks_schema)]
     pub landmarks: [Point; 5],
     pub score: f32,
 }

@@ -33,7 +33,7 @@ pub enum PipelineError {
 }
 
 /// One face: where it is, how usable it is, and (when asked) its embedding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Face {
     #[serde(flatten)]
     pub detection: Detection,
@@ -44,7 +44,7 @@ pub struct Face {
 }
 
 /// A face with its embedding and model id, as `/v1/embed` returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmbeddedFace {
     #[serde(flatten)]
     pub face: Face,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::geometry::Point;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quality {
     /// The smaller side of the face box, in original-image pixels.
     pub face_size: f32,

@@ -282,7 +282,7 @@ async fn a_corpus_of_hostile_inputs_gets_clear_errors_and_the_service_stays_up()
     let rss_before = rss_mib();
     let mut failures = Vec::new();
     for (case, request, status, code) in cases {
-        let r = request.send().await.unwrap();
+        let r = request.send().await.unwrap_or_else(|e| panic!("{case}: no answer: {e:?}"));
         let got = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         let ok = got == status

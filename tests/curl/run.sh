@@ -67,6 +67,7 @@ run() {
 start_server || exit 1
 run story.sh
 run errors.sh
+run ecosystem.sh
 if stop_server; then
   echo "ok   curl/graceful-shutdown (SIGTERM, exit 0)"; passed=$((passed + 1))
 else

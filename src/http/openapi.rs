@@ -1,0 +1,326 @@
+//! The OpenAPI 3.1 document. Paths and schemas come from the handlers'
+//! `#[utoipa::path]` annotations, collected by the same `OpenApiRouter` that
+//! builds the routes (so a route cannot exist without its operation); the
+//! error responses of every operation are added here from one table, with an
+//! example of each error code. Served at `/openapi.json`, browsable at `/docs`.
+use std::collections::BTreeMap;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, ToSchema};
+
+use super::status;
+use crate::error::Error;
+
+/// The document's fixed parts; paths are added by the router.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "visage",
+        description = "Self-hosted face recognition: enroll a person from one photo, then verify (1:1) or \
+identify (1:N) new photos. Faces are detected with YuNet, aligned, embedded with SFace on the unit \
+hypersphere, and compared by cosine similarity against a threshold.\n\n\
+Images can be sent three ways: a `multipart/form-data` upload (field `image`, or `image_a` and \
+`image_b`), a raw `image/*` body with the other parameters in the query string, or a JSON object \
+with base64 strings (a `data:` URL prefix is fine).\n\n\
+Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code; unknown routes answer 404 \
+`not_found`, a known route with the wrong method 405 `method_not_allowed`.\n\n\
+Authentication: `Authorization: Bearer <key>` with a key of the scope the operation names \
+(`match` < `enroll` < `admin`). A service bound to loopback with no keys created runs open.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    tags(
+        (name = "matching", description = "Detect, embed, compare, verify (1:1) and identify (1:N)"),
+        (name = "enrollment", description = "Enroll persons and faces (scope `enroll`)"),
+        (name = "persons", description = "Manage enrolled persons (scope `admin`)"),
+        (name = "keys", description = "API keys and the audit log (scope `admin`)"),
+        (name = "service", description = "Health, readiness, information, metrics, documentation"),
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some("An API key from `visage keys create` or `POST /v1/keys`".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// Every error answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: branch on this.
+    #[schema(schema_with = error_code_schema)]
+    code: String,
+    /// For people; may change between versions.
+    message: String,
+}
+
+fn error_code_schema() -> ObjectBuilder {
+    let codes: Vec<&str> = Error::samples().iter().map(Error::code).collect();
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes))
+}
+
+/// An image in a multipart upload or a raw body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageFile(#[allow(dead_code)] Vec<u8>);
+
+// The request forms. The JSON variants take the same fields, the images as
+// base64 strings; a raw `image/*` body takes the scalar fields in the query.
+
+/// `POST /v1/detect` and `/v1/embed`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImageForm {
+    /// The photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+}
+
+/// `POST /v1/compare`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CompareForm {
+    /// The first photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image_a: Vec<u8>,
+    /// The second photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image_b: Vec<u8>,
+}
+
+/// Which face of a photo with several to use.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum FaceParam {
+    /// Exactly one face is required (409/422 otherwise).
+    Single,
+    /// The largest face.
+    Largest,
+}
+
+/// `POST /v1/verify`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct VerifyForm {
+    /// The probe photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    person_id: String,
+    /// Cosine similarity from 0 to 1 at or above which it is a match (default: the service's).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    threshold: Option<f32>,
+    /// `largest` (default) or `single`.
+    face: Option<FaceParam>,
+}
+
+/// `POST /v1/identify`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IdentifyForm {
+    /// The probe photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// Candidates per face (default 5).
+    #[schema(minimum = 1)]
+    top_k: Option<u32>,
+    /// Cosine similarity from 0 to 1 at or above which a person is named (default: the service's 1:N threshold).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    threshold: Option<f32>,
+}
+
+/// `POST /v1/enroll`: a new person (`name`) or an existing one (`person_id`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrollForm {
+    /// The enrollment photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// The new person's name (when no `person_id`).
+    name: Option<String>,
+    /// Add the face to this existing person instead.
+    person_id: Option<String>,
+    /// A JSON object kept with a new person (a JSON-encoded string in multipart).
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+    /// `single` (default: exactly one face) or `largest`.
+    face: Option<FaceParam>,
+}
+
+/// `POST /v1/persons/{id}/faces`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrollFaceForm {
+    /// The enrollment photo (base64 in JSON).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// `single` (default: exactly one face) or `largest`.
+    face: Option<FaceParam>,
+}
+
+const AUTH: &[&str] = &["unauthorized", "forbidden"];
+const IMAGE_INPUT: &[&str] = &[
+    "invalid_request",
+    "missing_image",
+    "invalid_json",
+    "invalid_base64",
+    "unsupported_media_type",
+    "body_too_large",
+    "request_timeout",
+    "invalid_image",
+    "image_too_large",
+    "overloaded",
+    "unavailable",
+];
+const JSON_INPUT: &[&str] = &["invalid_json", "unsupported_media_type", "body_too_large", "invalid_parameter"];
+
+/// The error codes each operation can answer, beyond `internal_error`.
+fn errors_of(operation_id: &str) -> Vec<&'static str> {
+    let extra: &[&[&str]] = match operation_id {
+        "detect" | "embed" => &[AUTH, IMAGE_INPUT],
+        "compare" => &[AUTH, IMAGE_INPUT, &["no_face"]],
+        "verify" => &[
+            AUTH,
+            IMAGE_INPUT,
+            &["invalid_parameter", "person_not_found", "no_enrolled_faces", "no_face", "multiple_faces"],
+        ],
+        "identify" => &[AUTH, IMAGE_INPUT, &["invalid_parameter"]],
+        "enroll" | "enroll_face" => &[
+            AUTH,
+            IMAGE_INPUT,
+            &[
+                "invalid_parameter",
+                "person_not_found",
+                "no_face",
+                "multiple_faces",
+                "face_too_small",
+                "face_too_blurry",
+            ],
+        ],
+        "create_person" | "create_key" => &[AUTH, JSON_INPUT],
+        "update_person" => &[AUTH, JSON_INPUT, &["person_not_found"]],
+        "list_persons" | "audit_log" => &[AUTH, &["invalid_request", "invalid_parameter"]],
+        "get_person" | "delete_person" => &[AUTH, &["invalid_request", "person_not_found"]],
+        "delete_face" => &[AUTH, &["invalid_request", "person_not_found", "face_not_found"]],
+        "revoke_key" => &[AUTH, &["invalid_request", "key_not_found"]],
+        "list_keys" | "info" => &[AUTH],
+        "readyz" => &[&["unavailable"]],
+        _ => &[],
+    };
+    let mut codes: Vec<&str> = extra.iter().flat_map(|c| c.iter().copied()).collect();
+    if !extra.is_empty() || operation_id == "metrics" {
+        codes.push("internal_error");
+    }
+    codes
+}
+
+/// Adds each operation's error responses: one per status, with an example
+/// per code, and the headers those statuses carry.
+fn add_error_responses(openapi: &mut OpenApi) {
+    let samples: BTreeMap<&str, Error> = Error::samples().into_iter().map(|e| (e.code(), e)).collect();
+    for item in openapi.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for op in ops.into_iter().flatten() {
+            add_errors(op, &samples);
+        }
+    }
+}
+
+fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, Error>) {
+    let id = op.operation_id.clone().unwrap_or_default();
+    let mut by_status: BTreeMap<u16, Vec<&Error>> = BTreeMap::new();
+    for code in errors_of(&id) {
+        if let Some(e) = samples.get(code) {
+            by_status.entry(status(e).as_u16()).or_default().push(e);
+        }
+    }
+    for (code, errors) in by_status {
+        let names: Vec<String> = errors.iter().map(|e| format!("`{}`", e.code())).collect();
+        let examples = errors.iter().map(|e| {
+            let message = match e {
+                Error::Internal(_) => "internal error; the cause is in the service log".to_string(),
+                other => other.to_string(),
+            };
+            let value = json!({ "error": { "code": e.code(), "message": message } });
+            (e.code(), ExampleBuilder::new().value(Some(value)).build())
+        });
+        let content = ContentBuilder::new()
+            .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+            .examples_from_iter(examples)
+            .build();
+        let mut response = ResponseBuilder::new()
+            .description(format!("Error: {}", names.join(", ")))
+            .content("application/json", content);
+        if code == 401 {
+            response = response.header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .description(Some("`Bearer`"))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            );
+        }
+        if code == 429 || code == 503 {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .description(Some("Seconds to wait before retrying"))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                    .build(),
+            );
+        }
+        op.responses.responses.insert(code.to_string(), RefOr::T(response.build()));
+    }
+}
+
+/// The whole document: the router's paths plus the error responses.
+pub fn document(mut openapi: OpenApi) -> OpenApi {
+    add_error_responses(&mut openapi);
+    openapi
+}
+
+/// The OpenAPI document (this service's API, as JSON).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::openapi_text()).into_response()
+}
+
+/// Interactive API documentation (Swagger UI, served from this binary).
+#[utoipa::path(
+    get,
+    path = "/docs",
+    operation_id = "docs",
+    tag = "service",
+    responses((status = 200, description = "An HTML page", content_type = "text/html"))
+)]
+pub async fn docs() -> Response {
+    super::assets::html(include_str!("../../assets/docs.html"))
+}
