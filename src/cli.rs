@@ -157,6 +157,10 @@ pub struct ServeArgs {
     /// Seconds a whole request may take, body upload included (then 408).
     #[arg(long, env = "VISAGE_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
+    /// Also serve `/metrics`, without authentication, on this address (e.g.
+    /// `0.0.0.0:9090` on an internal network); on the main address it needs a key.
+    #[arg(long, env = "VISAGE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// Serve a non-loopback address without API keys (otherwise refused
     /// until a key exists: `visage keys create`).
     #[arg(long, env = "VISAGE_INSECURE_NO_AUTH")]
@@ -176,6 +180,7 @@ impl ServeArgs {
             body_limit: self.body_limit,
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
             insecure_no_auth: self.insecure_no_auth,
+            metrics_addr: self.metrics_addr.clone(),
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),

@@ -70,7 +70,10 @@ impl<C: Send + Sync + 'static> Engine<C> {
         });
         let tx = self.tx.as_ref().ok_or(EngineError::Stopped)?;
         tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => EngineError::Overloaded,
+            TrySendError::Full(_) => {
+                crate::telemetry::record_rejection();
+                EngineError::Overloaded
+            }
             TrySendError::Disconnected(_) => EngineError::Stopped,
         })?;
         match result.await {

@@ -23,4 +23,5 @@ pub mod model;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod vision;

@@ -33,6 +33,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Longest a whole request may take, body upload included.
     pub request_timeout: Duration,
+    /// A second address serving only `/metrics`, without authentication.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            metrics_addr: None,
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
         }
@@ -60,6 +63,7 @@ pub fn default_workers() -> usize {
 
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
@@ -68,6 +72,8 @@ pub struct Application {
 impl Application {
     /// Loads everything and binds; the service is ready when this returns.
     pub async fn build(config: Config) -> Result<Self> {
+        // Record from the start, so the first scrape sees start-up too.
+        crate::telemetry::prometheus();
         let models_dir = config.models_dir.clone();
         let pc = config.pipeline;
         let pipeline = tokio::task::spawn_blocking(move || -> Result<Pipeline> {
@@ -89,6 +95,10 @@ impl Application {
         let service = Service::new(engine, store, config.service.clone()).await?;
         let listener =
             TcpListener::bind(&config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a} (metrics)"))?),
+            None => None,
+        };
         let loopback = listener.local_addr()?.ip().is_loopback();
         let keys = service.store().active_keys().await.context("reading the API keys")?;
         if keys == 0 && !loopback && !config.insecure_no_auth {
@@ -105,6 +115,7 @@ impl Application {
         }
         Ok(Self {
             listener,
+            metrics_listener,
             state: AppState {
                 service: Arc::new(service),
                 body_limit: config.body_limit,
@@ -119,6 +130,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served alone, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -136,6 +152,22 @@ impl Application {
 
         let addr = self.local_addr()?;
         tracing::info!(%addr, "listening");
+        let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let router = crate::http::metrics_app(self.state.clone());
+            let mut stopped = metrics_stopped.clone();
+            if let Ok(a) = listener.local_addr() {
+                tracing::info!(addr = %a, "serving /metrics");
+            }
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                    tracing::warn!(error = %e, "the metrics listener failed");
+                }
+            })
+        });
         let router = app(self.state.clone());
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
@@ -165,6 +197,10 @@ impl Application {
         }
         tracing::info!("shutting down: finishing in-flight requests");
         drop(self.listener);
+        let _ = stop_metrics.send(true);
+        if let Some(m) = metrics_server {
+            let _ = m.await;
+        }
         let timeout = self.shutdown_timeout;
         if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");

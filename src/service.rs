@@ -13,6 +13,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gallery::{Candidate, ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::{FaceRecord, NewFace, Person, Store};
+use crate::telemetry;
+use crate::vision::detect::Detection;
 use crate::vision::pipeline::{Face, Pipeline, Timings};
 
 /// Decision thresholds and enrollment rules.
@@ -212,16 +214,22 @@ impl Service {
         self.store.ping().await.map_err(|e| format!("the database does not answer: {e}"))
     }
 
-    /// Runs `f` with the decoded image on an inference thread.
+    /// Runs `f` with the decoded image on an inference thread; the stage
+    /// timings `f` adds to go to the metrics.
     async fn with_image<T, F>(&self, bytes: Bytes, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Pipeline, &RgbImage) -> Result<T> + Send + 'static,
+        F: FnOnce(&Pipeline, &RgbImage, &mut Timings) -> Result<T> + Send + 'static,
     {
         self.engine
             .run(move |p| {
+                let mut t = Timings::default();
+                let start = Instant::now();
                 let img = p.decode(&bytes)?;
-                f(p, &img)
+                t.decode = start.elapsed();
+                let out = f(p, &img, &mut t);
+                record_timings(&t);
+                out
             })
             .await?
     }
@@ -231,11 +239,10 @@ impl Service {
     /// Every face (largest first, at most `max_faces`), optionally embedded.
     pub async fn analyze(&self, bytes: Bytes, embed: bool) -> Result<Analysis> {
         let max = self.config.max_faces;
-        self.with_image(bytes, move |p, img| {
-            let mut t = Timings::default();
-            let mut dets = p.detect(img)?;
+        self.with_image(bytes, move |p, img, t| {
+            let mut dets = detect(p, img, t)?;
             dets.truncate(max);
-            let faces = dets.into_iter().map(|d| p.describe(img, d, embed, &mut t)).collect::<anyhow::Result<_>>()?;
+            let faces = dets.into_iter().map(|d| p.describe(img, d, embed, t)).collect::<anyhow::Result<_>>()?;
             Ok(Analysis { image: ImageSize { width: img.width(), height: img.height() }, faces })
         })
         .await
@@ -243,14 +250,14 @@ impl Service {
 
     /// The one face to use from a photo, embedded.
     async fn probe(&self, bytes: Bytes, choice: FaceChoice) -> Result<Face> {
-        self.with_image(bytes, move |p, img| {
-            let dets = p.detect(img)?;
+        self.with_image(bytes, move |p, img, t| {
+            let dets = detect(p, img, t)?;
             let det = match (dets.len(), choice) {
                 (0, _) => return Err(Error::NoFace),
                 (1, _) | (_, FaceChoice::Largest) => dets.into_iter().next().ok_or(Error::NoFace)?,
                 (n, FaceChoice::Single) => return Err(Error::MultipleFaces(n)),
             };
-            Ok(p.describe(img, det, true, &mut Timings::default())?)
+            Ok(p.describe(img, det, true, t)?)
         })
         .await
     }
@@ -405,9 +412,11 @@ impl Service {
         let gallery = self.gallery.clone();
         // A large gallery scan takes milliseconds: keep it off the async workers.
         let (gallery_size, lists) = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
             let g = gallery.read().unwrap_or_else(|e| e.into_inner());
             let lists: Vec<Vec<Candidate>> =
                 queries.iter().map(|q| q.as_ref().map(|q| g.search(q, depth)).unwrap_or_default()).collect();
+            telemetry::record_stage("search", start.elapsed());
             (g.persons(), lists)
         })
         .await
@@ -442,6 +451,23 @@ impl Service {
         unique.sort_unstable();
         unique.dedup();
         Ok(self.store.person_names(&unique).await?)
+    }
+}
+
+/// Detection, timed and counted for the metrics.
+fn detect(p: &Pipeline, img: &RgbImage, t: &mut Timings) -> anyhow::Result<Vec<Detection>> {
+    let start = Instant::now();
+    let dets = p.detect(img)?;
+    t.detect += start.elapsed();
+    telemetry::record_faces(dets.len());
+    Ok(dets)
+}
+
+fn record_timings(t: &Timings) {
+    for (stage, d) in [("decode", t.decode), ("detect", t.detect), ("align", t.align), ("embed", t.embed)] {
+        if !d.is_zero() {
+            telemetry::record_stage(stage, d);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod keys;
 mod matching;
 pub mod openapi;
 mod persons;
+mod prometheus;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,7 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs))
         .routes(routes!(assets::asset))
+        .routes(scoped(routes!(prometheus::metrics), Scope::Match))
         .nest("/v1", api)
 }
 
@@ -107,6 +109,12 @@ fn openapi_text() -> &'static str {
     TEXT.get_or_init(|| openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
 }
 
+/// `/metrics` alone and open, for a separate (internal) port.
+pub fn metrics_app(state: AppState) -> Router {
+    let (router, _) = OpenApiRouter::new().routes(routes!(prometheus::metrics)).split_for_parts();
+    router.fallback(|| async { Error::RouteNotFound }).with_state(state)
+}
+
 /// The whole API as a `Router`, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes(Some(&state)).split_for_parts();
@@ -117,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(from_fn_with_state(state, time_limit))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(prometheus::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

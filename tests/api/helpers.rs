@@ -8,6 +8,8 @@ use visage::server::{Application, Config};
 
 pub struct TestApp {
     pub address: String,
+    /// The separate `/metrics` listener, when configured.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub db: PathBuf,
     pub person_ids: Vec<String>,
@@ -52,6 +54,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
     let db = config.db.clone();
     let app = Application::build(config).await.expect("the application starts");
     let address = format!("http://{}", app.local_addr().unwrap());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -62,6 +65,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
     });
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         db,
         person_ids: Vec::new(),

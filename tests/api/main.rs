@@ -6,6 +6,7 @@ mod concurrency;
 mod helpers;
 mod hostile;
 mod images;
+mod metrics;
 mod openapi;
 mod persons;
 mod router;

@@ -24,3 +24,20 @@ for asset in $(grep -o '/assets/[A-Za-z0-9._-]*' "$BODY_FILE"); do
   expect_status 200 "$BASE$asset"
 done
 ! grep -Eq 'https?://' "$BODY_FILE"
+
+# Prometheus metrics, parsed with the reference Python client's parser.
+curl -sf "$BASE/metrics" -o "$STATE_DIR/metrics.txt"
+"$py" - "$STATE_DIR/metrics.txt" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+
+families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+for name in ["visage_http_requests", "visage_http_request_duration_seconds", "visage_stage_duration_seconds",
+             "visage_faces_per_photo", "visage_inference_queue_depth", "visage_inference_rejected",
+             "visage_gallery_faces", "visage_gallery_persons"]:
+    assert name in families, f"{name} missing from {sorted(families)}"
+detect = [s for s in families["visage_http_requests"].samples
+          if s.labels.get("route") == "/v1/detect" and s.name.endswith("_total")]
+assert detect and sum(s.value for s in detect) >= 1, detect
+assert families["visage_http_request_duration_seconds"].type == "histogram"
+PY
