@@ -54,6 +54,7 @@ test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --all-targets --features onnxruntime
 	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
+	VISAGE_FEATURES=onnxruntime bash tests/cli/admin.sh
 	VISAGE_FEATURES=onnxruntime bash tests/crash/kill9.sh 3
 
 ## Formatting and lints, as CI runs them.

@@ -75,6 +75,57 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document (as served at /openapi.json), e.g. to generate a client.
     Openapi,
+    /// Enroll a folder of folders: DIR/<person name>/<photos>. Resumable (photos
+    /// already enrolled are skipped); unusable photos are reported with reasons.
+    EnrollDir {
+        dir: PathBuf,
+        /// `single`: skip photos with several faces; `largest`: use the largest.
+        #[arg(long, value_enum, default_value_t = FaceArg::Single)]
+        face: FaceArg,
+        /// Photos analysed at once (default: the number of cores).
+        #[arg(long, env = "VISAGE_WORKERS")]
+        workers: Option<usize>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Write every person with their faces and embeddings as JSON lines.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Read a file written by `visage export`; refuses embeddings of another model.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, env = "VISAGE_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+    },
+    /// List, show or delete persons.
+    Persons {
+        #[command(subcommand)]
+        action: PersonsCommand,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Embed stored faces again with the configured embedder, from their photos
+    /// (found by hash under --photos); lists persons who need new photos.
+    Reembed {
+        /// A folder searched (recursively) for the original photos.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        #[arg(long, env = "VISAGE_WORKERS")]
+        workers: Option<usize>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Manage API keys in the database (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -83,6 +134,29 @@ pub enum Command {
         #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db", global = true)]
         db: PathBuf,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArg {
+    /// SQLite database file.
+    #[arg(long, env = "VISAGE_DB", default_value = "data/visage.db", global = true)]
+    pub db: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceArg {
+    Single,
+    Largest,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PersonsCommand {
+    /// Every person as JSON lines, in creation order.
+    List,
+    /// A person with their faces (never embeddings) as JSON.
+    Show { id: String },
+    /// Delete a person and all their faces.
+    Delete { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -356,6 +430,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchModels(args) => return crate::eval::bench::run_models(args),
         Command::BenchGallery(args) => return crate::eval::gallery_bench::run(args),
         Command::Keys { action, db } => return keys(action, &db),
+        Command::EnrollDir { dir, face, workers, db, pipeline } => {
+            return enroll_dir(&dir, face, workers, &db.db, &pipeline);
+        }
+        Command::Export { out, db } => return export(out.as_deref(), &db.db),
+        Command::Import { file, db, models_dir } => return import(&file, &db.db, &models_dir),
+        Command::Persons { action, db } => return persons(action, &db.db),
+        Command::Reembed { photos, workers, db, pipeline } => {
+            return reembed(photos.as_deref(), workers, &db.db, &pipeline);
+        }
         Command::Openapi => {
             println!("{}", crate::http::openapi().to_pretty_json()?);
         }
@@ -382,6 +465,143 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn current_thread() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+    use crate::service::FaceChoice;
+    anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
+    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let choice = if face == FaceArg::Largest { FaceChoice::Largest } else { FaceChoice::Single };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+        let started = std::time::Instant::now();
+        let s = crate::admin::enroll_dir::run(&service, dir, choice, workers).await?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} photos in {:.1} s ({:.1}/s): {} enrolled, {} already enrolled, {} skipped; {} persons created, {} existing",
+            s.photos,
+            secs,
+            s.photos as f64 / secs.max(1e-9),
+            s.enrolled,
+            s.already_enrolled,
+            s.skipped.len(),
+            s.persons_created,
+            s.persons_existing
+        );
+        for (reason, n) in &s.skipped_by_reason {
+            eprintln!("  skipped, {reason}: {n}");
+        }
+        for skipped in s.skipped.iter().take(20) {
+            eprintln!("  {}: {}", skipped.path.display(), skipped.message);
+        }
+        if s.skipped.len() > 20 {
+            eprintln!("  ... and {} more (all in the JSON summary on standard output)", s.skipped.len() - 20);
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        service.store().close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    current_thread()?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let (persons, faces) = match out {
+            Some(path) => {
+                let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                crate::admin::transfer::export(&store, &mut std::io::BufWriter::new(file)).await?
+            }
+            None => crate::admin::transfer::export(&store, &mut std::io::stdout().lock()).await?,
+        };
+        eprintln!("exported {persons} persons, {faces} faces");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn import(file: &Path, db: &Path, models_dir: &Path) -> Result<ExitCode> {
+    let manifest = crate::model::Manifest::load(models_dir)?;
+    let entry = manifest.default_embedder()?;
+    let model = format!("{}@sha256:{}", entry.id, entry.sha256.to_lowercase());
+    let input =
+        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
+    current_thread()?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let s = crate::admin::transfer::import(&store, input, &model, None).await?;
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    current_thread()?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let code = match action {
+            PersonsCommand::List => {
+                let n = crate::admin::persons::list(&store, &mut std::io::stdout().lock()).await?;
+                eprintln!("{n} persons");
+                ExitCode::SUCCESS
+            }
+            PersonsCommand::Show { id } => match crate::admin::persons::show(&store, &id).await? {
+                Some(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("visage: error: no person with id {id:?}");
+                    ExitCode::FAILURE
+                }
+            },
+            PersonsCommand::Delete { id } => {
+                if crate::admin::persons::delete(&store, &id).await? {
+                    eprintln!("deleted {id}");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("visage: error: no person with id {id:?}");
+                    ExitCode::FAILURE
+                }
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}
+
+fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+        let s = crate::admin::reembed::run(&service, photos).await?;
+        if s.faces_to_reembed == 0 {
+            eprintln!("every face is already embedded by {}", s.model);
+        } else {
+            eprintln!("{} of {} faces re-embedded with {}", s.reembedded, s.faces_to_reembed, s.model);
+        }
+        if !s.needs_new_photos.is_empty() {
+            eprintln!(
+                "{} persons need new photos{}:",
+                s.needs_new_photos.len(),
+                if photos.is_none() { " (or pass --photos DIR with the photos they were enrolled from)" } else { "" }
+            );
+            for n in &s.needs_new_photos {
+                eprintln!("  {} {:?}: {} faces", n.person_id, n.name, n.faces);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        service.store().close().await;
+        Ok(if s.needs_new_photos.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    })
 }
 
 fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {

@@ -13,6 +13,7 @@
 // No request path may panic on input: unwrap/expect only in tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod cli;
 pub mod engine;
 pub mod error;

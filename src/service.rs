@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use image::RgbImage;
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -303,10 +304,11 @@ impl Service {
             // Refuse unknown persons before spending inference on them.
             self.get_person(id).await?;
         }
+        let source = hex::encode(sha2::Sha256::digest(&bytes));
         let face = self.probe(bytes, choice).await?;
         self.check_enrollable(&face)?;
         let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
-        let new = NewFace { face: &face, embedding: &embedding, model: &self.model };
+        let new = NewFace { face: &face, embedding: &embedding, model: &self.model, source_sha256: Some(&source) };
         let _write = self.writes.lock().await;
         let (person, record, created) = match (person_id, new_person) {
             (Some(id), _) => {
@@ -322,6 +324,47 @@ impl Service {
         };
         self.gallery_write().insert(&record.id, &record.person_id, &embedding);
         Ok(Enrollment { person, face: record, created_person: created })
+    }
+
+    /// Embeds an enrolled face again with the current embedder, from the
+    /// photo it was enrolled from (the detection overlapping its stored box
+    /// most), and makes it searchable. Returns the updated face.
+    pub async fn reembed(&self, face: &FaceRecord, bytes: Bytes, actor: &str) -> Result<FaceRecord> {
+        let old = face.bbox;
+        let new = self
+            .with_image(bytes, move |p, img, t| {
+                let dets = detect(p, img, t)?;
+                let best = dets.into_iter().max_by(|a, b| a.bbox.iou(&old).total_cmp(&b.bbox.iou(&old)));
+                match best {
+                    Some(d) if d.bbox.iou(&old) >= 0.3 => Ok(p.describe(img, d, true, t)?),
+                    _ => Err(Error::NoFace),
+                }
+            })
+            .await?;
+        let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
+        let updated = FaceRecord {
+            bbox: new.detection.bbox,
+            landmarks: new.detection.landmarks,
+            score: new.detection.score,
+            quality: new.quality,
+            model: self.model.clone(),
+            ..face.clone()
+        };
+        let _write = self.writes.lock().await;
+        if !self.store.replace_embedding(&updated, &embedding, actor).await? {
+            return Err(Error::FaceNotFound(face.id.clone()));
+        }
+        let mut gallery = self.gallery_write();
+        gallery.remove_face(&face.id);
+        gallery.insert(&updated.id, &updated.person_id, &embedding);
+        if face.model != self.model {
+            let _ = self.faces_other_model.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| n.checked_sub(1),
+            );
+        }
+        Ok(updated)
     }
 
     pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {
@@ -492,7 +535,7 @@ pub async fn load_gallery(
         tracing::warn!(
             faces = other,
             model = %model,
-            "stored faces were embedded by another model and will not be compared; re-enroll those persons"
+            "stored faces were embedded by another model and will not be compared; run `visage reembed --photos DIR` or re-enroll those persons"
         );
     }
     tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");

@@ -15,16 +15,18 @@ pub struct NewFace<'a> {
     pub face: &'a Face,
     pub embedding: &'a [f32],
     pub model: &'a str,
+    /// SHA-256 (hex) of the photo, when known.
+    pub source_sha256: Option<&'a str>,
 }
 
-const SELECT: &str = "SELECT id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, \
+pub(super) const SELECT: &str = "SELECT id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, \
      created_at FROM faces";
 
 fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
+pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
     let landmarks: String = row.try_get("landmarks")?;
     let quality: String = row.try_get("quality")?;
     let f = |c: &str| -> StoreResult<f32> { Ok(row.try_get::<f64, _>(c)? as f32) };
@@ -60,7 +62,7 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
     let quality = serde_json::to_string(&record.quality).map_err(corrupt("quality"))?;
     let result = sqlx::query(
         "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
-         score, quality, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&record.id)
     .bind(person_id)
@@ -74,6 +76,7 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
     .bind(f64::from(d.score))
     .bind(quality)
     .bind(&record.created_at)
+    .bind(new.source_sha256)
     .execute(exec)
     .await;
     match result {

@@ -4,6 +4,7 @@ mod audit;
 mod faces;
 mod keys;
 mod persons;
+mod transfer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use crate::vision::quality::Quality;
 pub use audit::AuditEntry;
 pub use faces::NewFace;
 pub use keys::{ApiKey, NewKey, Scope};
+pub use transfer::FaceExport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,7 +90,7 @@ pub fn is_valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))

@@ -4,10 +4,10 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{Person, Store, StoreError, StoreResult, new_id, now};
 
-const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
+pub(super) const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS face_count FROM persons p";
 
-fn person(row: &SqliteRow) -> StoreResult<Person> {
+pub(super) fn person(row: &SqliteRow) -> StoreResult<Person> {
     let metadata: Option<String> = row.try_get("metadata")?;
     Ok(Person {
         id: row.try_get("id")?,

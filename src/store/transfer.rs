@@ -1,0 +1,145 @@
+//! Bulk operations of the admin commands: look-ups by name and photo hash,
+//! export and import of persons with their embeddings, and re-embedding.
+use sqlx::Row;
+
+use super::faces::{SELECT as FACE_SELECT, face as face_row};
+use super::persons::{SELECT as PERSON_SELECT, person as person_row};
+use super::{FaceRecord, Person, Store, StoreError, StoreResult, blob_to_embedding, embedding_to_blob};
+
+/// A stored face with its embedding and the hash of the photo it came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaceExport {
+    #[serde(flatten)]
+    pub face: FaceRecord,
+    pub source_sha256: Option<String>,
+    pub embedding: Vec<f32>,
+}
+
+impl Store {
+    /// The oldest person with exactly this name.
+    pub async fn find_person_by_name(&self, name: &str) -> StoreResult<Option<Person>> {
+        let row = sqlx::query(&format!("{PERSON_SELECT} WHERE p.name = ? ORDER BY p.created_at, p.id LIMIT 1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(person_row).transpose()
+    }
+
+    /// Whether this person already has a face from the photo with this hash.
+    pub async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM faces WHERE person_id = ? AND source_sha256 = ? LIMIT 1")
+            .bind(person_id)
+            .bind(source_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// A person's faces with their embeddings, for export.
+    pub async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
+        let rows = sqlx::query(&format!(
+            "{} , source_sha256, embedding FROM faces WHERE person_id = ? ORDER BY id",
+            FACE_SELECT.trim_end_matches(" FROM faces")
+        ))
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let blob: &[u8] = r.try_get("embedding")?;
+                Ok(FaceExport {
+                    face: face_row(r)?,
+                    source_sha256: r.try_get("source_sha256")?,
+                    embedding: blob_to_embedding(blob)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores an exported person with their faces, ids kept, in one
+    /// transaction. False (and nothing written) when the person id exists.
+    pub async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM persons WHERE id = ?").bind(&person.id).fetch_optional(&mut *tx).await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO persons (id, name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&person.id)
+            .bind(&person.name)
+            .bind(person.metadata.as_ref().map(|m| m.to_string()))
+            .bind(&person.created_at)
+            .bind(&person.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        for f in faces {
+            let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+            let r = &f.face;
+            sqlx::query(
+                "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+                 score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.id)
+            .bind(&person.id)
+            .bind(embedding_to_blob(&f.embedding))
+            .bind(&r.model)
+            .bind(f64::from(r.bbox.x))
+            .bind(f64::from(r.bbox.y))
+            .bind(f64::from(r.bbox.width))
+            .bind(f64::from(r.bbox.height))
+            .bind(serde_json::to_string(&r.landmarks).map_err(corrupt)?)
+            .bind(f64::from(r.score))
+            .bind(serde_json::to_string(&r.quality).map_err(corrupt)?)
+            .bind(&r.created_at)
+            .bind(&f.source_sha256)
+            .execute(&mut *tx)
+            .await?;
+        }
+        super::audit::record(&mut *tx, actor, "import_person", &person.id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Faces embedded by another model than `model`, with their photo hashes.
+    pub async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+        let rows = sqlx::query(&format!(
+            "{} , source_sha256 FROM faces WHERE model <> ? ORDER BY person_id, id",
+            FACE_SELECT.trim_end_matches(" FROM faces")
+        ))
+        .bind(model)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((face_row(r)?, r.try_get("source_sha256")?))).collect()
+    }
+
+    /// Replaces a face's embedding (and where the new model found the face).
+    pub async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE faces SET embedding = ?, model = ?, box_x = ?, box_y = ?, box_width = ?, box_height = ?, \
+             landmarks = ?, score = ?, quality = ? WHERE id = ?",
+        )
+        .bind(embedding_to_blob(embedding))
+        .bind(&face.model)
+        .bind(f64::from(face.bbox.x))
+        .bind(f64::from(face.bbox.y))
+        .bind(f64::from(face.bbox.width))
+        .bind(f64::from(face.bbox.height))
+        .bind(serde_json::to_string(&face.landmarks).map_err(corrupt)?)
+        .bind(f64::from(face.score))
+        .bind(serde_json::to_string(&face.quality).map_err(corrupt)?)
+        .bind(&face.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::record(&mut *tx, actor, "reembed_face", &face.id).await?;
+        tx.commit().await?;
+        // The old embedding's bytes must not linger in the WAL.
+        self.purge_wal().await;
+        Ok(true)
+    }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The admin commands end to end on the real binary: enroll-dir (resumable,
+# reasons for skipped photos), export / import (refusing another model's
+# embeddings), persons list|show|delete, reembed (with and without photos).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+if [ -z "${VISAGE_BIN:-}" ]; then
+  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"}
+  VISAGE_BIN="$root/target/debug/visage"
+fi
+v() { "$VISAGE_BIN" "$@" 2>>"$work/log"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; tail -20 "$work/log" >&2; exit 1; }
+export RUST_LOG=warn,tract_onnx=error
+
+photos="$work/photos"
+mkdir -p "$photos/Barack_Obama" "$photos/Joe_Biden" "$photos/Nobody"
+cp tests/data/obama.jpg tests/data/obama2.jpg tests/data/obama3.jpg "$photos/Barack_Obama/"
+cp tests/data/biden.jpg "$photos/Joe_Biden/"
+head -c 5000 /dev/urandom > "$photos/Joe_Biden/broken.jpg"
+printf 'not a photo' > "$photos/Nobody/notes.txt"   # not an image extension: ignored
+db="$work/a.db"
+
+# enroll-dir: 4 faces, 1 skipped with its reason; a second run enrolls nothing new.
+v enroll-dir "$photos" --db "$db" > "$work/run1.json"
+jq -e '.enrolled == 4 and .persons_created == 2 and .photos == 5 and .skipped_by_reason.invalid_image == 1
+       and (.skipped[0].path | endswith("broken.jpg"))' "$work/run1.json" >/dev/null || fail "first run: $(cat "$work/run1.json")"
+v enroll-dir "$photos" --db "$db" > "$work/run2.json"
+jq -e '.enrolled == 0 and .already_enrolled == 4 and .persons_created == 0 and .persons_existing == 2' \
+  "$work/run2.json" >/dev/null || fail "resume: $(cat "$work/run2.json")"
+cp tests/data/obama_partial_face.jpg "$photos/Barack_Obama/"
+v enroll-dir "$photos" --db "$db" --face largest > "$work/run3.json"
+jq -e '.enrolled + (.skipped | length) == 2 and .already_enrolled == 4' "$work/run3.json" >/dev/null \
+  || fail "new photo: $(cat "$work/run3.json")"
+
+# persons list / show.
+v persons list --db "$db" > "$work/persons.jsonl"
+[ "$(wc -l < "$work/persons.jsonl")" -eq 2 ] || fail "persons list: $(cat "$work/persons.jsonl")"
+obama=$(jq -r 'select(.name == "Barack Obama") | .id' "$work/persons.jsonl")
+v persons show "$obama" --db "$db" | jq -e '.name == "Barack Obama" and (.faces | length) >= 3
+  and (.faces[0] | has("embedding") | not) and .metadata.folder == "Barack_Obama"' >/dev/null || fail "persons show"
+
+# export, import into a fresh database (ids kept), import again (nothing new).
+v export --db "$db" --out "$work/export.jsonl"
+[ "$(head -1 "$work/export.jsonl" | jq -r .format)" = visage-export ] || fail "export header"
+jq -e -s '[.[1:][].faces[]] | length > 0 and all((.embedding | length) == 128 and (.model | startswith("sface")))' \
+  "$work/export.jsonl" >/dev/null || fail "export embeddings"
+v import "$work/export.jsonl" --db "$work/b.db" | jq -e '.persons_imported == 2' >/dev/null || fail "import"
+v import "$work/export.jsonl" --db "$work/b.db" | jq -e '.persons_imported == 0 and .persons_already_present == 2' \
+  >/dev/null || fail "import again"
+v persons show "$obama" --db "$work/b.db" | jq -e '.name == "Barack Obama"' >/dev/null || fail "imported person"
+
+# Another model's embeddings are refused, and nothing is written.
+sed 's/"model":"sface[^"]*"/"model":"arcface-r100@sha256:00"/g' "$work/export.jsonl" > "$work/other.jsonl"
+if v import "$work/other.jsonl" --db "$work/c.db"; then fail "imported another model's embeddings"; fi
+grep -q "refusing to import" "$work/log" || fail "no reason given for the refusal"
+[ "$(v persons list --db "$work/c.db" | wc -l)" -eq 0 ] || fail "a refused import wrote persons"
+
+# reembed: pretend the faces came from an old embedder.
+python3 - "$db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE faces SET model = 'old-embedder@sha256:00'"); c.commit()
+PY
+set +e
+v reembed --db "$db" > "$work/re1.json"; rc=$?
+set -e
+[ "$rc" -eq 3 ] || fail "reembed without photos exited $rc, expected 3"
+jq -e '.reembedded == 0 and (.needs_new_photos | length) == 2' "$work/re1.json" >/dev/null || fail "re1: $(cat "$work/re1.json")"
+v reembed --db "$db" --photos "$photos" > "$work/re2.json"
+jq -e '.reembedded == .faces_to_reembed and .faces_to_reembed >= 4 and .needs_new_photos == []' "$work/re2.json" \
+  >/dev/null || fail "re2: $(cat "$work/re2.json")"
+v reembed --db "$db" | jq -e '.faces_to_reembed == 0' >/dev/null || fail "re3"
+
+# persons delete, and the audit log names the command line.
+v persons delete "$obama" --db "$db"
+if v persons show "$obama" --db "$db" >/dev/null; then fail "deleted person still shown"; fi
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed)"
