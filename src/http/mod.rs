@@ -64,6 +64,37 @@ async fn time_limit(
     }
 }
 
+/// An error answered before the whole request body was read (a missing key,
+/// a wrong content type, a body over the limit) leaves unread bytes on an
+/// HTTP/1 connection, which the server then closes: say so with
+/// `Connection: close`, so a client's connection pool does not reuse it and
+/// hit a broken pipe on its next request.
+async fn close_if_body_unread(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, Version, header};
+    let headers = req.headers();
+    let has_body = req.version() <= Version::HTTP_11
+        && (headers.get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+            || headers.contains_key(header::TRANSFER_ENCODING));
+    let mut response = next.run(req).await;
+    let early = [
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ];
+    if has_body && early.contains(&response.status()) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Every route with its OpenAPI operation, from one list. With a state, each
 /// scoped route also gets its access check; without one only the document
 /// is wanted.
@@ -126,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(state, time_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(prometheus::track))
+        .layer(axum::middleware::from_fn(close_if_body_unread))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

@@ -60,3 +60,24 @@ async fn slow_clients_are_cut_off_headers_by_connection_close_bodies_by_408() {
     assert_eq!(info["limits"]["request_timeout_seconds"], 1.0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn errors_before_the_body_is_read_close_the_connection() {
+    let application = Application::build(config(&temp_dir().join("v.db"))).await.unwrap();
+    let router = app(application.state().clone());
+    // 415 with an unread body: the connection cannot be reused.
+    let req = Request::post("/v1/detect")
+        .header("content-type", "text/plain")
+        .header("content-length", "5")
+        .body(Body::from("hello"))
+        .unwrap();
+    let r = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    // No body, or a successful answer: keep-alive as usual.
+    let r = router.clone().oneshot(Request::get("/v2/nothing").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers().get("connection").is_none());
+    let r = router.oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    assert!(r.headers().get("connection").is_none());
+}
