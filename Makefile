@@ -41,7 +41,7 @@ test-tools:
 	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
 	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
 
-## Python tools of the tests (the OpenAPI validator, the Prometheus parser).
+## Python tools of the tests (the OpenAPI validator, the Prometheus parser, Selenium).
 test-venv: target/test-venv/.installed
 target/test-venv/.installed: tests/requirements.txt
 	$(PYTHON) -m venv target/test-venv
@@ -55,6 +55,7 @@ test: models onnxruntime test-data test-tools test-venv
 	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=onnxruntime bash tests/cli/admin.sh
+	VISAGE_FEATURES=onnxruntime bash tests/browser/run.sh
 	VISAGE_FEATURES=onnxruntime bash tests/crash/kill9.sh 3
 
 ## Formatting and lints, as CI runs them.

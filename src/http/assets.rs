@@ -10,13 +10,15 @@ use crate::error::Error;
 /// Name, content type and bytes of every served file.
 const FILES: &[(&str, &str, &[u8])] = &[
     ("docs.js", "text/javascript", include_bytes!("../../assets/docs.js")),
+    ("ui.js", "text/javascript", include_bytes!("../../assets/ui.js")),
+    ("ui.css", "text/css", include_bytes!("../../assets/ui.css")),
     ("swagger-ui-bundle.js", "text/javascript", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui-bundle.js")),
     ("swagger-ui.css", "text/css", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui.css")),
 ];
 
 /// The pages may load scripts, styles and images only from this service;
 /// images and video from the page itself (uploads, the webcam) too.
-const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
                    style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// An HTML page with the security headers every page carries.
@@ -27,7 +29,21 @@ pub fn html(body: &'static str) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(self), microphone=()"));
     r
+}
+
+/// The demo page: enroll a person from a photo or the webcam, then verify or
+/// identify another photo, with the faces drawn; the person list with delete.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "ui",
+    tag = "service",
+    responses((status = 200, description = "An HTML page", content_type = "text/html"))
+)]
+pub async fn ui() -> Response {
+    html(include_str!("../../assets/ui.html"))
 }
 
 /// A static file of the documentation and demo pages.

@@ -125,6 +125,7 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs))
         .routes(routes!(assets::asset))
+        .routes(routes!(assets::ui))
         .routes(scoped(routes!(prometheus::metrics), Scope::Match))
         .nest("/v1", api)
 }
