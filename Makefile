@@ -58,8 +58,9 @@ test: models onnxruntime test-data test-tools test-venv
 	VISAGE_FEATURES=onnxruntime bash tests/browser/run.sh
 	VISAGE_FEATURES=onnxruntime bash tests/crash/kill9.sh 3
 
-## Formatting and lints, as CI runs them.
-lint:
+## Formatting and lints, as CI runs them (hadolint for the Dockerfile).
+lint: test-venv
+	target/test-venv/bin/hadolint docker/Dockerfile
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --features onnxruntime -- -D warnings
