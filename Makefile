@@ -13,6 +13,9 @@ FEATURES := --features onnxruntime
 RUNTIME := onnxruntime
 endif
 
+# The tests build one binary with every optional feature.
+TEST_FEATURES := onnxruntime,otel
+
 .PHONY: run build models onnxruntime test-data test-tools test-venv test lint bench clean-data
 
 ## Build the release binary and start the service (fetches the models if absent).
@@ -48,22 +51,24 @@ target/test-venv/.installed: tests/requirements.txt
 	target/test-venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-## Every test: unit, model parity (both backends), pipeline and HTTP tests,
-## then the curl tests against the binary on each backend, then kill -9 crash runs.
+## Every test: unit, model parity (both backends), pipeline, HTTP, OpenAPI and
+## metrics tests; the curl tests against the binary on each backend; the admin
+## commands; the demo page in headless Chromium; OpenTelemetry export; kill -9 runs.
 test: models onnxruntime test-data test-tools test-venv
-	$(CARGO) test --locked --all-targets --features onnxruntime
-	VISAGE_FEATURES=onnxruntime bash tests/curl/run.sh
-	VISAGE_FEATURES=onnxruntime VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
-	VISAGE_FEATURES=onnxruntime bash tests/cli/admin.sh
-	VISAGE_FEATURES=onnxruntime bash tests/browser/run.sh
-	VISAGE_FEATURES=onnxruntime bash tests/crash/kill9.sh 3
+	$(CARGO) test --locked --all-targets --features $(TEST_FEATURES)
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/curl/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/cli/admin.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/browser/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/otel/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9.sh 3
 
 ## Formatting and lints, as CI runs them (hadolint for the Dockerfile).
 lint: test-venv
 	target/test-venv/bin/hadolint docker/Dockerfile
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) clippy --locked --all-targets --features onnxruntime -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features $(TEST_FEATURES) -- -D warnings
 
 ## Per-stage latency next to onnxruntime (see bench/).
 bench:

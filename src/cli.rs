@@ -136,6 +136,18 @@ pub enum Command {
     },
 }
 
+/// OpenTelemetry export (builds with `--features otel`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OtlpArgs {
+    /// Export request spans over OTLP/HTTP to this URL (e.g.
+    /// http://collector:4318/v1/traces); requests with a `traceparent` continue that trace.
+    #[arg(long, env = "VISAGE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Send OTLP as JSON instead of protobuf.
+    #[arg(long, env = "VISAGE_OTLP_JSON")]
+    pub otlp_json: bool,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct DbArg {
     /// SQLite database file.
@@ -225,6 +237,8 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long, env = "VISAGE_LOG_JSON")]
     pub log_json: bool,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
     /// Seconds a client may take to send a request's headers (slow-loris guard).
     #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = 10)]
     pub header_read_timeout: u64,
@@ -358,7 +372,17 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(&cli.command, Command::Serve(a) if a.log_json));
+    let (json, otlp) = match &cli.command {
+        Command::Serve(a) => (a.log_json, Some(a.otlp.clone())),
+        _ => (false, None),
+    };
+    let _tracing = match init_tracing(json, otlp.as_ref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("visage: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -372,12 +396,43 @@ pub fn main() -> ExitCode {
 /// cover these models, so that warning is hidden unless asked for.
 pub const DEFAULT_LOG_FILTER: &str = "info,tract_onnx=error";
 
-fn init_tracing(json: bool) {
+/// What keeps the log and trace outputs running (the OTLP exporter flushes
+/// when it is dropped).
+pub struct TracingGuard {
+    #[cfg(feature = "otel")]
+    _otel: Option<crate::otel::Guard>,
+}
+
+/// Logs to standard error (JSON lines with `json`), and with the `otel`
+/// feature and an OTLP endpoint, spans exported over OpenTelemetry.
+fn init_tracing(json: bool, otlp: Option<&OtlpArgs>) -> Result<TracingGuard> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let fmt = if json { fmt.json().boxed() } else { fmt.boxed() };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otel")]
+    {
+        if let Some(endpoint) = otlp.and_then(|o| o.otlp_endpoint.as_deref()) {
+            let (layer, guard) = crate::otel::layer(endpoint, otlp.is_some_and(|o| o.otlp_json))?;
+            let _ = registry.with(layer).try_init();
+            return Ok(TracingGuard { _otel: Some(guard) });
+        }
+        let _ = registry.try_init();
+        Ok(TracingGuard { _otel: None })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        if otlp.is_some_and(|o| o.otlp_endpoint.is_some()) {
+            anyhow::bail!("--otlp-endpoint needs a build with `--features otel`");
+        }
+        let _ = registry.try_init();
+        Ok(TracingGuard {})
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

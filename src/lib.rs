@@ -21,6 +21,8 @@ pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod model;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -167,13 +167,16 @@ pub fn app(state: AppState) -> Router {
                         .extensions()
                         .get::<axum::extract::MatchedPath>()
                         .map_or_else(|| req.uri().path().to_string(), |m| m.as_str().to_string());
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
                         method = %req.method(),
                         route,
                         request_id = id,
                         key_id = tracing::field::Empty
-                    )
+                    );
+                    #[cfg(feature = "otel")]
+                    crate::otel::continue_trace(&span, req.headers());
+                    span
                 })
                 .on_request(())
                 .on_response(|res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
