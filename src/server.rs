@@ -172,6 +172,7 @@ impl Application {
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
         let graceful = GracefulShutdown::new();
+        let reloader = tokio::spawn(reload_on_sighup(self.state.service.clone()));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -198,6 +199,7 @@ impl Application {
         tracing::info!("shutting down: finishing in-flight requests");
         drop(self.listener);
         let _ = stop_metrics.send(true);
+        reloader.abort();
         if let Some(m) = metrics_server {
             let _ = m.await;
         }
@@ -209,6 +211,24 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// SIGHUP reloads the gallery from the database: after `visage enroll-dir`,
+/// `import`, `reembed` or `persons delete` changed it from outside.
+async fn reload_on_sighup(service: Arc<crate::service::Service>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            match service.reload_gallery().await {
+                Ok(g) => tracing::info!(faces = g.faces, persons = g.persons, "SIGHUP: gallery reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reloading the gallery failed; the old one stays"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = service;
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -177,6 +177,18 @@ impl Service {
         })
     }
 
+    /// Reloads the gallery from the store, for changes made outside this
+    /// process (the admin commands). Writes wait meanwhile; searches go on
+    /// against the old gallery until the new one is swapped in.
+    pub async fn reload_gallery(&self) -> Result<GalleryInfo> {
+        let _write = self.writes.lock().await;
+        let dim = self.engine.pipeline().embedder.dim();
+        let (gallery, other) = load_gallery(&self.store, &self.model, dim, self.config.index).await?;
+        *self.gallery_write() = gallery;
+        self.faces_other_model.store(other, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.gallery_info())
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

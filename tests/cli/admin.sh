@@ -73,7 +73,19 @@ jq -e '.reembedded == .faces_to_reembed and .faces_to_reembed >= 4 and .needs_ne
   >/dev/null || fail "re2: $(cat "$work/re2.json")"
 v reembed --db "$db" | jq -e '.faces_to_reembed == 0' >/dev/null || fail "re3"
 
-# persons delete, and the audit log names the command line.
+# A running service sees the admin commands' changes after SIGHUP.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$VISAGE_BIN" serve --addr "127.0.0.1:$port" --db "$db" --models-dir "$root/models" >>"$work/log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+who() { curl -sf -F image=@tests/data/obama2.jpg "http://127.0.0.1:$port/v1/identify" | jq -r '.faces[0].status'; }
+[ "$(who)" = identified ] || fail "the served gallery does not know the enrolled person"
 v persons delete "$obama" --db "$db"
 if v persons show "$obama" --db "$db" >/dev/null; then fail "deleted person still shown"; fi
-echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed)"
+[ "$(who)" = identified ] || fail "expected the running gallery to be stale before SIGHUP"
+kill -HUP "$server"
+for _ in $(seq 1 50); do [ "$(who)" = unknown ] && break; sleep 0.1; done
+[ "$(who)" = unknown ] || fail "SIGHUP did not reload the gallery"
+kill -TERM "$server"; wait "$server" || fail "the server did not stop cleanly"
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed, SIGHUP reload)"
