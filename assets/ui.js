@@ -147,7 +147,8 @@ async function match(event) {
   });
 }
 
-async function refreshPersons(select) {
+/** Reloads the person list (and the verify chooser); `note` stays shown. */
+async function refreshPersons(select, note) {
   const list = $("persons");
   const chooser = $("match-person");
   try {
@@ -175,7 +176,8 @@ async function refreshPersons(select) {
       chooser.append(option);
     }
     if (previous) chooser.value = previous;
-    say("persons-result", page.persons.length ? "" : "Nobody is enrolled yet.");
+    if (note) say("persons-result", note, "ok");
+    else say("persons-result", page.persons.length ? "" : "Nobody is enrolled yet.");
   } catch (e) {
     say("persons-result", `Cannot list persons (${e.message}).`, "bad");
   }
@@ -185,11 +187,11 @@ async function removePerson(person) {
   if (!window.confirm(`Delete ${person.name} and every enrolled face?`)) return;
   try {
     await api(`/v1/persons/${encodeURIComponent(person.id)}`, { method: "DELETE" });
-    say("persons-result", `Deleted ${person.name}.`, "ok");
   } catch (e) {
     say("persons-result", e.message, "bad");
+    return;
   }
-  await refreshPersons();
+  await refreshPersons(undefined, `Deleted ${person.name}.`);
 }
 
 async function choose(target, input) {

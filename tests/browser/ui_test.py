@@ -108,5 +108,15 @@ try:
               and "the server responded with a status of" not in e["message"]]
     assert not errors, errors
     print("ui: enroll, verify (match and not), identify, error, webcam, delete: ok")
+
+    # The API docs render from the vendored Swagger UI, under the same policy.
+    driver.get(base + "/docs")
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".swagger-ui .info .title"), "visage"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 20)
+    operations = len(driver.find_elements(By.CSS_SELECTOR, ".opblock"))
+    driver.save_screenshot(f"{artifacts}/docs.png")
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    print(f"docs: Swagger UI shows {operations} operations: ok")
 finally:
     driver.quit()
