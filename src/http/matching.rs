@@ -33,7 +33,7 @@ fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
     })
 }
 
-/// `POST /v1/persons/{id}/faces`: enroll one face for an existing person.
+/// Enroll one face for an existing person.
 #[utoipa::path(
     post,
     path = "/persons/{id}/faces",
@@ -79,7 +79,7 @@ pub struct Embedded {
     faces: Vec<EmbeddedFace>,
 }
 
-/// `POST /v1/enroll`: create a person (or use `person_id`) and enroll a face in one call.
+/// Create a person (or use `person_id`) and enroll a face in one call.
 #[utoipa::path(
     post,
     path = "/enroll",
@@ -117,7 +117,7 @@ pub async fn enroll(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `POST /v1/verify`: is the largest face in the photo this person?
+/// Is the largest face in the photo this person?
 #[utoipa::path(
     post,
     path = "/verify",
@@ -144,7 +144,7 @@ pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Re
     Ok(Json(s.service.verify(&pid, image, choice, threshold).await?).into_response())
 }
 
-/// `POST /v1/identify`: who is each face in the photo?
+/// Who is each face in the photo?
 #[utoipa::path(
     post,
     path = "/identify",
@@ -170,7 +170,7 @@ pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<
     Ok(Json(s.service.identify(image, top_k.map(|k| k as usize), threshold).await?).into_response())
 }
 
-/// `POST /v1/compare`: do two photos show the same person?
+/// Do two photos show the same person?
 #[utoipa::path(
     post,
     path = "/compare",
@@ -191,7 +191,7 @@ pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<R
     Ok(Json(s.service.compare(a, b).await?).into_response())
 }
 
-/// `POST /v1/detect`: every face with box, landmarks, score and quality.
+/// Every face with box, landmarks, score and quality.
 #[utoipa::path(
     post,
     path = "/detect",
@@ -211,7 +211,7 @@ pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Re
     Ok(Json(s.service.analyze(image, false).await?).into_response())
 }
 
-/// `POST /v1/embed`: every face with its embedding and model id.
+/// Every face with its embedding and model id.
 #[utoipa::path(
     post,
     path = "/embed",
