@@ -17,21 +17,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 py="$root/target/test-venv/bin/python"
 [ -x "$py" ] || { echo "no $py: run \`make test-venv\`" >&2; exit 1; }
-if [ -z "${VISAGE_BIN:-}" ]; then
-  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"}
-  VISAGE_BIN="$root/target/debug/visage"
-fi
+source tests/lib/visage.sh
+ensure_bin
 
 state=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$VISAGE_BIN" serve --addr "127.0.0.1:$port" --db "$state/visage.db" --models-dir "$root/models" >"$state/server.log" 2>&1 &
-server=$!
+port=$(free_port)
+start_visage "$port" "$state/server.log" --db "$state/visage.db" || exit 1
+server=$SERVER_PID
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$state"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$state/server.log" >&2; exit 1; }
-  sleep 0.1
-done
 mkdir -p target/artifacts
 if "$py" tests/browser/ui_test.py "http://127.0.0.1:$port" "$root/tests/data" "$root/target/artifacts"; then
   echo "ok   browser/ui_test.py (screenshots in target/artifacts/)"

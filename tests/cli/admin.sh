@@ -5,10 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-if [ -z "${VISAGE_BIN:-}" ]; then
-  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"}
-  VISAGE_BIN="$root/target/debug/visage"
-fi
+source tests/lib/visage.sh
+ensure_bin
 v() { "$VISAGE_BIN" "$@" 2>>"$work/log"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -74,11 +72,10 @@ jq -e '.reembedded == .faces_to_reembed and .faces_to_reembed >= 4 and .needs_ne
 v reembed --db "$db" | jq -e '.faces_to_reembed == 0' >/dev/null || fail "re3"
 
 # A running service sees the admin commands' changes after SIGHUP.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$VISAGE_BIN" serve --addr "127.0.0.1:$port" --db "$db" --models-dir "$root/models" >>"$work/log" 2>&1 &
-server=$!
+port=$(free_port)
+start_visage "$port" "$work/log" --db "$db" || fail "the server did not start"
+server=$SERVER_PID
 trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 who() { curl -sf -F image=@tests/data/obama2.jpg "http://127.0.0.1:$port/v1/identify" | jq -r '.faces[0].status'; }
 [ "$(who)" = identified ] || fail "the served gallery does not know the enrolled person"
 v persons delete "$obama" --db "$db"

@@ -11,10 +11,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 RUNS=${1:-3}
-if [ -z "${VISAGE_BIN:-}" ]; then
-  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"} || exit 2
-  VISAGE_BIN="$root/target/debug/visage"
-fi
+source "$root/tests/lib/visage.sh"
+ensure_bin || exit 2
 photos=(tests/data/obama.jpg tests/data/obama2.jpg tests/data/obama3.jpg tests/data/biden.jpg)
 failed=0
 pid=""
@@ -26,20 +24,15 @@ cleanup() {
 trap cleanup EXIT
 
 start() {
-  "$VISAGE_BIN" serve --addr "127.0.0.1:$port" --db "$state/visage.db" --models-dir "$root/models" \
-    >>"$state/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server did not become ready" >&2
-  return 1
+  start_visage "$port" "$state/server.log" --db "$state/visage.db"
+  local rc=$?
+  pid=$SERVER_PID
+  return $rc
 }
 
 for run in $(seq 1 "$RUNS"); do
   state=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   base="http://127.0.0.1:$port"
   start || exit 1
   loops=()

@@ -13,29 +13,20 @@ cd "$root"
 for tool in curl jq; do
   command -v "$tool" >/dev/null || { echo "curl tests need $tool (make test installs it)" >&2; exit 2; }
 done
-if [ -z "${VISAGE_BIN:-}" ]; then
-  cargo build --locked -q --bin visage ${VISAGE_FEATURES:+--features "$VISAGE_FEATURES"} || exit 2
-  VISAGE_BIN="$root/target/debug/visage"
-fi
-export DATA="$root/tests/data" VISAGE_BIN
+source "$root/tests/lib/visage.sh"
+ensure_bin || exit 2
+export DATA="$root/tests/data"
 STATE_DIR=$(mktemp -d)
 export STATE_DIR
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export BASE="http://127.0.0.1:$port"
 server_pid=""
 
 start_server() {
-  "$VISAGE_BIN" serve --addr "127.0.0.1:$port" --db "$STATE_DIR/visage.db" --models-dir "$root/models" \
-    >>"$STATE_DIR/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 300); do
-    curl -sf "$BASE/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the server did not become ready; its log:" >&2
-  tail -20 "$STATE_DIR/server.log" >&2
-  return 1
+  start_visage "$port" "$STATE_DIR/server.log" --db "$STATE_DIR/visage.db"
+  local rc=$?
+  server_pid=$SERVER_PID
+  return $rc
 }
 
 stop_server() {

@@ -7,10 +7,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 features=${VISAGE_FEATURES:-otel}
 case "$features" in *otel*) ;; *) features="$features otel" ;; esac
-cargo build --locked -q --bin visage --features "$features"
-bin="$root/target/debug/visage"
+source tests/lib/visage.sh
+VISAGE_FEATURES=$features
+unset VISAGE_BIN   # the binary must be built with the otel feature
+ensure_bin
 state=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cport=$(free_port)
 port=$(free_port)
 
@@ -31,15 +32,11 @@ class Collector(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), Collector).serve_forever()
 PY
 collector=$!
-"$bin" serve --addr "127.0.0.1:$port" --db "$state/visage.db" --models-dir "$root/models" \
-  --otlp-endpoint "http://127.0.0.1:$cport/v1/traces" --otlp-json >"$state/server.log" 2>&1 &
-server=$!
+trap 'kill "$collector" 2>/dev/null; rm -rf "$state"' EXIT
+start_visage "$port" "$state/server.log" --db "$state/visage.db" \
+  --otlp-endpoint "http://127.0.0.1:$cport/v1/traces" --otlp-json || exit 1
+server=$SERVER_PID
 trap 'kill "$server" "$collector" 2>/dev/null; rm -rf "$state"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$state/server.log" >&2; exit 1; }
-  sleep 0.1
-done
 
 trace=0af7651916cd43dd8448eb211c80319c
 parent=b7ad6b7169203331
