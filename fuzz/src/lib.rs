@@ -38,7 +38,7 @@ pub fn decode_detect(pipeline: &Pipeline, data: &[u8]) {
 
 /// The routes requests are aimed at (`{}` takes a fuzzed path segment).
 /// Creating API keys is left out: one key would lock every later input out.
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 24] = [
     ("POST", "/v1/detect"),
     ("POST", "/v1/embed"),
     ("POST", "/v1/compare"),
@@ -59,6 +59,11 @@ const ROUTES: [(&str, &str); 20] = [
     ("GET", "/healthz"),
     ("PUT", "/v1/detect"),
     ("GET", "/{}"),
+    // Appended, so older inputs keep their routes.
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/assets/{}"),
 ];
 
 const CONTENT_TYPES: [&str; 8] = [

@@ -226,11 +226,12 @@ fn errors_of(operation_id: &str) -> Vec<&'static str> {
         "delete_face" => &[AUTH, &["invalid_request", "person_not_found", "face_not_found"]],
         "revoke_key" => &[AUTH, &["invalid_request", "key_not_found"]],
         "list_keys" | "info" => &[AUTH],
+        "metrics" => &[AUTH, &["unavailable"]],
         "readyz" => &[&["unavailable"]],
         _ => &[],
     };
     let mut codes: Vec<&str> = extra.iter().flat_map(|c| c.iter().copied()).collect();
-    if !extra.is_empty() || operation_id == "metrics" {
+    if !extra.is_empty() {
         codes.push("internal_error");
     }
     codes
