@@ -113,10 +113,16 @@ pub fn request_from_bytes(data: &[u8]) -> Option<Request<Body>> {
     req.body(Body::from(body.to_vec())).ok()
 }
 
-/// Checks one answer: no 5xx but 503/429 (overload), a JSON body on every
-/// answer but 204, and `{"error": {"code", "message"}}` on every error.
+/// Checks one answer: no 5xx but 503 (overload), a JSON body on every error
+/// and every `application/json` success, and `{"error": {"code", "message"}}`
+/// on every error.
 pub async fn check_response(response: axum::response::Response) {
     let status = response.status();
+    let json_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
     assert!(!status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE, "server error {status}");
     let body = match axum::body::to_bytes(response.into_body(), 64 << 20).await {
         Ok(b) => b,
@@ -126,6 +132,11 @@ pub async fn check_response(response: axum::response::Response) {
         assert!(body.is_empty(), "204 with a body");
         return;
     }
+    // Pages, assets and metrics are not JSON; every error and API answer is.
+    if status.is_success() && !json_type {
+        return;
+    }
+    assert!(json_type, "{status} without a JSON content type");
     let json: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => panic!("{status} with a body that is not JSON ({e}): {}", String::from_utf8_lossy(&body)),
