@@ -24,7 +24,7 @@ state=$(mktemp -d)
 port=$(free_port)
 start_visage "$port" "$state/server.log" --db "$state/visage.db" || exit 1
 server=$SERVER_PID
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$state"' EXIT
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$state"' EXIT
 mkdir -p target/artifacts
 if "$py" tests/browser/ui_test.py "http://127.0.0.1:$port" "$root/tests/data" "$root/target/artifacts"; then
   echo "ok   browser/ui_test.py (screenshots in target/artifacts/)"

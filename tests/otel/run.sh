@@ -32,11 +32,11 @@ class Collector(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), Collector).serve_forever()
 PY
 collector=$!
-trap 'kill "$collector" 2>/dev/null; rm -rf "$state"' EXIT
+trap 'kill "$collector" 2>/dev/null || true; rm -rf "$state"' EXIT
 start_visage "$port" "$state/server.log" --db "$state/visage.db" \
   --otlp-endpoint "http://127.0.0.1:$cport/v1/traces" --otlp-json || exit 1
 server=$SERVER_PID
-trap 'kill "$server" "$collector" 2>/dev/null; rm -rf "$state"' EXIT
+trap 'kill "$server" "$collector" 2>/dev/null || true; rm -rf "$state"' EXIT
 
 trace=0af7651916cd43dd8448eb211c80319c
 parent=b7ad6b7169203331
