@@ -19,8 +19,39 @@ pub struct NewFace<'a> {
     pub source_sha256: Option<&'a str>,
 }
 
-pub(super) const SELECT: &str = "SELECT id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, \
-     created_at FROM faces";
+/// The columns `face` reads.
+pub(super) const COLUMNS: &str =
+    "id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, created_at";
+
+/// Writes one face row as it is (new enrollments and imports alike).
+pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    r: &FaceRecord,
+    embedding: &[f32],
+    source_sha256: Option<&str>,
+) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+    let landmarks = serde_json::to_string(&r.landmarks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let quality = serde_json::to_string(&r.quality).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+         score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.person_id)
+    .bind(embedding_to_blob(embedding))
+    .bind(&r.model)
+    .bind(f64::from(r.bbox.x))
+    .bind(f64::from(r.bbox.y))
+    .bind(f64::from(r.bbox.width))
+    .bind(f64::from(r.bbox.height))
+    .bind(landmarks)
+    .bind(f64::from(r.score))
+    .bind(quality)
+    .bind(&r.created_at)
+    .bind(source_sha256)
+    .execute(exec)
+    .await
+}
 
 fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
@@ -58,27 +89,7 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
         model: new.model.to_string(),
         created_at: now(),
     };
-    let landmarks = serde_json::to_string(&record.landmarks).map_err(corrupt("landmarks"))?;
-    let quality = serde_json::to_string(&record.quality).map_err(corrupt("quality"))?;
-    let result = sqlx::query(
-        "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
-         score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&record.id)
-    .bind(person_id)
-    .bind(embedding_to_blob(new.embedding))
-    .bind(&record.model)
-    .bind(f64::from(d.bbox.x))
-    .bind(f64::from(d.bbox.y))
-    .bind(f64::from(d.bbox.width))
-    .bind(f64::from(d.bbox.height))
-    .bind(landmarks)
-    .bind(f64::from(d.score))
-    .bind(quality)
-    .bind(&record.created_at)
-    .bind(new.source_sha256)
-    .execute(exec)
-    .await;
+    let result = insert_record(exec, &record, new.embedding, new.source_sha256).await;
     match result {
         Ok(_) => Ok(record),
         // The person vanished (foreign key): report it as such.
@@ -116,7 +127,7 @@ impl Store {
     }
 
     pub async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
-        let rows = sqlx::query(&format!("{SELECT} WHERE person_id = ? ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE person_id = ? ORDER BY id"))
             .bind(person_id)
             .fetch_all(&self.pool)
             .await?;

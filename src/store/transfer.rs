@@ -2,7 +2,7 @@
 //! export and import of persons with their embeddings, and re-embedding.
 use sqlx::Row;
 
-use super::faces::{SELECT as FACE_SELECT, face as face_row};
+use super::faces::{COLUMNS as FACE_COLUMNS, face as face_row, insert_record};
 use super::persons::{SELECT as PERSON_SELECT, person as person_row};
 use super::{FaceRecord, Person, Store, StoreError, StoreResult, blob_to_embedding, embedding_to_blob};
 
@@ -38,8 +38,7 @@ impl Store {
     /// A person's faces with their embeddings, for export.
     pub async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
         let rows = sqlx::query(&format!(
-            "{} , source_sha256, embedding FROM faces WHERE person_id = ? ORDER BY id",
-            FACE_SELECT.trim_end_matches(" FROM faces")
+            "SELECT {FACE_COLUMNS}, source_sha256, embedding FROM faces WHERE person_id = ? ORDER BY id"
         ))
         .bind(person_id)
         .fetch_all(&self.pool)
@@ -74,27 +73,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for f in faces {
-            let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-            let r = &f.face;
-            sqlx::query(
-                "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
-                 score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.id)
-            .bind(&person.id)
-            .bind(embedding_to_blob(&f.embedding))
-            .bind(&r.model)
-            .bind(f64::from(r.bbox.x))
-            .bind(f64::from(r.bbox.y))
-            .bind(f64::from(r.bbox.width))
-            .bind(f64::from(r.bbox.height))
-            .bind(serde_json::to_string(&r.landmarks).map_err(corrupt)?)
-            .bind(f64::from(r.score))
-            .bind(serde_json::to_string(&r.quality).map_err(corrupt)?)
-            .bind(&r.created_at)
-            .bind(&f.source_sha256)
-            .execute(&mut *tx)
-            .await?;
+            let record = FaceRecord { person_id: person.id.clone(), ..f.face.clone() };
+            insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
         }
         super::audit::record(&mut *tx, actor, "import_person", &person.id).await?;
         tx.commit().await?;
@@ -104,8 +84,7 @@ impl Store {
     /// Faces embedded by another model than `model`, with their photo hashes.
     pub async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
         let rows = sqlx::query(&format!(
-            "{} , source_sha256 FROM faces WHERE model <> ? ORDER BY person_id, id",
-            FACE_SELECT.trim_end_matches(" FROM faces")
+            "SELECT {FACE_COLUMNS}, source_sha256 FROM faces WHERE model <> ? ORDER BY person_id, id"
         ))
         .bind(model)
         .fetch_all(&self.pool)
