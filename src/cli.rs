@@ -522,6 +522,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says that nothing has this id, and fails.
+fn not_found(what: &str, id: &str) -> ExitCode {
+    eprintln!("visage: error: no {what} with id {id:?}");
+    ExitCode::FAILURE
+}
+
 fn current_thread() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
@@ -610,18 +616,14 @@ fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                     ExitCode::SUCCESS
                 }
-                None => {
-                    eprintln!("visage: error: no person with id {id:?}");
-                    ExitCode::FAILURE
-                }
+                None => not_found("person", &id),
             },
             PersonsCommand::Delete { id } => {
                 if crate::admin::persons::delete(&store, &id).await? {
                     eprintln!("deleted {id}");
                     ExitCode::SUCCESS
                 } else {
-                    eprintln!("visage: error: no person with id {id:?}");
-                    ExitCode::FAILURE
+                    not_found("person", &id)
                 }
             }
         };
@@ -685,8 +687,7 @@ fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
                     eprintln!("revoked {id}");
                     ExitCode::SUCCESS
                 } else {
-                    eprintln!("visage: error: no valid key with id {id:?}");
-                    ExitCode::FAILURE
+                    not_found("valid key", &id)
                 }
             }
         };
