@@ -75,4 +75,4 @@ bench:
 	bash bench/stages.sh
 
 clean-data:
-	rm -rf tests/data models/*.onnx models/.cache models/onnxruntime
+	rm -rf tests/data models/*.onnx models/*.dat models/.cache models/onnxruntime

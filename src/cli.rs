@@ -105,6 +105,9 @@ pub enum Command {
         db: DbArg,
         #[arg(long, env = "VISAGE_MODELS_DIR", default_value = "models")]
         models_dir: PathBuf,
+        /// The embedder whose embeddings are accepted (default: the manifest's).
+        #[arg(long, env = "VISAGE_EMBEDDER")]
+        embedder: Option<String>,
     },
     /// List, show or delete persons.
     Persons {
@@ -217,9 +220,10 @@ pub struct ServeArgs {
     /// Cosine similarity at or above which verify and compare say "match" (default: the model's).
     #[arg(long, env = "VISAGE_VERIFY_THRESHOLD")]
     pub verify_threshold: Option<f32>,
-    /// Cosine similarity at or above which identify names a person (stricter than 1:1).
-    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD", default_value_t = ServiceConfig::default().identify_threshold)]
-    pub identify_threshold: f32,
+    /// Cosine similarity at or above which identify names a person (stricter
+    /// than 1:1; default: the embedder's).
+    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD")]
+    pub identify_threshold: Option<f32>,
     /// Smallest face (box side, px) accepted for enrollment.
     #[arg(long, env = "VISAGE_MIN_FACE_SIZE", default_value_t = ServiceConfig::default().min_face_size)]
     pub min_face_size: f32,
@@ -273,7 +277,6 @@ impl ServeArgs {
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),
             service: ServiceConfig {
-                identify_threshold: self.identify_threshold,
                 min_face_size: self.min_face_size,
                 min_sharpness: self.min_sharpness,
                 max_faces: self.max_faces.max(1),
@@ -284,8 +287,13 @@ impl ServeArgs {
         c.pipeline.decode = DecodeLimits { max_pixels: self.max_pixels, max_dimension: self.max_dimension };
         c.pipeline.detector.top_k = c.service.max_faces.max(c.pipeline.detector.top_k);
         let manifest = crate::model::Manifest::load(&c.models_dir)?;
-        let model_threshold = manifest.default_embedder()?.threshold;
-        c.service.verify_threshold = self.verify_threshold.or(model_threshold).unwrap_or(c.service.verify_threshold);
+        let plan = match &self.pipeline.embedder {
+            Some(name) => manifest.embedder(name)?,
+            None => manifest.default_embedder()?,
+        };
+        c.service.verify_threshold = self.verify_threshold.or(plan.threshold).unwrap_or(c.service.verify_threshold);
+        c.service.identify_threshold =
+            self.identify_threshold.or(plan.identify_threshold).unwrap_or(c.service.identify_threshold);
         for (name, t) in [("verify", c.service.verify_threshold), ("identify", c.service.identify_threshold)] {
             anyhow::ensure!(t.is_finite() && (-1.0..=1.0).contains(&t), "the {name} threshold must be within [-1, 1]");
         }
@@ -333,15 +341,23 @@ pub struct PipelineArgs {
     /// Folder with manifest.toml and the model files.
     #[arg(long, env = "VISAGE_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    /// Minimum detection score.
+    /// Minimum detection score of every face but a photo's best one.
     #[arg(long, env = "VISAGE_DETECT_SCORE", default_value_t = DetectorConfig::default().score_threshold)]
     pub detect_score: f32,
+    /// Minimum detection score of a photo's best face.
+    #[arg(long, env = "VISAGE_DETECT_BEST_SCORE", default_value_t = DetectorConfig::default().best_score_threshold)]
+    pub detect_best_score: f32,
     /// Photos with a longer side than this are downscaled for detection.
     #[arg(long, env = "VISAGE_DETECT_MAX_SIDE", default_value_t = DetectorConfig::default().max_side)]
     pub detect_max_side: u32,
     /// Embed the mirrored face too and average (test-time augmentation).
     #[arg(long, env = "VISAGE_FLIP")]
     pub flip: bool,
+    /// The embedder: `sface`, `dlib`, `sface+dlib`, or another id in the
+    /// model manifest (default: the manifest's `embedder`). Embeddings of
+    /// different embedders are never compared; `visage reembed` moves a gallery.
+    #[arg(long, env = "VISAGE_EMBEDDER")]
+    pub embedder: Option<String>,
     /// Inference backend: tract (default, pure Rust) or onnxruntime (needs a
     /// build with `--features onnxruntime` and `make onnxruntime`).
     #[arg(long, env = "VISAGE_BACKEND", value_enum, default_value_t = Backend::Tract)]
@@ -355,8 +371,10 @@ impl PipelineArgs {
     pub fn config(&self) -> PipelineConfig {
         let mut c = PipelineConfig::default();
         c.detector.score_threshold = self.detect_score;
+        c.detector.best_score_threshold = self.detect_best_score;
         c.detector.max_side = self.detect_max_side.max(32);
         c.flip = self.flip;
+        c.embedder = self.embedder.clone();
         c.backend = BackendConfig { backend: self.backend, onnxruntime_library: self.onnxruntime_library.clone() };
         c
     }
@@ -489,7 +507,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return enroll_dir(&dir, face, workers, &db.db, &pipeline);
         }
         Command::Export { out, db } => return export(out.as_deref(), &db.db),
-        Command::Import { file, db, models_dir } => return import(&file, &db.db, &models_dir),
+        Command::Import { file, db, models_dir, embedder } => {
+            return import(&file, &db.db, &models_dir, embedder.as_deref());
+        }
         Command::Persons { action, db } => return persons(action, &db.db),
         Command::Reembed { photos, workers, db, pipeline } => {
             return reembed(photos.as_deref(), workers, &db.db, &pipeline);
@@ -586,10 +606,13 @@ fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
     })
 }
 
-fn import(file: &Path, db: &Path, models_dir: &Path) -> Result<ExitCode> {
+fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>) -> Result<ExitCode> {
     let manifest = crate::model::Manifest::load(models_dir)?;
-    let entry = manifest.default_embedder()?;
-    let model = format!("{}@sha256:{}", entry.id, entry.sha256.to_lowercase());
+    let plan = match embedder {
+        Some(name) => manifest.embedder(name)?,
+        None => manifest.default_embedder()?,
+    };
+    let model = crate::model::embedder_id(&plan).to_string();
     let input =
         std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     current_thread()?.block_on(async {

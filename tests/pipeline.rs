@@ -105,7 +105,7 @@ fn sface_matches_onnxruntime_on_every_backend() {
     for backend in backends() {
         let embedder = Embedder::new(load(entry, &backend)).unwrap();
         assert_eq!(embedder.backend(), backend.backend);
-        let ours = embedder.raw(&img).unwrap();
+        let ours = embedder.members()[0].raw(&img).unwrap();
         assert_eq!(ours.len(), 128);
         let cos = cosine(&ours, &theirs);
         let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
@@ -114,6 +114,70 @@ fn sface_matches_onnxruntime_on_every_backend() {
             backend.backend.name()
         );
         assert!(cos > 0.9999, "{}: cosine {cos}", backend.backend.name());
+    }
+}
+
+#[test]
+fn dlib_resnet_read_from_its_own_file_matches_dlib_on_every_backend() {
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    let entry = manifest.get("dlib-resnet-v1", ModelKind::Embedder).unwrap();
+    let img = RgbImage::from_fn(150, 150, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
+    });
+    // dlib's own descriptor of the same chip (tests/golden/make_dlib_golden.py).
+    let theirs = floats(&golden("dlib.json")["pattern_150"]);
+    for backend in backends() {
+        let embedder = Embedder::new(load(entry, &backend)).unwrap();
+        let ours = embedder.members()[0].raw(&img).unwrap();
+        assert_eq!(ours.len(), 128);
+        let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        eprintln!("dlib ResNet on {}: max |diff| from dlib {max_diff:.2e}", backend.backend.name());
+        assert!(max_diff < 1e-4, "{}: {max_diff}", backend.backend.name());
+    }
+}
+
+fn pipeline_with(embedder: &str) -> Pipeline {
+    let config = PipelineConfig { embedder: Some(embedder.into()), ..PipelineConfig::default() };
+    Pipeline::load(&models_dir(), config).unwrap_or_else(|e| panic!("{e:#}; run `make models`"))
+}
+
+#[test]
+fn dlib_chips_from_yunet_landmarks_give_dlibs_descriptors() {
+    // dlib's chain (its detector, its 5-point predictor, its chip) against
+    // visage's (YuNet's landmarks fitted to the same chip template).
+    let p = pipeline_with("dlib");
+    let gold = golden("dlib.json");
+    let mut ours = std::collections::BTreeMap::new();
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
+        let (faces, _) = p.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        let e = faces.into_iter().next().expect("a face").embedding.unwrap();
+        let theirs = floats(&gold["photos"][name]);
+        let c = cosine(&e.values, &theirs);
+        eprintln!("{name}: visage dlib chain vs dlib's own, cosine {c:.4}");
+        assert!(c > 0.95, "{name}: {c}");
+        ours.insert(name, e.values);
+    }
+    assert!(dot(&ours["obama.jpg"], &ours["obama2.jpg"]) > dot(&ours["obama.jpg"], &ours["biden.jpg"]) + 0.2);
+}
+
+#[test]
+fn fused_embeddings_weigh_the_members_cosines() {
+    let fused = pipeline_with("sface+dlib");
+    let (sface, dlib) = (pipeline_with("sface"), pipeline_with("dlib"));
+    let emb = |p: &Pipeline, name: &str| {
+        let (faces, _) = p.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        faces.into_iter().next().expect("a face").embedding.unwrap()
+    };
+    let weights: Vec<f32> = fused.embedder.members().iter().map(|m| m.weight()).collect();
+    assert_eq!(fused.embedder.dim(), 256);
+    assert!(fused.embedder.id().name == "sface+dlib" && fused.embedder.id() != sface.embedder.id());
+    for (a, b) in [("obama.jpg", "obama2.jpg"), ("obama.jpg", "biden.jpg")] {
+        let f = dot(&emb(&fused, a).values, &emb(&fused, b).values);
+        let s = dot(&emb(&sface, a).values, &emb(&sface, b).values);
+        let d = dot(&emb(&dlib, a).values, &emb(&dlib, b).values);
+        eprintln!("{a} vs {b}: fused {f:.4} = {:.1} x sface {s:.4} + {:.1} x dlib {d:.4}", weights[0], weights[1]);
+        assert!((f - (weights[0] * s + weights[1] * d)).abs() < 1e-4, "{f} vs {s} and {d}");
     }
 }
 

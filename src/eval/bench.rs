@@ -72,19 +72,29 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
         })?;
         detector.insert(size.clone(), ms.into());
     }
-    let (w, h) = p.embedder.input_size();
-    let crop = image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 90]));
-    let embed = time_ms(args.common.iterations, || {
-        p.embedder.raw(&crop)?;
-        Ok(())
-    })?;
+    let mut embedders = serde_json::Map::new();
+    for m in p.embedder.members() {
+        let (w, h) = m.input_size();
+        let crop = image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 90]));
+        let ms = time_ms(args.common.iterations, || {
+            m.raw(&crop)?;
+            Ok(())
+        })?;
+        embedders.insert(m.id().name.clone(), serde_json::json!({ "input": format!("{w}x{h}"), "ms": ms }));
+    }
     if args.common.json {
-        println!("{}", serde_json::json!({ "detector": detector, "embed": embed }));
+        println!("{}", serde_json::json!({ "detector": detector, "embedders": embedders }));
     } else {
         for (size, ms) in &detector {
             println!("detector {size:>9}  {:>7.2} ms", ms.as_f64().unwrap_or_default());
         }
-        println!("embedder {:>9}  {embed:>7.2} ms", format!("{w}x{h}"));
+        for (name, v) in &embedders {
+            println!(
+                "embedder {:>9}  {:>7.2} ms  {name}",
+                v["input"].as_str().unwrap_or_default(),
+                v["ms"].as_f64().unwrap_or_default()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
 //! the per-stage latency benchmark (`visage bench`).
 pub mod bench;
+pub mod detections;
 pub mod gallery_bench;
 pub mod identify;
 pub mod metrics;
@@ -43,6 +44,32 @@ pub enum EvalCommand {
         /// Also write every pair's similarity to this CSV (img_a,img_b,same,similarity).
         #[arg(long)]
         scores: Option<PathBuf>,
+        /// Which face of a photo with several is compared: the one nearest the
+        /// centre (LFW's convention for its subject) or the largest (the API's).
+        #[arg(long, value_enum, default_value_t = FacePick::Central)]
+        face: FacePick,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Every face found in a set of photos down to a low score floor, as JSON
+    /// lines (`bench/detection_tradeoff.py` tabulates missed and extra faces
+    /// per pair of score bars from one run).
+    Detections {
+        /// Take the photos a pairs file names (LFW or CSV)...
+        #[arg(long, conflicts_with = "dir")]
+        pairs: Option<PathBuf>,
+        /// ...or every image below this folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Folder the pairs file's paths are relative to (and that printed paths are relative to).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// The lowest score kept.
+        #[arg(long, default_value_t = 0.3)]
+        floor: f32,
+        /// Write the lines here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -89,12 +116,39 @@ pub struct Report {
 
 pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
-        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, pipeline } => {
+        EvalCommand::Detections { pairs, dir, root, floor, out, mut pipeline } => {
+            let root = root.or_else(|| dir.clone()).unwrap_or_default();
+            let images = match (&pairs, &dir) {
+                (Some(file), _) => {
+                    let text =
+                        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+                    detections::images_of(&pairs::parse(&text, &root, 10)?)
+                }
+                (None, Some(d)) => detections::images_in(d)?,
+                (None, None) => anyhow::bail!("give --pairs or --dir"),
+            };
+            pipeline.detect_score = floor;
+            pipeline.detect_best_score = floor;
+            let p = pipeline.load()?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            match out {
+                Some(path) => {
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+                    );
+                    detections::dump(&p, &images, &root, threads, &mut f)?;
+                    std::io::Write::flush(&mut f)?;
+                }
+                None => detections::dump(&p, &images, &root, threads, &mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, pipeline } => {
             let text = std::fs::read_to_string(&pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
             let list = pairs::parse(&text, &root, folds)?;
             let p = pipeline.load()?;
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let (report, scored) = evaluate(&p, &list, threads)?;
+            let (report, scored) = evaluate(&p, &list, threads, face.into())?;
             if let Some(path) = scores {
                 let mut csv = String::from("img_a,img_b,same,similarity\n");
                 for (pair, s) in list.pairs.iter().zip(&scored) {
@@ -117,7 +171,7 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             let p = pipeline.load()?;
             let all: Vec<&PathBuf> = groups.iter().flatten().collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut flat = embed_all(&p, &all, threads)?.into_iter();
+            let mut flat = embed_all(&p, &all, threads, Select::Central)?.into_iter();
             let embeddings: Vec<Vec<Option<Vec<f32>>>> =
                 groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
             let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
@@ -139,14 +193,32 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     }
 }
 
-/// Embeds each distinct image once (the face nearest the centre), on
-/// `threads` threads, and scores every pair.
+/// Which face of a photo `eval pairs` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FacePick {
+    /// The face nearest the photo's centre (LFW's subject).
+    Central,
+    /// The largest face (the API's `face=largest`).
+    Largest,
+}
+
+impl From<FacePick> for Select {
+    fn from(f: FacePick) -> Self {
+        match f {
+            FacePick::Central => Select::Central,
+            FacePick::Largest => Select::Largest,
+        }
+    }
+}
+
+/// Embeds each distinct image once (the face `select` picks), on `threads`
+/// threads, and scores every pair.
 /// Returns the report and every pair's score, in the list's order.
-pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<(Report, Vec<Scored>)> {
+pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize, select: Select) -> Result<(Report, Vec<Scored>)> {
     let start = std::time::Instant::now();
     let images: Vec<&PathBuf> =
         list.pairs.iter().flat_map(|x| [&x.a, &x.b]).collect::<BTreeSet<_>>().into_iter().collect();
-    let embeddings = embed_all(p, &images, threads.max(1))?;
+    let embeddings = embed_all(p, &images, threads.max(1), select)?;
     let lookup: BTreeMap<&Path, &Option<Vec<f32>>> =
         images.iter().map(|x| x.as_path()).zip(embeddings.iter()).collect();
     let no_face = embeddings.iter().filter(|e| e.is_none()).count();
@@ -193,7 +265,7 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize) -> Result<
 
 /// The embedding of each image's central face (None when no face is found or
 /// the image cannot be decoded); an unreadable file fails the whole run.
-fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Result<Vec<Option<Vec<f32>>>> {
+fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize, select: Select) -> Result<Vec<Option<Vec<f32>>>> {
     let bar = indicatif::ProgressBar::new(images.len() as u64);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}")
@@ -209,7 +281,7 @@ fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize) -> Result<Vec<Op
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = images.get(i) else { break };
                     let emb = match std::fs::read(path) {
-                        Ok(bytes) => match p.analyze_bytes(&bytes, Select::Central, true) {
+                        Ok(bytes) => match p.analyze_bytes(&bytes, select, true) {
                             Ok((faces, _)) => Ok(faces.into_iter().next().and_then(|f| f.embedding).map(|e| e.values)),
                             Err(e) => {
                                 bar.suspend(|| eprintln!("{}: {e}", path.display()));

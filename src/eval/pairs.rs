@@ -24,14 +24,34 @@ pub struct PairList {
     pub folds: usize,
 }
 
-/// Parses either format, chosen by the first line.
-pub fn parse(text: &str, root: &Path, folds_for_csv: usize) -> Result<PairList> {
+/// Parses either format, chosen by the first line: LFW View 2 (`folds
+/// pairs`), LFW View 1 (one count line: `pairsDevTrain.txt`,
+/// `pairsDevTest.txt`; its pairs are dealt into `folds` stratified folds) or CSV.
+pub fn parse(text: &str, root: &Path, folds: usize) -> Result<PairList> {
     let first = text.lines().next().unwrap_or_default();
     let fields: Vec<&str> = first.split_whitespace().collect();
-    if fields.len() == 2 && fields.iter().all(|f| f.parse::<usize>().is_ok()) {
-        parse_lfw(text, root)
-    } else {
-        parse_csv(text, root, folds_for_csv)
+    let numeric = !fields.is_empty() && fields.iter().all(|f| f.parse::<usize>().is_ok());
+    match fields.len() {
+        2 if numeric => parse_lfw(text, root),
+        1 if numeric => {
+            let mut list =
+                parse_lfw(&format!("1\t{}\n{}", fields[0], text.split_once('\n').map_or("", |x| x.1)), root)?;
+            stratify(&mut list.pairs, folds.max(2));
+            list.folds = folds.max(2);
+            Ok(list)
+        }
+        _ => parse_csv(text, root, folds),
+    }
+}
+
+/// Deals matched and mismatched pairs round-robin into `folds` folds, each
+/// kind separately, so every fold has both.
+fn stratify(pairs: &mut [Pair], folds: usize) {
+    let (mut n_same, mut n_diff) = (0, 0);
+    for p in pairs {
+        let counter = if p.same { &mut n_same } else { &mut n_diff };
+        p.fold = *counter % folds;
+        *counter += 1;
     }
 }
 
@@ -81,18 +101,18 @@ pub fn parse_csv(text: &str, root: &Path, folds: usize) -> Result<PairList> {
     let col =
         |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("the CSV header lacks {name:?}"));
     let (ia, ib, is) = (col("img_a")?, col("img_b")?, col("same")?);
-    let (mut n_same, mut n_diff) = (0, 0);
     let mut pairs = Vec::new();
     for (n, line) in lines {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let get = |i: usize| f.get(i).copied().with_context(|| format!("line {}: too few columns", n + 1));
         let same = parse_bool(get(is)?).with_context(|| format!("line {}: bad `same` value", n + 1))?;
-        let counter = if same { &mut n_same } else { &mut n_diff };
-        let fold = *counter % folds;
-        *counter += 1;
-        pairs.push(Pair { a: root.join(get(ia)?), b: root.join(get(ib)?), same, fold });
+        pairs.push(Pair { a: root.join(get(ia)?), b: root.join(get(ib)?), same, fold: 0 });
     }
-    ensure!(n_same > 0 && n_diff > 0, "the pairs need both matched and mismatched examples");
+    ensure!(
+        pairs.iter().any(|p| p.same) && pairs.iter().any(|p| !p.same),
+        "the pairs need both matched and mismatched examples"
+    );
+    stratify(&mut pairs, folds);
     Ok(PairList { pairs, folds })
 }
 
@@ -112,6 +132,21 @@ mod tests {
         assert_eq!(l.pairs[2].b, PathBuf::from("/lfw/Carl/Carl_0012.jpg"));
         assert_eq!(l.pairs.iter().map(|p| p.fold).collect::<Vec<_>>(), vec![0, 0, 1, 1]);
         assert!(parse("2\t1\nAaron\t1\t2\n", Path::new("/"), 10).is_err());
+    }
+
+    #[test]
+    fn parses_lfw_view1_with_its_single_count_line_into_stratified_folds() {
+        let text = "2\nAaron\t1\t2\nCarl\t4\t12\nAaron\t1\tBob\t3\nCarl\t1\tDee\t1\n";
+        let l = parse(text, Path::new("/lfw"), 2).unwrap();
+        assert_eq!(l.folds, 2);
+        assert_eq!(l.pairs.len(), 4);
+        assert_eq!(
+            l.pairs.iter().map(|p| (p.same, p.fold)).collect::<Vec<_>>(),
+            vec![(true, 0), (true, 1), (false, 0), (false, 1)]
+        );
+        assert_eq!(l.pairs[3].b, PathBuf::from("/lfw/Dee/Dee_0001.jpg"));
+        // The count must match the pairs that follow.
+        assert!(parse("3\nAaron\t1\t2\nAaron\t1\tBob\t3\n", Path::new("/"), 2).is_err());
     }
 
     #[test]

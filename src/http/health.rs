@@ -80,7 +80,10 @@ pub struct EnrollmentInfo {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DetectorInfo {
+    /// Minimum score of every face but a photo's best one.
     score_threshold: f64,
+    /// Minimum score of a photo's best face.
+    best_score_threshold: f64,
     nms_threshold: f64,
     /// Longest side the detector sees; larger photos are scaled down for detection.
     max_side: u32,
@@ -139,6 +142,7 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
         enrollment: EnrollmentInfo { min_face_size: num(c.min_face_size), min_sharpness: num(c.min_sharpness) },
         detector: DetectorInfo {
             score_threshold: num(d.score_threshold),
+            best_score_threshold: num(d.best_score_threshold),
             nms_threshold: num(d.nms_threshold),
             max_side: d.max_side,
         },

@@ -1,5 +1,6 @@
 //! The ONNX models: the manifest that describes them, checksum-verified
 //! loading, and the load-time graph rewrites that let tract run them.
+pub mod dlib;
 pub mod manifest;
 pub mod network;
 pub mod onnx_rewrite;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb::ModelProto;
 
-pub use manifest::{ChannelOrder, InputSpec, Manifest, ModelEntry, ModelKind};
+pub use manifest::{ChannelOrder, EmbedderPlan, InputSpec, Manifest, ModelEntry, ModelFormat, ModelKind};
 pub use network::{Backend, BackendConfig, Network};
 
 /// The command that fetches the default models, named in every error about them.
@@ -32,6 +33,20 @@ pub struct ModelId {
 impl fmt::Display for ModelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@sha256:{}", self.name, self.sha256)
+    }
+}
+
+/// The id of the embeddings an embedder makes: a single model's own id; for
+/// a fusion, its name and a digest of every member's id and weight, so that
+/// changing either makes embeddings of another model.
+pub fn embedder_id(plan: &EmbedderPlan) -> ModelId {
+    match plan.members.as_slice() {
+        [(entry, _)] => ModelId { name: entry.id.clone(), sha256: entry.sha256.to_lowercase() },
+        members => {
+            let recipe: Vec<String> =
+                members.iter().map(|(e, w)| format!("{}@sha256:{}*{w}", e.id, e.sha256.to_lowercase())).collect();
+            ModelId { name: plan.name.clone(), sha256: sha256_hex(recipe.join("+").as_bytes()) }
+        }
     }
 }
 
@@ -68,10 +83,14 @@ pub fn read_verified(path: &Path, expected_sha256: &str) -> Result<Vec<u8>, Mode
 }
 
 /// Reads, verifies and rewrites a model file: quantized constants folded,
-/// BatchNormalization folded into Conv, PRelu expressed in faster ops.
+/// BatchNormalization folded into Conv, PRelu expressed in faster ops. A
+/// dlib network is read from its own format into an ONNX graph instead.
 pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
     let path = dir.join(&entry.file);
     let bytes = read_verified(&path, &entry.sha256)?;
+    if entry.format == ModelFormat::Dlib {
+        return dlib::resnet_to_onnx(&bytes, &entry.input).with_context(|| format!("reading {}", path.display()));
+    }
     let mut proto =
         ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
     let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;

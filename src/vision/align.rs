@@ -3,6 +3,7 @@
 use image::{Rgb, RgbImage};
 
 use super::geometry::Point;
+use crate::model::manifest::Alignment;
 
 /// The standard 112x112 ArcFace 5-point template: right eye, left eye (in the
 /// image: left, right), nose tip, right and left mouth corners.
@@ -112,9 +113,67 @@ pub fn template_for(width: u32, height: u32) -> [Point; 5] {
     ARCFACE_112.map(|p| [p[0] * sx, p[1] * sy])
 }
 
-/// Aligns the face with the given landmarks into a `width x height` crop.
+/// Points of dlib's mean face shape (`get_face_chip_details` in
+/// `dlib/image_transforms/interpolation.h`, 68-point layout, unit square):
+/// the six of each eye (36-41, 42-47), the nose tip (30) and the mouth
+/// corners (48, 54). YuNet's five landmarks are the eye centres, the nose tip
+/// and the mouth corners of this same layout.
+const DLIB_RIGHT_EYE: [Point; 6] = [
+    [0.121737, 0.216423],
+    [0.187122, 0.178758],
+    [0.265825, 0.179852],
+    [0.334606, 0.231733],
+    [0.260918, 0.245099],
+    [0.182743, 0.244077],
+];
+const DLIB_LEFT_EYE: [Point; 6] = [
+    [0.645647, 0.231733],
+    [0.714428, 0.179852],
+    [0.793132, 0.178758],
+    [0.858516, 0.216423],
+    [0.79751, 0.244077],
+    [0.719335, 0.245099],
+];
+const DLIB_NOSE_TIP: Point = [0.490127, 0.515625];
+const DLIB_MOUTH: [Point; 2] = [[0.254149, 0.780233], [0.726104, 0.780233]];
+/// dlib's face-recognition chips: 150x150 with 0.25 padding.
+pub const DLIB_PADDING: f32 = 0.25;
+
+/// dlib's chip template for YuNet's five points in a `width x height` crop:
+/// mean-shape points `p` land at `(padding + p) / (1 + 2 padding) * size`.
+pub fn dlib_template(width: u32, height: u32, padding: f32) -> [Point; 5] {
+    let centre = |ps: &[Point; 6]| {
+        let (x, y) = ps.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+        [x / 6.0, y / 6.0]
+    };
+    let unit = [centre(&DLIB_RIGHT_EYE), centre(&DLIB_LEFT_EYE), DLIB_NOSE_TIP, DLIB_MOUTH[0], DLIB_MOUTH[1]];
+    let scale = |v: f32, size: u32| (padding + v) / (1.0 + 2.0 * padding) * size as f32;
+    unit.map(|p| [scale(p[0], width), scale(p[1], height)])
+}
+
+/// The five target points of a `width x height` crop for `alignment`.
+pub fn template(alignment: Alignment, width: u32, height: u32) -> [Point; 5] {
+    match alignment {
+        Alignment::Arcface => template_for(width, height),
+        Alignment::Dlib => dlib_template(width, height, DLIB_PADDING),
+    }
+}
+
+/// Aligns the face with the given landmarks into a `width x height` crop of
+/// the ArcFace template.
 pub fn align_face(img: &RgbImage, landmarks: &[Point; 5], width: u32, height: u32) -> Option<RgbImage> {
-    let m = umeyama(landmarks, &template_for(width, height))?;
+    align_to(img, landmarks, Alignment::Arcface, width, height)
+}
+
+/// Aligns the face with the given landmarks into a `width x height` crop of `alignment`'s template.
+pub fn align_to(
+    img: &RgbImage,
+    landmarks: &[Point; 5],
+    alignment: Alignment,
+    width: u32,
+    height: u32,
+) -> Option<RgbImage> {
+    let m = umeyama(landmarks, &template(alignment, width, height))?;
     warp(img, &m, width, height)
 }
 
@@ -178,6 +237,31 @@ mod tests {
         let m = Similarity { a: 1.0, b: 0.0, tx: -0.5, ty: 0.0 };
         let out = warp(&img, &m, 8, 8).unwrap();
         assert_eq!(out.get_pixel(1, 0).0, [15, 0, 99]);
+    }
+
+    #[test]
+    fn dlib_template_is_the_mean_face_with_padding() {
+        let t = dlib_template(150, 150, 0.25);
+        // Eye centres: means of six mean-shape points each, (0.25 + x) / 1.5 * 150.
+        let close = |a: Point, b: Point| (a[0] - b[0]).abs() < 1e-3 && (a[1] - b[1]).abs() < 1e-3;
+        assert!(close(t[0], [(0.25 + 1.352951 / 6.0) * 100.0, (0.25 + 1.295942 / 6.0) * 100.0]), "{t:?}");
+        assert!(close(t[1], [(0.25 + 4.528568 / 6.0) * 100.0, (0.25 + 1.295942 / 6.0) * 100.0]), "{t:?}");
+        assert!(close(t[2], [74.0127, 76.5625]));
+        // Symmetric about the face's vertical axis (x = 0.490127 in the unit square).
+        let axis = (0.25 + 0.490127) * 100.0;
+        assert!(((t[0][0] + t[1][0]) / 2.0 - axis).abs() < 1e-3);
+        assert!(((t[3][0] + t[4][0]) / 2.0 - axis).abs() < 1e-3);
+        // Zero padding maps the unit square onto the crop.
+        assert!(close(dlib_template(100, 100, 0.0)[2], [49.0127, 51.5625]));
+        // Image-left first, as YuNet orders its landmarks.
+        assert!(t[0][0] < t[1][0] && t[3][0] < t[4][0] && t[0][1] < t[2][1] && t[2][1] < t[3][1]);
+    }
+
+    #[test]
+    fn a_face_on_the_dlib_template_warps_onto_itself() {
+        let img = RgbImage::from_fn(150, 150, |x, y| Rgb([x as u8, y as u8, (x ^ y) as u8]));
+        let out = align_to(&img, &dlib_template(150, 150, 0.25), Alignment::Dlib, 150, 150).unwrap();
+        assert_eq!(out, img);
     }
 
     #[test]

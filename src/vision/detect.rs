@@ -23,8 +23,14 @@ pub struct Detection {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorConfig {
-    /// Minimum face score (OpenCV's default for YuNet is 0.9).
+    /// Minimum score of every face but a photo's best one (OpenCV's default
+    /// for YuNet is 0.9).
     pub score_threshold: f32,
+    /// Minimum score of a photo's best face. Lower than `score_threshold`:
+    /// a photo sent to a face service almost always shows a face, and YuNet
+    /// scores ordinary faces (profiles, low light, partly hidden) below 0.9;
+    /// the stricter bar keeps background clutter out of multi-face answers.
+    pub best_score_threshold: f32,
     /// IoU above which the weaker of two boxes is dropped.
     pub nms_threshold: f32,
     /// Most faces kept per photo.
@@ -35,7 +41,7 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        Self { score_threshold: 0.9, nms_threshold: 0.3, top_k: 100, max_side: 640 }
+        Self { score_threshold: 0.9, best_score_threshold: 0.9, nms_threshold: 0.3, top_k: 100, max_side: 640 }
     }
 }
 
@@ -192,11 +198,24 @@ impl Detector {
                 Ok(t.as_slice())
             };
             let level = Level { stride, cls: get(0)?, obj: get(1)?, bbox: get(2)?, kps: get(3)? };
-            decode_level(&level, lb.net_w as usize, lb.net_h as usize, self.config.score_threshold, &mut candidates);
+            let floor = self.config.score_threshold.min(self.config.best_score_threshold);
+            decode_level(&level, lb.net_w as usize, lb.net_h as usize, floor, &mut candidates);
         }
         let kept = nms(candidates, self.config.nms_threshold, self.config.top_k);
+        let kept = gate(kept, self.config.best_score_threshold, self.config.score_threshold);
         Ok(kept.iter().map(|d| lb.detection_to_source(d)).collect())
     }
+}
+
+/// Applies the two score bars to detections sorted best first: the first
+/// needs `best`, every other one `others`.
+pub fn gate(sorted: Vec<Detection>, best: f32, others: f32) -> Vec<Detection> {
+    sorted
+        .into_iter()
+        .enumerate()
+        .filter(|(i, d)| d.score >= if *i == 0 { best } else { others })
+        .map(|(_, d)| d)
+        .collect()
 }
 
 #[cfg(test)]
@@ -247,6 +266,25 @@ mod tests {
         assert_eq!(m.bbox, BBox { x: 0.0, y: 200.0, width: 100.0, height: 300.0 });
         assert_eq!(m.landmarks[0], [40.0, 240.0]);
         assert_eq!(m.score, 0.9);
+    }
+
+    #[test]
+    fn the_best_face_has_its_own_bar_and_the_others_theirs() {
+        let d = |score: f32| Detection {
+            bbox: BBox { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
+            landmarks: [[0.0; 2]; 5],
+            score,
+        };
+        let scores = |v: Vec<Detection>| v.iter().map(|d| d.score).collect::<Vec<_>>();
+        let sorted = || vec![d(0.7), d(0.65), d(0.5)];
+        // Best face above its lower bar; the others must reach the stricter one.
+        assert_eq!(scores(gate(sorted(), 0.6, 0.9)), vec![0.7]);
+        assert_eq!(scores(gate(sorted(), 0.6, 0.6)), vec![0.7, 0.65]);
+        // A best face below its bar leaves the photo without faces, even when
+        // the others' bar is lower.
+        assert_eq!(scores(gate(sorted(), 0.8, 0.5)), Vec::<f32>::new());
+        assert_eq!(scores(gate(vec![d(0.95), d(0.92), d(0.3)], 0.6, 0.9)), vec![0.95, 0.92]);
+        assert!(gate(Vec::new(), 0.5, 0.5).is_empty());
     }
 
     #[test]

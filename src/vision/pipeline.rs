@@ -22,6 +22,8 @@ pub struct PipelineConfig {
     pub flip: bool,
     /// Which engine runs the models.
     pub backend: BackendConfig,
+    /// The embedder (a model's id or alias, or a fusion's id); None: the manifest's default.
+    pub embedder: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,12 +92,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads the manifest's default detector and embedder from `models_dir`.
+    /// Loads the manifest's default detector and the configured embedder from `models_dir`.
     pub fn load(models_dir: &Path, config: PipelineConfig) -> Result<Self> {
         let manifest = Manifest::load(models_dir)?;
         let detector = LoadedModel::load(models_dir, manifest.default_detector()?, &config.backend)?;
-        let embedder = LoadedModel::load(models_dir, manifest.default_embedder()?, &config.backend)?;
-        Ok(Self { detector: Detector::new(detector, config.detector)?, embedder: Embedder::new(embedder)?, config })
+        let plan = match &config.embedder {
+            Some(name) => manifest.embedder(name)?,
+            None => manifest.default_embedder()?,
+        };
+        let embedder = if plan.members.len() == 1 {
+            Embedder::new(LoadedModel::load(models_dir, plan.members[0].0, &config.backend)?)?
+        } else {
+            let models = plan
+                .members
+                .iter()
+                .map(|(entry, w)| Ok((LoadedModel::load(models_dir, entry, &config.backend)?, *w)))
+                .collect::<Result<Vec<_>>>()?;
+            Embedder::fused(crate::model::embedder_id(&plan), models, plan.threshold, plan.identify_threshold)?
+        };
+        Ok(Self { detector: Detector::new(detector, config.detector)?, embedder, config })
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, DecodeError> {
@@ -109,14 +124,32 @@ impl Pipeline {
         Ok(dets)
     }
 
-    /// The aligned crop the embedder takes.
-    pub fn align(&self, img: &RgbImage, det: &Detection) -> Result<RgbImage> {
-        let (w, h) = self.embedder.input_size();
-        align_face(img, &det.landmarks, w, h).ok_or_else(|| anyhow::anyhow!("degenerate landmarks"))
+    /// The aligned crops the embedder takes (one per model).
+    pub fn align(&self, img: &RgbImage, det: &Detection) -> Result<Vec<RgbImage>> {
+        self.embedder.crops(img, &det.landmarks).ok_or_else(|| anyhow::anyhow!("degenerate landmarks"))
     }
 
-    pub fn embed(&self, aligned: &RgbImage) -> Result<Embedding> {
-        self.embedder.embed(aligned, self.config.flip)
+    pub fn embed(&self, crops: &[RgbImage]) -> Result<Embedding> {
+        self.embedder.embed(crops, self.config.flip)
+    }
+
+    /// The face's quality, measured on the 112x112 ArcFace crop whatever the
+    /// embedder (so the enrollment gates mean the same for every embedder);
+    /// `crops` supplies it when the first model takes that crop.
+    fn quality(&self, img: &RgbImage, det: &Detection, crops: &[RgbImage]) -> Result<Quality> {
+        let arcface = self.embedder.members().first().is_some_and(|m| {
+            m.input_size() == (112, 112) && m.alignment() == crate::model::manifest::Alignment::Arcface
+        });
+        let owned;
+        let crop = match crops.first() {
+            Some(c) if arcface => c,
+            _ => {
+                owned =
+                    align_face(img, &det.landmarks, 112, 112).ok_or_else(|| anyhow::anyhow!("degenerate landmarks"))?;
+                &owned
+            }
+        };
+        Ok(Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, crop))
     }
 
     /// Detects, then aligns, measures and (with `embed`) embeds the selected faces.
@@ -148,7 +181,7 @@ impl Pipeline {
     pub fn describe(&self, img: &RgbImage, det: Detection, embed: bool, t: &mut Timings) -> Result<Face> {
         let start = Instant::now();
         let aligned = self.align(img, &det)?;
-        let quality = Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, &aligned);
+        let quality = self.quality(img, &det, &aligned)?;
         t.align += start.elapsed();
         let embedding = if embed {
             let start = Instant::now();
