@@ -5,6 +5,7 @@ pub mod detections;
 pub mod gallery_bench;
 pub mod identify;
 pub mod metrics;
+pub mod one_shot;
 pub mod pairs;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +49,31 @@ pub enum EvalCommand {
         /// centre (LFW's convention for its subject) or the largest (the API's).
         #[arg(long, value_enum, default_value_t = FacePick::Central)]
         face: FacePick,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// One-shot open-set identification on an LFW-layout folder: persons with
+    /// two or more photos enrolled from the first (through the enrollment
+    /// gates) and searched with the second; persons with one photo as strangers.
+    OneShot {
+        /// Folder of `<Name>/<Name>_NNNN.jpg` photos.
+        #[arg(long)]
+        root: PathBuf,
+        /// Take only the persons this pairs file names (LFW format), e.g. View 1's DevTrain.
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        /// Most persons enrolled.
+        #[arg(long, default_value_t = 1000)]
+        persons: usize,
+        /// Most strangers.
+        #[arg(long, default_value_t = 1000)]
+        strangers: usize,
+        /// The identification threshold (default: the embedder's).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -116,6 +142,51 @@ pub struct Report {
 
 pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
+        EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
+            let names = match &pairs {
+                Some(file) => {
+                    let text =
+                        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+                    let list = pairs::parse(&text, &root, 10)?;
+                    Some(list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| person_of(x)).collect())
+                }
+                None => None,
+            };
+            let proto = one_shot::protocol(&root, names, persons, strangers)?;
+            let p = pipeline.load()?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let svc = crate::service::ServiceConfig::default();
+            let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
+            let probes: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.1).collect();
+            let gate = Some((svc.min_face_size, svc.min_sharpness));
+            let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
+            let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
+            let strangers = analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
+            let default = threshold.or(p.embedder.identify_threshold).unwrap_or(svc.identify_threshold);
+            let mut thresholds: Vec<f32> = (20..=90).map(|t| t as f32 / 100.0).collect();
+            thresholds.push(default);
+            let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
+            if json {
+                println!("{}", serde_json::to_string(&serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r }))?);
+            } else {
+                println!(
+                    "{} persons ({} not enrollable), {} strangers, {} probes without a face; model {}",
+                    r.persons, r.not_enrollable, r.strangers, r.probes_without_face, p.embedder.id()
+                );
+                println!("{:>9} {:>7} {:>7} {:>9}", "threshold", "found", "wrong", "strangers");
+                for o in r.outcomes.iter().filter(|o| (o.threshold * 100.0).round() as i32 % 2 == 0 || o.threshold == default) {
+                    let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) { "  <- default" } else { "" };
+                    println!(
+                        "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}%{mark}",
+                        o.threshold,
+                        100.0 * o.found,
+                        100.0 * o.wrong,
+                        100.0 * o.strangers_accepted
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         EvalCommand::Detections { pairs, dir, root, floor, out, mut pipeline } => {
             let root = root.or_else(|| dir.clone()).unwrap_or_default();
             let images = match (&pairs, &dir) {
@@ -171,7 +242,7 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             let p = pipeline.load()?;
             let all: Vec<&PathBuf> = groups.iter().flatten().collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut flat = embed_all(&p, &all, threads, Select::Central)?.into_iter();
+            let mut flat = analyze_all(&p, &all, threads, Select::Central, None)?.into_iter();
             let embeddings: Vec<Vec<Option<Vec<f32>>>> =
                 groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
             let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
@@ -218,7 +289,7 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize, select: Se
     let start = std::time::Instant::now();
     let images: Vec<&PathBuf> =
         list.pairs.iter().flat_map(|x| [&x.a, &x.b]).collect::<BTreeSet<_>>().into_iter().collect();
-    let embeddings = embed_all(p, &images, threads.max(1), select)?;
+    let embeddings = analyze_all(p, &images, threads.max(1), select, None)?;
     let lookup: BTreeMap<&Path, &Option<Vec<f32>>> =
         images.iter().map(|x| x.as_path()).zip(embeddings.iter()).collect();
     let no_face = embeddings.iter().filter(|e| e.is_none()).count();
@@ -263,9 +334,23 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize, select: Se
     Ok((report, scored))
 }
 
-/// The embedding of each image's central face (None when no face is found or
-/// the image cannot be decoded); an unreadable file fails the whole run.
-fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize, select: Select) -> Result<Vec<Option<Vec<f32>>>> {
+/// The person an LFW photo path shows (its folder's name).
+fn person_of(path: &Path) -> Option<String> {
+    path.parent()?.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The embedding of each image's selected face (None when no face is found,
+/// the image cannot be decoded, or the face fails `gate`: smallest face size
+/// and sharpness, as enrollment checks them); an unreadable file fails the
+/// whole run.
+fn analyze_all(
+    p: &Pipeline,
+    images: &[&PathBuf],
+    threads: usize,
+    select: Select,
+    gate: Option<(f32, f32)>,
+) -> Result<Vec<Option<Vec<f32>>>> {
+    let passes = |q: &crate::vision::quality::Quality| gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp);
     let bar = indicatif::ProgressBar::new(images.len() as u64);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}")
@@ -282,7 +367,12 @@ fn embed_all(p: &Pipeline, images: &[&PathBuf], threads: usize, select: Select) 
                     let Some(path) = images.get(i) else { break };
                     let emb = match std::fs::read(path) {
                         Ok(bytes) => match p.analyze_bytes(&bytes, select, true) {
-                            Ok((faces, _)) => Ok(faces.into_iter().next().and_then(|f| f.embedding).map(|e| e.values)),
+                            Ok((faces, _)) => Ok(faces
+                                .into_iter()
+                                .next()
+                                .filter(|f| passes(&f.quality))
+                                .and_then(|f| f.embedding)
+                                .map(|e| e.values)),
                             Err(e) => {
                                 bar.suspend(|| eprintln!("{}: {e}", path.display()));
                                 Ok(None)

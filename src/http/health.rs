@@ -59,6 +59,46 @@ pub struct ModelsInfo {
     embedding_dim: usize,
     /// `tract` or `onnxruntime`.
     backend: String,
+    /// Every embedder this installation offers (`--embedder`), with its
+    /// measured accuracy and cost; the one in use has `active: true`.
+    embedders: Vec<EmbedderInfo>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EmbedderInfo {
+    /// The name `--embedder` takes.
+    name: String,
+    active: bool,
+    /// Its models and their shares of the similarity.
+    members: Vec<MemberInfo>,
+    /// Default thresholds (1:1 and 1:N).
+    threshold: Option<f64>,
+    identify_threshold: Option<f64>,
+    /// Measured on LFW View 1 (DevTest) through this pipeline; cost per face on one core.
+    #[schema(value_type = Option<Object>)]
+    evaluation: Option<crate::model::manifest::Evaluation>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MemberInfo {
+    model: String,
+    weight: f64,
+}
+
+fn embedders(p: &crate::vision::Pipeline) -> Vec<EmbedderInfo> {
+    let active = p.embedder.id().to_string();
+    p.manifest
+        .embedders()
+        .into_iter()
+        .map(|plan| EmbedderInfo {
+            name: plan.members.first().filter(|_| plan.members.len() == 1).and_then(|m| m.0.alias.clone()).unwrap_or_else(|| plan.name.clone()),
+            active: crate::model::embedder_id(&plan).to_string() == active,
+            members: plan.members.iter().map(|(e, w)| MemberInfo { model: e.id.clone(), weight: num(*w) }).collect(),
+            threshold: plan.threshold.map(num),
+            identify_threshold: plan.identify_threshold.map(num),
+            evaluation: plan.evaluation.cloned(),
+        })
+        .collect()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -130,12 +170,13 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
             embedder: p.embedder.id().to_string(),
             embedding_dim: p.embedder.dim(),
             backend: p.embedder.backend().name().to_string(),
+            embedders: embedders(p),
         },
         thresholds: ThresholdsInfo {
             verify: num(c.verify_threshold),
-            verify_source: "SFace's published operating point (OpenCV FaceRecognizerSF, cosine 0.363)",
+            verify_source: "the embedder's default in models/manifest.toml (chosen on LFW View 1 DevTrain) unless set with --verify-threshold; see README: Thresholds",
             identify: num(c.identify_threshold),
-            identify_source: "stricter 1:N default calibrated on a development set (see README: Thresholds)",
+            identify_source: "the embedder's 1:N default in models/manifest.toml (one-shot identification on LFW View 1 DevTrain) unless set with --identify-threshold; see README: Thresholds",
             metric: "cosine similarity; match when similarity >= threshold",
         },
         gallery: svc.gallery_info(),

@@ -56,6 +56,8 @@ pub struct Fusion {
     pub identify_threshold: Option<f32>,
     #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -66,6 +68,24 @@ pub struct FusionMember {
     pub weight: f32,
 }
 
+/// An embedder's accuracy and cost as measured for the manifest (the README
+/// gives the commands): LFW View 1 (`pairsDevTest.txt`; thresholds and weights
+/// were chosen on `pairsDevTrain.txt`) through visage's own pipeline, and the
+/// embedding cost per face on one core with tract.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Evaluation {
+    /// 10-fold accuracy on DevTest.
+    pub view1_devtest_10fold: f64,
+    /// Accuracy on DevTest at the default 1:1 threshold.
+    pub view1_devtest_at_threshold: f64,
+    /// True-accept rate on DevTest at a false-accept rate of 0.1 %.
+    pub view1_devtest_tar_at_far_0_001: f64,
+    /// Milliseconds per face (alignment and embedding, flip included when on).
+    pub ms_per_face: f64,
+    /// The CPU the cost was measured on.
+    pub cpu: String,
+}
+
 /// An embedder resolved from the manifest: its models with their weights.
 #[derive(Debug, Clone)]
 pub struct EmbedderPlan<'a> {
@@ -74,6 +94,7 @@ pub struct EmbedderPlan<'a> {
     pub members: Vec<(&'a ModelEntry, f32)>,
     pub threshold: Option<f32>,
     pub identify_threshold: Option<f32>,
+    pub evaluation: Option<&'a Evaluation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -140,6 +161,9 @@ pub struct ModelEntry {
     /// Default cosine threshold for 1:N identification (embedders).
     #[serde(default)]
     pub identify_threshold: Option<f32>,
+    /// Embedders: measured accuracy and cost.
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
     #[serde(default)]
     pub source: Option<Source>,
 }
@@ -175,6 +199,12 @@ impl Manifest {
         self.embedder(&self.embedder)
     }
 
+    /// Every embedder the manifest offers: each embedder model, then each fusion.
+    pub fn embedders(&self) -> Vec<EmbedderPlan<'_>> {
+        let models = self.models.iter().filter(|m| m.kind == ModelKind::Embedder).map(|m| m.id.as_str());
+        models.chain(self.fusions.iter().map(|f| f.id.as_str())).filter_map(|n| self.embedder(n).ok()).collect()
+    }
+
     /// The embedder called `name`: a fusion's id, or a model's id or alias.
     pub fn embedder(&self, name: &str) -> Result<EmbedderPlan<'_>> {
         let model = |n: &str| -> Result<&ModelEntry> {
@@ -188,6 +218,7 @@ impl Manifest {
                 members,
                 threshold: f.threshold,
                 identify_threshold: f.identify_threshold,
+                evaluation: f.evaluation.as_ref(),
             });
         }
         let names: Vec<&str> = self
@@ -202,6 +233,7 @@ impl Manifest {
             members: vec![(m, 1.0)],
             threshold: m.threshold,
             identify_threshold: m.identify_threshold,
+            evaluation: m.evaluation.as_ref(),
         })
     }
 

@@ -89,6 +89,8 @@ pub struct Pipeline {
     pub detector: Detector,
     pub embedder: Embedder,
     pub config: PipelineConfig,
+    /// The manifest the models came from (what else it offers, for `/v1/info`).
+    pub manifest: Manifest,
 }
 
 impl Pipeline {
@@ -110,7 +112,7 @@ impl Pipeline {
                 .collect::<Result<Vec<_>>>()?;
             Embedder::fused(crate::model::embedder_id(&plan), models, plan.threshold, plan.identify_threshold)?
         };
-        Ok(Self { detector: Detector::new(detector, config.detector)?, embedder, config })
+        Ok(Self { detector: Detector::new(detector, config.detector)?, embedder, config, manifest })
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, DecodeError> {
