@@ -21,15 +21,19 @@ PY="$VENV/bin/python"
 OUT=target/bench
 "$PY" bench/make_photos.py "$OUT"
 PHOTOS=("$OUT/obama_250.jpg" "$OUT/obama_1mp.jpg" "$OUT/obama_2mp.jpg")
-tract=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend tract "${PHOTOS[@]}")
-ort=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend onnxruntime "${PHOTOS[@]}")
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); $(grep -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+# The engine comparisons use SFace (the model OpenCV's pipeline runs); the
+# default embedder (SFace + dlib's ResNet) is timed beside it.
+tract=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend tract --embedder sface "${PHOTOS[@]}")
+ort=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend onnxruntime --embedder sface "${PHOTOS[@]}")
+fused=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend tract "${PHOTOS[@]}")
 sizes=$(printf "%s\n%s" "$tract" "$ort" | "$PY" -c 'import json,sys; print(" ".join(sorted({"--detector-input %dx%d" % tuple(r["detector_input"]) for l in sys.stdin for r in json.loads(l)})))')
 # shellcheck disable=SC2086
 theirs=$(taskset -c 0 "$PY" bench/ort_models.py --iterations "$ITER" $sizes)
 opencv=$(taskset -c 0 "$PY" bench/opencv_pipeline.py --iterations "$ITER" "${PHOTOS[@]}" 2>/dev/null)
-"$PY" - "$tract" "$ort" "$theirs" "$opencv" <<'PY'
+"$PY" - "$tract" "$ort" "$theirs" "$opencv" "$fused" <<'PY'
 import json, sys
-tract, ort, theirs, opencv = (json.loads(a) for a in sys.argv[1:5])
+tract, ort, theirs, opencv, fused = (json.loads(a) for a in sys.argv[1:6])
 print(f"{'backend':<12} {'photo':<14} {'det input':>9} | {'decode':>7} {'detect':>7} {'align':>7} {'embed':>7} {'total':>7} | {'ORT detect':>10} {'ORT embed':>9} | {'detect x':>8} {'embed x':>8}")
 for backend, rows in (("tract", tract), ("onnxruntime", ort)):
     for r in rows:
@@ -42,11 +46,13 @@ for backend, rows in (("tract", tract), ("onnxruntime", ort)):
 print(f"milliseconds, medians of {tract[0]['iterations']} runs on one core; onnxruntime {theirs['onnxruntime']} (Python, models alone);"
       " 'x' = visage time / onnxruntime time (visage detect includes resize + tensor fill + decoding + NMS)")
 print()
-print(f"{'photo':<14} | {'OpenCV total':>12} {'decode':>7} {'detect':>7} {'align':>7} {'embed':>7} | {'tract':>7} {'ratio':>6} | {'onnxrt':>7} {'ratio':>6}")
-for t, o, c in zip(tract, ort, opencv["photos"]):
+print(f"{'photo':<14} | {'OpenCV total':>12} {'decode':>7} {'detect':>7} {'align':>7} {'embed':>7} | {'tract':>7} {'ratio':>6} | {'onnxrt':>7} {'ratio':>6} | {'default':>7} {'ratio':>6} {'embed':>7}")
+for t, o, c, f in zip(tract, ort, opencv["photos"], fused):
     name = t["image"].rsplit("/", 1)[-1]
     print(f"{name:<14} | {c['total_ms']:12.2f} {c['decode_ms']:7.2f} {c['detect_ms']:7.2f} {c['align_ms']:7.2f} {c['embed_ms']:7.2f} |"
-          f" {t['total_ms']:7.2f} {t['total_ms']/c['total_ms']:6.2f} | {o['total_ms']:7.2f} {o['total_ms']/c['total_ms']:6.2f}")
+          f" {t['total_ms']:7.2f} {t['total_ms']/c['total_ms']:6.2f} | {o['total_ms']:7.2f} {o['total_ms']/c['total_ms']:6.2f} |"
+          f" {f['total_ms']:7.2f} {f['total_ms']/c['total_ms']:6.2f} {f['embed_ms']:7.2f}")
 print(f"ratio = visage total / OpenCV total (goal <= 1.0, aim 0.8); OpenCV {opencv['opencv']} runs YuNet at the photo's own size"
-      " (FaceDetectorYN), one thread")
+      " (FaceDetectorYN), one thread; tract and onnxrt run SFace (--embedder sface), default = tract with the default"
+      " embedder (SFace + dlib's ResNet)")
 PY

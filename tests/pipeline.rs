@@ -212,9 +212,11 @@ fn yunet_matches_onnxruntime_at_a_non_square_size_on_every_backend() {
 fn whole_chain_matches_opencv_on_every_backend() {
     for backend in backends() {
         // OpenCV runs YuNet at the photo's own size: do the same (no downscaling).
+        // OpenCV's chain is SFace's.
         let config = PipelineConfig {
             detector: DetectorConfig { max_side: 4096, ..DetectorConfig::default() },
             backend,
+            embedder: Some("sface".into()),
             ..PipelineConfig::default()
         };
         chain_matches_opencv(&Pipeline::load(&models_dir(), config).unwrap());

@@ -161,21 +161,39 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             let gate = Some((svc.min_face_size, svc.min_sharpness));
             let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
             let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
-            let strangers = analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
+            let strangers =
+                analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
             let default = threshold.or(p.embedder.identify_threshold).unwrap_or(svc.identify_threshold);
-            let mut thresholds: Vec<f32> = (20..=90).map(|t| t as f32 / 100.0).collect();
+            let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
             thresholds.push(default);
             let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
             if json {
-                println!("{}", serde_json::to_string(&serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(
+                        &serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r })
+                    )?
+                );
             } else {
                 println!(
                     "{} persons ({} not enrollable), {} strangers, {} probes without a face; model {}",
-                    r.persons, r.not_enrollable, r.strangers, r.probes_without_face, p.embedder.id()
+                    r.persons,
+                    r.not_enrollable,
+                    r.strangers,
+                    r.probes_without_face,
+                    p.embedder.id()
                 );
                 println!("{:>9} {:>7} {:>7} {:>9}", "threshold", "found", "wrong", "strangers");
-                for o in r.outcomes.iter().filter(|o| (o.threshold * 100.0).round() as i32 % 2 == 0 || o.threshold == default) {
-                    let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) { "  <- default" } else { "" };
+                for o in r
+                    .outcomes
+                    .iter()
+                    .filter(|o| (o.threshold * 200.0).round() as i32 % 2 == 0 || o.threshold == default)
+                {
+                    let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) {
+                        "  <- default"
+                    } else {
+                        ""
+                    };
                     println!(
                         "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}%{mark}",
                         o.threshold,
@@ -350,7 +368,9 @@ fn analyze_all(
     select: Select,
     gate: Option<(f32, f32)>,
 ) -> Result<Vec<Option<Vec<f32>>>> {
-    let passes = |q: &crate::vision::quality::Quality| gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp);
+    let passes = |q: &crate::vision::quality::Quality| {
+        gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp)
+    };
     let bar = indicatif::ProgressBar::new(images.len() as u64);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}")

@@ -32,7 +32,12 @@ fn photos(root: &Path, name: &str) -> Vec<PathBuf> {
 /// order: those with two or more photos are enrolled from the first and
 /// probed with the second, at most `max_persons`; those with one photo are
 /// strangers, at most `max_strangers`.
-pub fn protocol(root: &Path, names: Option<BTreeSet<String>>, max_persons: usize, max_strangers: usize) -> Result<Protocol> {
+pub fn protocol(
+    root: &Path,
+    names: Option<BTreeSet<String>>,
+    max_persons: usize,
+    max_strangers: usize,
+) -> Result<Protocol> {
     let names = match names {
         Some(n) => n,
         None => std::fs::read_dir(root)
@@ -86,10 +91,9 @@ pub fn score(
     strangers: &[Option<Vec<f32>>],
     thresholds: &[f32],
 ) -> Report {
-    let gallery: Vec<(usize, &Vec<f32>)> = enrolled.iter().enumerate().filter_map(|(i, e)| Some((i, e.as_ref()?))).collect();
-    let best = |q: &[f32]| {
-        gallery.iter().map(|(i, e)| (*i, dot(q, e))).max_by(|a, b| a.1.total_cmp(&b.1))
-    };
+    let gallery: Vec<(usize, &Vec<f32>)> =
+        enrolled.iter().enumerate().filter_map(|(i, e)| Some((i, e.as_ref()?))).collect();
+    let best = |q: &[f32]| gallery.iter().map(|(i, e)| (*i, dot(q, e))).max_by(|a, b| a.1.total_cmp(&b.1));
     let genuine: Vec<Option<(bool, f32)>> =
         probes.iter().enumerate().map(|(i, q)| best(q.as_ref()?).map(|(who, s)| (who == i, s))).collect();
     let stranger: Vec<Option<f32>> = strangers.iter().map(|q| best(q.as_ref()?).map(|b| b.1)).collect();
@@ -127,8 +131,14 @@ mod tests {
         let r = score(&enrolled, &probes, &strangers, &[0.5, 0.7, 0.9]);
         assert_eq!((r.persons, r.strangers, r.not_enrollable, r.probes_without_face), (3, 2, 1, 1));
         // Probe 1's best is person 2 at 0.8: wrong.
-        assert_eq!(r.outcomes[0], Outcome { threshold: 0.5, found: 1.0 / 3.0, wrong: 1.0 / 3.0, strangers_accepted: 0.5 });
-        assert_eq!(r.outcomes[1], Outcome { threshold: 0.7, found: 1.0 / 3.0, wrong: 1.0 / 3.0, strangers_accepted: 0.5 });
+        assert_eq!(
+            r.outcomes[0],
+            Outcome { threshold: 0.5, found: 1.0 / 3.0, wrong: 1.0 / 3.0, strangers_accepted: 0.5 }
+        );
+        assert_eq!(
+            r.outcomes[1],
+            Outcome { threshold: 0.7, found: 1.0 / 3.0, wrong: 1.0 / 3.0, strangers_accepted: 0.5 }
+        );
         assert_eq!(r.outcomes[2], Outcome { threshold: 0.9, found: 0.0, wrong: 0.0, strangers_accepted: 0.0 });
     }
 
@@ -142,10 +152,13 @@ mod tests {
             }
         }
         let p = protocol(&dir, None, 10, 1).unwrap();
-        assert_eq!(p.persons, vec![
-            (dir.join("Ann/Ann_0001.jpg"), dir.join("Ann/Ann_0002.jpg")),
-            (dir.join("Cid/Cid_0001.jpg"), dir.join("Cid/Cid_0002.jpg"))
-        ]);
+        assert_eq!(
+            p.persons,
+            vec![
+                (dir.join("Ann/Ann_0001.jpg"), dir.join("Ann/Ann_0002.jpg")),
+                (dir.join("Cid/Cid_0001.jpg"), dir.join("Cid/Cid_0002.jpg"))
+            ]
+        );
         assert_eq!(p.strangers, vec![dir.join("Bob/Bob_0001.jpg")]);
         let names: BTreeSet<String> = ["Cid".to_string(), "Dee".to_string()].into();
         let p = protocol(&dir, Some(names), 10, 10).unwrap();

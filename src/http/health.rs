@@ -91,7 +91,12 @@ fn embedders(p: &crate::vision::Pipeline) -> Vec<EmbedderInfo> {
         .embedders()
         .into_iter()
         .map(|plan| EmbedderInfo {
-            name: plan.members.first().filter(|_| plan.members.len() == 1).and_then(|m| m.0.alias.clone()).unwrap_or_else(|| plan.name.clone()),
+            name: plan
+                .members
+                .first()
+                .filter(|_| plan.members.len() == 1)
+                .and_then(|m| m.0.alias.clone())
+                .unwrap_or_else(|| plan.name.clone()),
             active: crate::model::embedder_id(&plan).to_string() == active,
             members: plan.members.iter().map(|(e, w)| MemberInfo { model: e.id.clone(), weight: num(*w) }).collect(),
             threshold: plan.threshold.map(num),

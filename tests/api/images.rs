@@ -26,10 +26,11 @@ async fn detect_embed_and_compare() {
     let r = app.post_image("/v1/embed", photo("obama.jpg"), &[]).await;
     let v: Value = r.json().await.unwrap();
     let e = v["faces"][0]["embedding"].as_array().unwrap();
-    assert_eq!(e.len(), 128);
+    // The default embedder fuses SFace and dlib's ResNet: 128 + 128 values.
+    assert_eq!(e.len(), 256);
     let norm: f64 = e.iter().map(|x| x.as_f64().unwrap().powi(2)).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3);
-    assert!(v["faces"][0]["model"].as_str().unwrap().starts_with("sface-2021dec-int8bq@sha256:fb143eea"));
+    assert!(v["faces"][0]["model"].as_str().unwrap().starts_with("sface+dlib@sha256:"));
 
     // JSON with base64, one in a data URL.
     let body = json!({

@@ -43,7 +43,7 @@ v persons show "$obama" --db "$db" | jq -e '.name == "Barack Obama" and (.faces 
 # export, import into a fresh database (ids kept), import again (nothing new).
 v export --db "$db" --out "$work/export.jsonl"
 [ "$(head -1 "$work/export.jsonl" | jq -r .format)" = visage-export ] || fail "export header"
-jq -e -s '[.[1:][].faces[]] | length > 0 and all((.embedding | length) == 128 and (.model | startswith("sface")))' \
+jq -e -s '[.[1:][].faces[]] | length > 0 and all((.embedding | length) == 256 and (.model | startswith("sface+dlib@")))' \
   "$work/export.jsonl" >/dev/null || fail "export embeddings"
 v import "$work/export.jsonl" --db "$work/b.db" | jq -e '.persons_imported == 2' >/dev/null || fail "import"
 v import "$work/export.jsonl" --db "$work/b.db" | jq -e '.persons_imported == 0 and .persons_already_present == 2' \
@@ -70,6 +70,13 @@ v reembed --db "$db" --photos "$photos" > "$work/re2.json"
 jq -e '.reembedded == .faces_to_reembed and .faces_to_reembed >= 4 and .needs_new_photos == []' "$work/re2.json" \
   >/dev/null || fail "re2: $(cat "$work/re2.json")"
 v reembed --db "$db" | jq -e '.faces_to_reembed == 0' >/dev/null || fail "re3"
+# Moving the gallery to another embedder and back.
+v reembed --db "$db" --photos "$photos" --embedder sface | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
+  >/dev/null || fail "reembed to sface"
+v export --db "$db" | jq -e -s '[.[1:][].faces[]] | all((.embedding | length) == 128 and (.model | startswith("sface-2021dec")))' \
+  >/dev/null || fail "the gallery is not on sface"
+v reembed --db "$db" --photos "$photos" | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
+  >/dev/null || fail "reembed back to the default"
 
 # A running service sees the admin commands' changes after SIGHUP.
 port=$(free_port)
