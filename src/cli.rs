@@ -276,6 +276,8 @@ impl ServeArgs {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),
+            verify_threshold: self.verify_threshold,
+            identify_threshold: self.identify_threshold,
             service: ServiceConfig {
                 min_face_size: self.min_face_size,
                 min_sharpness: self.min_sharpness,
@@ -286,16 +288,13 @@ impl ServeArgs {
         };
         c.pipeline.decode = DecodeLimits { max_pixels: self.max_pixels, max_dimension: self.max_dimension };
         c.pipeline.detector.top_k = c.service.max_faces.max(c.pipeline.detector.top_k);
-        let manifest = crate::model::Manifest::load(&c.models_dir)?;
-        let plan = match &self.pipeline.embedder {
-            Some(name) => manifest.embedder(name)?,
-            None => manifest.default_embedder()?,
-        };
-        c.service.verify_threshold = self.verify_threshold.or(plan.threshold).unwrap_or(c.service.verify_threshold);
-        c.service.identify_threshold =
-            self.identify_threshold.or(plan.identify_threshold).unwrap_or(c.service.identify_threshold);
-        for (name, t) in [("verify", c.service.verify_threshold), ("identify", c.service.identify_threshold)] {
-            anyhow::ensure!(t.is_finite() && (-1.0..=1.0).contains(&t), "the {name} threshold must be within [-1, 1]");
+        for (name, t) in [("verify", c.verify_threshold), ("identify", c.identify_threshold)] {
+            if let Some(t) = t {
+                anyhow::ensure!(
+                    t.is_finite() && (-1.0..=1.0).contains(&t),
+                    "the {name} threshold must be within [-1, 1]"
+                );
+            }
         }
         Ok(c)
     }

@@ -26,7 +26,13 @@ pub struct Config {
     pub body_limit: usize,
     pub shutdown_timeout: Duration,
     pub pipeline: PipelineConfig,
+    /// The service's rules; its two thresholds are replaced at start-up by
+    /// the overrides below or, without them, by the embedder's defaults.
     pub service: ServiceConfig,
+    /// 1:1 threshold set explicitly (None: the embedder's default).
+    pub verify_threshold: Option<f32>,
+    /// 1:N threshold set explicitly (None: the embedder's default).
+    pub identify_threshold: Option<f32>,
     /// Serve without keys on a non-loopback address (while no key exists).
     pub insecure_no_auth: bool,
     /// Longest a client may take to send a request's headers (slow-loris guard).
@@ -53,6 +59,8 @@ impl Default for Config {
             metrics_addr: None,
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
+            verify_threshold: None,
+            identify_threshold: None,
         }
     }
 }
@@ -90,9 +98,16 @@ impl Application {
             embedder = %pipeline.embedder.id(),
             "models loaded and warmed up"
         );
+        // Cosines of different embedders live on different scales: each
+        // brings its own thresholds unless they were set explicitly.
+        let mut rules = config.service.clone();
+        let e = &pipeline.embedder;
+        rules.verify_threshold = config.verify_threshold.or(e.threshold).unwrap_or(rules.verify_threshold);
+        rules.identify_threshold =
+            config.identify_threshold.or(e.identify_threshold).unwrap_or(rules.identify_threshold);
         let engine = Engine::start(Arc::new(pipeline), config.workers, config.queue)?;
         let store = Store::open(&config.db).await.with_context(|| format!("opening {}", config.db.display()))?;
-        let service = Service::new(engine, store, config.service.clone()).await?;
+        let service = Service::new(engine, store, rules).await?;
         let listener =
             TcpListener::bind(&config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
         let metrics_listener = match &config.metrics_addr {
