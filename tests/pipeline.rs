@@ -64,6 +64,14 @@ fn pattern(c: usize, y: usize, x: usize) -> f32 {
     ((x * 31 + y * 17 + c * 101) % 256) as f32
 }
 
+/// The pattern as an RGB image (channel c of the tensor is RGB channel c).
+fn pattern_image(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
+    })
+}
+
 fn embedding_of(bytes: &[u8]) -> Vec<f32> {
     let (faces, _) = pipeline().analyze_bytes(bytes, Select::Largest, true).unwrap();
     faces.into_iter().next().expect("a face").embedding.unwrap().values
@@ -97,10 +105,7 @@ fn sface_matches_onnxruntime_on_every_backend() {
     let manifest = Manifest::load(&models_dir()).unwrap();
     let entry = manifest.get("sface-2021dec-int8bq", ModelKind::Embedder).unwrap();
     // The embedder feeds RGB: channel c of the tensor is RGB channel c.
-    let img = RgbImage::from_fn(112, 112, |x, y| {
-        let (x, y) = (x as usize, y as usize);
-        image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
-    });
+    let img = pattern_image(112, 112);
     let theirs = floats(&golden("ort_models.json")["sface_112"]);
     for backend in backends() {
         let embedder = Embedder::new(load(entry, &backend)).unwrap();
@@ -121,10 +126,7 @@ fn sface_matches_onnxruntime_on_every_backend() {
 fn dlib_resnet_read_from_its_own_file_matches_dlib_on_every_backend() {
     let manifest = Manifest::load(&models_dir()).unwrap();
     let entry = manifest.get("dlib-resnet-v1", ModelKind::Embedder).unwrap();
-    let img = RgbImage::from_fn(150, 150, |x, y| {
-        let (x, y) = (x as usize, y as usize);
-        image::Rgb([pattern(0, y, x) as u8, pattern(1, y, x) as u8, pattern(2, y, x) as u8])
-    });
+    let img = pattern_image(150, 150);
     // dlib's own descriptor of the same chip (tests/golden/make_dlib_golden.py).
     let theirs = floats(&golden("dlib.json")["pattern_150"]);
     for backend in backends() {

@@ -61,6 +61,23 @@ pub fn image_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
+/// The image files of a folder and every folder below it, sorted by path.
+pub fn image_files_below(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+        files.extend(image_files(&d)?);
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// A progress bar with rate and ETA on a terminal; silent otherwise.
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

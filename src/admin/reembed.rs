@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::Digest as _;
 
-use super::{ACTOR, image_files, progress};
+use super::{ACTOR, image_files_below, progress};
 use crate::service::Service;
 
 #[derive(Debug, Serialize)]
@@ -35,18 +35,9 @@ pub struct Summary {
 /// Every image under `dir` (recursively) by its SHA-256.
 fn photos_by_hash(dir: &Path) -> Result<HashMap<String, PathBuf>> {
     let mut out = HashMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            }
-        }
-        for path in image_files(&d)? {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            out.insert(hex::encode(sha2::Sha256::digest(&bytes)), path);
-        }
+    for path in image_files_below(dir)? {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        out.insert(hex::encode(sha2::Sha256::digest(&bytes)), path);
     }
     Ok(out)
 }

@@ -28,29 +28,6 @@ pub fn images_of(list: &super::pairs::PairList) -> Vec<PathBuf> {
     set.into_iter().cloned().collect()
 }
 
-/// Every image file directly in `dir` or below it, sorted.
-pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                matches!(
-                    e.to_ascii_lowercase().as_str(),
-                    "jpg" | "jpeg" | "png" | "webp" | "bmp" | "gif" | "tif" | "tiff"
-                )
-            }) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Detects faces in every image on `threads` threads and writes one JSON
 /// line per image (paths relative to `root`) to `out`, in `images` order.
 pub fn dump(p: &Pipeline, images: &[PathBuf], root: &Path, threads: usize, out: &mut dyn Write) -> Result<()> {

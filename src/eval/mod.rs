@@ -213,7 +213,7 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
                         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
                     detections::images_of(&pairs::parse(&text, &root, 10)?)
                 }
-                (None, Some(d)) => detections::images_in(d)?,
+                (None, Some(d)) => crate::admin::image_files_below(d)?,
                 (None, None) => anyhow::bail!("give --pairs or --dir"),
             };
             pipeline.detect_score = floor;
