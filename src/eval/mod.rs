@@ -143,94 +143,10 @@ pub struct Report {
 pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
-            let names = match &pairs {
-                Some(file) => {
-                    let text =
-                        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-                    let list = pairs::parse(&text, &root, 10)?;
-                    Some(list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| person_of(x)).collect())
-                }
-                None => None,
-            };
-            let proto = one_shot::protocol(&root, names, persons, strangers)?;
-            let p = pipeline.load()?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let svc = crate::service::ServiceConfig::default();
-            let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
-            let probes: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.1).collect();
-            let gate = Some((svc.min_face_size, svc.min_sharpness));
-            let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
-            let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
-            let strangers =
-                analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
-            let default = threshold.or(p.embedder.identify_threshold).unwrap_or(svc.identify_threshold);
-            let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
-            thresholds.push(default);
-            let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(
-                        &serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r })
-                    )?
-                );
-            } else {
-                println!(
-                    "{} persons ({} not enrollable), {} strangers, {} probes without a face; model {}",
-                    r.persons,
-                    r.not_enrollable,
-                    r.strangers,
-                    r.probes_without_face,
-                    p.embedder.id()
-                );
-                println!("{:>9} {:>7} {:>7} {:>9}", "threshold", "found", "wrong", "strangers");
-                for o in r
-                    .outcomes
-                    .iter()
-                    .filter(|o| (o.threshold * 200.0).round() as i32 % 2 == 0 || o.threshold == default)
-                {
-                    let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) {
-                        "  <- default"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}%{mark}",
-                        o.threshold,
-                        100.0 * o.found,
-                        100.0 * o.wrong,
-                        100.0 * o.strangers_accepted
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            one_shot_command(root, pairs, persons, strangers, threshold, json, pipeline)
         }
-        EvalCommand::Detections { pairs, dir, root, floor, out, mut pipeline } => {
-            let root = root.or_else(|| dir.clone()).unwrap_or_default();
-            let images = match (&pairs, &dir) {
-                (Some(file), _) => {
-                    let text =
-                        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-                    detections::images_of(&pairs::parse(&text, &root, 10)?)
-                }
-                (None, Some(d)) => crate::admin::image_files_below(d)?,
-                (None, None) => anyhow::bail!("give --pairs or --dir"),
-            };
-            pipeline.detect_score = floor;
-            pipeline.detect_best_score = floor;
-            let p = pipeline.load()?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            match out {
-                Some(path) => {
-                    let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
-                    );
-                    detections::dump(&p, &images, &root, threads, &mut f)?;
-                    std::io::Write::flush(&mut f)?;
-                }
-                None => detections::dump(&p, &images, &root, threads, &mut std::io::stdout().lock())?,
-            }
-            Ok(ExitCode::SUCCESS)
+        EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
+            detections_command(pairs, dir, root, floor, out, pipeline)
         }
         EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, pipeline } => {
             let text = std::fs::read_to_string(&pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
@@ -280,6 +196,108 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `visage eval one-shot`.
+fn one_shot_command(
+    root: PathBuf,
+    pairs: Option<PathBuf>,
+    persons: usize,
+    strangers: usize,
+    threshold: Option<f32>,
+    json: bool,
+    pipeline: PipelineArgs,
+) -> Result<ExitCode> {
+    let names = match &pairs {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let list = pairs::parse(&text, &root, 10)?;
+            Some(list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| person_of(x)).collect())
+        }
+        None => None,
+    };
+    let proto = one_shot::protocol(&root, names, persons, strangers)?;
+    let p = pipeline.load()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let svc = crate::service::ServiceConfig::default();
+    let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
+    let probes: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.1).collect();
+    let gate = Some((svc.min_face_size, svc.min_sharpness));
+    let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
+    let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
+    let strangers = analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
+    let default = threshold.or(p.embedder.identify_threshold).unwrap_or(svc.identify_threshold);
+    let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
+    thresholds.push(default);
+    let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(
+                &serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r })
+            )?
+        );
+    } else {
+        println!(
+            "{} persons ({} not enrollable), {} strangers, {} probes without a face; model {}",
+            r.persons,
+            r.not_enrollable,
+            r.strangers,
+            r.probes_without_face,
+            p.embedder.id()
+        );
+        println!("{:>9} {:>7} {:>7} {:>9}", "threshold", "found", "wrong", "strangers");
+        for o in r.outcomes.iter().filter(|o| (o.threshold * 200.0).round() as i32 % 2 == 0 || o.threshold == default) {
+            let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) {
+                "  <- default"
+            } else {
+                ""
+            };
+            println!(
+                "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}%{mark}",
+                o.threshold,
+                100.0 * o.found,
+                100.0 * o.wrong,
+                100.0 * o.strangers_accepted
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `visage eval detections`.
+fn detections_command(
+    pairs: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    root: Option<PathBuf>,
+    floor: f32,
+    out: Option<PathBuf>,
+    mut pipeline: PipelineArgs,
+) -> Result<ExitCode> {
+    let root = root.or_else(|| dir.clone()).unwrap_or_default();
+    let images = match (&pairs, &dir) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            detections::images_of(&pairs::parse(&text, &root, 10)?)
+        }
+        (None, Some(d)) => crate::admin::image_files_below(d)?,
+        (None, None) => anyhow::bail!("give --pairs or --dir"),
+    };
+    pipeline.detect_score = floor;
+    pipeline.detect_best_score = floor;
+    let p = pipeline.load()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match out {
+        Some(path) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            detections::dump(&p, &images, &root, threads, &mut f)?;
+            std::io::Write::flush(&mut f)?;
+        }
+        None => detections::dump(&p, &images, &root, threads, &mut std::io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Which face of a photo `eval pairs` compares.

@@ -118,8 +118,8 @@ impl Embedder {
         Ok(Self { id: member.id.clone(), members: vec![member], threshold, identify_threshold })
     }
 
-    /// A fusion of several models with their weights, under `id`
-    /// ([`crate::model::embedder_id`]).
+    /// An embedder of one or more models with their weights, under `id`
+    /// ([`crate::model::embedder_id`]: a single model keeps its own id).
     pub fn fused(
         id: ModelId,
         models: Vec<(LoadedModel, f32)>,

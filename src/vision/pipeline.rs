@@ -102,16 +102,13 @@ impl Pipeline {
             Some(name) => manifest.embedder(name)?,
             None => manifest.default_embedder()?,
         };
-        let embedder = if plan.members.len() == 1 {
-            Embedder::new(LoadedModel::load(models_dir, plan.members[0].0, &config.backend)?)?
-        } else {
-            let models = plan
-                .members
-                .iter()
-                .map(|(entry, w)| Ok((LoadedModel::load(models_dir, entry, &config.backend)?, *w)))
-                .collect::<Result<Vec<_>>>()?;
-            Embedder::fused(crate::model::embedder_id(&plan), models, plan.threshold, plan.identify_threshold)?
-        };
+        let models = plan
+            .members
+            .iter()
+            .map(|(entry, w)| Ok((LoadedModel::load(models_dir, entry, &config.backend)?, *w)))
+            .collect::<Result<Vec<_>>>()?;
+        let embedder =
+            Embedder::fused(crate::model::embedder_id(&plan), models, plan.threshold, plan.identify_threshold)?;
         Ok(Self { detector: Detector::new(detector, config.detector)?, embedder, config, manifest })
     }
 
