@@ -1,6 +1,7 @@
 //! The ONNX models: the manifest that describes them, checksum-verified
 //! loading, and the load-time graph rewrites that let tract run them.
 pub mod dlib;
+pub mod kernels;
 pub mod manifest;
 pub mod network;
 pub mod onnx_rewrite;

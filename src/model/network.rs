@@ -107,6 +107,21 @@ pub struct TractNetwork {
     name: String,
     model: InferenceModel,
     plans: Mutex<HashMap<[usize; 4], Plan>>,
+    /// visage's own kernels in place of tract's where they apply
+    /// ([`super::kernels`]); off only to measure them against tract's.
+    own_kernels: bool,
+}
+
+/// Types, declutters and optimises a model for one input shape, with
+/// visage's own kernels put in before tract's code generation.
+fn optimise(model: InferenceModel, own_kernels: bool) -> Result<TypedModel> {
+    let mut typed = model.into_typed()?.into_decluttered()?;
+    if own_kernels {
+        let fused = super::kernels::fuse(&mut typed)?;
+        tracing::debug!(?fused, "visage kernels");
+    }
+    typed.optimize()?;
+    Ok(typed)
 }
 
 impl TractNetwork {
@@ -119,7 +134,10 @@ impl TractNetwork {
             .with_ignore_value_info(true)
             .model_for_proto_model(proto)
             .with_context(|| format!("tract cannot load {name}"))?;
-        Ok(Self { name: name.to_string(), model, plans: Mutex::new(HashMap::new()) })
+        // VISAGE_TRACT_KERNELS=tract keeps tract's own kernels (for A/B
+        // measurements of visage's; bench/kernels.sh).
+        let own_kernels = std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract");
+        Ok(Self { name: name.to_string(), model, plans: Mutex::new(HashMap::new()), own_kernels })
     }
 
     /// The optimised plan for `shape`, built on first use.
@@ -129,8 +147,7 @@ impl TractNetwork {
         }
         let mut model = self.model.clone();
         model.set_input_fact(0, f32::fact(shape).into())?;
-        let plan = model
-            .into_optimized()
+        let plan = optimise(model, self.own_kernels)
             .with_context(|| format!("optimising {} for input {shape:?}", self.name))?
             .into_runnable()?;
         let mut plans = self.lock_plans();

@@ -1,0 +1,285 @@
+//! The pass that puts this module's operators into a decluttered tract
+//! model, before tract's own code generation:
+//!
+//! - `Max(y, Conv1x1_depthwise(y))` (a PReLU as the ONNX rewrites express it,
+//!   `max(y, a * y + b)`) after a depthwise convolution becomes one
+//!   [`Depthwise`] with the epilogue; after anything else, one in-place
+//!   [`ChannelMaxAffine`];
+//! - `Max(depthwise(x), c)` with a scalar constant `c` (a ReLU when `c` is 0)
+//!   becomes one [`Depthwise`] with the epilogue `max(y, 0 * y + c)`;
+//! - every other f32 depthwise convolution (not 1x1) becomes a [`Depthwise`];
+//! - 2x2 max pooling with stride 2 and no padding becomes [`MaxPool2x2`].
+//!
+//! A convolution this pass does not recognise exactly (a layout, padding
+//! mode, dilation or quantisation it does not handle) is left to tract.
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec};
+use tract_onnx::tract_core::ops::math::Max;
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+use super::depthwise::Geometry;
+use super::ops::{ChannelMaxAffine, Depthwise, Epilogue, MaxPool2x2};
+
+/// How many nodes the pass replaced, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fused {
+    pub depthwise: usize,
+    pub depthwise_with_floor: usize,
+    pub depthwise_with_epilogue: usize,
+    pub epilogues: usize,
+    pub max_pools: usize,
+}
+
+/// A depthwise convolution this module can run, with its constants.
+struct Recognised {
+    geometry: Geometry,
+    weights: Arc<Tensor>,
+    bias: Arc<Tensor>,
+}
+
+/// Rewrites `model` in place; see the module documentation.
+pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
+    let mut fused = Fused::default();
+    // Epilogues first, so that their convolutions are taken whole.
+    while let Some((max, scale_conv)) = next_epilogue(model)? {
+        let y = model.node(scale_conv).inputs[0];
+        let scale = recognise(model, scale_conv)?.expect("checked by next_epilogue");
+        let epilogue = Epilogue { scale: scale.weights, shift: scale.bias };
+        let producer = y.node;
+        let only_feeds_epilogue = model.node(producer).outputs.len() == 1
+            && model.outlet_successors(y).iter().all(|s| s.node == max || s.node == scale_conv);
+        let mut patch = TypedModelPatch::new("visage-epilogue");
+        let wire = match (only_feeds_epilogue, recognise(model, producer)?) {
+            (true, Some(dw)) if !is_pointwise(&dw.geometry) => {
+                let input = patch.tap_model(model, model.node(producer).inputs[0])?;
+                let op =
+                    Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+                fused.depthwise_with_epilogue += 1;
+                let name = format!("{}.fused", model.node(producer).name);
+                let wire = patch.wire_node(name, op, &[input])?[0];
+                patch.obliterate(producer)?;
+                wire
+            }
+            _ => {
+                let input = patch.tap_model(model, y)?;
+                fused.epilogues += 1;
+                let name = format!("{}.fused", model.node(max).name);
+                patch.wire_node(name, ChannelMaxAffine { epilogue }, &[input])?[0]
+            }
+        };
+        patch.shunt_outside(model, OutletId::new(max, 0), wire)?;
+        patch.obliterate(scale_conv)?;
+        patch.obliterate(max)?;
+        patch.apply(model)?;
+    }
+    while let Some((max, conv, floor)) = next_floor(model)? {
+        let dw = recognise(model, conv)?.expect("checked by next_floor");
+        let channels = dw.geometry.channels;
+        let epilogue = Epilogue {
+            scale: Arc::new(Tensor::from(tract_ndarray::Array1::from_elem(channels, 0f32))),
+            shift: Arc::new(Tensor::from(tract_ndarray::Array1::from_elem(channels, floor))),
+        };
+        let mut patch = TypedModelPatch::new("visage-depthwise-floor");
+        let input = patch.tap_model(model, model.node(conv).inputs[0])?;
+        let op = Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+        let wire = patch.wire_node(format!("{}.fused", model.node(conv).name), op, &[input])?[0];
+        patch.shunt_outside(model, OutletId::new(max, 0), wire)?;
+        patch.obliterate(conv)?;
+        patch.obliterate(max)?;
+        patch.apply(model)?;
+        fused.depthwise_with_floor += 1;
+    }
+    while let Some((node, dw)) = next_depthwise(model)? {
+        let mut patch = TypedModelPatch::new("visage-depthwise");
+        let input = patch.tap_model(model, model.node(node).inputs[0])?;
+        let op = Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: None };
+        let wire = patch.wire_node(format!("{}.visage", model.node(node).name), op, &[input])?[0];
+        patch.shunt_outside(model, OutletId::new(node, 0), wire)?;
+        patch.obliterate(node)?;
+        patch.apply(model)?;
+        fused.depthwise += 1;
+    }
+    while let Some(node) = next_max_pool(model)? {
+        let mut patch = TypedModelPatch::new("visage-max-pool");
+        let input = patch.tap_model(model, model.node(node).inputs[0])?;
+        let wire = patch.wire_node(format!("{}.visage", model.node(node).name), MaxPool2x2, &[input])?[0];
+        patch.shunt_outside(model, OutletId::new(node, 0), wire)?;
+        patch.obliterate(node)?;
+        patch.apply(model)?;
+        fused.max_pools += 1;
+    }
+    Ok(fused)
+}
+
+/// The next f32 2x2 stride-2 max pooling without padding, on CHW or NCHW.
+fn next_max_pool(model: &TypedModel) -> TractResult<Option<usize>> {
+    for node in model.eval_order()? {
+        let n = model.node(node);
+        let Some(pool) = n.op_as::<MaxPool>() else { continue };
+        let spec = &pool.pool_spec;
+        let unpadded = match &spec.padding {
+            PaddingSpec::Valid => true,
+            PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, false) => {
+                b.iter().chain(a).all(|&p| p == 0)
+            }
+            _ => false,
+        };
+        let x = model.outlet_fact(n.inputs[0])?;
+        if pool.with_index_outputs.is_none()
+            && n.outputs.len() == 1
+            && unpadded
+            && *spec.kernel_shape == [2, 2]
+            && spec.strides.as_deref() == Some(&[2, 2])
+            && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&v| v == 1))
+            && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+            && x.datum_type == f32::datum_type()
+            && x.shape.as_concrete().is_some()
+        {
+            return Ok(Some(node));
+        }
+    }
+    Ok(None)
+}
+
+fn is_pointwise(g: &Geometry) -> bool {
+    g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1
+}
+
+/// The next `Max(y, scale(y))` whose `scale` is a recognised pointwise
+/// depthwise convolution of `y`: (the Max node, the convolution node).
+fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
+    for node in model.eval_order()? {
+        let n = model.node(node);
+        let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
+        if !bin.0.is::<Max>() || n.inputs.len() != 2 {
+            continue;
+        }
+        for (slot, other) in [(0, 1), (1, 0)] {
+            let conv = n.inputs[slot].node;
+            let is_scale = model.node(conv).outputs.len() == 1
+                && model.outlet_successors(n.inputs[slot]).len() == 1
+                && model.node(conv).inputs.first() == Some(&n.inputs[other])
+                && recognise(model, conv)?.is_some_and(|r| is_pointwise(&r.geometry));
+            let same_shape = model.outlet_fact(n.inputs[0])?.shape == model.outlet_fact(n.inputs[1])?.shape;
+            if is_scale && same_shape {
+                return Ok(Some((node, conv)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The next `Max(depthwise(x), c)`, `c` a scalar constant, the convolution
+/// feeding nothing else: (the Max node, the convolution node, `c`).
+fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
+    for node in model.eval_order()? {
+        let n = model.node(node);
+        let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
+        if !bin.0.is::<Max>() || n.inputs.len() != 2 {
+            continue;
+        }
+        for (slot, other) in [(0, 1), (1, 0)] {
+            let Some(c) = model.outlet_fact(n.inputs[other])?.konst.clone() else { continue };
+            if c.len() != 1 || c.datum_type() != f32::datum_type() {
+                continue;
+            }
+            let conv = n.inputs[slot].node;
+            let feeds_only_max =
+                model.node(conv).outputs.len() == 1 && model.outlet_successors(n.inputs[slot]).len() == 1;
+            let same_shape = model.outlet_fact(n.inputs[slot])?.shape == n.outputs[0].fact.shape;
+            if feeds_only_max && same_shape && recognise(model, conv)?.is_some_and(|r| !is_pointwise(&r.geometry)) {
+                let floor = c.try_as_plain_ram()?.as_slice::<f32>()?[0];
+                return Ok(Some((node, conv, floor)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The next recognised depthwise convolution that is not pointwise.
+fn next_depthwise(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>> {
+    for node in model.eval_order()? {
+        if let Some(r) = recognise(model, node)?
+            && !is_pointwise(&r.geometry)
+        {
+            return Ok(Some((node, r)));
+        }
+    }
+    Ok(None)
+}
+
+/// `node` as a depthwise convolution this module runs, if it is one.
+fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>> {
+    let n = model.node(node);
+    let Some(conv) = n.op_as::<Conv>() else { return Ok(None) };
+    let spec = &conv.pool_spec;
+    let channels = spec.input_channels;
+    let dilated = spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&v| v != 1));
+    if conv.q_params.is_some()
+        || conv.group != channels
+        || spec.output_channels != channels
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        || spec.kernel_shape.len() != 2
+        || dilated
+        || n.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(n.inputs[0])?;
+    let (Some(kernel), Some(bias)) =
+        (model.outlet_fact(n.inputs[1])?.konst.clone(), model.outlet_fact(n.inputs[2])?.konst.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(shape) = x.shape.as_concrete() else { return Ok(None) };
+    if x.datum_type != f32::datum_type() || kernel.datum_type() != f32::datum_type() || shape.len() < 3 {
+        return Ok(None);
+    }
+    let rank = shape.len();
+    let (before, after) = match &spec.padding {
+        PaddingSpec::Valid => (vec![0, 0], vec![0, 0]),
+        PaddingSpec::Explicit(b, a) if b.len() == 2 && a.len() == 2 => (b.to_vec(), a.to_vec()),
+        _ => return Ok(None),
+    };
+    let strides = spec.strides.as_ref().map(|s| s.to_vec()).unwrap_or_else(|| vec![1, 1]);
+    let geometry = Geometry {
+        channels,
+        in_h: shape[rank - 2],
+        in_w: shape[rank - 1],
+        kernel_h: spec.kernel_shape[0],
+        kernel_w: spec.kernel_shape[1],
+        stride_h: strides[0],
+        stride_w: strides[1],
+        pad_top: before[0],
+        pad_left: before[1],
+        pad_bottom: after[0],
+        pad_right: after[1],
+    };
+    let out = model.outlet_fact(OutletId::new(node, 0))?;
+    let expected = [channels, geometry.out_h(), geometry.out_w()];
+    if !geometry.is_valid()
+        || shape[rank - 3] != channels
+        || out.shape.as_concrete().is_none_or(|o| o[o.len().saturating_sub(3)..] != expected)
+        || kernel.len() != channels * geometry.kernel_h * geometry.kernel_w
+    {
+        return Ok(None);
+    }
+    let weights = kernel.into_tensor().into_shape(&[kernel_len(&geometry)])?;
+    let bias = match bias.len() {
+        1 => Tensor::from(tract_ndarray::Array1::from_elem(
+            channels,
+            *bias.try_as_plain_ram()?.as_slice::<f32>()?.first().unwrap_or(&0.0),
+        )),
+        n if n == channels => bias.into_tensor().into_shape(&[channels])?,
+        _ => return Ok(None),
+    };
+    Ok(Some(Recognised { geometry, weights: Arc::new(weights), bias: Arc::new(bias) }))
+}
+
+fn kernel_len(g: &Geometry) -> usize {
+    g.channels * g.kernel_h * g.kernel_w
+}

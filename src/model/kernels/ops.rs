@@ -1,0 +1,215 @@
+//! The kernels of this module as tract operators, with their constants
+//! (weights, bias, epilogue) held by the operator itself. They take one f32
+//! tensor, CHW or NCHW with any batch.
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+
+use super::depthwise::{self, Geometry, MaxAffine};
+use super::pool;
+
+/// Per-channel `(scale, shift)` of the epilogue `y = max(y, scale * y + shift)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Epilogue {
+    pub scale: Arc<Tensor>,
+    pub shift: Arc<Tensor>,
+}
+
+impl Epilogue {
+    fn view(&self) -> TractResult<MaxAffine<'_>> {
+        Ok(MaxAffine {
+            scale: self.scale.try_as_plain_ram()?.as_slice::<f32>()?,
+            shift: self.shift.try_as_plain_ram()?.as_slice::<f32>()?,
+        })
+    }
+}
+
+/// The batch size and whether the tensor has a batch axis, from its rank.
+fn batch(shape: &[usize]) -> TractResult<(usize, usize)> {
+    match shape.len() {
+        3 => Ok((1, 0)),
+        4 => Ok((shape[0], 1)),
+        n => bail!("expected a CHW or NCHW tensor, got rank {n}"),
+    }
+}
+
+/// Depthwise convolution with an optional fused epilogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Depthwise {
+    pub geometry: Geometry,
+    /// `channels x kernel_h x kernel_w`.
+    pub weights: Arc<Tensor>,
+    /// One value a channel.
+    pub bias: Arc<Tensor>,
+    pub epilogue: Option<Epilogue>,
+}
+
+impl Op for Depthwise {
+    fn name(&self) -> StaticName {
+        "VisageDepthwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geometry;
+        Ok(vec![format!(
+            "{}x{} stride {}x{} pad {},{},{},{} epilogue {}",
+            g.kernel_h,
+            g.kernel_w,
+            g.stride_h,
+            g.stride_w,
+            g.pad_top,
+            g.pad_left,
+            g.pad_bottom,
+            g.pad_right,
+            self.epilogue.is_some()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Depthwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape().to_vec();
+        let (n, axis) = batch(&shape)?;
+        let g = &self.geometry;
+        ensure!(shape[axis..] == [g.channels, g.in_h, g.in_w], "depthwise input {shape:?} for geometry {g:?}");
+        let mut out_shape = shape.clone();
+        out_shape[axis + 1] = g.out_h();
+        out_shape[axis + 2] = g.out_w();
+        let mut output = Tensor::zero::<f32>(&out_shape)?;
+        let src = input.try_as_plain_ram()?;
+        let src = src.as_slice::<f32>()?;
+        let mut view = output.try_as_plain_ram_mut()?;
+        let dst = view.as_slice_mut::<f32>()?;
+        let weights = self.weights.try_as_plain_ram()?;
+        let bias = self.bias.try_as_plain_ram()?;
+        let act = self.epilogue.as_ref().map(Epilogue::view).transpose()?;
+        let (in_len, out_len) = (src.len() / n.max(1), dst.len() / n.max(1));
+        let mut scratch = Vec::new();
+        for b in 0..n {
+            depthwise::depthwise(
+                g,
+                &src[b * in_len..][..in_len],
+                weights.as_slice::<f32>()?,
+                bias.as_slice::<f32>()?,
+                act,
+                &mut dst[b * out_len..][..out_len],
+                &mut scratch,
+            );
+        }
+        drop(view);
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for Depthwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.to_tvec();
+        let axis = shape.len() - 3;
+        shape[axis + 1] = self.geometry.out_h().to_dim();
+        shape[axis + 2] = self.geometry.out_w().to_dim();
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
+
+/// The epilogue alone, in place: for convolutions tract runs as matrix
+/// products, whose outputs it feeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelMaxAffine {
+    pub epilogue: Epilogue,
+}
+
+impl Op for ChannelMaxAffine {
+    fn name(&self) -> StaticName {
+        "VisageChannelMaxAffine".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for ChannelMaxAffine {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape().to_vec();
+        let (n, axis) = batch(&shape)?;
+        let plane = shape[axis + 1] * shape[axis + 2];
+        // The only reader of its input in the fused graphs, so usually no copy.
+        let mut data = input.into_tensor();
+        let mut view = data.try_as_plain_ram_mut()?;
+        let values = view.as_slice_mut::<f32>()?;
+        let act = self.epilogue.view()?;
+        let per_batch = values.len() / n.max(1);
+        for chunk in values.chunks_exact_mut(per_batch.max(1)) {
+            depthwise::max_affine_in_place(chunk, plane, act);
+        }
+        drop(view);
+        Ok(tvec!(data.into_tvalue()))
+    }
+}
+
+impl TypedOp for ChannelMaxAffine {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(inputs[0].shape.to_tvec())))
+    }
+
+    as_op!();
+}
+
+/// 2x2 max pooling, stride 2, no padding, floor mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaxPool2x2;
+
+impl Op for MaxPool2x2 {
+    fn name(&self) -> StaticName {
+        "VisageMaxPool2x2".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for MaxPool2x2 {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape().to_vec();
+        let (n, axis) = batch(&shape)?;
+        let (c, h, w) = (shape[axis], shape[axis + 1], shape[axis + 2]);
+        let mut out_shape = shape.clone();
+        out_shape[axis + 1] = h / 2;
+        out_shape[axis + 2] = w / 2;
+        let mut output = Tensor::zero::<f32>(&out_shape)?;
+        let src = input.try_as_plain_ram()?;
+        let src = src.as_slice::<f32>()?;
+        let mut view = output.try_as_plain_ram_mut()?;
+        let dst = view.as_slice_mut::<f32>()?;
+        let (in_len, out_len) = (c * h * w, c * (h / 2) * (w / 2));
+        for b in 0..n {
+            pool::max_pool_2x2(c, h, w, &src[b * in_len..][..in_len], &mut dst[b * out_len..][..out_len]);
+        }
+        drop(view);
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for MaxPool2x2 {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.to_tvec();
+        let axis = shape.len() - 3;
+        for d in &mut shape[axis + 1..] {
+            *d = d.clone() / 2;
+        }
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
