@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Milliseconds a photo through HTTP (POST /v1/embed, one inference worker, one
+# sequential keep-alive client) next to OpenCV's own pipeline on the same
+# photos, one thread, in the same run (issue 12's yardstick), at 250x250 and
+# at ~1 MP (the same photos enlarged to 1000x1000):
+#   - visage --embedder sface (the models OpenCV's pipeline runs), with
+#     visage's own kernels (the default) and with tract's alone
+#     (VISAGE_TRACT_KERNELS=tract), and the default embedder (SFace + dlib);
+#   - ratios against OpenCV measured in the same run.
+#
+#   bash bench/http_photos.sh [PHOTO_DIR]   # N=200; default PHOTO_DIR: LFW View 1
+#                                           # beside the repo if present, else
+#                                           # the generated test photos
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+N=${N:-200}
+SRC=${1:-../shared/faces/lfw-view1/images}
+make -s models test-data
+cargo build --release -q
+VENV=target/bench-venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+PY="$VENV/bin/python"
+dir=$(mktemp -d)
+pid=
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+mkdir -p "$dir/250" "$dir/1mp"
+if [ -d "$SRC" ]; then
+  find "$SRC" -name '*.jpg' | sort | awk -v n="$N" 'NR % 7 == 0 && c < n {print; c++}' >"$dir/list"
+else
+  "$PY" bench/make_photos.py target/bench
+  for i in $(seq 1 "$N"); do echo target/bench/obama_250.jpg; done >"$dir/list"
+fi
+"$PY" - "$dir" <<'PY'
+import sys, cv2
+d = sys.argv[1]
+for i, p in enumerate(open(f"{d}/list").read().split()):
+    img = cv2.imread(p)
+    cv2.imwrite(f"{d}/250/{i:04d}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    big = cv2.resize(img, (1000, 1000), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(f"{d}/1mp/{i:04d}.jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+PY
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); $(grep -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "$(wc -l <"$dir/list") photos from $SRC; server and OpenCV pinned to core 0, client on core 1"
+
+# serve_ms LABEL SET [ENV...] -- [SERVE ARGS...]: ms a photo through HTTP.
+serve_ms() {
+  local set=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  local port
+  port=$(free_port)
+  env "${envs[@]}" taskset -c 0 target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/v$port.db" \
+    --workers 1 "$@" >"$dir/log$port" 2>&1 &
+  pid=$!
+  wait_up "http://127.0.0.1:$port/readyz"
+  taskset -c 1 "$PY" bench/http_photos.py "http://127.0.0.1:$port/v1/embed" "$dir/$set"/*.jpg
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+results="$dir/results"
+for set in 250 1mp; do
+  opencv=$(taskset -c 0 "$PY" bench/opencv_pipeline.py --iterations 1 "$dir/$set"/*.jpg 2>/dev/null |
+    "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(sum(p["total_ms"] for p in d["photos"]) / len(d["photos"]))')
+  echo "$set opencv $opencv" >>"$results"
+  for run in "sface X=1 -- --embedder sface" "sface-tract-kernels VISAGE_TRACT_KERNELS=tract -- --embedder sface" \
+             "default X=1 --"; do
+    # shellcheck disable=SC2086
+    ms=$(serve_ms "$set" ${run#* } | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["ms_per_photo"])')
+    echo "$set ${run%% *} $ms" >>"$results"
+  done
+done
+"$PY" - "$results" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+ms = {(s, k): float(v) for s, k, v in rows}
+print(f"{'photos':<8} {'OpenCV':>8} | {'visage sface':>12} {'ratio':>6} | {'tract kernels':>13} {'ratio':>6} | {'default':>8} {'ratio':>6}")
+for s in ("250", "1mp"):
+    o = ms[(s, "opencv")]
+    a, b, c = ms[(s, "sface")], ms[(s, "sface-tract-kernels")], ms[(s, "default")]
+    print(f"{s:<8} {o:8.2f} | {a:12.2f} {a/o:6.2f} | {b:13.2f} {b/o:6.2f} | {c:8.2f} {c/o:6.2f}")
+print("milliseconds a photo (mean); visage through HTTP, one worker, keep-alive; OpenCV in-process, one thread;"
+      " goals: sface <= 1.0 at 250x250, <= 0.7 at 1 MP; default <= 1.3 at 250x250")
+PY
