@@ -1,13 +1,14 @@
 //! The pass that puts this module's operators into a decluttered tract
 //! model, before tract's own code generation:
 //!
-//! - `Max(y, Conv1x1_depthwise(y))` (a PReLU as the ONNX rewrites express it,
-//!   `max(y, a * y + b)`) after a depthwise convolution becomes one
-//!   [`Depthwise`] with the epilogue; after anything else, one in-place
-//!   [`ChannelMaxAffine`];
-//! - `Max(depthwise(x), c)` with a scalar constant `c` (a ReLU when `c` is 0)
-//!   becomes one [`Depthwise`] with the epilogue `max(y, 0 * y + c)`;
-//! - every other f32 depthwise convolution (not 1x1) becomes a [`Depthwise`];
+//! - a convolution this module runs ([`recognise`]: depthwise, or at most
+//!   [`MAX_TAPS`] taps a output point) becomes a [`DirectConv`], with
+//!   - `Max(y, Conv1x1_depthwise(y))` after it (a PReLU as the ONNX rewrites
+//!     express it, `max(y, a * y + b)`) as its epilogue,
+//!   - or `Max(y, c)` after it, `c` a scalar constant (a ReLU when `c` is 0),
+//!     as the epilogue `max(y, 0 * y + c)`;
+//! - that PReLU after anything else (tract's matrix products) becomes one
+//!   in-place [`ChannelMaxAffine`];
 //! - 2x2 max pooling with stride 2 and no padding becomes [`MaxPool2x2`].
 //!
 //! A convolution this pass does not recognise exactly (a layout, padding
@@ -20,20 +21,24 @@ use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec}
 use tract_onnx::tract_core::ops::math::Max;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use super::depthwise::Geometry;
-use super::ops::{ChannelMaxAffine, Depthwise, Epilogue, MaxPool2x2};
+use super::conv::Geometry;
+use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2};
+
+/// The most taps a output point (a group's input channels times the kernel)
+/// of a dense convolution run directly; above it tract's matrix products win.
+pub const MAX_TAPS: usize = 27;
 
 /// How many nodes the pass replaced, by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fused {
-    pub depthwise: usize,
-    pub depthwise_with_floor: usize,
-    pub depthwise_with_epilogue: usize,
+    pub convolutions: usize,
+    pub with_floor: usize,
+    pub with_prelu: usize,
     pub epilogues: usize,
     pub max_pools: usize,
 }
 
-/// A depthwise convolution this module can run, with its constants.
+/// A convolution this module runs, with its constants.
 struct Recognised {
     geometry: Geometry,
     weights: Arc<Tensor>,
@@ -53,11 +58,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
             && model.outlet_successors(y).iter().all(|s| s.node == max || s.node == scale_conv);
         let mut patch = TypedModelPatch::new("visage-epilogue");
         let wire = match (only_feeds_epilogue, recognise(model, producer)?) {
-            (true, Some(dw)) if !is_pointwise(&dw.geometry) => {
+            (true, Some(dw)) if !is_scale(&dw.geometry) => {
                 let input = patch.tap_model(model, model.node(producer).inputs[0])?;
                 let op =
-                    Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
-                fused.depthwise_with_epilogue += 1;
+                    DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+                fused.with_prelu += 1;
                 let name = format!("{}.fused", model.node(producer).name);
                 let wire = patch.wire_node(name, op, &[input])?[0];
                 patch.obliterate(producer)?;
@@ -77,30 +82,30 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     }
     while let Some((max, conv, floor)) = next_floor(model)? {
         let dw = recognise(model, conv)?.expect("checked by next_floor");
-        let channels = dw.geometry.channels;
+        let channels = dw.geometry.out_channels;
         let epilogue = Epilogue {
             scale: Arc::new(Tensor::from(tract_ndarray::Array1::from_elem(channels, 0f32))),
             shift: Arc::new(Tensor::from(tract_ndarray::Array1::from_elem(channels, floor))),
         };
-        let mut patch = TypedModelPatch::new("visage-depthwise-floor");
+        let mut patch = TypedModelPatch::new("visage-conv-floor");
         let input = patch.tap_model(model, model.node(conv).inputs[0])?;
-        let op = Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+        let op = DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
         let wire = patch.wire_node(format!("{}.fused", model.node(conv).name), op, &[input])?[0];
         patch.shunt_outside(model, OutletId::new(max, 0), wire)?;
         patch.obliterate(conv)?;
         patch.obliterate(max)?;
         patch.apply(model)?;
-        fused.depthwise_with_floor += 1;
+        fused.with_floor += 1;
     }
-    while let Some((node, dw)) = next_depthwise(model)? {
-        let mut patch = TypedModelPatch::new("visage-depthwise");
+    while let Some((node, dw)) = next_conv(model)? {
+        let mut patch = TypedModelPatch::new("visage-conv");
         let input = patch.tap_model(model, model.node(node).inputs[0])?;
-        let op = Depthwise { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: None };
+        let op = DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: None };
         let wire = patch.wire_node(format!("{}.visage", model.node(node).name), op, &[input])?[0];
         patch.shunt_outside(model, OutletId::new(node, 0), wire)?;
         patch.obliterate(node)?;
         patch.apply(model)?;
-        fused.depthwise += 1;
+        fused.convolutions += 1;
     }
     while let Some(node) = next_max_pool(model)? {
         let mut patch = TypedModelPatch::new("visage-max-pool");
@@ -144,8 +149,15 @@ fn next_max_pool(model: &TypedModel) -> TractResult<Option<usize>> {
     Ok(None)
 }
 
-fn is_pointwise(g: &Geometry) -> bool {
-    g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1
+/// A per-channel scale (a 1x1 depthwise convolution): the PReLU's slope
+/// product, left to the epilogue patterns.
+fn is_scale(g: &Geometry) -> bool {
+    g.kernel_h == 1
+        && g.kernel_w == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.groups == g.in_channels
+        && g.groups == g.out_channels
 }
 
 /// The next `Max(y, scale(y))` whose `scale` is a recognised pointwise
@@ -162,7 +174,7 @@ fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
             let is_scale = model.node(conv).outputs.len() == 1
                 && model.outlet_successors(n.inputs[slot]).len() == 1
                 && model.node(conv).inputs.first() == Some(&n.inputs[other])
-                && recognise(model, conv)?.is_some_and(|r| is_pointwise(&r.geometry));
+                && recognise(model, conv)?.is_some_and(|r| is_scale(&r.geometry));
             let same_shape = model.outlet_fact(n.inputs[0])?.shape == model.outlet_fact(n.inputs[1])?.shape;
             if is_scale && same_shape {
                 return Ok(Some((node, conv)));
@@ -172,7 +184,7 @@ fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
     Ok(None)
 }
 
-/// The next `Max(depthwise(x), c)`, `c` a scalar constant, the convolution
+/// The next `Max(conv(x), c)`, `c` a scalar constant, the convolution
 /// feeding nothing else: (the Max node, the convolution node, `c`).
 fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
     for node in model.eval_order()? {
@@ -190,7 +202,7 @@ fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
             let feeds_only_max =
                 model.node(conv).outputs.len() == 1 && model.outlet_successors(n.inputs[slot]).len() == 1;
             let same_shape = model.outlet_fact(n.inputs[slot])?.shape == n.outputs[0].fact.shape;
-            if feeds_only_max && same_shape && recognise(model, conv)?.is_some_and(|r| !is_pointwise(&r.geometry)) {
+            if feeds_only_max && same_shape && recognise(model, conv)?.is_some_and(|r| !is_scale(&r.geometry)) {
                 let floor = c.try_as_plain_ram()?.as_slice::<f32>()?[0];
                 return Ok(Some((node, conv, floor)));
             }
@@ -199,11 +211,11 @@ fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
     Ok(None)
 }
 
-/// The next recognised depthwise convolution that is not pointwise.
-fn next_depthwise(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>> {
+/// The next recognised convolution that is not a per-channel scale.
+fn next_conv(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>> {
     for node in model.eval_order()? {
         if let Some(r) = recognise(model, node)?
-            && !is_pointwise(&r.geometry)
+            && !is_scale(&r.geometry)
         {
             return Ok(Some((node, r)));
         }
@@ -211,16 +223,23 @@ fn next_depthwise(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>
     Ok(None)
 }
 
-/// `node` as a depthwise convolution this module runs, if it is one.
+/// `node` as a convolution this module runs, if it is one: f32, CHW or
+/// NCHW, OIHW kernel, explicit or no padding, no dilation, constant weights
+/// and bias; depthwise, or at most [`MAX_TAPS`] taps a output point.
 fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>> {
     let n = model.node(node);
     let Some(conv) = n.op_as::<Conv>() else { return Ok(None) };
     let spec = &conv.pool_spec;
-    let channels = spec.input_channels;
+    let (ci, co, groups) = (spec.input_channels, spec.output_channels, conv.group);
     let dilated = spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&v| v != 1));
+    let depthwise = groups == ci && groups == co;
+    let taps = if groups > 0 && ci.is_multiple_of(groups) {
+        ci / groups * spec.kernel_shape.iter().product::<usize>()
+    } else {
+        usize::MAX
+    };
     if conv.q_params.is_some()
-        || conv.group != channels
-        || spec.output_channels != channels
+        || !(depthwise || taps <= MAX_TAPS)
         || conv.kernel_fmt != KernelFormat::OIHW
         || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
         || spec.kernel_shape.len() != 2
@@ -236,7 +255,12 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
         return Ok(None);
     };
     let Some(shape) = x.shape.as_concrete() else { return Ok(None) };
-    if x.datum_type != f32::datum_type() || kernel.datum_type() != f32::datum_type() || shape.len() < 3 {
+    if x.datum_type != f32::datum_type()
+        || kernel.datum_type() != f32::datum_type()
+        || bias.datum_type() != f32::datum_type()
+        || shape.len() < 3
+        || (shape.len() == 4 && spec.data_format != DataFormat::NCHW)
+    {
         return Ok(None);
     }
     let rank = shape.len();
@@ -247,7 +271,9 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
     };
     let strides = spec.strides.as_ref().map(|s| s.to_vec()).unwrap_or_else(|| vec![1, 1]);
     let geometry = Geometry {
-        channels,
+        in_channels: ci,
+        out_channels: co,
+        groups,
         in_h: shape[rank - 2],
         in_w: shape[rank - 1],
         kernel_h: spec.kernel_shape[0],
@@ -260,26 +286,22 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
         pad_right: after[1],
     };
     let out = model.outlet_fact(OutletId::new(node, 0))?;
-    let expected = [channels, geometry.out_h(), geometry.out_w()];
+    let expected = [co, geometry.out_h(), geometry.out_w()];
     if !geometry.is_valid()
-        || shape[rank - 3] != channels
+        || shape[rank - 3] != ci
         || out.shape.as_concrete().is_none_or(|o| o[o.len().saturating_sub(3)..] != expected)
-        || kernel.len() != channels * geometry.kernel_h * geometry.kernel_w
+        || kernel.len() != co * geometry.taps()
     {
         return Ok(None);
     }
-    let weights = kernel.into_tensor().into_shape(&[kernel_len(&geometry)])?;
+    let weights = kernel.into_tensor().into_shape(&[co * geometry.taps()])?;
     let bias = match bias.len() {
-        1 => Tensor::from(tract_ndarray::Array1::from_elem(
-            channels,
-            *bias.try_as_plain_ram()?.as_slice::<f32>()?.first().unwrap_or(&0.0),
-        )),
-        n if n == channels => bias.into_tensor().into_shape(&[channels])?,
+        1 => {
+            let value = *bias.try_as_plain_ram()?.as_slice::<f32>()?.first().unwrap_or(&0.0);
+            Tensor::from(tract_ndarray::Array1::from_elem(co, value))
+        }
+        n if n == co => bias.into_tensor().into_shape(&[co])?,
         _ => return Ok(None),
     };
     Ok(Some(Recognised { geometry, weights: Arc::new(weights), bias: Arc::new(bias) }))
-}
-
-fn kernel_len(g: &Geometry) -> usize {
-    g.channels * g.kernel_h * g.kernel_w
 }

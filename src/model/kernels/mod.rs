@@ -1,12 +1,12 @@
 //! visage's own CPU kernels, registered into tract's graphs where tract's
 //! generic ones are slow on the models visage runs (issue 12: depthwise
-//! convolutions, the PReLU after each convolution of SFace, YuNet's max
-//! pooling).
+//! convolutions, convolutions with few input channels, the PReLU after each
+//! convolution of SFace, YuNet's max pooling).
 //! Features are detected at run time; nothing assumes the build machine's CPU.
-pub mod depthwise;
+pub mod conv;
 mod fuse;
 mod ops;
 pub mod pool;
 
 pub use fuse::{Fused, fuse};
-pub use ops::{ChannelMaxAffine, Depthwise, Epilogue, MaxPool2x2};
+pub use ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2};

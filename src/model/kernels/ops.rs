@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::depthwise::{self, Geometry, MaxAffine};
+use super::conv::{self, Geometry, MaxAffine};
 use super::pool;
 
 /// Per-channel `(scale, shift)` of the epilogue `y = max(y, scale * y + shift)`.
@@ -34,26 +34,29 @@ fn batch(shape: &[usize]) -> TractResult<(usize, usize)> {
     }
 }
 
-/// Depthwise convolution with an optional fused epilogue.
+/// A direct convolution ([`conv`]) with an optional fused epilogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Depthwise {
+pub struct DirectConv {
     pub geometry: Geometry,
-    /// `channels x kernel_h x kernel_w`.
+    /// `out_channels x taps`.
     pub weights: Arc<Tensor>,
-    /// One value a channel.
+    /// One value an output channel.
     pub bias: Arc<Tensor>,
     pub epilogue: Option<Epilogue>,
 }
 
-impl Op for Depthwise {
+impl Op for DirectConv {
     fn name(&self) -> StaticName {
-        "VisageDepthwise".into()
+        "VisageDirectConv".into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
         let g = &self.geometry;
         Ok(vec![format!(
-            "{}x{} stride {}x{} pad {},{},{},{} epilogue {}",
+            "{} -> {} channels in {} groups, {}x{} stride {}x{} pad {},{},{},{} epilogue {}",
+            g.in_channels,
+            g.out_channels,
+            g.groups,
             g.kernel_h,
             g.kernel_w,
             g.stride_h,
@@ -69,7 +72,7 @@ impl Op for Depthwise {
     op_as_typed_op!();
 }
 
-impl EvalOp for Depthwise {
+impl EvalOp for DirectConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
@@ -77,11 +80,13 @@ impl EvalOp for Depthwise {
         let shape = input.shape().to_vec();
         let (n, axis) = batch(&shape)?;
         let g = &self.geometry;
-        ensure!(shape[axis..] == [g.channels, g.in_h, g.in_w], "depthwise input {shape:?} for geometry {g:?}");
+        ensure!(shape[axis..] == [g.in_channels, g.in_h, g.in_w], "convolution input {shape:?} for geometry {g:?}");
         let mut out_shape = shape.clone();
+        out_shape[axis] = g.out_channels;
         out_shape[axis + 1] = g.out_h();
         out_shape[axis + 2] = g.out_w();
-        let mut output = Tensor::zero::<f32>(&out_shape)?;
+        // SAFETY: the kernel writes every output value before anything reads it.
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         let src = input.try_as_plain_ram()?;
         let src = src.as_slice::<f32>()?;
         let mut view = output.try_as_plain_ram_mut()?;
@@ -92,7 +97,7 @@ impl EvalOp for Depthwise {
         let (in_len, out_len) = (src.len() / n.max(1), dst.len() / n.max(1));
         let mut scratch = Vec::new();
         for b in 0..n {
-            depthwise::depthwise(
+            conv::direct_conv(
                 g,
                 &src[b * in_len..][..in_len],
                 weights.as_slice::<f32>()?,
@@ -107,10 +112,11 @@ impl EvalOp for Depthwise {
     }
 }
 
-impl TypedOp for Depthwise {
+impl TypedOp for DirectConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let mut shape = inputs[0].shape.to_tvec();
         let axis = shape.len() - 3;
+        shape[axis] = self.geometry.out_channels.to_dim();
         shape[axis + 1] = self.geometry.out_h().to_dim();
         shape[axis + 2] = self.geometry.out_w().to_dim();
         Ok(tvec!(f32::fact(shape)))
@@ -149,7 +155,7 @@ impl EvalOp for ChannelMaxAffine {
         let act = self.epilogue.view()?;
         let per_batch = values.len() / n.max(1);
         for chunk in values.chunks_exact_mut(per_batch.max(1)) {
-            depthwise::max_affine_in_place(chunk, plane, act);
+            conv::max_affine_in_place(chunk, plane, act);
         }
         drop(view);
         Ok(tvec!(data.into_tvalue()))
@@ -187,7 +193,8 @@ impl EvalOp for MaxPool2x2 {
         let mut out_shape = shape.clone();
         out_shape[axis + 1] = h / 2;
         out_shape[axis + 2] = w / 2;
-        let mut output = Tensor::zero::<f32>(&out_shape)?;
+        // SAFETY: the kernel writes every output value before anything reads it.
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         let src = input.try_as_plain_ram()?;
         let src = src.as_slice::<f32>()?;
         let mut view = output.try_as_plain_ram_mut()?;

@@ -1,19 +1,25 @@
-//! Depthwise convolution (one filter per channel), channel-major (CHW), f32,
-//! with an optional per-channel epilogue `y = max(y, scale * y + shift)`: a
-//! PReLU with slopes in [0, 1] (as the graph rewrites express it) or a ReLU
-//! (scale 0, shift 0).
+//! Direct convolution for the cases matrix products serve badly: few taps a
+//! output point (depthwise convolutions, where each output channel reads one
+//! input channel; first layers and 1x1 convolutions with few input channels),
+//! channel-major (CHW), f32, with an optional per-channel epilogue
+//! `y = max(y, scale * y + shift)`: a PReLU with slopes in [0, 1] (as the graph
+//! rewrites express it) or a ReLU (scale 0, shift 0).
 //!
-//! Each channel is first copied into a zero-padded plane split into
-//! `stride` column phases (`phase[r][y][j] = padded[y][j * stride + r]`), so
-//! that every tap of every output row reads contiguous memory, whatever the
-//! stride and wherever the border. Output rows are then computed 32 points at
-//! a time, every tap a fused multiply-add into registers (AVX2 + FMA when the
-//! CPU has them, detected at run time; a portable loop otherwise).
+//! A group's input channels are first copied into zero-padded planes split
+//! into `stride` column phases (`phase[r][y][j] = padded[y][j * stride + r]`),
+//! so that every tap (input channel, ky, kx) of every output row reads
+//! contiguous memory, whatever the stride and wherever the border. Output
+//! rows are then computed 32 points at a time, every tap a fused multiply-add
+//! into registers (AVX2 + FMA when the CPU has them, detected at run time; a
+//! portable loop otherwise).
 
-/// The shapes of one depthwise convolution.
+/// The shapes of one convolution. Output channel `o` reads input channels
+/// `g * in_channels / groups ..` of its group `g = o / (out_channels / groups)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Geometry {
-    pub channels: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub groups: usize,
     pub in_h: usize,
     pub in_w: usize,
     pub kernel_h: usize,
@@ -41,7 +47,10 @@ impl Geometry {
             && self.stride_w > 0
             && self.kernel_h > 0
             && self.kernel_w > 0
-            && self.channels > 0
+            && self.groups > 0
+            && self.in_channels > 0
+            && self.in_channels.is_multiple_of(self.groups)
+            && self.out_channels.is_multiple_of(self.groups)
             && self.in_h + self.pad_top + self.pad_bottom >= self.kernel_h
             && self.in_w + self.pad_left + self.pad_right >= self.kernel_w
     }
@@ -53,10 +62,20 @@ impl Geometry {
         (rows, phase_w)
     }
 
-    /// The scratch one call needs (one channel's phases and slack), in floats.
-    pub fn scratch_len(&self) -> usize {
+    /// One input channel's phases, in floats.
+    fn plane_len(&self) -> usize {
         let (rows, phase_w) = self.plane();
-        self.stride_w * rows * phase_w + SLACK
+        self.stride_w * rows * phase_w
+    }
+
+    /// Taps a output point: a group's input channels times the kernel.
+    pub fn taps(&self) -> usize {
+        self.in_channels / self.groups * self.kernel_h * self.kernel_w
+    }
+
+    /// The scratch one call needs (a group's phases and slack), in floats.
+    pub fn scratch_len(&self) -> usize {
+        self.in_channels / self.groups * self.plane_len() + SLACK
     }
 }
 
@@ -67,10 +86,11 @@ pub struct MaxAffine<'a> {
     pub shift: &'a [f32],
 }
 
-/// Runs the convolution: `input` is `channels x in_h x in_w`, `weights`
-/// `channels x kernel_h x kernel_w`, `bias` one value a channel, `out`
-/// `channels x out_h x out_w`. `scratch` is resized as needed.
-pub fn depthwise(
+/// Runs the convolution: `input` is `in_channels x in_h x in_w`, `weights`
+/// `out_channels x (in_channels / groups) x kernel_h x kernel_w`, `bias` one
+/// value an output channel, `out` `out_channels x out_h x out_w`. `scratch`
+/// is resized as needed.
+pub fn direct_conv(
     g: &Geometry,
     input: &[f32],
     weights: &[f32],
@@ -79,53 +99,67 @@ pub fn depthwise(
     out: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
-    assert!(g.is_valid(), "invalid depthwise geometry {g:?}");
+    assert!(g.is_valid(), "invalid convolution geometry {g:?}");
     let (oh, ow) = (g.out_h(), g.out_w());
-    assert_eq!(input.len(), g.channels * g.in_h * g.in_w);
-    assert_eq!(weights.len(), g.channels * g.kernel_h * g.kernel_w);
-    assert_eq!(bias.len(), g.channels);
-    assert_eq!(out.len(), g.channels * oh * ow);
+    let (in_plane, taps) = (g.in_h * g.in_w, g.taps());
+    assert_eq!(input.len(), g.in_channels * in_plane);
+    assert_eq!(weights.len(), g.out_channels * taps);
+    assert_eq!(bias.len(), g.out_channels);
+    assert_eq!(out.len(), g.out_channels * oh * ow);
     if let Some(a) = act {
-        assert!(a.scale.len() == g.channels && a.shift.len() == g.channels);
+        assert!(a.scale.len() == g.out_channels && a.shift.len() == g.out_channels);
     }
     scratch.clear();
-    // SLACK: the last vector of a row may read past the plane's end.
     scratch.resize(g.scratch_len(), 0.0);
     let (rows, phase_w) = g.plane();
-    let taps = g.kernel_h * g.kernel_w;
-    // Where tap (ky, kx) reads for output row 0; row oy adds oy * stride_h rows.
+    let plane_len = g.plane_len();
+    let (cig, cog) = (g.in_channels / g.groups, g.out_channels / g.groups);
+    let kernel = g.kernel_h * g.kernel_w;
+    // Where tap (input channel, ky, kx) reads for output row 0; row oy adds
+    // oy * stride_h rows.
     let first: Vec<usize> = (0..taps)
         .map(|t| {
-            let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
-            ((kx % g.stride_w) * rows + ky) * phase_w + kx / g.stride_w
+            let (ci, ky, kx) = (t / kernel, t % kernel / g.kernel_w, t % g.kernel_w);
+            ci * plane_len + ((kx % g.stride_w) * rows + ky) * phase_w + kx / g.stride_w
         })
         .collect();
     let mut offsets = first.clone();
     let mut row = Vec::new();
-    // Narrow planes at stride 1: the whole padded plane is one span (output point (oy, ox) at
-    // oy * phase_w + ox; the kernel_w - 1 points past each row are dropped),
-    // so small planes run as fast as large ones.
-    // Wide rows are computed in place, row by row.
+    // Narrow planes at stride 1: the whole padded plane is one span (output
+    // point (oy, ox) at oy * phase_w + ox; the kernel_w - 1 points past each
+    // row are dropped), so small planes run as fast as large ones. Wide rows
+    // are computed in place, row by row.
     let linear = g.stride_h == 1 && g.stride_w == 1 && ow < 32;
     let mut span = if linear { vec![0.0; oh * phase_w] } else { Vec::new() };
-    for c in 0..g.channels {
-        fill_phases(g, &input[c * g.in_h * g.in_w..][..g.in_h * g.in_w], scratch, rows, phase_w, &mut row);
-        let w = &weights[c * taps..][..taps];
-        let epilogue = act.map(|a| (a.scale[c], a.shift[c]));
-        let dst = &mut out[c * oh * ow..][..oh * ow];
+    for group in 0..g.groups {
+        for ci in 0..cig {
+            let plane = &input[(group * cig + ci) * in_plane..][..in_plane];
+            fill_phases(g, plane, &mut scratch[ci * plane_len..][..plane_len], rows, phase_w, &mut row);
+        }
+        let outputs = group * cog..(group + 1) * cog;
         if !span.is_empty() {
-            span_kernel(scratch, &first, w, bias[c], epilogue, &mut span);
-            for (d, s) in dst.chunks_exact_mut(ow).zip(span.chunks_exact(phase_w)) {
-                d.copy_from_slice(&s[..ow]);
+            for o in outputs {
+                let epilogue = act.map(|a| (a.scale[o], a.shift[o]));
+                span_kernel(scratch, &first, &weights[o * taps..][..taps], bias[o], epilogue, &mut span);
+                let dst = &mut out[o * oh * ow..][..oh * ow];
+                for (d, s) in dst.chunks_exact_mut(ow).zip(span.chunks_exact(phase_w)) {
+                    d.copy_from_slice(&s[..ow]);
+                }
             }
             continue;
         }
-        for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
+        // Row by row, every output channel of the group while the row's
+        // input is in cache.
+        for oy in 0..oh {
             let step = oy * g.stride_h * phase_w;
             for (o, f) in offsets.iter_mut().zip(&first) {
                 *o = f + step;
             }
-            span_kernel(scratch, &offsets, w, bias[c], epilogue, d);
+            for o in outputs.clone() {
+                let epilogue = act.map(|a| (a.scale[o], a.shift[o]));
+                let dst = &mut out[(o * oh + oy) * ow..][..ow];
+                span_kernel(scratch, &offsets, &weights[o * taps..][..taps], bias[o], epilogue, dst);
+            }
         }
     }
 }
@@ -134,8 +168,9 @@ pub fn depthwise(
 /// read whole.
 const SLACK: usize = 64;
 
-/// Copies one channel into its zero-padded column phases. Every channel
-/// writes the same positions, so the zeros written once by the caller stay.
+/// Copies one channel into its zero-padded column phases (`scratch` is that
+/// channel's part). Every channel writes the same positions, so the zeros
+/// written once by the caller stay.
 fn fill_phases(g: &Geometry, plane: &[f32], scratch: &mut [f32], rows: usize, phase_w: usize, row: &mut Vec<f32>) {
     let s = g.stride_w;
     // One padded input row (stride > 1): zeros around the input columns.
@@ -354,20 +389,25 @@ mod tests {
     /// The definition, point by point.
     fn reference(g: &Geometry, input: &[f32], w: &[f32], bias: &[f32], act: Option<MaxAffine<'_>>) -> Vec<f32> {
         let (oh, ow) = (g.out_h(), g.out_w());
-        let mut out = vec![0.0; g.channels * oh * ow];
-        for c in 0..g.channels {
+        let (cig, cog) = (g.in_channels / g.groups, g.out_channels / g.groups);
+        let mut out = vec![0.0; g.out_channels * oh * ow];
+        for c in 0..g.out_channels {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut acc = bias[c] as f64;
-                    for ky in 0..g.kernel_h {
-                        for kx in 0..g.kernel_w {
+                    for (t, (ci, ky, kx)) in (0..cig)
+                        .flat_map(|ci| (0..g.kernel_h).flat_map(move |ky| (0..g.kernel_w).map(move |kx| (ci, ky, kx))))
+                        .enumerate()
+                    {
+                        let input_channel = c / cog * cig + ci;
+                        {
                             let iy = (oy * g.stride_h + ky) as isize - g.pad_top as isize;
                             let ix = (ox * g.stride_w + kx) as isize - g.pad_left as isize;
                             if iy < 0 || ix < 0 || iy >= g.in_h as isize || ix >= g.in_w as isize {
                                 continue;
                             }
-                            let x = input[(c * g.in_h + iy as usize) * g.in_w + ix as usize];
-                            acc += (w[(c * g.kernel_h + ky) * g.kernel_w + kx] * x) as f64;
+                            let x = input[(input_channel * g.in_h + iy as usize) * g.in_w + ix as usize];
+                            acc += (w[c * g.taps() + t] * x) as f64;
                         }
                     }
                     let mut y = acc as f32;
@@ -394,14 +434,14 @@ mod tests {
     }
 
     fn check(g: Geometry, with_act: bool) {
-        let input = values(g.channels * g.in_h * g.in_w, 1);
-        let w = values(g.channels * g.kernel_h * g.kernel_w, 2);
-        let bias = values(g.channels, 3);
-        let scale: Vec<f32> = values(g.channels, 4).iter().map(|v| v.abs()).collect();
-        let shift = values(g.channels, 5);
+        let input = values(g.in_channels * g.in_h * g.in_w, 1);
+        let w = values(g.out_channels * g.taps(), 2);
+        let bias = values(g.out_channels, 3);
+        let scale: Vec<f32> = values(g.out_channels, 4).iter().map(|v| v.abs()).collect();
+        let shift = values(g.out_channels, 5);
         let act = with_act.then_some(MaxAffine { scale: &scale, shift: &shift });
-        let mut out = vec![f32::NAN; g.channels * g.out_h() * g.out_w()];
-        depthwise(&g, &input, &w, &bias, act, &mut out, &mut Vec::new());
+        let mut out = vec![f32::NAN; g.out_channels * g.out_h() * g.out_w()];
+        direct_conv(&g, &input, &w, &bias, act, &mut out, &mut Vec::new());
         let want = reference(&g, &input, &w, &bias, act);
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
             assert!((a - b).abs() < 1e-4, "{g:?} act={with_act}: point {i}: {a} vs {b}");
@@ -410,7 +450,9 @@ mod tests {
 
     fn geometry(c: usize, h: usize, w: usize, k: usize, s: usize, p: usize) -> Geometry {
         Geometry {
-            channels: c,
+            in_channels: c,
+            out_channels: c,
+            groups: c,
             in_h: h,
             in_w: w,
             kernel_h: k,
@@ -441,7 +483,9 @@ mod tests {
     #[test]
     fn asymmetric_padding_and_rectangular_kernels() {
         let g = Geometry {
-            channels: 2,
+            in_channels: 2,
+            out_channels: 2,
+            groups: 2,
             in_h: 10,
             in_w: 37,
             kernel_h: 3,
@@ -455,6 +499,32 @@ mod tests {
         };
         check(g, false);
         check(g, true);
+    }
+
+    #[test]
+    fn dense_and_grouped_convolutions() {
+        // A first layer (3 -> 5, 3x3, stride 2), a 1x1 layer, two groups.
+        for (ci, co, groups, k, s, p, h, w) in
+            [(3, 5, 1, 3, 2, 1, 17, 40), (4, 6, 1, 1, 1, 0, 9, 35), (4, 6, 2, 3, 1, 1, 6, 7), (3, 2, 1, 3, 1, 1, 5, 5)]
+        {
+            let g = Geometry {
+                in_channels: ci,
+                out_channels: co,
+                groups,
+                in_h: h,
+                in_w: w,
+                kernel_h: k,
+                kernel_w: k,
+                stride_h: s,
+                stride_w: s,
+                pad_top: p,
+                pad_left: p,
+                pad_bottom: p,
+                pad_right: p,
+            };
+            check(g, false);
+            check(g, true);
+        }
     }
 
     #[test]
