@@ -16,8 +16,10 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 N=${N:-200}
 SRC=${1:-../shared/faces/lfw-view1/images}
-make -s models test-data
-cargo build --release -q
+# The same build as the other benchmarks (with the optional backend), so
+# that running them one after another does not rebuild.
+make -s models onnxruntime test-data
+cargo build --release -q --features onnxruntime
 VENV=target/bench-venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements.txt

@@ -72,12 +72,12 @@ fn main() -> Result<()> {
         graph.nodes().len()
     );
     let mut kinds: Vec<_> = by_kind.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1.0));
     println!("\n{:>8} {:>6} {:>5}  operator", "ms", "%", "nodes");
     for (kind, (t, n)) in &kinds {
         println!("{:8.3} {:6.1} {:5}  {kind}", ms(*t), 100.0 * ms(*t) / ms(total), n);
     }
-    nodes.sort_by(|a, b| b.0.cmp(&a.0));
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.0));
     println!("\nslowest nodes:");
     for (t, id) in nodes.iter().take(top) {
         let node = graph.node(*id);

@@ -49,9 +49,8 @@ struct Recognised {
 pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     let mut fused = Fused::default();
     // Epilogues first, so that their convolutions are taken whole.
-    while let Some((max, scale_conv)) = next_epilogue(model)? {
+    while let Some((max, scale_conv, scale)) = next_epilogue(model)? {
         let y = model.node(scale_conv).inputs[0];
-        let scale = recognise(model, scale_conv)?.expect("checked by next_epilogue");
         let epilogue = Epilogue { scale: scale.weights, shift: scale.bias };
         let producer = y.node;
         let only_feeds_epilogue = model.node(producer).outputs.len() == 1
@@ -80,8 +79,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.obliterate(max)?;
         patch.apply(model)?;
     }
-    while let Some((max, conv, floor)) = next_floor(model)? {
-        let dw = recognise(model, conv)?.expect("checked by next_floor");
+    while let Some((max, conv, floor, dw)) = next_floor(model)? {
         let channels = dw.geometry.out_channels;
         let epilogue = Epilogue {
             scale: Arc::new(Tensor::from(tract_ndarray::Array1::from_elem(channels, 0f32))),
@@ -161,8 +159,9 @@ fn is_scale(g: &Geometry) -> bool {
 }
 
 /// The next `Max(y, scale(y))` whose `scale` is a recognised pointwise
-/// depthwise convolution of `y`: (the Max node, the convolution node).
-fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
+/// depthwise convolution of `y`: (the Max node, the convolution node, the
+/// convolution).
+fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize, Recognised)>> {
     for node in model.eval_order()? {
         let n = model.node(node);
         let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
@@ -171,13 +170,16 @@ fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
         }
         for (slot, other) in [(0, 1), (1, 0)] {
             let conv = n.inputs[slot].node;
-            let is_scale = model.node(conv).outputs.len() == 1
+            let wired = model.node(conv).outputs.len() == 1
                 && model.outlet_successors(n.inputs[slot]).len() == 1
-                && model.node(conv).inputs.first() == Some(&n.inputs[other])
-                && recognise(model, conv)?.is_some_and(|r| is_scale(&r.geometry));
+                && model.node(conv).inputs.first() == Some(&n.inputs[other]);
             let same_shape = model.outlet_fact(n.inputs[0])?.shape == model.outlet_fact(n.inputs[1])?.shape;
-            if is_scale && same_shape {
-                return Ok(Some((node, conv)));
+            if wired
+                && same_shape
+                && let Some(r) = recognise(model, conv)?
+                && is_scale(&r.geometry)
+            {
+                return Ok(Some((node, conv, r)));
             }
         }
     }
@@ -185,8 +187,9 @@ fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize)>> {
 }
 
 /// The next `Max(conv(x), c)`, `c` a scalar constant, the convolution
-/// feeding nothing else: (the Max node, the convolution node, `c`).
-fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
+/// feeding nothing else: (the Max node, the convolution node, `c`, the
+/// convolution).
+fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32, Recognised)>> {
     for node in model.eval_order()? {
         let n = model.node(node);
         let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
@@ -202,9 +205,13 @@ fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32)>> {
             let feeds_only_max =
                 model.node(conv).outputs.len() == 1 && model.outlet_successors(n.inputs[slot]).len() == 1;
             let same_shape = model.outlet_fact(n.inputs[slot])?.shape == n.outputs[0].fact.shape;
-            if feeds_only_max && same_shape && recognise(model, conv)?.is_some_and(|r| !is_scale(&r.geometry)) {
+            if feeds_only_max
+                && same_shape
+                && let Some(r) = recognise(model, conv)?
+                && !is_scale(&r.geometry)
+            {
                 let floor = c.try_as_plain_ram()?.as_slice::<f32>()?[0];
-                return Ok(Some((node, conv, floor)));
+                return Ok(Some((node, conv, floor, r)));
             }
         }
     }

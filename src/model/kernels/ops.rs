@@ -107,7 +107,6 @@ impl EvalOp for DirectConv {
                 &mut scratch,
             );
         }
-        drop(view);
         Ok(tvec!(output.into_tvalue()))
     }
 }
@@ -157,7 +156,6 @@ impl EvalOp for ChannelMaxAffine {
         for chunk in values.chunks_exact_mut(per_batch.max(1)) {
             conv::max_affine_in_place(chunk, plane, act);
         }
-        drop(view);
         Ok(tvec!(data.into_tvalue()))
     }
 }
@@ -203,7 +201,6 @@ impl EvalOp for MaxPool2x2 {
         for b in 0..n {
             pool::max_pool_2x2(c, h, w, &src[b * in_len..][..in_len], &mut dst[b * out_len..][..out_len]);
         }
-        drop(view);
         Ok(tvec!(output.into_tvalue()))
     }
 }
