@@ -412,3 +412,32 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// visage's own kernels (src/model/kernels) take the operators they were
+/// written for in the shipped models' tract plans: a tract upgrade that
+/// renames or restructures an operator must not silently fall back to the
+/// slow path. (Their outputs are checked by the parity tests above.)
+#[test]
+fn visage_kernels_replace_tracts_in_the_shipped_models() {
+    use visage::model::network::TractNetwork;
+    let manifest = Manifest::load(&models_dir()).unwrap();
+    let count = |id: &str, shape: [usize; 4]| {
+        let entry = manifest.models.iter().find(|m| m.id == id).unwrap();
+        let proto = visage::model::rewritten_proto(&models_dir(), entry).unwrap();
+        let plan = TractNetwork::new(&proto, id).unwrap().plan(shape).unwrap();
+        let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+        for node in plan.model().nodes() {
+            *kinds.entry(node.op().name().to_string()).or_default() += 1;
+        }
+        kinds
+    };
+    let sface = count("sface-2021dec-int8bq", [1, 3, 112, 112]);
+    // 13 depthwise 3x3 convolutions and the first 3x3 layer, each with its PReLU.
+    assert_eq!(sface.get("VisageDirectConv"), Some(&14), "{sface:?}");
+    assert_eq!(sface.get("DepthWiseConv"), None, "{sface:?}");
+    assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
+    let yunet = count("yunet-2023mar-int8bq", [1, 3, 256, 256]);
+    assert_eq!(yunet.get("VisageMaxPool2x2"), Some(&4), "{yunet:?}");
+    assert!(yunet.get("VisageDirectConv").is_some_and(|&n| n >= 14), "{yunet:?}");
+    assert_eq!(yunet.get("OptMaxPool"), None, "{yunet:?}");
+}
