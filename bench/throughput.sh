@@ -7,6 +7,8 @@
 # same run, then a summary of the ratios.
 #
 #   bash bench/throughput.sh          # DURATION=10s per row
+#   EMBEDDER=sface bash bench/throughput.sh   # visage on the peer's models
+#                                             # (default: visage's default embedder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -28,7 +30,7 @@ for backend in tract onnxruntime; do
   for workers in 1 2; do
     port=$(free_port)
     target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/$backend$workers.db" --workers "$workers" \
-      --queue 64 --backend "$backend" >"$dir/visage-$backend$workers.log" 2>&1 &
+      --queue 64 --backend "$backend" ${EMBEDDER:+--embedder "$EMBEDDER"} >"$dir/visage-$backend$workers.log" 2>&1 &
     pids+=($!)
     wait_up "http://127.0.0.1:$port/readyz"
     person=$(curl -sf -F image=@tests/data/obama.jpg -F name=Obama "http://127.0.0.1:$port/v1/enroll" | jq -r .person_id)
