@@ -400,15 +400,13 @@ mod tests {
                         .enumerate()
                     {
                         let input_channel = c / cog * cig + ci;
-                        {
-                            let iy = (oy * g.stride_h + ky) as isize - g.pad_top as isize;
-                            let ix = (ox * g.stride_w + kx) as isize - g.pad_left as isize;
-                            if iy < 0 || ix < 0 || iy >= g.in_h as isize || ix >= g.in_w as isize {
-                                continue;
-                            }
-                            let x = input[(input_channel * g.in_h + iy as usize) * g.in_w + ix as usize];
-                            acc += (w[c * g.taps() + t] * x) as f64;
+                        let iy = (oy * g.stride_h + ky) as isize - g.pad_top as isize;
+                        let ix = (ox * g.stride_w + kx) as isize - g.pad_left as isize;
+                        if iy < 0 || ix < 0 || iy >= g.in_h as isize || ix >= g.in_w as isize {
+                            continue;
                         }
+                        let x = input[(input_channel * g.in_h + iy as usize) * g.in_w + ix as usize];
+                        acc += (w[c * g.taps() + t] * x) as f64;
                     }
                     let mut y = acc as f32;
                     if let Some(a) = act {
@@ -448,11 +446,13 @@ mod tests {
         }
     }
 
-    fn geometry(c: usize, h: usize, w: usize, k: usize, s: usize, p: usize) -> Geometry {
+    /// Square kernels, equal strides and paddings.
+    #[allow(clippy::too_many_arguments)]
+    fn square(ci: usize, co: usize, groups: usize, h: usize, w: usize, k: usize, s: usize, p: usize) -> Geometry {
         Geometry {
-            in_channels: c,
-            out_channels: c,
-            groups: c,
+            in_channels: ci,
+            out_channels: co,
+            groups,
             in_h: h,
             in_w: w,
             kernel_h: k,
@@ -471,7 +471,7 @@ mod tests {
         // Widths around the 8- and 32-point blocks, odd sizes, strides 1-3.
         for (h, w) in [(1, 1), (3, 5), (7, 7), (14, 14), (9, 33), (12, 40), (56, 56), (5, 71)] {
             for (k, s, p) in [(3, 1, 1), (3, 2, 1), (3, 1, 0), (1, 1, 0), (5, 2, 2), (3, 3, 1), (7, 1, 0)] {
-                let g = geometry(3, h, w, k, s, p);
+                let g = square(3, 3, 3, h, w, k, s, p);
                 if g.is_valid() {
                     check(g, false);
                     check(g, true);
@@ -483,19 +483,13 @@ mod tests {
     #[test]
     fn asymmetric_padding_and_rectangular_kernels() {
         let g = Geometry {
-            in_channels: 2,
-            out_channels: 2,
-            groups: 2,
-            in_h: 10,
-            in_w: 37,
-            kernel_h: 3,
             kernel_w: 5,
             stride_h: 2,
-            stride_w: 1,
             pad_top: 0,
             pad_left: 2,
             pad_bottom: 1,
             pad_right: 1,
+            ..square(2, 2, 2, 10, 37, 3, 1, 0)
         };
         check(g, false);
         check(g, true);
@@ -507,21 +501,7 @@ mod tests {
         for (ci, co, groups, k, s, p, h, w) in
             [(3, 5, 1, 3, 2, 1, 17, 40), (4, 6, 1, 1, 1, 0, 9, 35), (4, 6, 2, 3, 1, 1, 6, 7), (3, 2, 1, 3, 1, 1, 5, 5)]
         {
-            let g = Geometry {
-                in_channels: ci,
-                out_channels: co,
-                groups,
-                in_h: h,
-                in_w: w,
-                kernel_h: k,
-                kernel_w: k,
-                stride_h: s,
-                stride_w: s,
-                pad_top: p,
-                pad_left: p,
-                pad_bottom: p,
-                pad_right: p,
-            };
+            let g = square(ci, co, groups, h, w, k, s, p);
             check(g, false);
             check(g, true);
         }

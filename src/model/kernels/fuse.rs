@@ -158,16 +158,24 @@ fn is_scale(g: &Geometry) -> bool {
         && g.groups == g.out_channels
 }
 
+/// The binary `Max` nodes, in evaluation order.
+fn max_nodes(model: &TypedModel) -> TractResult<Vec<usize>> {
+    Ok(model
+        .eval_order()?
+        .into_iter()
+        .filter(|&node| {
+            let n = model.node(node);
+            n.inputs.len() == 2 && n.op_as::<TypedBinOp>().is_some_and(|bin| bin.0.is::<Max>())
+        })
+        .collect())
+}
+
 /// The next `Max(y, scale(y))` whose `scale` is a recognised pointwise
 /// depthwise convolution of `y`: (the Max node, the convolution node, the
 /// convolution).
 fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize, Recognised)>> {
-    for node in model.eval_order()? {
+    for node in max_nodes(model)? {
         let n = model.node(node);
-        let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
-        if !bin.0.is::<Max>() || n.inputs.len() != 2 {
-            continue;
-        }
         for (slot, other) in [(0, 1), (1, 0)] {
             let conv = n.inputs[slot].node;
             let wired = model.node(conv).outputs.len() == 1
@@ -190,12 +198,8 @@ fn next_epilogue(model: &TypedModel) -> TractResult<Option<(usize, usize, Recogn
 /// feeding nothing else: (the Max node, the convolution node, `c`, the
 /// convolution).
 fn next_floor(model: &TypedModel) -> TractResult<Option<(usize, usize, f32, Recognised)>> {
-    for node in model.eval_order()? {
+    for node in max_nodes(model)? {
         let n = model.node(node);
-        let Some(bin) = n.op_as::<TypedBinOp>() else { continue };
-        if !bin.0.is::<Max>() || n.inputs.len() != 2 {
-            continue;
-        }
         for (slot, other) in [(0, 1), (1, 0)] {
             let Some(c) = model.outlet_fact(n.inputs[other])?.konst.clone() else { continue };
             if c.len() != 1 || c.datum_type() != f32::datum_type() {

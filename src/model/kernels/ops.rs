@@ -77,38 +77,46 @@ impl EvalOp for DirectConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape().to_vec();
-        let (n, axis) = batch(&shape)?;
         let g = &self.geometry;
-        ensure!(shape[axis..] == [g.in_channels, g.in_h, g.in_w], "convolution input {shape:?} for geometry {g:?}");
-        let mut out_shape = shape.clone();
-        out_shape[axis] = g.out_channels;
-        out_shape[axis + 1] = g.out_h();
-        out_shape[axis + 2] = g.out_w();
-        // SAFETY: the kernel writes every output value before anything reads it.
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
-        let src = input.try_as_plain_ram()?;
-        let src = src.as_slice::<f32>()?;
-        let mut view = output.try_as_plain_ram_mut()?;
-        let dst = view.as_slice_mut::<f32>()?;
+        let shape = input.shape();
+        ensure!(
+            shape.len() >= 3 && shape[shape.len() - 3..] == [g.in_channels, g.in_h, g.in_w],
+            "convolution input {shape:?} for geometry {g:?}"
+        );
         let weights = self.weights.try_as_plain_ram()?;
-        let bias = self.bias.try_as_plain_ram()?;
+        let (weights, bias) = (weights.as_slice::<f32>()?, self.bias.try_as_plain_ram()?);
+        let bias = bias.as_slice::<f32>()?;
         let act = self.epilogue.as_ref().map(Epilogue::view).transpose()?;
-        let (in_len, out_len) = (src.len() / n.max(1), dst.len() / n.max(1));
         let mut scratch = Vec::new();
-        for b in 0..n {
-            conv::direct_conv(
-                g,
-                &src[b * in_len..][..in_len],
-                weights.as_slice::<f32>()?,
-                bias.as_slice::<f32>()?,
-                act,
-                &mut dst[b * out_len..][..out_len],
-                &mut scratch,
-            );
-        }
+        let output = map_images(&input, [g.out_channels, g.out_h(), g.out_w()], |src, dst| {
+            conv::direct_conv(g, src, weights, bias, act, dst, &mut scratch)
+        })?;
         Ok(tvec!(output.into_tvalue()))
     }
+}
+
+/// Runs `per_image` on each image of a CHW or NCHW f32 input, with a new
+/// output of `out_chw` an image, which `per_image` must fill entirely.
+fn map_images(
+    input: &Tensor,
+    out_chw: [usize; 3],
+    mut per_image: impl FnMut(&[f32], &mut [f32]),
+) -> TractResult<Tensor> {
+    let shape = input.shape();
+    let (n, axis) = batch(shape)?;
+    let mut out_shape = shape.to_vec();
+    out_shape[axis..].copy_from_slice(&out_chw);
+    // SAFETY: every kernel given here writes every output value.
+    let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
+    let src = input.try_as_plain_ram()?;
+    let src = src.as_slice::<f32>()?;
+    let mut view = output.try_as_plain_ram_mut()?;
+    let dst = view.as_slice_mut::<f32>()?;
+    let (in_len, out_len) = (src.len() / n.max(1), dst.len() / n.max(1));
+    for b in 0..n {
+        per_image(&src[b * in_len..][..in_len], &mut dst[b * out_len..][..out_len]);
+    }
+    Ok(output)
 }
 
 impl TypedOp for DirectConv {
@@ -185,22 +193,10 @@ impl EvalOp for MaxPool2x2 {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape().to_vec();
-        let (n, axis) = batch(&shape)?;
-        let (c, h, w) = (shape[axis], shape[axis + 1], shape[axis + 2]);
-        let mut out_shape = shape.clone();
-        out_shape[axis + 1] = h / 2;
-        out_shape[axis + 2] = w / 2;
-        // SAFETY: the kernel writes every output value before anything reads it.
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
-        let src = input.try_as_plain_ram()?;
-        let src = src.as_slice::<f32>()?;
-        let mut view = output.try_as_plain_ram_mut()?;
-        let dst = view.as_slice_mut::<f32>()?;
-        let (in_len, out_len) = (c * h * w, c * (h / 2) * (w / 2));
-        for b in 0..n {
-            pool::max_pool_2x2(c, h, w, &src[b * in_len..][..in_len], &mut dst[b * out_len..][..out_len]);
-        }
+        let shape = input.shape();
+        ensure!(shape.len() >= 3, "max pooling input {shape:?}");
+        let [c, h, w] = [shape[shape.len() - 3], shape[shape.len() - 2], shape[shape.len() - 1]];
+        let output = map_images(&input, [c, h / 2, w / 2], |src, dst| pool::max_pool_2x2(c, h, w, src, dst))?;
         Ok(tvec!(output.into_tvalue()))
     }
 }
