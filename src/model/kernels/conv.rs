@@ -222,39 +222,41 @@ fn deinterleave2(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     }
 }
 
-/// One span of output points: `dst[i] = bias + sum_t w[t] * src[offsets[t] + i]`,
-/// then the epilogue.
+/// What one span of output points reads: `dst[i] = bias + sum_t w[t] *
+/// src[offsets[t] + i]`, then the epilogue `(scale, shift)`.
+#[derive(Clone, Copy)]
+struct Taps<'a> {
+    src: &'a [f32],
+    offsets: &'a [usize],
+    w: &'a [f32],
+    bias: f32,
+    act: Option<(f32, f32)>,
+}
+
 fn span_kernel(src: &[f32], offsets: &[usize], w: &[f32], bias: f32, act: Option<(f32, f32)>, dst: &mut [f32]) {
     let n = dst.len();
     // Every tap reads `n` floats from its offset: check once, index freely after.
     assert!(offsets.iter().all(|&o| o + n <= src.len()));
+    let taps = Taps { src, offsets, w, bias, act };
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the features are present and every read is in bounds (above).
-        unsafe { x86::span_avx2(src, offsets, w, bias, act, dst) };
+        unsafe { x86::span_avx2(taps, dst) };
         return;
     }
-    span_portable(src, offsets, w, bias, act, dst, 0);
+    span_portable(taps, dst, 0);
 }
 
-fn span_portable(
-    src: &[f32],
-    offsets: &[usize],
-    w: &[f32],
-    bias: f32,
-    act: Option<(f32, f32)>,
-    dst: &mut [f32],
-    from: usize,
-) {
-    for i in from..dst.len() {
-        let mut acc = bias;
-        for (o, k) in offsets.iter().zip(w) {
-            acc += k * src[o + i];
+fn span_portable(t: Taps<'_>, dst: &mut [f32], from: usize) {
+    for (i, d) in dst.iter_mut().enumerate().skip(from) {
+        let mut acc = t.bias;
+        for (o, k) in t.offsets.iter().zip(t.w) {
+            acc += k * t.src[o + i];
         }
-        if let Some((scale, shift)) = act {
+        if let Some((scale, shift)) = t.act {
             acc = acc.max(scale * acc + shift);
         }
-        dst[i] = acc;
+        *d = acc;
     }
 }
 
@@ -262,53 +264,38 @@ fn span_portable(
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// The epilogue's vectors, or none.
-    #[derive(Clone, Copy)]
-    struct Act(Option<(__m256, __m256)>);
+    use super::Taps;
 
     /// # Safety
     /// AVX2 and FMA must be present; `offsets[t] + dst.len() <= src.len()`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn span_avx2(
-        src: &[f32],
-        offsets: &[usize],
-        w: &[f32],
-        bias: f32,
-        act: Option<(f32, f32)>,
-        dst: &mut [f32],
-    ) {
+    pub unsafe fn span_avx2(t: Taps<'_>, dst: &mut [f32]) {
         let n = dst.len();
-        let act = Act(act.map(|(scale, shift)| (_mm256_set1_ps(scale), _mm256_set1_ps(shift))));
         let mut i = 0;
         // SAFETY: each group reads and writes K * 8 points from i, with
         // i + K * 8 <= n, and every offset + n is within src.
         unsafe {
             while i + 32 <= n {
-                group::<4>(src, offsets, w, bias, act, dst.as_mut_ptr().add(i), i);
+                group::<4>(t, dst.as_mut_ptr().add(i), i);
                 i += 32;
             }
             match (n - i) / 8 {
-                3 => group::<3>(src, offsets, w, bias, act, dst.as_mut_ptr().add(i), i),
-                2 => group::<2>(src, offsets, w, bias, act, dst.as_mut_ptr().add(i), i),
-                1 => group::<1>(src, offsets, w, bias, act, dst.as_mut_ptr().add(i), i),
+                3 => group::<3>(t, dst.as_mut_ptr().add(i), i),
+                2 => group::<2>(t, dst.as_mut_ptr().add(i), i),
+                1 => group::<1>(t, dst.as_mut_ptr().add(i), i),
                 _ => {}
             }
             i += (n - i) / 8 * 8;
             // The last few points: one vector into a buffer, if every tap can
             // read 8 floats (the caller's slack makes this the usual case).
-            if i < n && offsets.iter().all(|o| o + i + 8 <= src.len()) {
+            if i < n && t.offsets.iter().all(|o| o + i + 8 <= t.src.len()) {
                 let mut tail = [0f32; 8];
-                group::<1>(src, offsets, w, bias, act, tail.as_mut_ptr(), i);
+                group::<1>(t, tail.as_mut_ptr(), i);
                 dst[i..].copy_from_slice(&tail[..n - i]);
                 i = n;
             }
         }
-        super::span_portable(src, offsets, w, bias, act_scalar(act), dst, i);
-    }
-
-    fn act_scalar(act: Act) -> Option<(f32, f32)> {
-        // SAFETY: extracting lane 0 of a broadcast vector.
-        act.0.map(|(scale, shift)| unsafe { (_mm256_cvtss_f32(scale), _mm256_cvtss_f32(shift)) })
+        super::span_portable(t, dst, i);
     }
 
     /// K vectors of output from point i, written from `out`: K independent
@@ -318,18 +305,10 @@ mod x86 {
     /// Reads `src[offsets[t] + i .. + K * 8]` and writes `out[.. K * 8]`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn group<const K: usize>(
-        src: &[f32],
-        offsets: &[usize],
-        w: &[f32],
-        bias: f32,
-        act: Act,
-        out: *mut f32,
-        i: usize,
-    ) {
-        let mut acc = [_mm256_set1_ps(bias); K];
-        let s = src.as_ptr();
-        for (o, k) in offsets.iter().zip(w) {
+    unsafe fn group<const K: usize>(t: Taps<'_>, out: *mut f32, i: usize) {
+        let mut acc = [_mm256_set1_ps(t.bias); K];
+        let s = t.src.as_ptr();
+        for (o, k) in t.offsets.iter().zip(t.w) {
             let k = _mm256_set1_ps(*k);
             // SAFETY: the caller's contract.
             let p = unsafe { s.add(o + i) };
@@ -337,8 +316,9 @@ mod x86 {
                 *a = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(p.add(v * 8)) }, *a);
             }
         }
+        let act = t.act.map(|(scale, shift)| (_mm256_set1_ps(scale), _mm256_set1_ps(shift)));
         for (v, a) in acc.into_iter().enumerate() {
-            let y = match act.0 {
+            let y = match act {
                 Some((scale, shift)) => _mm256_max_ps(a, _mm256_fmadd_ps(scale, a, shift)),
                 None => a,
             };
