@@ -109,6 +109,15 @@ pub fn direct_conv(
     if let Some(a) = act {
         assert!(a.scale.len() == g.out_channels && a.shift.len() == g.out_channels);
     }
+    let pointwise = g.kernel_h == 1
+        && g.kernel_w == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0;
+    if pointwise {
+        pointwise_conv(g, input, weights, bias, act, out);
+        return;
+    }
     scratch.clear();
     scratch.resize(g.scratch_len(), 0.0);
     let (rows, phase_w) = g.plane();
@@ -159,6 +168,36 @@ pub fn direct_conv(
                 let epilogue = act.map(|a| (a.scale[o], a.shift[o]));
                 let dst = &mut out[(o * oh + oy) * ow..][..ow];
                 span_kernel(scratch, &offsets, &weights[o * taps..][..taps], bias[o], epilogue, dst);
+            }
+        }
+    }
+}
+
+/// A 1x1 convolution reads its input in place, a block of points at a time
+/// for every output channel of the group, so that the block stays in cache.
+fn pointwise_conv(
+    g: &Geometry,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    act: Option<MaxAffine<'_>>,
+    out: &mut [f32],
+) {
+    const BLOCK: usize = 512;
+    let plane = g.in_h * g.in_w;
+    let (cig, cog) = (g.in_channels / g.groups, g.out_channels / g.groups);
+    let mut offsets = vec![0; cig];
+    for group in 0..g.groups {
+        let src = &input[group * cig * plane..][..cig * plane];
+        for start in (0..plane).step_by(BLOCK) {
+            let len = BLOCK.min(plane - start);
+            for (ci, o) in offsets.iter_mut().enumerate() {
+                *o = ci * plane + start;
+            }
+            for o in group * cog..(group + 1) * cog {
+                let epilogue = act.map(|a| (a.scale[o], a.shift[o]));
+                let dst = &mut out[o * plane + start..][..len];
+                span_kernel(src, &offsets, &weights[o * cig..][..cig], bias[o], epilogue, dst);
             }
         }
     }
@@ -478,9 +517,14 @@ mod tests {
     #[test]
     fn dense_and_grouped_convolutions() {
         // A first layer (3 -> 5, 3x3, stride 2), a 1x1 layer, two groups.
-        for (ci, co, groups, k, s, p, h, w) in
-            [(3, 5, 1, 3, 2, 1, 17, 40), (4, 6, 1, 1, 1, 0, 9, 35), (4, 6, 2, 3, 1, 1, 6, 7), (3, 2, 1, 3, 1, 1, 5, 5)]
-        {
+        for (ci, co, groups, k, s, p, h, w) in [
+            (3, 5, 1, 3, 2, 1, 17, 40),
+            (4, 6, 1, 1, 1, 0, 9, 35),
+            (4, 6, 2, 3, 1, 1, 6, 7),
+            (3, 2, 1, 3, 1, 1, 5, 5),
+            (5, 3, 1, 1, 1, 0, 23, 31),
+            (4, 4, 2, 1, 1, 0, 3, 3),
+        ] {
             let g = square(ci, co, groups, h, w, k, s, p);
             check(g, false);
             check(g, true);

@@ -7,6 +7,9 @@
 //!     express it, `max(y, a * y + b)`) as its epilogue,
 //!   - or `Max(y, c)` after it, `c` a scalar constant (a ReLU when `c` is 0),
 //!     as the epilogue `max(y, 0 * y + c)`;
+//! - a 1x1 convolution with few input channels, which tract's declutter has
+//!   already turned into `Add(EinSum NIHW,OI->NOHW, bias)`, is turned back into
+//!   a convolution first, so that it is taken too;
 //! - that PReLU after anything else (tract's matrix products) becomes one
 //!   in-place [`ChannelMaxAffine`];
 //! - 2x2 max pooling with stride 2 and no padding becomes [`MaxPool2x2`].
@@ -17,8 +20,9 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec};
-use tract_onnx::tract_core::ops::math::Max;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec, PoolSpec};
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::math::{Add, Max};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::conv::Geometry;
@@ -31,6 +35,7 @@ pub const MAX_TAPS: usize = 27;
 /// How many nodes the pass replaced, by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fused {
+    pub pointwise: usize,
     pub convolutions: usize,
     pub with_floor: usize,
     pub with_prelu: usize,
@@ -48,6 +53,19 @@ struct Recognised {
 /// Rewrites `model` in place; see the module documentation.
 pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     let mut fused = Fused::default();
+    while let Some(p) = next_pointwise(model)? {
+        let mut patch = TypedModelPatch::new("visage-pointwise-as-conv");
+        let input = patch.tap_model(model, p.input)?;
+        let name = model.node(p.add).name.clone();
+        let kernel = patch.add_const(format!("{name}.visage_kernel"), p.kernel)?;
+        let bias = patch.add_const(format!("{name}.visage_bias"), p.bias)?;
+        let wire = patch.wire_node(format!("{name}.visage_conv"), p.conv, &[input, kernel, bias])?[0];
+        patch.shunt_outside(model, OutletId::new(p.add, 0), wire)?;
+        patch.obliterate(p.einsum)?;
+        patch.obliterate(p.add)?;
+        patch.apply(model)?;
+        fused.pointwise += 1;
+    }
     // Epilogues first, so that their convolutions are taken whole.
     while let Some((max, scale_conv, scale)) = next_epilogue(model)? {
         let y = model.node(scale_conv).inputs[0];
@@ -156,6 +174,74 @@ fn is_scale(g: &Geometry) -> bool {
         && g.stride_w == 1
         && g.groups == g.in_channels
         && g.groups == g.out_channels
+}
+
+/// `Add(EinSum NIHW,OI->NOHW (x, w), b)` as the equivalent 1x1 convolution.
+struct Pointwise {
+    einsum: usize,
+    add: usize,
+    input: OutletId,
+    conv: Conv,
+    kernel: Tensor,
+    bias: Tensor,
+}
+
+/// The next 1x1 convolution tract expressed as an EinSum plus bias, f32, with
+/// at most [`MAX_TAPS`] input channels and constant weights and bias.
+fn next_pointwise(model: &TypedModel) -> TractResult<Option<Pointwise>> {
+    for node in model.eval_order()? {
+        let n = model.node(node);
+        let Some(einsum) = n.op_as::<EinSum>() else { continue };
+        let format = match einsum.axes.to_string().as_str() {
+            "NIHW,OI->NOHW" => DataFormat::NCHW,
+            "IHW,OI->OHW" => DataFormat::CHW,
+            _ => continue,
+        };
+        let successors = model.outlet_successors(OutletId::new(node, 0));
+        let (Some(w), [succ]) = (model.outlet_fact(n.inputs[1])?.konst.clone(), successors) else { continue };
+        let add = model.node(succ.node);
+        let x = model.outlet_fact(n.inputs[0])?;
+        if einsum.q_params.is_some()
+            || x.datum_type != f32::datum_type()
+            || w.datum_type() != f32::datum_type()
+            || w.rank() != 2
+            || w.shape()[1] > MAX_TAPS
+            || x.shape.as_concrete().is_none()
+            || add.inputs.len() != 2
+            || !add.op_as::<TypedBinOp>().is_some_and(|bin| bin.0.is::<Add>())
+        {
+            continue;
+        }
+        let (co, ci) = (w.shape()[0], w.shape()[1]);
+        let Some(b) = model.outlet_fact(add.inputs[1 - succ.slot])?.konst.clone() else { continue };
+        if b.datum_type() != f32::datum_type() || b.len() != co || add.outputs[0].fact.shape != n.outputs[0].fact.shape
+        {
+            continue;
+        }
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: format,
+                kernel_shape: tvec![1, 1],
+                padding: PaddingSpec::Valid,
+                dilations: None,
+                strides: None,
+                input_channels: ci,
+                output_channels: co,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        return Ok(Some(Pointwise {
+            einsum: node,
+            add: add.id,
+            input: n.inputs[0],
+            conv,
+            kernel: w.into_tensor().into_shape(&[co, ci, 1, 1])?,
+            bias: b.into_tensor().into_shape(&[co])?,
+        }));
+    }
+    Ok(None)
 }
 
 /// The binary `Max` nodes, in evaluation order.
