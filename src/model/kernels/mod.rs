@@ -9,4 +9,3 @@ mod ops;
 pub mod pool;
 
 pub use fuse::{Fused, fuse};
-pub use ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2};
