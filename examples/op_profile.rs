@@ -14,6 +14,11 @@ use anyhow::{Context, Result};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
+/// The service's allocator (see src/main.rs), so that the figures match.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let id = args.first().context("usage: op_profile MODEL_ID HxW [RUNS] [TOP]")?;

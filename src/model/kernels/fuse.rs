@@ -7,9 +7,13 @@
 //!     express it, `max(y, a * y + b)`) as its epilogue,
 //!   - or `Max(y, c)` after it, `c` a scalar constant (a ReLU when `c` is 0),
 //!     as the epilogue `max(y, 0 * y + c)`;
-//! - a 1x1 convolution with few input channels, which tract's declutter has
-//!   already turned into `Add(EinSum NIHW,OI->NOHW, bias)`, is turned back into
-//!   a convolution first, so that it is taken too;
+//! - a dense 1x1 convolution (stride 1, no padding) becomes a [`Pointwise`]
+//!   matrix product where [`gemm::preferred`] (AVX2 without AVX-512), its
+//!   epilogue fused the same way;
+//! - a 1x1 convolution, which tract's declutter has already turned into
+//!   `Add(EinSum NIHW,OI->NOHW, bias)`, is turned back into a convolution
+//!   first, so that it is taken too (with few input channels, or any where
+//!   [`gemm::preferred`]);
 //! - that PReLU after anything else (tract's matrix products) becomes one
 //!   in-place [`ChannelMaxAffine`];
 //! - 2x2 max pooling with stride 2 and no padding becomes [`MaxPool2x2`].
@@ -20,13 +24,15 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Max};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::conv::Geometry;
-use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2};
+use super::gemm;
+use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2, Pointwise};
 
 /// The most taps a output point (a group's input channels times the kernel)
 /// of a dense convolution run directly; above it tract's matrix products win.
@@ -35,6 +41,7 @@ pub const MAX_TAPS: usize = 27;
 /// How many nodes the pass replaced, by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fused {
+    /// EinSum + bias turned back into 1x1 convolutions.
     pub pointwise: usize,
     pub convolutions: usize,
     pub with_floor: usize,
@@ -50,13 +57,38 @@ struct Recognised {
     bias: Arc<Tensor>,
 }
 
+impl Recognised {
+    /// The operator that runs it: a matrix product for a dense 1x1
+    /// convolution where [`gemm::preferred`], a direct convolution otherwise.
+    fn into_op(self, epilogue: Option<Epilogue>) -> TractResult<Box<dyn TypedOp>> {
+        if is_dense_pointwise(&self.geometry) && gemm::preferred() {
+            let op = Pointwise::new(&self.weights, &self.bias, epilogue.as_ref(), self.geometry.out_channels)?;
+            return Ok(Box::new(op));
+        }
+        Ok(Box::new(DirectConv { geometry: self.geometry, weights: self.weights, bias: self.bias, epilogue }))
+    }
+}
+
+/// A 1x1 convolution, stride 1, no padding, one group.
+fn is_dense_pointwise(g: &Geometry) -> bool {
+    g.groups == 1
+        && g.kernel_h == 1
+        && g.kernel_w == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0
+}
+
 /// Rewrites `model` in place; see the module documentation.
 pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     let mut fused = Fused::default();
     while let Some(p) = next_pointwise(model)? {
         let mut patch = TypedModelPatch::new("visage-pointwise-as-conv");
-        let input = patch.tap_model(model, p.input)?;
         let name = model.node(p.add).name.clone();
+        let mut input = patch.tap_model(model, p.input)?;
+        if p.drop_batch {
+            input = patch.wire_node(format!("{name}.visage_image"), AxisOp::Rm(0), &[input])?[0];
+        }
         let kernel = patch.add_const(format!("{name}.visage_kernel"), p.kernel)?;
         let bias = patch.add_const(format!("{name}.visage_bias"), p.bias)?;
         let wire = patch.wire_node(format!("{name}.visage_conv"), p.conv, &[input, kernel, bias])?[0];
@@ -77,8 +109,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         let wire = match (only_feeds_epilogue, recognise(model, producer)?) {
             (true, Some(dw)) if !is_scale(&dw.geometry) => {
                 let input = patch.tap_model(model, model.node(producer).inputs[0])?;
-                let op =
-                    DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+                let op = dw.into_op(Some(epilogue))?;
                 fused.with_prelu += 1;
                 let name = format!("{}.fused", model.node(producer).name);
                 let wire = patch.wire_node(name, op, &[input])?[0];
@@ -105,7 +136,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         };
         let mut patch = TypedModelPatch::new("visage-conv-floor");
         let input = patch.tap_model(model, model.node(conv).inputs[0])?;
-        let op = DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: Some(epilogue) };
+        let op = dw.into_op(Some(epilogue))?;
         let wire = patch.wire_node(format!("{}.fused", model.node(conv).name), op, &[input])?[0];
         patch.shunt_outside(model, OutletId::new(max, 0), wire)?;
         patch.obliterate(conv)?;
@@ -116,7 +147,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     while let Some((node, dw)) = next_conv(model)? {
         let mut patch = TypedModelPatch::new("visage-conv");
         let input = patch.tap_model(model, model.node(node).inputs[0])?;
-        let op = DirectConv { geometry: dw.geometry, weights: dw.weights, bias: dw.bias, epilogue: None };
+        let op = dw.into_op(None)?;
         let wire = patch.wire_node(format!("{}.visage", model.node(node).name), op, &[input])?[0];
         patch.shunt_outside(model, OutletId::new(node, 0), wire)?;
         patch.obliterate(node)?;
@@ -177,24 +208,29 @@ fn is_scale(g: &Geometry) -> bool {
 }
 
 /// `Add(EinSum NIHW,OI->NOHW (x, w), b)` as the equivalent 1x1 convolution.
-struct Pointwise {
+struct EinsumConv {
     einsum: usize,
     add: usize,
     input: OutletId,
+    /// The input's batch axis (of one) is to be removed first.
+    drop_batch: bool,
     conv: Conv,
     kernel: Tensor,
     bias: Tensor,
 }
 
 /// The next 1x1 convolution tract expressed as an EinSum plus bias, f32, with
-/// at most [`MAX_TAPS`] input channels and constant weights and bias.
-fn next_pointwise(model: &TypedModel) -> TractResult<Option<Pointwise>> {
+/// constant weights and bias, and at most [`MAX_TAPS`] input channels unless
+/// [`gemm::preferred`].
+fn next_pointwise(model: &TypedModel) -> TractResult<Option<EinsumConv>> {
     for node in model.eval_order()? {
         let n = model.node(node);
         let Some(einsum) = n.op_as::<EinSum>() else { continue };
-        let format = match einsum.axes.to_string().as_str() {
-            "NIHW,OI->NOHW" => DataFormat::NCHW,
-            "IHW,OI->OHW" => DataFormat::CHW,
+        // A batch of one summed away reads as its CHW image.
+        let (format, drop_batch) = match einsum.axes.to_string().as_str() {
+            "NIHW,OI->NOHW" => (DataFormat::NCHW, false),
+            "IHW,OI->OHW" => (DataFormat::CHW, false),
+            "NIHW,OI->OHW" => (DataFormat::CHW, true),
             _ => continue,
         };
         let successors = model.outlet_successors(OutletId::new(node, 0));
@@ -205,8 +241,8 @@ fn next_pointwise(model: &TypedModel) -> TractResult<Option<Pointwise>> {
             || x.datum_type != f32::datum_type()
             || w.datum_type() != f32::datum_type()
             || w.rank() != 2
-            || w.shape()[1] > MAX_TAPS
-            || x.shape.as_concrete().is_none()
+            || (w.shape()[1] > MAX_TAPS && !gemm::preferred())
+            || x.shape.as_concrete().is_none_or(|s| drop_batch && s.first() != Some(&1))
             || add.inputs.len() != 2
             || !add.op_as::<TypedBinOp>().is_some_and(|bin| bin.0.is::<Add>())
         {
@@ -232,10 +268,11 @@ fn next_pointwise(model: &TypedModel) -> TractResult<Option<Pointwise>> {
             group: 1,
             q_params: None,
         };
-        return Ok(Some(Pointwise {
+        return Ok(Some(EinsumConv {
             einsum: node,
             add: add.id,
             input: n.inputs[0],
+            drop_batch,
             conv,
             kernel: w.into_tensor().into_shape(&[co, ci, 1, 1])?,
             bias: b.into_tensor().into_shape(&[co])?,
@@ -322,7 +359,8 @@ fn next_conv(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>> {
 
 /// `node` as a convolution this module runs, if it is one: f32, CHW or
 /// NCHW, OIHW kernel, explicit or no padding, no dilation, constant weights
-/// and bias; depthwise, or at most [`MAX_TAPS`] taps a output point.
+/// and bias; depthwise, or at most [`MAX_TAPS`] taps a output point, or
+/// dense 1x1 without padding where [`gemm::preferred`].
 fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>> {
     let n = model.node(node);
     let Some(conv) = n.op_as::<Conv>() else { return Ok(None) };
@@ -335,8 +373,11 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
     } else {
         usize::MAX
     };
+    let dense_pointwise = groups == 1
+        && spec.kernel_shape.iter().all(|&k| k == 1)
+        && spec.strides.as_ref().is_none_or(|s| s.iter().all(|&v| v == 1));
     if conv.q_params.is_some()
-        || !(depthwise || taps <= MAX_TAPS)
+        || !(depthwise || taps <= MAX_TAPS || (dense_pointwise && gemm::preferred()))
         || conv.kernel_fmt != KernelFormat::OIHW
         || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
         || spec.kernel_shape.len() != 2
@@ -385,6 +426,7 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
     let out = model.outlet_fact(OutletId::new(node, 0))?;
     let expected = [co, geometry.out_h(), geometry.out_w()];
     if !geometry.is_valid()
+        || (!depthwise && taps > MAX_TAPS && !is_dense_pointwise(&geometry))
         || shape[rank - 3] != ci
         || out.shape.as_concrete().is_none_or(|o| o[o.len().saturating_sub(3)..] != expected)
         || kernel.len() != co * geometry.taps()

@@ -5,6 +5,7 @@
 //! Features are detected at run time; nothing assumes the build machine's CPU.
 pub mod conv;
 mod fuse;
+pub mod gemm;
 mod ops;
 pub mod pool;
 

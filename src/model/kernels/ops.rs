@@ -7,6 +7,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::conv::{self, Geometry, MaxAffine};
+use super::gemm::{self, Packed};
 use super::pool;
 
 /// Per-channel `(scale, shift)` of the epilogue `y = max(y, scale * y + shift)`.
@@ -93,6 +94,66 @@ impl EvalOp for DirectConv {
         })?;
         Ok(tvec!(output.into_tvalue()))
     }
+}
+
+/// A dense 1x1 convolution, stride 1, no padding, as one matrix product
+/// ([`gemm`]), its epilogue fused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointwise {
+    pub packed: Arc<Packed>,
+}
+
+impl Pointwise {
+    /// The operator for a recognised dense 1x1 convolution.
+    pub fn new(weights: &Tensor, bias: &Tensor, epilogue: Option<&Epilogue>, rows: usize) -> TractResult<Self> {
+        let w = weights.try_as_plain_ram()?;
+        let w = w.as_slice::<f32>()?;
+        let b = bias.try_as_plain_ram()?;
+        let act = epilogue.map(Epilogue::view).transpose()?;
+        ensure!(rows > 0 && w.len().is_multiple_of(rows), "{} weights for {rows} output channels", w.len());
+        Ok(Pointwise { packed: Arc::new(Packed::new(w, rows, w.len() / rows, b.as_slice::<f32>()?, act)) })
+    }
+}
+
+impl Op for Pointwise {
+    fn name(&self) -> StaticName {
+        "VisagePointwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{} -> {} channels", self.packed.depth(), self.packed.rows())])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Pointwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        ensure!(
+            shape.len() >= 3 && shape[shape.len() - 3] == self.packed.depth(),
+            "pointwise input {shape:?} for {} input channels",
+            self.packed.depth()
+        );
+        let [h, w] = [shape[shape.len() - 2], shape[shape.len() - 1]];
+        let output =
+            map_images(&input, [self.packed.rows(), h, w], |src, dst| gemm::pointwise(&self.packed, src, h * w, dst))?;
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for Pointwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.to_tvec();
+        let axis = shape.len() - 3;
+        shape[axis] = self.packed.rows().to_dim();
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
 }
 
 /// Runs `per_image` on each image of a CHW or NCHW f32 input, with a new
