@@ -14,7 +14,7 @@ fn main() {
     for (o, k, n) in [(64, 32, 12544), (128, 128, 3136), (512, 512, 196), (1024, 1024, 49), (64, 16, 102400)] {
         let w: Vec<f32> = (0..o * k).map(|i| (i % 97) as f32 * 0.01).collect();
         let x: Vec<f32> = (0..k * n).map(|i| (i % 89) as f32 * 0.01).collect();
-        let p = Packed::new(&w, o, k, &vec![0.1; o], None);
+        let p = Packed::new(&w, [o, k, 1], &vec![0.1; o], None);
         let mut out = vec![0f32; o * n];
         let mut best = f64::MAX;
         for _ in 0..100 {

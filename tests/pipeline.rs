@@ -438,7 +438,7 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     if visage::model::kernels::gemm::preferred() {
         // AVX2 without AVX-512: the 13 pointwise convolutions are visage's
         // matrix products, each with its PReLU; only fc1 is left to tract.
-        assert_eq!(sface.get("VisagePointwise"), Some(&13), "{sface:?}");
+        assert_eq!(sface.get("VisageGemmConv"), Some(&13), "{sface:?}");
         assert_eq!(sface.get("OptMatMul"), Some(&1), "{sface:?}");
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
     } else {

@@ -7,9 +7,9 @@
 //!     express it, `max(y, a * y + b)`) as its epilogue,
 //!   - or `Max(y, c)` after it, `c` a scalar constant (a ReLU when `c` is 0),
 //!     as the epilogue `max(y, 0 * y + c)`;
-//! - a dense 1x1 convolution (stride 1, no padding) becomes a [`Pointwise`]
-//!   matrix product where [`gemm::preferred`] (AVX2 without AVX-512), its
-//!   epilogue fused the same way;
+//! - a dense convolution (SFace's and YuNet's 1x1 layers, dlib's 3x3 layers,
+//!   first layers) becomes a [`GemmConv`] where [`gemm::preferred`] (AVX2
+//!   without AVX-512), its epilogue fused the same way;
 //! - a 1x1 convolution, which tract's declutter has already turned into
 //!   `Add(EinSum NIHW,OI->NOHW, bias)`, is turned back into a convolution
 //!   first, so that it is taken too (with few input channels, or any where
@@ -32,7 +32,7 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::conv::Geometry;
 use super::gemm;
-use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, MaxPool2x2, Pointwise};
+use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, GemmConv, MaxPool2x2};
 
 /// The most taps a output point (a group's input channels times the kernel)
 /// of a dense convolution run directly; above it tract's matrix products win.
@@ -58,25 +58,16 @@ struct Recognised {
 }
 
 impl Recognised {
-    /// The operator that runs it: a matrix product for a dense 1x1
+    /// The operator that runs it: shifted matrix products for a dense
     /// convolution where [`gemm::preferred`], a direct convolution otherwise.
     fn into_op(self, epilogue: Option<Epilogue>) -> TractResult<Box<dyn TypedOp>> {
-        if is_dense_pointwise(&self.geometry) && gemm::preferred() {
-            let op = Pointwise::new(&self.weights, &self.bias, epilogue.as_ref(), self.geometry.out_channels)?;
-            return Ok(Box::new(op));
+        let g = &self.geometry;
+        let pointwise = g.kernel_h * g.kernel_w == 1 && g.stride_h * g.stride_w == 1;
+        if g.groups == 1 && (g.taps() > MAX_TAPS || pointwise) && gemm::preferred() {
+            return Ok(Box::new(GemmConv::new(self.geometry, &self.weights, &self.bias, epilogue.as_ref())?));
         }
         Ok(Box::new(DirectConv { geometry: self.geometry, weights: self.weights, bias: self.bias, epilogue }))
     }
-}
-
-/// A 1x1 convolution, stride 1, no padding, one group.
-fn is_dense_pointwise(g: &Geometry) -> bool {
-    g.groups == 1
-        && g.kernel_h == 1
-        && g.kernel_w == 1
-        && g.stride_h == 1
-        && g.stride_w == 1
-        && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0
 }
 
 /// Rewrites `model` in place; see the module documentation.
@@ -373,11 +364,8 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
     } else {
         usize::MAX
     };
-    let dense_pointwise = groups == 1
-        && spec.kernel_shape.iter().all(|&k| k == 1)
-        && spec.strides.as_ref().is_none_or(|s| s.iter().all(|&v| v == 1));
     if conv.q_params.is_some()
-        || !(depthwise || taps <= MAX_TAPS || (dense_pointwise && gemm::preferred()))
+        || !(depthwise || taps <= MAX_TAPS || (groups == 1 && gemm::preferred()))
         || conv.kernel_fmt != KernelFormat::OIHW
         || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
         || spec.kernel_shape.len() != 2
@@ -426,7 +414,6 @@ fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>>
     let out = model.outlet_fact(OutletId::new(node, 0))?;
     let expected = [co, geometry.out_h(), geometry.out_w()];
     if !geometry.is_valid()
-        || (!depthwise && taps > MAX_TAPS && !is_dense_pointwise(&geometry))
         || shape[rank - 3] != ci
         || out.shape.as_concrete().is_none_or(|o| o[o.len().saturating_sub(3)..] != expected)
         || kernel.len() != co * geometry.taps()

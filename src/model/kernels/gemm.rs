@@ -33,8 +33,13 @@ const DEPTH_CHUNK: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Packed {
     rows: usize,
+    /// Input channels.
+    channels: usize,
+    /// Kernel positions (1 for a 1x1 convolution).
+    taps: usize,
+    /// `channels * taps`.
     depth: usize,
-    /// `panels x depth x MR`.
+    /// `panels x taps x channels x MR`.
     weights: Vec<f32>,
     /// `panels x MR` each.
     bias: Vec<f32>,
@@ -45,7 +50,8 @@ impl PartialEq for Packed {
     fn eq(&self, other: &Self) -> bool {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         self.rows == other.rows
-            && self.depth == other.depth
+            && self.channels == other.channels
+            && self.taps == other.taps
             && bits(&self.weights) == bits(&other.weights)
             && bits(&self.bias) == bits(&other.bias)
             && self.act.as_ref().map(|(s, t)| (bits(s), bits(t))) == other.act.as_ref().map(|(s, t)| (bits(s), bits(t)))
@@ -61,33 +67,39 @@ fn padded(values: &[f32], len: usize) -> Vec<f32> {
 }
 
 impl Packed {
-    /// `weights` is `rows x depth` (output channels x input channels),
-    /// `bias` one value a row.
-    pub fn new(weights: &[f32], rows: usize, depth: usize, bias: &[f32], act: Option<MaxAffine<'_>>) -> Self {
-        assert!(rows > 0 && depth > 0);
-        assert_eq!(weights.len(), rows * depth);
+    /// `weights` is `rows x channels x taps` (a convolution's OIHW kernel:
+    /// output channels, input channels, kernel positions), `bias` one value
+    /// a row.
+    pub fn new(weights: &[f32], [rows, channels, taps]: [usize; 3], bias: &[f32], act: Option<MaxAffine<'_>>) -> Self {
+        assert!(rows > 0 && channels > 0 && taps > 0);
+        assert_eq!(weights.len(), rows * channels * taps);
         assert_eq!(bias.len(), rows);
-        let panels = rows.div_ceil(MR);
+        let (panels, depth) = (rows.div_ceil(MR), channels * taps);
         let mut packed = vec![0.0; panels * depth * MR];
         for (r, row) in weights.chunks_exact(depth).enumerate() {
             let panel = &mut packed[r / MR * depth * MR..][..depth * MR];
-            for (k, &w) in row.iter().enumerate() {
-                panel[k * MR + r % MR] = w;
+            for (i, &w) in row.iter().enumerate() {
+                let (k, t) = (i / taps, i % taps);
+                panel[(t * channels + k) * MR + r % MR] = w;
             }
         }
         let act = act.map(|a| {
             assert!(a.scale.len() == rows && a.shift.len() == rows);
             (padded(a.scale, panels * MR), padded(a.shift, panels * MR))
         });
-        Packed { rows, depth, weights: packed, bias: padded(bias, panels * MR), act }
+        Packed { rows, channels, taps, depth, weights: packed, bias: padded(bias, panels * MR), act }
     }
 
     pub fn rows(&self) -> usize {
         self.rows
     }
 
-    pub fn depth(&self) -> usize {
-        self.depth
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    pub fn taps(&self) -> usize {
+        self.taps
     }
 }
 
@@ -118,30 +130,47 @@ struct Tile<'a> {
     accumulate: bool,
 }
 
-/// `out = W input + b` (then the epilogue): `input` is `depth x points`,
-/// `out` `rows x points`, both row-major.
+/// `out = W input + b` (then the epilogue): `input` is `channels x points`,
+/// `out` `rows x points`, both row-major; for a 1x1 convolution.
 pub fn pointwise(p: &Packed, input: &[f32], points: usize, out: &mut [f32]) {
-    assert_eq!(input.len(), p.depth * points);
+    assert_eq!(p.taps, 1);
+    assert_eq!(input.len(), p.channels * points);
+    conv(p, input, points, &[0], points, out);
+}
+
+/// A convolution as a sum of shifted matrix products: output point `i` of
+/// row `r` is `b[r] + sum_{t, k} W[r, k, t] * input[k * stride + offsets[t] + i]`,
+/// then the epilogue; `out` is `rows x points`. Each tap `t` of a kernel
+/// (stride 1, no padding) is one offset into the input planes, and output
+/// point `i` is on the input's grid (so the last `kernel_w - 1` points of each
+/// row are not outputs; the caller drops them).
+pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points: usize, out: &mut [f32]) {
+    assert_eq!(offsets.len(), p.taps);
     assert_eq!(out.len(), p.rows * points);
     if points == 0 {
         return;
     }
+    // Every read below is `k * stride + offsets[t] + i` with i < points.
+    let last = (p.channels - 1) * stride + offsets.iter().max().copied().unwrap_or(0) + points;
+    assert!(last <= input.len(), "convolution reads {last} floats of {}", input.len());
     let avx2 = avx2_fma();
     let panels = p.rows.div_ceil(MR);
-    let tile = |panel: usize, k: std::ops::Range<usize>| {
+    let tile = |panel: usize, d: std::ops::Range<usize>| {
         let r0 = panel * MR;
-        let last = k.end == p.depth;
         Tile {
-            depth: k.len(),
-            w: &p.weights[(panel * p.depth + k.start) * MR..][..k.len() * MR],
+            depth: d.len(),
+            w: &p.weights[(panel * p.depth + d.start) * MR..][..d.len() * MR],
             bias: &p.bias[r0..][..MR],
-            act: p.act.as_ref().filter(|_| last).map(|(s, t)| (&s[r0..r0 + MR], &t[r0..r0 + MR])),
-            accumulate: k.start > 0,
+            act: p.act.as_ref().filter(|_| d.end == p.depth).map(|(s, t)| (&s[r0..r0 + MR], &t[r0..r0 + MR])),
+            accumulate: d.start > 0,
         }
     };
+    // Where each row of the packed depth (tap t, input channel k) starts.
+    let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
+    let tail_rows: Vec<usize> = (0..p.depth).map(|d| d * NR).collect();
     let whole = p.rows / MR;
     // The last strip of the last block, when partial: its columns copied,
-    // zero-padded, and its outputs for every panel.
+    // zero-padded (`depth x NR`), and its outputs for every panel.
     let mut tail = vec![0f32; p.depth * NR];
     let mut tail_out = vec![0f32; panels * MR * NR];
     // The outputs of the last panel, when partial, over one block.
@@ -151,28 +180,28 @@ pub fn pointwise(p: &Packed, input: &[f32], points: usize, out: &mut [f32]) {
         let full = start + (end - start) / NR * NR;
         let rem = end - full;
         if rem > 0 {
-            for (k, dst) in tail.chunks_exact_mut(NR).enumerate() {
-                dst[..rem].copy_from_slice(&input[k * points + full..][..rem]);
+            for (dst, &at) in tail.chunks_exact_mut(NR).zip(&rows) {
+                dst[..rem].copy_from_slice(&input[at + full..][..rem]);
             }
         }
-        // A chunk of input channels at a time, so that the block's inputs
-        // stay in L2 and the panel's weights in L1.
-        for k0 in (0..p.depth).step_by(DEPTH_CHUNK) {
-            let k1 = (k0 + DEPTH_CHUNK).min(p.depth);
+        // A chunk of the depth at a time, so that the block's inputs stay in
+        // L2 and the panel's weights in L1.
+        for d0 in (0..p.depth).step_by(DEPTH_CHUNK) {
+            let d1 = (d0 + DEPTH_CHUNK).min(p.depth);
             for panel in 0..panels {
-                let t = tile(panel, k0..k1);
+                let t = tile(panel, d0..d1);
                 for col in (start..full).step_by(NR) {
-                    // SAFETY: reads k1 - k0 rows of NR floats from (k0, col)
-                    // with stride `points` (col + NR <= points); reads and
-                    // writes MR rows of NR floats from (panel * MR, col) in
-                    // `out` (a whole panel) or from `col - start` in `edge`
-                    // (MR x BLOCK).
+                    // SAFETY: reads NR floats from `rows[d] + col` for d in
+                    // d0..d1 (in bounds: checked above); reads and writes MR
+                    // rows of NR floats from (panel * MR, col) in `out` (a
+                    // whole panel) or from `col - start` in `edge` (MR x BLOCK).
                     unsafe {
-                        let x = input.as_ptr().add(k0 * points + col);
+                        let x = input.as_ptr().add(col);
                         if panel < whole {
-                            micro(avx2, t, x, points, out.as_mut_ptr().add(panel * MR * points + col), points);
+                            let c = out.as_mut_ptr().add(panel * MR * points + col);
+                            micro(avx2, t, x, &rows[d0..d1], c, points);
                         } else {
-                            micro(avx2, t, x, points, edge.as_mut_ptr().add(col - start), BLOCK);
+                            micro(avx2, t, x, &rows[d0..d1], edge.as_mut_ptr().add(col - start), BLOCK);
                         }
                     }
                 }
@@ -180,7 +209,7 @@ pub fn pointwise(p: &Packed, input: &[f32], points: usize, out: &mut [f32]) {
                     // SAFETY: `tail` is depth x NR, `tail_out` panels x MR x NR.
                     unsafe {
                         let out = tail_out.as_mut_ptr().add(panel * MR * NR);
-                        micro(avx2, t, tail.as_ptr().add(k0 * NR), NR, out, NR)
+                        micro(avx2, t, tail.as_ptr(), &tail_rows[d0..d1], out, NR)
                     };
                 }
             }
@@ -207,14 +236,15 @@ fn avx2_fma() -> bool {
 }
 
 /// # Safety
-/// `x` must be readable for `tile.depth` rows of NR floats with stride
-/// `ldx`, `c` readable and writable for MR rows of NR floats with stride `ldc`; `avx2`
-/// only if the CPU has AVX2 and FMA.
-unsafe fn micro(avx2: bool, tile: Tile<'_>, x: *const f32, ldx: usize, c: *mut f32, ldc: usize) {
+/// `x + rows[d]` must be readable for NR floats for every `d` (`rows` has
+/// `tile.depth` entries), `c` readable and writable for MR rows of NR floats
+/// with stride `ldc`; `avx2` only if the CPU has AVX2 and FMA.
+unsafe fn micro(avx2: bool, tile: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
+    debug_assert_eq!(rows.len(), tile.depth);
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         // SAFETY: the caller's contract.
-        unsafe { x86::micro_avx2(tile, x, ldx, c, ldc) };
+        unsafe { x86::micro_avx2(tile, x, rows, c, ldc) };
         return;
     }
     let _ = avx2;
@@ -227,9 +257,9 @@ unsafe fn micro(avx2: bool, tile: Tile<'_>, x: *const f32, ldx: usize, c: *mut f
             row.fill(tile.bias[r]);
         }
     }
-    for k in 0..tile.depth {
+    for (k, &at) in rows.iter().enumerate() {
         // SAFETY: the caller's contract.
-        let xs = unsafe { std::slice::from_raw_parts(x.add(k * ldx), NR) };
+        let xs = unsafe { std::slice::from_raw_parts(x.add(at), NR) };
         for (r, row) in acc.iter_mut().enumerate() {
             let w = tile.w[k * MR + r];
             for (a, v) in row.iter_mut().zip(xs) {
@@ -258,7 +288,7 @@ mod x86 {
     /// # Safety
     /// AVX2 and FMA must be present; the contract of [`super::micro`].
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn micro_avx2(t: Tile<'_>, x: *const f32, ldx: usize, c: *mut f32, ldc: usize) {
+    pub unsafe fn micro_avx2(t: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
         const V: usize = NR / 8;
         let mut acc = [[_mm256_setzero_ps(); V]; MR];
         for (r, row) in acc.iter_mut().enumerate() {
@@ -272,13 +302,12 @@ mod x86 {
             }
         }
         let mut w = t.w.as_ptr();
-        let mut x = x;
         // SAFETY (whole loop): `w` walks the panel's depth x MR values, `x`
         // depth rows of NR floats, as the caller guarantees.
-        for _ in 0..t.depth {
+        for &at in &rows[..t.depth] {
             let mut xs = [_mm256_setzero_ps(); V];
             for (v, xv) in xs.iter_mut().enumerate() {
-                *xv = unsafe { _mm256_loadu_ps(x.add(v * 8)) };
+                *xv = unsafe { _mm256_loadu_ps(x.add(at + v * 8)) };
             }
             for (r, row) in acc.iter_mut().enumerate() {
                 let b = _mm256_set1_ps(unsafe { *w.add(r) });
@@ -287,7 +316,6 @@ mod x86 {
                 }
             }
             w = unsafe { w.add(MR) };
-            x = unsafe { x.add(ldx) };
         }
         for (r, row) in acc.iter().enumerate() {
             let act = t.act.map(|(s, sh)| (_mm256_set1_ps(s[r]), _mm256_set1_ps(sh[r])));
@@ -343,7 +371,7 @@ mod tests {
         let (scale, shift) = (values(rows, 4).iter().map(|v| v.abs()).collect::<Vec<_>>(), values(rows, 5));
         let act = with_act.then_some(MaxAffine { scale: &scale, shift: &shift });
         let expected = reference(&w, rows, depth, &b, act, &x);
-        let packed = Packed::new(&w, rows, depth, &b, act);
+        let packed = Packed::new(&w, [rows, depth, 1], &b, act);
         let mut out = vec![f32::NAN; rows * points];
         pointwise(&packed, &x, points, &mut out);
         for (i, (o, e)) in out.iter().zip(&expected).enumerate() {
@@ -369,11 +397,46 @@ mod tests {
         }
     }
 
+    /// A kernel wider than 1x1 as taps: outputs on the input's grid.
+    fn check_taps(rows: usize, channels: usize, [h, w]: [usize; 2], [kh, kw]: [usize; 2]) {
+        let taps = kh * kw;
+        let (wt, b, x) = (values(rows * channels * taps, 6), values(rows, 7), values(channels * h * w, 8));
+        let (oh, ow) = (h - kh + 1, w - kw + 1);
+        let packed = Packed::new(&wt, [rows, channels, taps], &b, None);
+        let offsets: Vec<usize> = (0..taps).map(|t| t / kw * w + t % kw).collect();
+        let points = (oh - 1) * w + ow;
+        let mut grid = vec![f32::NAN; rows * points];
+        conv(&packed, &x, h * w, &offsets, points, &mut grid);
+        for r in 0..rows {
+            for (oy, ox) in (0..oh).flat_map(|y| (0..ow).map(move |x| (y, x))) {
+                let mut acc = f64::from(b[r]);
+                for k in 0..channels {
+                    for (ky, kx) in (0..kh).flat_map(|y| (0..kw).map(move |x| (y, x))) {
+                        let weight = wt[(r * channels + k) * taps + ky * kw + kx];
+                        acc += f64::from(weight) * f64::from(x[k * h * w + (oy + ky) * w + ox + kx]);
+                    }
+                }
+                let got = grid[r * points + oy * w + ox];
+                let tolerance = 1e-4 * (1.0 + (channels * taps) as f32).sqrt() * (1.0 + acc.abs() as f32);
+                assert!((got - acc as f32).abs() <= tolerance, "{rows}x{channels} {kh}x{kw} at {r},{oy},{ox}");
+            }
+        }
+    }
+
+    #[test]
+    fn taps_make_a_convolution_on_the_input_grid() {
+        check_taps(8, 3, [9, 11], [3, 3]);
+        check_taps(7, 40, [20, 20], [3, 3]);
+        check_taps(12, 300, [12, 13], [3, 3]);
+        check_taps(6, 5, [16, 5], [2, 5]);
+        check_taps(13, 2, [30, 40], [1, 3]);
+    }
+
     #[test]
     fn packing_pads_the_last_panel_with_zeros() {
         let (rows, depth) = (MR + 1, 3);
         let w = values(rows * depth, 9);
-        let packed = Packed::new(&w, rows, depth, &vec![1.0; rows], None);
+        let packed = Packed::new(&w, [rows, depth, 1], &vec![1.0; rows], None);
         assert_eq!(packed.weights.len(), 2 * depth * MR);
         // Panel 0, input channel 0, row 1.
         assert_eq!(packed.weights[1], w[depth]);

@@ -96,60 +96,156 @@ impl EvalOp for DirectConv {
     }
 }
 
-/// A dense 1x1 convolution, stride 1, no padding, as one matrix product
-/// ([`gemm`]), its epilogue fused.
+/// A dense convolution as shifted matrix products ([`gemm`]), its epilogue
+/// fused: SFace's and YuNet's 1x1 layers read their input in place; padded
+/// or strided kernels (dlib's 3x3 layers, first layers) read a zero-padded
+/// copy split into `stride_h x stride_w` phases, so that every tap of every
+/// output row is a contiguous read (`phase[ry][rx][y][x] =
+/// padded[y * stride_h + ry][x * stride_w + rx]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pointwise {
+pub struct GemmConv {
+    pub geometry: Geometry,
     pub packed: Arc<Packed>,
 }
 
-impl Pointwise {
-    /// The operator for a recognised dense 1x1 convolution.
-    pub fn new(weights: &Tensor, bias: &Tensor, epilogue: Option<&Epilogue>, rows: usize) -> TractResult<Self> {
+/// Where the kernel reads: each phase's rows and columns (the output grid's
+/// pitch), and each tap's offset from its input channel's first phase.
+struct Layout {
+    rows: usize,
+    cols: usize,
+    offsets: Vec<usize>,
+}
+
+impl GemmConv {
+    /// The operator for a recognised dense convolution (`weights`:
+    /// `out_channels x in_channels x kernel_h x kernel_w`).
+    pub fn new(geometry: Geometry, weights: &Tensor, bias: &Tensor, epilogue: Option<&Epilogue>) -> TractResult<Self> {
+        let g = &geometry;
+        ensure!(g.groups == 1 && g.is_valid(), "not a dense convolution: {g:?}");
         let w = weights.try_as_plain_ram()?;
-        let w = w.as_slice::<f32>()?;
         let b = bias.try_as_plain_ram()?;
         let act = epilogue.map(Epilogue::view).transpose()?;
-        ensure!(rows > 0 && w.len().is_multiple_of(rows), "{} weights for {rows} output channels", w.len());
-        Ok(Pointwise { packed: Arc::new(Packed::new(w, rows, w.len() / rows, b.as_slice::<f32>()?, act)) })
+        let shape = [g.out_channels, g.in_channels, g.kernel_h * g.kernel_w];
+        let packed = Packed::new(w.as_slice::<f32>()?, shape, b.as_slice::<f32>()?, act);
+        Ok(GemmConv { geometry, packed: Arc::new(packed) })
+    }
+
+    /// Whether the input is read as it is (stride 1, no padding).
+    fn in_place(&self) -> bool {
+        let g = &self.geometry;
+        g.stride_h == 1 && g.stride_w == 1 && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0
+    }
+
+    fn layout(&self) -> Layout {
+        let g = &self.geometry;
+        let (sh, sw) = (g.stride_h, g.stride_w);
+        let (rows, cols) = if self.in_place() {
+            (g.in_h, g.in_w)
+        } else {
+            ((g.in_h + g.pad_top + g.pad_bottom).div_ceil(sh), (g.in_w + g.pad_left + g.pad_right).div_ceil(sw))
+        };
+        let offsets = (0..g.kernel_h * g.kernel_w)
+            .map(|t| {
+                let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
+                ((ky % sh) * sw + kx % sw) * rows * cols + (ky / sh) * cols + kx / sw
+            })
+            .collect();
+        Layout { rows, cols, offsets }
+    }
+
+    /// Copies one image into its zero-padded phases (`dst`: `in_channels x
+    /// stride_h x stride_w x rows x cols`, zeroed by the caller).
+    fn fill_phases(&self, src: &[f32], l: &Layout, dst: &mut [f32]) {
+        let g = &self.geometry;
+        let (sh, sw) = (g.stride_h, g.stride_w);
+        let phase = l.rows * l.cols;
+        for (plane, out) in src.chunks_exact(g.in_h * g.in_w).zip(dst.chunks_exact_mut(sh * sw * phase)) {
+            for (y, row) in plane.chunks_exact(g.in_w).enumerate() {
+                let py = y + g.pad_top;
+                let base = (py % sh) * sw * phase + (py / sh) * l.cols;
+                if sw == 1 {
+                    out[base + g.pad_left..][..g.in_w].copy_from_slice(row);
+                    continue;
+                }
+                for (x, &v) in row.iter().enumerate() {
+                    let px = x + g.pad_left;
+                    out[base + (px % sw) * phase + px / sw] = v;
+                }
+            }
+        }
+    }
+
+    /// One image: `src` is `in_channels x in_h x in_w`, `dst`
+    /// `out_channels x out_h x out_w`. Outputs are computed on the phases'
+    /// grid (`cols` a row, the last few of each row not outputs) in `grid`,
+    /// unless the grid is the output's.
+    fn run(&self, src: &[f32], dst: &mut [f32], phases: &mut Vec<f32>, grid: &mut Vec<f32>) {
+        let g = &self.geometry;
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let l = self.layout();
+        let per_channel = g.stride_h * g.stride_w * l.rows * l.cols;
+        let input = if self.in_place() {
+            src
+        } else {
+            phases.clear();
+            phases.resize(g.in_channels * per_channel, 0.0);
+            self.fill_phases(src, &l, phases);
+            phases
+        };
+        if l.cols == ow {
+            gemm::conv(&self.packed, input, per_channel, &l.offsets, oh * ow, dst);
+            return;
+        }
+        let points = (oh - 1) * l.cols + ow;
+        grid.resize(g.out_channels * points, 0.0);
+        gemm::conv(&self.packed, input, per_channel, &l.offsets, points, grid);
+        for (d, s) in dst.chunks_exact_mut(oh * ow).zip(grid.chunks_exact(points)) {
+            for (row, from) in d.chunks_exact_mut(ow).zip(s.chunks(l.cols)) {
+                row.copy_from_slice(&from[..ow]);
+            }
+        }
     }
 }
 
-impl Op for Pointwise {
+impl Op for GemmConv {
     fn name(&self) -> StaticName {
-        "VisagePointwise".into()
+        "VisageGemmConv".into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{} -> {} channels", self.packed.depth(), self.packed.rows())])
+        let g = &self.geometry;
+        Ok(vec![format!("{} -> {} channels, {}x{}", g.in_channels, g.out_channels, g.kernel_h, g.kernel_w)])
     }
 
     op_as_typed_op!();
 }
 
-impl EvalOp for Pointwise {
+impl EvalOp for GemmConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
+        let g = &self.geometry;
         let shape = input.shape();
         ensure!(
-            shape.len() >= 3 && shape[shape.len() - 3] == self.packed.depth(),
-            "pointwise input {shape:?} for {} input channels",
-            self.packed.depth()
+            shape.len() >= 3 && shape[shape.len() - 3..] == [g.in_channels, g.in_h, g.in_w],
+            "convolution input {shape:?} for geometry {g:?}"
         );
-        let [h, w] = [shape[shape.len() - 2], shape[shape.len() - 1]];
-        let output =
-            map_images(&input, [self.packed.rows(), h, w], |src, dst| gemm::pointwise(&self.packed, src, h * w, dst))?;
+        let (mut phases, mut grid) = (Vec::new(), Vec::new());
+        let output = map_images(&input, [g.out_channels, g.out_h(), g.out_w()], |src, dst| {
+            self.run(src, dst, &mut phases, &mut grid)
+        })?;
         Ok(tvec!(output.into_tvalue()))
     }
 }
 
-impl TypedOp for Pointwise {
+impl TypedOp for GemmConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let mut shape = inputs[0].shape.to_tvec();
         let axis = shape.len() - 3;
-        shape[axis] = self.packed.rows().to_dim();
+        shape[axis] = self.geometry.out_channels.to_dim();
+        shape[axis + 1] = self.geometry.out_h().to_dim();
+        shape[axis + 2] = self.geometry.out_w().to_dim();
         Ok(tvec!(f32::fact(shape)))
     }
 
@@ -273,4 +369,68 @@ impl TypedOp for MaxPool2x2 {
     }
 
     as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The matrix-product convolution agrees with the direct one (itself
+    /// checked against the definition) through padding, strides and kernels.
+    #[test]
+    fn gemm_conv_matches_the_direct_convolution() {
+        for (ci, co, [h, w], [kh, kw], [sh, sw], [pt, pl, pb, pr]) in [
+            (3, 32, [21, 19], [7, 7], [2, 2], [3, 3, 3, 3]),
+            (40, 13, [9, 10], [3, 3], [1, 1], [1, 1, 1, 1]),
+            (33, 8, [12, 11], [3, 3], [2, 2], [0, 0, 0, 0]),
+            (30, 7, [8, 8], [1, 1], [1, 1], [0, 0, 0, 0]),
+            (20, 6, [10, 9], [3, 2], [1, 2], [2, 0, 1, 1]),
+        ] {
+            let g = Geometry {
+                in_channels: ci,
+                out_channels: co,
+                groups: 1,
+                in_h: h,
+                in_w: w,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: sh,
+                stride_w: sw,
+                pad_top: pt,
+                pad_left: pl,
+                pad_bottom: pb,
+                pad_right: pr,
+            };
+            let (weights, bias, input) = (values(co * g.taps(), 1), values(co, 2), values(ci * h * w, 3));
+            let (scale, shift) = (vec![0.25; co], values(co, 4));
+            let epilogue = Epilogue {
+                scale: Arc::new(Tensor::from(tract_ndarray::Array1::from(scale.clone()))),
+                shift: Arc::new(Tensor::from(tract_ndarray::Array1::from(shift.clone()))),
+            };
+            let act = MaxAffine { scale: &scale, shift: &shift };
+            let n = co * g.out_h() * g.out_w();
+            let mut expected = vec![0f32; n];
+            conv::direct_conv(&g, &input, &weights, &bias, Some(act), &mut expected, &mut Vec::new());
+            let wt = Tensor::from(tract_ndarray::Array1::from(weights));
+            let bt = Tensor::from(tract_ndarray::Array1::from(bias));
+            let op = GemmConv::new(g, &wt, &bt, Some(&epilogue)).unwrap();
+            let mut got = vec![f32::NAN; n];
+            op.run(&input, &mut got, &mut Vec::new(), &mut Vec::new());
+            for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{g:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
 }
