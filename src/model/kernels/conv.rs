@@ -404,6 +404,7 @@ pub fn max_affine_in_place(data: &mut [f32], plane: usize, act: MaxAffine<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernels::test_values as values;
 
     /// The definition, point by point.
     fn reference(g: &Geometry, input: &[f32], w: &[f32], bias: &[f32], act: Option<MaxAffine<'_>>) -> Vec<f32> {
@@ -436,18 +437,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
     }
 
     fn check(g: Geometry, with_act: bool) {

@@ -334,18 +334,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::model::kernels::test_values as values;
 
     fn reference(w: &[f32], rows: usize, depth: usize, b: &[f32], act: Option<MaxAffine<'_>>, x: &[f32]) -> Vec<f32> {
         let points = x.len() / depth;

@@ -10,3 +10,17 @@ mod ops;
 pub mod pool;
 
 pub use fuse::{Fused, fuse};
+
+/// Reproducible values in [-1, 1] for the kernels' tests.
+#[cfg(test)]
+fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}

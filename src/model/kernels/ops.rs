@@ -79,11 +79,7 @@ impl EvalOp for DirectConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let g = &self.geometry;
-        let shape = input.shape();
-        ensure!(
-            shape.len() >= 3 && shape[shape.len() - 3..] == [g.in_channels, g.in_h, g.in_w],
-            "convolution input {shape:?} for geometry {g:?}"
-        );
+        check_conv_input(g, &input)?;
         let weights = self.weights.try_as_plain_ram()?;
         let (weights, bias) = (weights.as_slice::<f32>()?, self.bias.try_as_plain_ram()?);
         let bias = bias.as_slice::<f32>()?;
@@ -226,11 +222,7 @@ impl EvalOp for GemmConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let g = &self.geometry;
-        let shape = input.shape();
-        ensure!(
-            shape.len() >= 3 && shape[shape.len() - 3..] == [g.in_channels, g.in_h, g.in_w],
-            "convolution input {shape:?} for geometry {g:?}"
-        );
+        check_conv_input(g, &input)?;
         let (mut phases, mut grid) = (Vec::new(), Vec::new());
         let output = map_images(&input, [g.out_channels, g.out_h(), g.out_w()], |src, dst| {
             self.run(src, dst, &mut phases, &mut grid)
@@ -241,15 +233,29 @@ impl EvalOp for GemmConv {
 
 impl TypedOp for GemmConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = inputs[0].shape.to_tvec();
-        let axis = shape.len() - 3;
-        shape[axis] = self.geometry.out_channels.to_dim();
-        shape[axis + 1] = self.geometry.out_h().to_dim();
-        shape[axis + 2] = self.geometry.out_w().to_dim();
-        Ok(tvec!(f32::fact(shape)))
+        conv_output_facts(&self.geometry, inputs)
     }
 
     as_op!();
+}
+
+fn check_conv_input(g: &Geometry, input: &Tensor) -> TractResult<()> {
+    let shape = input.shape();
+    ensure!(
+        shape.len() >= 3 && shape[shape.len() - 3..] == [g.in_channels, g.in_h, g.in_w],
+        "convolution input {shape:?} for geometry {g:?}"
+    );
+    Ok(())
+}
+
+/// A convolution's output: the input's batch axis, the geometry's CHW.
+fn conv_output_facts(g: &Geometry, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    let mut shape = inputs[0].shape.to_tvec();
+    let axis = shape.len() - 3;
+    shape[axis] = g.out_channels.to_dim();
+    shape[axis + 1] = g.out_h().to_dim();
+    shape[axis + 2] = g.out_w().to_dim();
+    Ok(tvec!(f32::fact(shape)))
 }
 
 /// Runs `per_image` on each image of a CHW or NCHW f32 input, with a new
@@ -278,12 +284,7 @@ fn map_images(
 
 impl TypedOp for DirectConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = inputs[0].shape.to_tvec();
-        let axis = shape.len() - 3;
-        shape[axis] = self.geometry.out_channels.to_dim();
-        shape[axis + 1] = self.geometry.out_h().to_dim();
-        shape[axis + 2] = self.geometry.out_w().to_dim();
-        Ok(tvec!(f32::fact(shape)))
+        conv_output_facts(&self.geometry, inputs)
     }
 
     as_op!();
@@ -374,18 +375,7 @@ impl TypedOp for MaxPool2x2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::model::kernels::test_values as values;
 
     /// The matrix-product convolution agrees with the direct one (itself
     /// checked against the definition) through padding, strides and kernels.
