@@ -68,6 +68,16 @@ impl Geometry {
         self.stride_w * rows * phase_w
     }
 
+    /// Stride 1 and no padding: output point (y, x) reads input from (y, x).
+    pub fn is_unit_stride_unpadded(&self) -> bool {
+        self.stride_h == 1 && self.stride_w == 1 && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+    }
+
+    /// A 1x1 kernel, stride 1, no padding: planes in, planes out.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel_h == 1 && self.kernel_w == 1 && self.is_unit_stride_unpadded()
+    }
+
     /// Taps a output point: a group's input channels times the kernel.
     pub fn taps(&self) -> usize {
         self.in_channels / self.groups * self.kernel_h * self.kernel_w
@@ -109,12 +119,7 @@ pub fn direct_conv(
     if let Some(a) = act {
         assert!(a.scale.len() == g.out_channels && a.shift.len() == g.out_channels);
     }
-    let pointwise = g.kernel_h == 1
-        && g.kernel_w == 1
-        && g.stride_h == 1
-        && g.stride_w == 1
-        && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0;
-    if pointwise {
+    if g.is_pointwise() {
         pointwise_conv(g, input, weights, bias, act, out);
         return;
     }

@@ -35,7 +35,8 @@ use super::gemm;
 use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, GemmConv, MaxPool2x2};
 
 /// The most taps a output point (a group's input channels times the kernel)
-/// of a dense convolution run directly; above it tract's matrix products win.
+/// of a dense convolution run directly; above it matrix products win
+/// ([`GemmConv`] where [`gemm::preferred`], tract's elsewhere).
 pub const MAX_TAPS: usize = 27;
 
 /// How many nodes the pass replaced, by kind.
@@ -62,8 +63,7 @@ impl Recognised {
     /// convolution where [`gemm::preferred`], a direct convolution otherwise.
     fn into_op(self, epilogue: Option<Epilogue>) -> TractResult<Box<dyn TypedOp>> {
         let g = &self.geometry;
-        let pointwise = g.kernel_h * g.kernel_w == 1 && g.stride_h * g.stride_w == 1;
-        if g.groups == 1 && (g.taps() > MAX_TAPS || pointwise) && gemm::preferred() {
+        if g.groups == 1 && (g.taps() > MAX_TAPS || g.is_pointwise()) && gemm::preferred() {
             return Ok(Box::new(GemmConv::new(self.geometry, &self.weights, &self.bias, epilogue.as_ref())?));
         }
         Ok(Box::new(DirectConv { geometry: self.geometry, weights: self.weights, bias: self.bias, epilogue }))
@@ -350,8 +350,8 @@ fn next_conv(model: &TypedModel) -> TractResult<Option<(usize, Recognised)>> {
 
 /// `node` as a convolution this module runs, if it is one: f32, CHW or
 /// NCHW, OIHW kernel, explicit or no padding, no dilation, constant weights
-/// and bias; depthwise, or at most [`MAX_TAPS`] taps a output point, or
-/// dense 1x1 without padding where [`gemm::preferred`].
+/// and bias; depthwise, or at most [`MAX_TAPS`] taps a output point, or any
+/// dense convolution where [`gemm::preferred`].
 fn recognise(model: &TypedModel, node: usize) -> TractResult<Option<Recognised>> {
     let n = model.node(node);
     let Some(conv) = n.op_as::<Conv>() else { return Ok(None) };

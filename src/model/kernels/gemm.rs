@@ -1,17 +1,18 @@
-//! Dense 1x1 convolutions (the pointwise layers of SFace and YuNet) as one
-//! matrix product `out = W x + b` over channel-major (CHW) planes, with the
-//! same optional per-channel epilogue as the direct convolution
-//! (`y = max(y, scale * y + shift)`).
+//! Dense convolutions as shifted matrix products `out = sum_t W_t x_t + b`
+//! over channel-major (CHW) planes, with the same optional per-channel
+//! epilogue as the direct convolution (`y = max(y, scale * y + shift)`). A
+//! 1x1 convolution is one product; each tap `t` of a wider kernel is one
+//! offset into the input planes ([`conv`]).
 //!
-//! The input is read in place: rows of `x` are input channels, columns are
-//! points, so a strip of [`NR`] points of one channel is a contiguous read
+//! The input is read in place: rows of `x` are (tap, input channel), columns
+//! are points, so a strip of [`NR`] points of one row is a contiguous read
 //! and nothing is packed per call. The weights are packed once, when the
-//! graph is built, into panels of [`MR`] output channels (`panel[k][r]`,
+//! graph is built, into panels of [`MR`] output channels (`panel[d][r]`,
 //! zero-padded), with the bias and the epilogue padded alike. The micro-kernel
-//! keeps a 4 x 24 block of outputs in twelve AVX2 registers: per input
-//! channel, three loads of `x`, four broadcasts of weights, twelve fused
-//! multiply-adds. The output channels of a panel go over a block of
-//! [`BLOCK`] points (which stays in L2) before the next block.
+//! keeps a 6 x 16 block of outputs in twelve AVX2 registers: per row, two
+//! loads of `x`, six broadcasts of weights, twelve fused multiply-adds. The
+//! rows go by in chunks of [`DEPTH_CHUNK`], the output channels of a panel
+//! over a block of [`BLOCK`] points (which stays in L2) before the next block.
 //!
 //! tract's matrix products pack the input first and, on AVX2, run at about
 //! half of the CPU's peak on these shapes (see the README's Performance
@@ -22,14 +23,16 @@ use super::conv::MaxAffine;
 
 /// Output channels a micro-kernel computes.
 pub const MR: usize = 6;
-/// Points a micro-kernel computes (three AVX2 vectors).
+/// Points a micro-kernel computes (two AVX2 vectors).
 pub const NR: usize = 16;
 /// Points a panel goes over before the next panel.
 const BLOCK: usize = 224;
-/// Input channels a micro-kernel call goes through before the next strip.
+const _: () = assert!(BLOCK.is_multiple_of(NR));
+/// Rows (tap, input channel) a micro-kernel call goes through before the
+/// next strip.
 const DEPTH_CHUNK: usize = 256;
 
-/// The constants of one 1x1 convolution, laid out for the micro-kernel.
+/// The constants of one convolution, laid out for the micro-kernel.
 #[derive(Debug, Clone)]
 pub struct Packed {
     rows: usize,
@@ -48,13 +51,19 @@ pub struct Packed {
 
 impl PartialEq for Packed {
     fn eq(&self, other: &Self) -> bool {
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        fn same(a: &[f32], b: &[f32]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        }
+        let act = match (&self.act, &other.act) {
+            (Some((s, t)), Some((u, v))) => same(s, u) && same(t, v),
+            (a, b) => a.is_none() && b.is_none(),
+        };
         self.rows == other.rows
             && self.channels == other.channels
             && self.taps == other.taps
-            && bits(&self.weights) == bits(&other.weights)
-            && bits(&self.bias) == bits(&other.bias)
-            && self.act.as_ref().map(|(s, t)| (bits(s), bits(t))) == other.act.as_ref().map(|(s, t)| (bits(s), bits(t)))
+            && same(&self.weights, &other.weights)
+            && same(&self.bias, &other.bias)
+            && act
     }
 }
 
@@ -88,18 +97,6 @@ impl Packed {
             (padded(a.scale, panels * MR), padded(a.shift, panels * MR))
         });
         Packed { rows, channels, taps, depth, weights: packed, bias: padded(bias, panels * MR), act }
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn channels(&self) -> usize {
-        self.channels
-    }
-
-    pub fn taps(&self) -> usize {
-        self.taps
     }
 }
 
@@ -167,12 +164,14 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     };
     // Where each row of the packed depth (tap t, input channel k) starts.
     let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
-    let tail_rows: Vec<usize> = (0..p.depth).map(|d| d * NR).collect();
     let whole = p.rows / MR;
-    // The last strip of the last block, when partial: its columns copied,
-    // zero-padded (`depth x NR`), and its outputs for every panel.
-    let mut tail = vec![0f32; p.depth * NR];
-    let mut tail_out = vec![0f32; panels * MR * NR];
+    // The last strip of the last block, when partial (only there: BLOCK is a
+    // multiple of NR): its columns copied, zero-padded (`depth x NR`), and
+    // its outputs for every panel.
+    let partial = !points.is_multiple_of(NR);
+    let mut tail = vec![0f32; if partial { p.depth * NR } else { 0 }];
+    let mut tail_out = vec![0f32; if partial { panels * MR * NR } else { 0 }];
+    let tail_rows: Vec<usize> = if partial { (0..p.depth).map(|d| d * NR).collect() } else { Vec::new() };
     // The outputs of the last panel, when partial, over one block.
     let mut edge = vec![0f32; MR * BLOCK];
     for start in (0..points).step_by(BLOCK) {

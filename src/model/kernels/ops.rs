@@ -100,12 +100,14 @@ impl EvalOp for DirectConv {
 /// padded[y * stride_h + ry][x * stride_w + rx]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GemmConv {
-    pub geometry: Geometry,
-    pub packed: Arc<Packed>,
+    geometry: Geometry,
+    packed: Arc<Packed>,
+    layout: Layout,
 }
 
 /// Where the kernel reads: each phase's rows and columns (the output grid's
 /// pitch), and each tap's offset from its input channel's first phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Layout {
     rows: usize,
     cols: usize,
@@ -123,19 +125,12 @@ impl GemmConv {
         let act = epilogue.map(Epilogue::view).transpose()?;
         let shape = [g.out_channels, g.in_channels, g.kernel_h * g.kernel_w];
         let packed = Packed::new(w.as_slice::<f32>()?, shape, b.as_slice::<f32>()?, act);
-        Ok(GemmConv { geometry, packed: Arc::new(packed) })
+        Ok(GemmConv { layout: Self::layout(g), geometry, packed: Arc::new(packed) })
     }
 
-    /// Whether the input is read as it is (stride 1, no padding).
-    fn in_place(&self) -> bool {
-        let g = &self.geometry;
-        g.stride_h == 1 && g.stride_w == 1 && g.pad_top + g.pad_left + g.pad_bottom + g.pad_right == 0
-    }
-
-    fn layout(&self) -> Layout {
-        let g = &self.geometry;
+    fn layout(g: &Geometry) -> Layout {
         let (sh, sw) = (g.stride_h, g.stride_w);
-        let (rows, cols) = if self.in_place() {
+        let (rows, cols) = if g.is_unit_stride_unpadded() {
             (g.in_h, g.in_w)
         } else {
             ((g.in_h + g.pad_top + g.pad_bottom).div_ceil(sh), (g.in_w + g.pad_left + g.pad_right).div_ceil(sw))
@@ -151,8 +146,8 @@ impl GemmConv {
 
     /// Copies one image into its zero-padded phases (`dst`: `in_channels x
     /// stride_h x stride_w x rows x cols`, zeroed by the caller).
-    fn fill_phases(&self, src: &[f32], l: &Layout, dst: &mut [f32]) {
-        let g = &self.geometry;
+    fn fill_phases(&self, src: &[f32], dst: &mut [f32]) {
+        let (g, l) = (&self.geometry, &self.layout);
         let (sh, sw) = (g.stride_h, g.stride_w);
         let phase = l.rows * l.cols;
         for (plane, out) in src.chunks_exact(g.in_h * g.in_w).zip(dst.chunks_exact_mut(sh * sw * phase)) {
@@ -178,14 +173,14 @@ impl GemmConv {
     fn run(&self, src: &[f32], dst: &mut [f32], phases: &mut Vec<f32>, grid: &mut Vec<f32>) {
         let g = &self.geometry;
         let (oh, ow) = (g.out_h(), g.out_w());
-        let l = self.layout();
+        let l = &self.layout;
         let per_channel = g.stride_h * g.stride_w * l.rows * l.cols;
-        let input = if self.in_place() {
+        let input = if g.is_unit_stride_unpadded() {
             src
         } else {
             phases.clear();
             phases.resize(g.in_channels * per_channel, 0.0);
-            self.fill_phases(src, &l, phases);
+            self.fill_phases(src, phases);
             phases
         };
         if l.cols == ow {
