@@ -1,6 +1,8 @@
 //! The pointwise kernel (src/model/kernels/gemm.rs) alone on the shapes of
-//! SFace's and YuNet's 1x1 convolutions, in GFLOP/s (best of 100 calls, data
-//! in cache), to compare with the CPU's peak. A development tool for speed
+//! SFace's and YuNet's 1x1 convolutions, in GFLOP/s (best of 100 calls), to
+//! compare with the CPU's peak: with the data in cache, and "cold", after
+//! 64 MiB were written (as in a model, where the previous layers evicted the
+//! weights). A development tool for speed
 //! work, not part of the service; print the CPU beside its figures:
 //!
 //!     grep -m1 'model name' /proc/cpuinfo
@@ -16,13 +18,22 @@ fn main() {
         let x: Vec<f32> = (0..k * n).map(|i| (i % 89) as f32 * 0.01).collect();
         let p = Packed::new(&w, [o, k, 1], &vec![0.1; o], None);
         let mut out = vec![0f32; o * n];
-        let mut best = f64::MAX;
-        for _ in 0..100 {
-            let t = Instant::now();
-            pointwise(&p, &x, n, &mut out);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let mut flush = vec![0u8; 64 << 20];
         let flops = 2.0 * (o * k * n) as f64;
-        println!("{o:>5} x {k:>5} x {n:>6}: {:.3} ms, {:.1} GFLOP/s", best * 1e3, flops / best / 1e9);
+        let mut line = format!("{o:>5} x {k:>5} x {n:>6}:");
+        for cold in [false, true] {
+            let mut best = f64::MAX;
+            for i in 0..100 {
+                if cold {
+                    flush.fill(i as u8);
+                }
+                let t = Instant::now();
+                pointwise(&p, std::hint::black_box(&x), n, &mut out);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let what = if cold { "cold" } else { "in cache" };
+            line += &format!(" {what} {:.3} ms, {:.1} GFLOP/s;", best * 1e3, flops / best / 1e9);
+        }
+        println!("{line}");
     }
 }

@@ -4,15 +4,17 @@
 //! 1x1 convolution is one product; each tap `t` of a wider kernel is one
 //! offset into the input planes ([`conv`]).
 //!
-//! The input is read in place: rows of `x` are (tap, input channel), columns
-//! are points, so a strip of [`NR`] points of one row is a contiguous read
-//! and nothing is packed per call. The weights are packed once, when the
-//! graph is built, into panels of [`MR`] output channels (`panel[d][r]`,
-//! zero-padded), with the bias and the epilogue padded alike. The micro-kernel
-//! keeps a 6 x 16 block of outputs in twelve AVX2 registers: per row, two
-//! loads of `x`, six broadcasts of weights, twelve fused multiply-adds. The
-//! rows go by in chunks of [`DEPTH_CHUNK`], the output channels of a panel
-//! over a block of [`BLOCK`] points (which stays in L2) before the next block.
+//! Rows of `x` are (tap, input channel), columns are points. The weights are
+//! packed once, when the graph is built, into panels of [`MR`] output
+//! channels (`panel[d][r]`, zero-padded), with the bias and the epilogue
+//! padded alike. The micro-kernel keeps a 6 x 16 block of outputs in twelve
+//! AVX2 registers: per row, two loads of `x`, six broadcasts of weights,
+//! twelve fused multiply-adds. The rows go by in chunks of [`DEPTH_CHUNK`].
+//! For each chunk and block of [`BLOCK`] points, the input is copied into
+//! contiguous strips of [`NR`] points (as BLIS packs its B panel): one strip
+//! stays in L1 while a group of panels, whose weights stay in L2, goes by.
+//! Smaller products (fewer than [`PACK_ROWS`] output channels or a depth
+//! under [`PACK_DEPTH`]) read the input in place, a panel at a time.
 //!
 //! tract's matrix products pack the input first and, on AVX2, run at about
 //! half of the CPU's peak on these shapes (see the README's Performance
@@ -28,9 +30,20 @@ pub const NR: usize = 16;
 /// Points a panel goes over before the next panel.
 const BLOCK: usize = 224;
 const _: () = assert!(BLOCK.is_multiple_of(NR));
-/// Rows (tap, input channel) a micro-kernel call goes through before the
-/// next strip.
+/// Rows (tap, input channel) a micro-kernel call goes through: a packed
+/// strip (16 KiB) stays in L1.
 const DEPTH_CHUNK: usize = 256;
+/// Weights of the panels that go by one strip before the next strip (96
+/// KiB): they stay in L2 beside the block's strips (`DEPTH_CHUNK x BLOCK`,
+/// 224 KiB).
+const PANEL_FLOATS: usize = 24 * 1024;
+/// The input is packed into strips only for products with at least this
+/// many rows (output channels) and this depth: with fewer rows the copy costs
+/// a noticeable share of the few multiply-adds per value, and a shallow strip
+/// read in place is a few cache lines (dlib's 32- and 64-channel layers ran
+/// 1.5x slower packed; SFace's 512-channel ones 1.2x faster).
+const PACK_ROWS: usize = 256;
+const PACK_DEPTH: usize = 256;
 
 /// The constants of one convolution, laid out for the micro-kernel.
 #[derive(Debug, Clone)]
@@ -152,6 +165,7 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     assert!(last <= input.len(), "convolution reads {last} floats of {}", input.len());
     let avx2 = avx2_fma();
     let panels = p.rows.div_ceil(MR);
+    let whole = p.rows / MR;
     let tile = |panel: usize, d: std::ops::Range<usize>| {
         let r0 = panel * MR;
         Tile {
@@ -164,63 +178,99 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     };
     // Where each row of the packed depth (tap t, input channel k) starts.
     let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
-    let whole = p.rows / MR;
-    // The last strip of the last block, when partial (only there: BLOCK is a
-    // multiple of NR): its columns copied, zero-padded (`depth x NR`), and
-    // its outputs for every panel.
-    let partial = !points.is_multiple_of(NR);
-    let mut tail = vec![0f32; if partial { p.depth * NR } else { 0 }];
-    let mut tail_out = vec![0f32; if partial { panels * MR * NR } else { 0 }];
-    let tail_rows: Vec<usize> = if partial { (0..p.depth).map(|d| d * NR).collect() } else { Vec::new() };
-    // The outputs of the last panel, when partial, over one block.
-    let mut edge = vec![0f32; MR * BLOCK];
+    // A chunk of the depth over a block of points, strip by strip
+    // (`strips x chunk x NR`, the last strip zero-padded).
+    let in_place = p.rows < PACK_ROWS || p.depth < PACK_DEPTH;
+    let strip_points = if !in_place { BLOCK } else if points.is_multiple_of(NR) { 0 } else { NR };
+    // Kept by the thread between calls: packed, it is 224 KiB, which the
+    // allocator would hand back as fresh pages.
+    thread_local!(static STRIPS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
+    let mut strips = STRIPS.take();
+    strips.resize(p.depth.min(DEPTH_CHUNK) * strip_points, 0.0);
+    // The outputs of the last panel when partial (`MR x BLOCK`), and of the
+    // last strip when partial (`panels x MR x NR`).
+    let mut edge = vec![0f32; if whole < panels { MR * BLOCK } else { 0 }];
+    let mut tail = vec![0f32; if points.is_multiple_of(NR) { 0 } else { panels * MR * NR }];
+    // Where row `d` of a packed strip starts.
+    let packed_rows: Vec<usize> = (0..p.depth.min(DEPTH_CHUNK)).map(|d| d * NR).collect();
+    // Panels that go by one strip before the next: as many as keep their
+    // weights for a chunk of the depth in L2; read in place, one (its
+    // outputs and inputs then go by in order, a few pages at a time).
+    let group = if in_place { 1 } else { (PANEL_FLOATS / (MR * p.depth.min(DEPTH_CHUNK))).max(1) };
+    let mut tiles = Vec::with_capacity(panels);
     for start in (0..points).step_by(BLOCK) {
-        let end = (start + BLOCK).min(points);
-        let full = start + (end - start) / NR * NR;
-        let rem = end - full;
-        if rem > 0 {
-            for (dst, &at) in tail.chunks_exact_mut(NR).zip(&rows) {
-                dst[..rem].copy_from_slice(&input[at + full..][..rem]);
-            }
-        }
-        // A chunk of the depth at a time, so that the block's inputs stay in
-        // L2 and the panel's weights in L1.
+        let n = (points - start).min(BLOCK);
+        let (full, rem) = (n / NR, n % NR);
         for d0 in (0..p.depth).step_by(DEPTH_CHUNK) {
             let d1 = (d0 + DEPTH_CHUNK).min(p.depth);
-            for panel in 0..panels {
-                let t = tile(panel, d0..d1);
-                for col in (start..full).step_by(NR) {
-                    // SAFETY: reads NR floats from `rows[d] + col` for d in
-                    // d0..d1 (in bounds: checked above); reads and writes MR
-                    // rows of NR floats from (panel * MR, col) in `out` (a
-                    // whole panel) or from `col - start` in `edge` (MR x BLOCK).
-                    unsafe {
-                        let x = input.as_ptr().add(col);
-                        if panel < whole {
-                            let c = out.as_mut_ptr().add(panel * MR * points + col);
-                            micro(avx2, t, x, &rows[d0..d1], c, points);
-                        } else {
-                            micro(avx2, t, x, &rows[d0..d1], edge.as_mut_ptr().add(col - start), BLOCK);
-                        }
-                    }
-                }
+            let chunk = d1 - d0;
+            if in_place {
+                // Only the partial strip, zero-padded.
                 if rem > 0 {
-                    // SAFETY: `tail` is depth x NR, `tail_out` panels x MR x NR.
-                    unsafe {
-                        let out = tail_out.as_mut_ptr().add(panel * MR * NR);
-                        micro(avx2, t, tail.as_ptr(), &tail_rows[d0..d1], out, NR)
+                    pack_strips(input, &rows[d0..d1], start + full * NR, rem, &mut strips[..chunk * NR]);
+                }
+            } else {
+                pack_strips(input, &rows[d0..d1], start, n, &mut strips[..n.div_ceil(NR) * chunk * NR]);
+            }
+            tiles.clear();
+            tiles.extend((0..panels).map(|panel| tile(panel, d0..d1)));
+            for p0 in (0..panels).step_by(group) {
+                for s in 0..n.div_ceil(NR) {
+                    // The strip's first point, and where each of its rows is.
+                    let (x, at): (&[f32], &[usize]) = match (in_place, s == full) {
+                        (true, false) => (&input[start + s * NR..], &rows[d0..d1]),
+                        (true, true) => (&strips, &packed_rows[..chunk]),
+                        (false, _) => (&strips[s * chunk * NR..], &packed_rows[..chunk]),
                     };
+                    for panel in p0..(p0 + group).min(panels) {
+                        let (c, ldc) = if s == full {
+                            (&mut tail[panel * MR * NR..], NR)
+                        } else if panel < whole {
+                            (&mut out[panel * MR * points + start + s * NR..], points)
+                        } else {
+                            (&mut edge[s * NR..], BLOCK)
+                        };
+                        assert!(c.len() >= (MR - 1) * ldc + NR);
+                        // SAFETY: `x` holds NR floats from each of `at`
+                        // (checked above for the input, by construction for
+                        // the strips), `c` MR rows of NR floats with stride
+                        // `ldc` (asserted).
+                        unsafe { micro(avx2, tiles[panel], x.as_ptr(), at, c.as_mut_ptr(), ldc) };
+                    }
                 }
             }
         }
         for r in whole * MR..p.rows {
             let row = &edge[(r - whole * MR) * BLOCK..];
-            out[r * points + start..][..full - start].copy_from_slice(&row[..full - start]);
+            out[r * points + start..][..full * NR].copy_from_slice(&row[..full * NR]);
         }
         if rem > 0 {
             for r in 0..p.rows {
-                out[r * points + full..][..rem].copy_from_slice(&tail_out[r * NR..][..rem]);
+                out[r * points + start + full * NR..][..rem].copy_from_slice(&tail[r * NR..][..rem]);
             }
+        }
+    }
+    STRIPS.set(strips);
+}
+
+/// Copies `n` points from `start` of each row (`rows`: where each starts in
+/// `input`) into strips of [`NR`] points (`dst`: `strips x rows x NR`, the
+/// last strip zero-padded), so that the micro-kernel reads one contiguous
+/// strip, which stays in L1 while the panels go by.
+fn pack_strips(input: &[f32], rows: &[usize], start: usize, n: usize, dst: &mut [f32]) {
+    let depth = rows.len();
+    for (d, &at) in rows.iter().enumerate() {
+        let src = &input[at + start..][..n];
+        let mut strips = src.chunks_exact(NR);
+        for (s, from) in strips.by_ref().enumerate() {
+            let to: &mut [f32; NR] = (&mut dst[(s * depth + d) * NR..][..NR]).try_into().expect("NR floats");
+            *to = from.try_into().expect("NR floats");
+        }
+        let from = strips.remainder();
+        if !from.is_empty() {
+            let to = &mut dst[(n / NR * depth + d) * NR..][..NR];
+            to[..from.len()].copy_from_slice(from);
+            to[from.len()..].fill(0.0);
         }
     }
 }
@@ -379,7 +429,10 @@ mod tests {
 
     #[test]
     fn deep_products_and_the_epilogue() {
-        for (rows, depth, points) in [(64, 32, 300), (128, 512, 49), (12, 1, 30), (4, 1024, 24), (13, 600, 50)] {
+        // The last two are packed into strips (rows and depth over the bars),
+        // over two blocks and a partial strip, a partial panel and chunk.
+        let shapes = [(64, 32, 300), (128, 512, 49), (12, 1, 30), (4, 1024, 24), (13, 600, 50), (256, 256, 16), (263, 600, 449)];
+        for (rows, depth, points) in shapes {
             check(rows, depth, points, true);
             check(rows, depth, points, false);
         }
@@ -418,6 +471,7 @@ mod tests {
         check_taps(12, 300, [12, 13], [3, 3]);
         check_taps(6, 5, [16, 5], [2, 5]);
         check_taps(13, 2, [30, 40], [1, 3]);
+        check_taps(PACK_ROWS + 1, 30, [12, 13], [3, 3]);
     }
 
     #[test]
