@@ -65,6 +65,12 @@ pub trait Network: Send + Sync {
     fn prepare(&self, shape: [usize; 4]) -> Result<()>;
 
     fn backend(&self) -> Backend;
+
+    /// Whether a portrait input runs faster padded to a square (tract's own
+    /// depthwise convolutions are slower on such inputs than on the square).
+    fn prefers_square_portrait(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the network for a rewritten model with the configured backend.
@@ -181,5 +187,12 @@ impl Network for TractNetwork {
 
     fn backend(&self) -> Backend {
         Backend::Tract
+    }
+
+    fn prefers_square_portrait(&self) -> bool {
+        // visage's kernels run YuNet in time proportional to the area
+        // (op_profile, HxW: 640x512 26-31 ms, 640x640 36-43 ms; tract's own
+        // 107-119 and 57-76 ms).
+        !self.own_kernels
     }
 }

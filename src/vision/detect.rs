@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::anchors::{Level, decode_level, nms};
 use super::geometry::{BBox, Point};
 use super::resize::resize_rgb;
-use crate::model::{Backend, ChannelOrder, InputSpec, LoadedModel, ModelId, Network};
+use crate::model::{ChannelOrder, InputSpec, LoadedModel, ModelId, Network};
 
 /// One detected face, in the coordinates of the image it was found in.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -83,10 +83,10 @@ impl Letterbox {
     }
 
     /// Pads a portrait input on the right to a square once its width passes
-    /// ~0.6 of its height: tract runs YuNet on such inputs slower than on the
-    /// square (its depthwise convolutions; `visage bench-models`, WxH: 512x640
-    /// 27.7 ms, 640x640 20.6; ONNX Runtime: 3.3 and 4.5 ms, so it is not
-    /// padded there).
+    /// ~0.6 of its height: tract's own kernels run YuNet on such inputs slower
+    /// than on the square (its depthwise convolutions; `visage bench-models`,
+    /// WxH: 512x640 27.7 ms, 640x640 20.6; ONNX Runtime: 3.3 and 4.5 ms, and
+    /// visage's kernels, are not padded: `Network::prefers_square_portrait`).
     pub fn square_portrait(mut self) -> Self {
         if self.net_h > self.net_w && self.net_w * 5 >= self.net_h * 3 {
             self.net_w = self.net_h;
@@ -172,7 +172,7 @@ impl Detector {
     /// How a `width x height` photo maps into this detector's input.
     pub fn letterbox(&self, width: u32, height: u32) -> Letterbox {
         let lb = Letterbox::new(width, height, self.config.max_side);
-        if self.model.network.backend() == Backend::Tract { lb.square_portrait() } else { lb }
+        if self.model.network.prefers_square_portrait() { lb.square_portrait() } else { lb }
     }
 
     /// Every face in `img`, best score first, in `img`'s pixels.

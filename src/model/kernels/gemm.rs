@@ -181,7 +181,13 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     // A chunk of the depth over a block of points, strip by strip
     // (`strips x chunk x NR`, the last strip zero-padded).
     let in_place = p.rows < PACK_ROWS || p.depth < PACK_DEPTH;
-    let strip_points = if !in_place { BLOCK } else if points.is_multiple_of(NR) { 0 } else { NR };
+    let strip_points = if !in_place {
+        BLOCK
+    } else if points.is_multiple_of(NR) {
+        0
+    } else {
+        NR
+    };
     // Kept by the thread between calls: packed, it is 224 KiB, which the
     // allocator would hand back as fresh pages.
     thread_local!(static STRIPS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
@@ -431,7 +437,8 @@ mod tests {
     fn deep_products_and_the_epilogue() {
         // The last two are packed into strips (rows and depth over the bars),
         // over two blocks and a partial strip, a partial panel and chunk.
-        let shapes = [(64, 32, 300), (128, 512, 49), (12, 1, 30), (4, 1024, 24), (13, 600, 50), (256, 256, 16), (263, 600, 449)];
+        let shapes =
+            [(64, 32, 300), (128, 512, 49), (12, 1, 30), (4, 1024, 24), (13, 600, 50), (256, 256, 16), (263, 600, 449)];
         for (rows, depth, points) in shapes {
             check(rows, depth, points, true);
             check(rows, depth, points, false);
