@@ -269,8 +269,7 @@ fn pack_strips(input: &[f32], rows: &[usize], start: usize, n: usize, dst: &mut 
         let src = &input[at + start..][..n];
         let mut strips = src.chunks_exact(NR);
         for (s, from) in strips.by_ref().enumerate() {
-            let to: &mut [f32; NR] = (&mut dst[(s * depth + d) * NR..][..NR]).try_into().expect("NR floats");
-            *to = from.try_into().expect("NR floats");
+            dst[(s * depth + d) * NR..][..NR].copy_from_slice(from);
         }
         let from = strips.remainder();
         if !from.is_empty() {
