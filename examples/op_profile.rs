@@ -30,7 +30,7 @@ fn main() -> Result<()> {
     let dir = Path::new("models");
     let manifest = visage::model::Manifest::load(dir)?;
     let entry = manifest.models.iter().find(|m| &m.id == id).with_context(|| format!("no model {id:?}"))?;
-    let proto = visage::model::rewritten_proto(dir, entry)?;
+    let proto = visage::model::tract_proto(dir, entry)?;
     let plan = visage::model::network::TractNetwork::new(&proto, id)?.plan([1, 3, h, w])?;
     let input: TValue = Tensor::from(tract_ndarray::Array4::<f32>::from_elem((1, 3, h, w), 100.0)).into();
 

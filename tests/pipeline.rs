@@ -423,7 +423,7 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     let manifest = Manifest::load(&models_dir()).unwrap();
     let count = |id: &str, shape: [usize; 4]| {
         let entry = manifest.models.iter().find(|m| m.id == id).unwrap();
-        let proto = visage::model::rewritten_proto(&models_dir(), entry).unwrap();
+        let proto = visage::model::tract_proto(&models_dir(), entry).unwrap();
         let plan = TractNetwork::new(&proto, id).unwrap().plan(shape).unwrap();
         let mut kinds = std::collections::BTreeMap::<String, usize>::new();
         for node in plan.model().nodes() {
@@ -437,13 +437,15 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     assert_eq!(sface.get("DepthWiseConv"), None, "{sface:?}");
     if visage::model::kernels::gemm::preferred() {
         // AVX2 without AVX-512: the 13 pointwise convolutions are visage's
-        // matrix products, each with its PReLU; only fc1 is left to tract.
+        // matrix products, each with its PReLU.
         assert_eq!(sface.get("VisageGemmConv"), Some(&13), "{sface:?}");
-        assert_eq!(sface.get("OptMatMul"), Some(&1), "{sface:?}");
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
     } else {
         assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
     }
+    // fc1 stays block-quantized int8: no f32 matrix product is left.
+    assert_eq!(sface.get("VisageQuantizedGemm"), Some(&1), "{sface:?}");
+    assert_eq!(sface.get("OptMatMul"), None, "{sface:?}");
     let yunet = count("yunet-2023mar-int8bq", [1, 3, 256, 256]);
     assert_eq!(yunet.get("VisageMaxPool2x2"), Some(&4), "{yunet:?}");
     assert!(yunet.get("VisageDirectConv").is_some_and(|&n| n >= 14), "{yunet:?}");

@@ -87,6 +87,18 @@ pub fn read_verified(path: &Path, expected_sha256: &str) -> Result<Vec<u8>, Mode
 /// BatchNormalization folded into Conv, PRelu expressed in faster ops. A
 /// dlib network is read from its own format into an ONNX graph instead.
 pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
+    rewrite(dir, entry, false)
+}
+
+/// The graph the tract backend runs: [`rewritten_proto`], but with visage's
+/// kernels on, block-quantized fully connected layers stay int8
+/// ([`kernels::keep_quantized_gemms`]; only tract with
+/// [`kernels::register`] reads them).
+pub fn tract_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
+    rewrite(dir, entry, kernels::enabled())
+}
+
+fn rewrite(dir: &Path, entry: &ModelEntry, keep_quantized: bool) -> Result<ModelProto> {
     let path = dir.join(&entry.file);
     let bytes = read_verified(&path, &entry.sha256)?;
     if entry.format == ModelFormat::Dlib {
@@ -94,12 +106,13 @@ pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
     }
     let mut proto =
         ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
+    let kept = if keep_quantized { kernels::keep_quantized_gemms(&mut proto)? } else { 0 };
     let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
     let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
     let signs = onnx_rewrite::fold_prelu_signs(&mut proto)?;
     let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
     let depthwise = onnx_rewrite::channel_muls_to_depthwise(&mut proto)?;
-    tracing::debug!(model = %entry.id, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
+    tracing::debug!(model = %entry.id, kept, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
     Ok(proto)
 }
 
@@ -116,7 +129,10 @@ impl LoadedModel {
     /// Loads `entry` from `dir`, verifying its checksum and rewriting the
     /// graph, on the configured backend.
     pub fn load(dir: &Path, entry: &ModelEntry, backend: &BackendConfig) -> Result<Self> {
-        let proto = rewritten_proto(dir, entry)?;
+        let proto = match backend.backend {
+            Backend::Tract => tract_proto(dir, entry)?,
+            Backend::Onnxruntime => rewritten_proto(dir, entry)?,
+        };
         let outputs =
             proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
         let network = network::build(&proto, &entry.id, backend, dir)

@@ -135,14 +135,14 @@ impl TractNetwork {
         // The files declare fixed shapes (640x640 for YuNet) on their outputs
         // and intermediate values; the detector runs at other sizes, so only
         // the input fact set per plan is trusted.
-        let model = tract_onnx::onnx()
+        let mut onnx = tract_onnx::onnx();
+        super::kernels::register(&mut onnx.op_register);
+        let model = onnx
             .with_ignore_output_shapes(true)
             .with_ignore_value_info(true)
             .model_for_proto_model(proto)
             .with_context(|| format!("tract cannot load {name}"))?;
-        // VISAGE_TRACT_KERNELS=tract keeps tract's own kernels (for A/B
-        // measurements of visage's; bench/kernels.sh).
-        let own_kernels = std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract");
+        let own_kernels = super::kernels::enabled();
         Ok(Self { name: name.to_string(), model, plans: Mutex::new(HashMap::new()), own_kernels })
     }
 

@@ -99,11 +99,11 @@ fn used_names(graph: &GraphProto) -> HashSet<String> {
     used
 }
 
-fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
+pub(crate) fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a: &&AttributeProto| a.name == name).map(|a| a.i)
 }
 
-fn dims_usize(t: &TensorProto) -> Result<Vec<usize>> {
+pub(crate) fn dims_usize(t: &TensorProto) -> Result<Vec<usize>> {
     t.dims.iter().map(|&d| usize::try_from(d).with_context(|| format!("negative dimension in {}", t.name))).collect()
 }
 
@@ -167,7 +167,7 @@ pub fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
     }
 }
 
-fn dequantize_node(node: &NodeProto, consts: &HashMap<String, TensorProto>) -> Result<TensorProto> {
+pub(crate) fn dequantize_node(node: &NodeProto, consts: &HashMap<String, TensorProto>) -> Result<TensorProto> {
     let get = |i: usize| node.input.get(i).filter(|n| !n.is_empty()).map(|n| &consts[n]);
     let q = get(0).context("DequantizeLinear without input")?;
     let scale = get(1).context("DequantizeLinear without scale")?;

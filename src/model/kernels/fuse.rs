@@ -77,8 +77,10 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         let mut patch = TypedModelPatch::new("visage-pointwise-as-conv");
         let name = model.node(p.add).name.clone();
         let mut input = patch.tap_model(model, p.input)?;
-        if p.drop_batch {
-            input = patch.wire_node(format!("{name}.visage_image"), AxisOp::Rm(0), &[input])?[0];
+        match p.batch {
+            BatchAxis::Keep => {}
+            BatchAxis::Drop => input = patch.wire_node(format!("{name}.visage_image"), AxisOp::Rm(0), &[input])?[0],
+            BatchAxis::Add => input = patch.wire_node(format!("{name}.visage_batch"), AxisOp::Add(0), &[input])?[0],
         }
         let kernel = patch.add_const(format!("{name}.visage_kernel"), p.kernel)?;
         let bias = patch.add_const(format!("{name}.visage_bias"), p.bias)?;
@@ -198,13 +200,24 @@ fn is_scale(g: &Geometry) -> bool {
         && g.groups == g.out_channels
 }
 
+/// How an EinSum's input batch axis relates to its output's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BatchAxis {
+    /// Both have one, or neither.
+    Keep,
+    /// A batch of one summed away: removed from the input.
+    Drop,
+    /// Only the output has one (of one): added to the input.
+    Add,
+}
+
 /// `Add(EinSum NIHW,OI->NOHW (x, w), b)` as the equivalent 1x1 convolution.
 struct EinsumConv {
     einsum: usize,
     add: usize,
     input: OutletId,
-    /// The input's batch axis (of one) is to be removed first.
-    drop_batch: bool,
+    /// What the input's batch axis needs first.
+    batch: BatchAxis,
     conv: Conv,
     kernel: Tensor,
     bias: Tensor,
@@ -218,10 +231,11 @@ fn next_pointwise(model: &TypedModel) -> TractResult<Option<EinsumConv>> {
         let n = model.node(node);
         let Some(einsum) = n.op_as::<EinSum>() else { continue };
         // A batch of one summed away reads as its CHW image.
-        let (format, drop_batch) = match einsum.axes.to_string().as_str() {
-            "NIHW,OI->NOHW" => (DataFormat::NCHW, false),
-            "IHW,OI->OHW" => (DataFormat::CHW, false),
-            "NIHW,OI->OHW" => (DataFormat::CHW, true),
+        let (format, batch) = match einsum.axes.to_string().as_str() {
+            "NIHW,OI->NOHW" => (DataFormat::NCHW, BatchAxis::Keep),
+            "IHW,OI->OHW" => (DataFormat::CHW, BatchAxis::Keep),
+            "NIHW,OI->OHW" => (DataFormat::CHW, BatchAxis::Drop),
+            "IHW,OI->NOHW" => (DataFormat::NCHW, BatchAxis::Add),
             _ => continue,
         };
         let successors = model.outlet_successors(OutletId::new(node, 0));
@@ -233,7 +247,7 @@ fn next_pointwise(model: &TypedModel) -> TractResult<Option<EinsumConv>> {
             || w.datum_type() != f32::datum_type()
             || w.rank() != 2
             || (w.shape()[1] > MAX_TAPS && !gemm::preferred())
-            || x.shape.as_concrete().is_none_or(|s| drop_batch && s.first() != Some(&1))
+            || x.shape.as_concrete().is_none_or(|s| batch == BatchAxis::Drop && s.first() != Some(&1))
             || add.inputs.len() != 2
             || !add.op_as::<TypedBinOp>().is_some_and(|bin| bin.0.is::<Add>())
         {
@@ -263,7 +277,7 @@ fn next_pointwise(model: &TypedModel) -> TractResult<Option<EinsumConv>> {
             einsum: node,
             add: add.id,
             input: n.inputs[0],
-            drop_batch,
+            batch,
             conv,
             kernel: w.into_tensor().into_shape(&[co, ci, 1, 1])?,
             bias: b.into_tensor().into_shape(&[co])?,

@@ -208,6 +208,9 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     for start in (0..points).step_by(BLOCK) {
         let n = (points - start).min(BLOCK);
         let (full, rem) = (n / NR, n % NR);
+        // A last strip of at most half a strip is computed half as wide (7x7
+        // layers: 49 points, 3 strips and 1 point).
+        let narrow = rem > 0 && rem <= NR / 2;
         for d0 in (0..p.depth).step_by(DEPTH_CHUNK) {
             let d1 = (d0 + DEPTH_CHUNK).min(p.depth);
             let chunk = d1 - d0;
@@ -242,7 +245,7 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
                         // (checked above for the input, by construction for
                         // the strips), `c` MR rows of NR floats with stride
                         // `ldc` (asserted).
-                        unsafe { micro(avx2, tiles[panel], x.as_ptr(), at, c.as_mut_ptr(), ldc) };
+                        unsafe { micro(avx2, narrow && s == full, tiles[panel], x.as_ptr(), at, c.as_mut_ptr(), ldc) };
                     }
                 }
             }
@@ -290,19 +293,28 @@ fn avx2_fma() -> bool {
     false
 }
 
+/// Computes the `MR x NR` outputs of a tile, or only the first `NR / 2`
+/// points of each row when `narrow` (the others are then left as they are).
+///
 /// # Safety
 /// `x + rows[d]` must be readable for NR floats for every `d` (`rows` has
 /// `tile.depth` entries), `c` readable and writable for MR rows of NR floats
 /// with stride `ldc`; `avx2` only if the CPU has AVX2 and FMA.
-unsafe fn micro(avx2: bool, tile: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
+unsafe fn micro(avx2: bool, narrow: bool, tile: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
     debug_assert_eq!(rows.len(), tile.depth);
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         // SAFETY: the caller's contract.
-        unsafe { x86::micro_avx2(tile, x, rows, c, ldc) };
+        unsafe {
+            if narrow {
+                x86::micro_avx2::<1>(tile, x, rows, c, ldc);
+            } else {
+                x86::micro_avx2::<{ NR / 8 }>(tile, x, rows, c, ldc);
+            }
+        }
         return;
     }
-    let _ = avx2;
+    let _ = (avx2, narrow);
     let mut acc = [[0f32; NR]; MR];
     for (r, row) in acc.iter_mut().enumerate() {
         if tile.accumulate {
@@ -340,11 +352,13 @@ mod x86 {
 
     use super::{MR, NR, Tile};
 
+    /// The first `8 * V` points of a tile (`V` at most `NR / 8`).
+    ///
     /// # Safety
     /// AVX2 and FMA must be present; the contract of [`super::micro`].
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn micro_avx2(t: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
-        const V: usize = NR / 8;
+    pub unsafe fn micro_avx2<const V: usize>(t: Tile<'_>, x: *const f32, rows: &[usize], c: *mut f32, ldc: usize) {
+        const { assert!(V >= 1 && V * 8 <= NR) };
         let mut acc = [[_mm256_setzero_ps(); V]; MR];
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, a) in row.iter_mut().enumerate() {

@@ -1,15 +1,26 @@
 //! visage's own CPU kernels, registered into tract's graphs where tract's
 //! generic ones are slow on the models visage runs (issue 12: depthwise
 //! convolutions, convolutions with few input channels, the PReLU after each
-//! convolution of SFace, YuNet's max pooling).
+//! convolution of SFace, YuNet's max pooling, SFace's block-quantized last
+//! layer).
 //! Features are detected at run time; nothing assumes the build machine's CPU.
 pub mod conv;
 mod fuse;
 pub mod gemm;
 mod ops;
 pub mod pool;
+pub mod qgemv;
+pub mod quantized_gemm;
 
 pub use fuse::{Fused, fuse};
+pub use quantized_gemm::{keep_quantized_gemms, register};
+
+/// Whether visage's kernels replace tract's: always, but for
+/// `VISAGE_TRACT_KERNELS=tract`, which keeps tract's own for A/B
+/// measurements.
+pub fn enabled() -> bool {
+    std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract")
+}
 
 /// Reproducible values in [-1, 1] for the kernels' tests.
 #[cfg(test)]
