@@ -47,8 +47,15 @@ fn quantized_fc1() {
     let (rows, depth, block) = (128, 50_176, 64);
     let blocks = depth / block;
     let q: Vec<i8> = (0..rows * depth).map(|i| ((i * 7919) % 255) as u8 as i8).collect();
-    let m = QuantizedRows::new([rows, depth], block, q, &vec![0.01; rows * blocks], &vec![3; rows * blocks], vec![0.0; rows])
-        .expect("consistent constants");
+    let m = QuantizedRows::new(
+        [rows, depth],
+        block,
+        q,
+        &vec![0.01; rows * blocks],
+        &vec![3; rows * blocks],
+        vec![0.0; rows],
+    )
+    .expect("consistent constants");
     let x: Vec<f32> = (0..depth).map(|i| (i % 13) as f32 * 0.1).collect();
     let (mut y, mut scratch) = (vec![0f32; rows], Vec::new());
     let mut best = f64::MAX;

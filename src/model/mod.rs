@@ -91,11 +91,12 @@ pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
 }
 
 /// The graph the tract backend runs: [`rewritten_proto`], but with visage's
-/// kernels on, block-quantized fully connected layers stay int8
+/// kernels on (and a CPU with AVX2 and FMA), block-quantized fully connected
+/// layers stay int8
 /// ([`kernels::keep_quantized_gemms`]; only tract with
 /// [`kernels::register`] reads them).
 pub fn tract_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
-    rewrite(dir, entry, kernels::enabled())
+    rewrite(dir, entry, kernels::enabled() && kernels::qgemv::fast())
 }
 
 fn rewrite(dir: &Path, entry: &ModelEntry, keep_quantized: bool) -> Result<ModelProto> {

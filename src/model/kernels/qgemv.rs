@@ -103,6 +103,13 @@ impl QuantizedRows {
 /// Rows computed together.
 const ROWS: usize = 4;
 
+/// Whether this CPU has the vector kernel (AVX2 and FMA). Elsewhere the
+/// portable loop is slower than tract's f32 product (which has NEON kernels
+/// on ARM), so the layer is left to tract there.
+pub fn fast() -> bool {
+    avx2_fma()
+}
+
 fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

@@ -297,3 +297,102 @@ impl TypedOp for QuantizedGemm {
 
     as_op!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kernels::test_values as values;
+    use crate::model::onnx_rewrite::fold_constants;
+    use crate::model::onnx_rewrite::test_graph::{attr, node, opset21, tensor, value};
+    use tract_onnx::pb::GraphProto;
+
+    const K: usize = 10;
+    const N: usize = 3;
+    const BLOCK: usize = 4;
+
+    /// `y = alpha * x · W + beta * bias` with W a blocked DequantizeLinear of
+    /// int8 (or uint8) constants, blocks along the depth; `W` stored `N x K`
+    /// with `transB` or `K x N` without.
+    fn model(trans_b: bool, unsigned: bool) -> ModelProto {
+        let blocks = K.div_ceil(BLOCK);
+        let bytes = |n: usize, seed: u32| -> Vec<u8> {
+            values(n, seed)
+                .iter()
+                .map(|v| if unsigned { (v * 127.0 + 128.0) as u8 } else { (v * 127.0) as i8 as u8 })
+                .collect()
+        };
+        let f32s = |v: Vec<f32>| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let dt = if unsigned { dtype::UINT8 } else { dtype::INT8 };
+        let (q_dims, s_dims) = if trans_b { ([N, K], [N, blocks]) } else { ([K, N], [blocks, N]) };
+        let dims = |d: [usize; 2]| [d[0] as i64, d[1] as i64];
+        let mut gemm = node("Gemm", &["x", "w", "b"], "y", vec![attr("transB", i64::from(trans_b))]);
+        gemm.attribute.push(AttributeProto { name: "alpha".into(), f: 0.5, r#type: 1, ..Default::default() });
+        gemm.attribute.push(AttributeProto { name: "beta".into(), f: 2.0, r#type: 1, ..Default::default() });
+        let axis = if trans_b { 1 } else { 0 };
+        let graph = GraphProto {
+            node: vec![
+                node(
+                    "DequantizeLinear",
+                    &["wq", "ws", "wz"],
+                    "w",
+                    vec![attr("axis", axis), attr("block_size", BLOCK as i64)],
+                ),
+                gemm,
+            ],
+            initializer: vec![
+                tensor("wq", &dims(q_dims), dt, bytes(N * K, 1)),
+                tensor(
+                    "ws",
+                    &dims(s_dims),
+                    dtype::FLOAT,
+                    f32s(values(N * blocks, 2).iter().map(|v| 0.1 + v.abs()).collect()),
+                ),
+                tensor("wz", &dims(s_dims), dt, bytes(N * blocks, 3)),
+                tensor("b", &[N as i64], dtype::FLOAT, f32s(values(N, 4))),
+            ],
+            input: vec![value("x", &[2, K as i64])],
+            output: vec![value("y", &[2, N as i64])],
+            ..Default::default()
+        };
+        opset21(graph)
+    }
+
+    fn run(model: &ModelProto) -> Vec<f32> {
+        let mut onnx = tract_onnx::onnx();
+        register(&mut onnx.op_register);
+        let plan = onnx.model_for_proto_model(model).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+        let x = tract_ndarray::Array2::from_shape_vec((2, K), values(2 * K, 5)).unwrap();
+        let out = plan.run(tvec![x.into_tensor().into()]).unwrap();
+        out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_kept_gemm_gives_what_the_dequantized_one_gives() {
+        for (trans_b, unsigned) in [(true, false), (false, false), (true, true)] {
+            let mut folded = model(trans_b, unsigned);
+            fold_constants(&mut folded).unwrap();
+            let mut kept = model(trans_b, unsigned);
+            assert_eq!(keep_quantized_gemms(&mut kept).unwrap(), 1);
+            let ops: Vec<&str> = kept.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+            assert_eq!(ops, [OP_TYPE], "the DequantizeLinear went with the Gemm");
+            fold_constants(&mut kept).unwrap();
+            let (expected, got) = (run(&folded), run(&kept));
+            assert_eq!(got.len(), 2 * N);
+            for (a, b) in got.iter().zip(&expected) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "transB {trans_b} unsigned {unsigned}: {got:?} vs {expected:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_along_the_outputs_are_left_to_the_f32_path() {
+        let mut m = model(true, false);
+        let dq = &mut m.graph.as_mut().unwrap().node[0];
+        dq.attribute[0].i = 0; // axis 0: the scales no longer fit, nor the meaning
+        assert_eq!(keep_quantized_gemms(&mut m).unwrap(), 0);
+        assert_eq!(m.graph.as_ref().unwrap().node[1].op_type, "Gemm");
+    }
+}
