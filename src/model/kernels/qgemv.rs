@@ -152,9 +152,7 @@ mod x86 {
         let qp = q.map(<[i8]>::as_ptr);
         let mut total = [_mm256_setzero_ps(); ROWS];
         let mut tail = [0f32; ROWS];
-        let blocks = x.len().div_ceil(block);
-        for b in 0..blocks {
-            let start = b * block;
+        for (b, start) in (0..x.len()).step_by(block).enumerate() {
             let len = block.min(x.len() - start);
             let end = start + len / 8 * 8;
             let mut acc = [_mm256_setzero_ps(); ROWS];
