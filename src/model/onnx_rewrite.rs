@@ -79,7 +79,7 @@ pub fn fold_constants(model: &mut ModelProto) -> Result<RewriteReport> {
 }
 
 /// Every name read by a node (including sub-graphs) or exposed as a graph output.
-fn used_names(graph: &GraphProto) -> HashSet<String> {
+pub(crate) fn used_names(graph: &GraphProto) -> HashSet<String> {
     fn visit(g: &GraphProto, used: &mut HashSet<String>) {
         for n in &g.node {
             used.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());

@@ -23,7 +23,7 @@ use tract_onnx::tract_hir::internal::*;
 
 use super::qgemv::QuantizedRows;
 use crate::model::onnx_rewrite::{
-    attr_int, dequantize_node, dims_usize, dtype, float_tensor, float_values, int_values,
+    attr_int, dequantize_node, dims_usize, dtype, float_tensor, float_values, int_values, used_names,
 };
 
 /// The ONNX operator type of a kept layer.
@@ -56,12 +56,7 @@ pub fn keep_quantized_gemms(model: &mut ModelProto) -> Result<usize> {
     for (i, node) in replacements {
         graph.node[i] = node;
     }
-    let read: std::collections::HashSet<String> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.input.iter().cloned())
-        .chain(graph.output.iter().map(|o| o.name.clone()))
-        .collect();
+    let read = used_names(graph);
     graph.node.retain(|n| n.op_type != "DequantizeLinear" || n.output.iter().any(|o| read.contains(o)));
     Ok(count)
 }
