@@ -156,13 +156,43 @@ pub fn pointwise(p: &Packed, input: &[f32], points: usize, out: &mut [f32]) {
 /// point `i` is on the input's grid (so the last `kernel_w - 1` points of each
 /// row are not outputs; the caller drops them).
 pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points: usize, out: &mut [f32]) {
+    conv_points(p, input, stride, offsets, points, None, out);
+}
+
+/// Whether products of this size copy their input into strips; only those
+/// can take [`conv_gathered`].
+pub fn packs(p: &Packed) -> bool {
+    p.rows >= PACK_ROWS && p.depth >= PACK_DEPTH
+}
+
+/// [`conv`] for the output points only: output point `i` reads
+/// `input[k * stride + offsets[t] + gather[i]]`, so a padded or strided
+/// kernel computes no point of the phases' grid that is not an output (a
+/// 4x4 output on a 6-column grid: 16 points instead of 22). The points are
+/// gathered into the strips, which only [`packs`] products copy.
+pub fn conv_gathered(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], gather: &[usize], out: &mut [f32]) {
+    assert!(packs(p), "a product of {} rows and depth {} is read in place", p.rows, p.depth);
+    conv_points(p, input, stride, offsets, gather.len(), Some(gather), out);
+}
+
+fn conv_points(
+    p: &Packed,
+    input: &[f32],
+    stride: usize,
+    offsets: &[usize],
+    points: usize,
+    gather: Option<&[usize]>,
+    out: &mut [f32],
+) {
     assert_eq!(offsets.len(), p.taps);
     assert_eq!(out.len(), p.rows * points);
     if points == 0 {
         return;
     }
-    // Every read below is `k * stride + offsets[t] + i` with i < points.
-    let last = (p.channels - 1) * stride + offsets.iter().max().copied().unwrap_or(0) + points;
+    // Every read below is `k * stride + offsets[t] + i` with i < points (or
+    // `gather[i]` in place of `i`).
+    let span = gather.map_or(points, |g| g.iter().max().map_or(0, |&m| m + 1));
+    let last = (p.channels - 1) * stride + offsets.iter().max().copied().unwrap_or(0) + span;
     assert!(last <= input.len(), "convolution reads {last} floats of {}", input.len());
     let avx2 = avx2_fma();
     let panels = p.rows.div_ceil(MR);
@@ -181,7 +211,7 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
     let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
     // A chunk of the depth over a block of points, strip by strip
     // (`strips x chunk x NR`, the last strip zero-padded).
-    let in_place = p.rows < PACK_ROWS || p.depth < PACK_DEPTH;
+    let in_place = !packs(p);
     let strip_points = if !in_place {
         BLOCK
     } else if points.is_multiple_of(NR) {
@@ -217,10 +247,10 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
             if in_place {
                 // Only the partial strip, zero-padded.
                 if rem > 0 {
-                    pack_strips(input, &rows[d0..d1], start + full * NR, rem, &mut strips[..chunk * NR]);
+                    pack_strips(input, &rows[d0..d1], start + full * NR, rem, None, &mut strips[..chunk * NR]);
                 }
             } else {
-                pack_strips(input, &rows[d0..d1], start, n, &mut strips[..n.div_ceil(NR) * chunk * NR]);
+                pack_strips(input, &rows[d0..d1], start, n, gather, &mut strips[..n.div_ceil(NR) * chunk * NR]);
             }
             tiles.clear();
             tiles.extend((0..panels).map(|panel| tile(panel, d0..d1)));
@@ -264,11 +294,24 @@ pub fn conv(p: &Packed, input: &[f32], stride: usize, offsets: &[usize], points:
 }
 
 /// Copies `n` points from `start` of each row (`rows`: where each starts in
-/// `input`) into strips of [`NR`] points (`dst`: `strips x rows x NR`, the
-/// last strip zero-padded), so that the micro-kernel reads one contiguous
-/// strip, which stays in L1 while the panels go by.
-fn pack_strips(input: &[f32], rows: &[usize], start: usize, n: usize, dst: &mut [f32]) {
+/// `input`; point `i` at `gather[i]` past it when given) into strips of
+/// [`NR`] points (`dst`: `strips x rows x NR`, the last strip zero-padded), so
+/// that the micro-kernel reads one contiguous strip, which stays in L1 while
+/// the panels go by.
+fn pack_strips(input: &[f32], rows: &[usize], start: usize, n: usize, gather: Option<&[usize]>, dst: &mut [f32]) {
     let depth = rows.len();
+    if let Some(gather) = gather {
+        for (d, &at) in rows.iter().enumerate() {
+            for (s, points) in gather[start..start + n].chunks(NR).enumerate() {
+                let to = &mut dst[(s * depth + d) * NR..][..NR];
+                for (t, &g) in to.iter_mut().zip(points) {
+                    *t = input[at + g];
+                }
+                to[points.len()..].fill(0.0);
+            }
+        }
+        return;
+    }
     for (d, &at) in rows.iter().enumerate() {
         let src = &input[at + start..][..n];
         let mut strips = src.chunks_exact(NR);

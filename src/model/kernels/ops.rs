@@ -112,6 +112,10 @@ struct Layout {
     rows: usize,
     cols: usize,
     offsets: Vec<usize>,
+    /// Where each output point is on the phases' grid, when the grid has
+    /// columns that are not outputs and the product packs its input (then
+    /// only the outputs are computed: [`gemm::conv_gathered`]).
+    gather: Option<Vec<usize>>,
 }
 
 impl GemmConv {
@@ -125,10 +129,10 @@ impl GemmConv {
         let act = epilogue.map(Epilogue::view).transpose()?;
         let shape = [g.out_channels, g.in_channels, g.kernel_h * g.kernel_w];
         let packed = Packed::new(w.as_slice::<f32>()?, shape, b.as_slice::<f32>()?, act);
-        Ok(GemmConv { layout: Self::layout(g), geometry, packed: Arc::new(packed) })
+        Ok(GemmConv { layout: Self::layout(g, gemm::packs(&packed)), geometry, packed: Arc::new(packed) })
     }
 
-    fn layout(g: &Geometry) -> Layout {
+    fn layout(g: &Geometry, packs: bool) -> Layout {
         let (sh, sw) = (g.stride_h, g.stride_w);
         let (rows, cols) = if g.is_unit_stride_unpadded() {
             (g.in_h, g.in_w)
@@ -141,7 +145,9 @@ impl GemmConv {
                 ((ky % sh) * sw + kx % sw) * rows * cols + (ky / sh) * cols + kx / sw
             })
             .collect();
-        Layout { rows, cols, offsets }
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let gather = (packs && cols != ow).then(|| (0..oh * ow).map(|i| i / ow * cols + i % ow).collect());
+        Layout { rows, cols, offsets, gather }
     }
 
     /// Copies one image into its zero-padded phases (`dst`: `in_channels x
@@ -185,6 +191,10 @@ impl GemmConv {
         };
         if l.cols == ow {
             gemm::conv(&self.packed, input, per_channel, &l.offsets, oh * ow, dst);
+            return;
+        }
+        if let Some(gather) = &l.gather {
+            gemm::conv_gathered(&self.packed, input, per_channel, &l.offsets, gather, dst);
             return;
         }
         let points = (oh - 1) * l.cols + ow;
@@ -382,6 +392,9 @@ mod tests {
             (33, 8, [12, 11], [3, 3], [2, 2], [0, 0, 0, 0]),
             (30, 7, [8, 8], [1, 1], [1, 1], [0, 0, 0, 0]),
             (20, 6, [10, 9], [3, 2], [1, 2], [2, 0, 1, 1]),
+            // Packed, so only the output points are computed (dlib's 4x4 layers).
+            (29, 257, [4, 5], [3, 3], [1, 1], [1, 1, 1, 1]),
+            (30, 256, [9, 7], [3, 3], [2, 2], [1, 0, 1, 1]),
         ] {
             let g = Geometry {
                 in_channels: ci,
