@@ -21,6 +21,7 @@
 //! section); this module is used only where AVX2 and FMA are present and
 //! AVX-512 is not.
 
+use super::avx2_fma;
 use super::conv::MaxAffine;
 
 /// Output channels a micro-kernel computes.
@@ -325,15 +326,6 @@ fn pack_strips(input: &[f32], rows: &[usize], start: usize, n: usize, gather: Op
             to[from.len()..].fill(0.0);
         }
     }
-}
-
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Computes the `MR x NR` outputs of a tile, or only the first `NR / 2`

@@ -22,6 +22,17 @@ pub fn enabled() -> bool {
     std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract")
 }
 
+/// Whether the CPU has the AVX2 + FMA paths of these kernels (detected at
+/// run time).
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Reproducible values in [-1, 1] for the kernels' tests.
 #[cfg(test)]
 fn test_values(n: usize, seed: u32) -> Vec<f32> {

@@ -14,6 +14,8 @@ use std::fmt;
 
 use anyhow::{Result, ensure};
 
+use super::avx2_fma;
+
 /// The quantized matrix (`rows x depth`, row-major) and its constants.
 #[derive(Clone, PartialEq)]
 pub struct QuantizedRows {
@@ -108,15 +110,6 @@ const ROWS: usize = 4;
 /// on ARM), so the layer is left to tract there.
 pub fn fast() -> bool {
     avx2_fma()
-}
-
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// `Σ_b scale[r][b] Σ_{k in b} q[r][k] x[k]` for each of the rows `r`.
