@@ -10,6 +10,7 @@ pub mod gemm;
 mod ops;
 pub mod pool;
 pub mod qgemv;
+pub mod qpointwise;
 pub mod quantized_gemm;
 
 pub use fuse::{Fused, fuse};
