@@ -436,10 +436,14 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     assert_eq!(sface.get("VisageDirectConv"), Some(&14), "{sface:?}");
     assert_eq!(sface.get("DepthWiseConv"), None, "{sface:?}");
     if visage::model::kernels::gemm::preferred() {
-        // AVX2 without AVX-512: the 13 pointwise convolutions are visage's
-        // matrix products, each with its PReLU.
-        assert_eq!(sface.get("VisageGemmConv"), Some(&13), "{sface:?}");
+        // AVX2 without AVX-512: the 12 pointwise convolutions of 64 input
+        // channels or more are computed in integers from the file's int8
+        // weights, the first one (32 channels) is visage's f32 matrix
+        // product, each with its PReLU fused.
+        assert_eq!(sface.get("VisageQuantizedConv"), Some(&12), "{sface:?}");
+        assert_eq!(sface.get("VisageGemmConv"), Some(&1), "{sface:?}");
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
+        assert_eq!(sface.get("OptMaxUnicast"), None, "every PReLU is an epilogue: {sface:?}");
     } else {
         assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
     }

@@ -92,9 +92,10 @@ pub fn rewritten_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
 
 /// The graph the tract backend runs: [`rewritten_proto`], but with visage's
 /// kernels on (and a CPU with AVX2 and FMA), block-quantized fully connected
-/// layers stay int8
-/// ([`kernels::keep_quantized_gemms`]; only tract with
-/// [`kernels::register`] reads them).
+/// layers stay int8 ([`kernels::keep_quantized_gemms`]), and so do 1x1
+/// convolutions where visage's matrix products replace tract's (AVX2 without
+/// AVX-512: [`kernels::keep_quantized_convs`]); only tract with
+/// [`kernels::register`] reads them.
 pub fn tract_proto(dir: &Path, entry: &ModelEntry) -> Result<ModelProto> {
     rewrite(dir, entry, kernels::enabled() && kernels::qgemv::fast())
 }
@@ -107,13 +108,22 @@ fn rewrite(dir: &Path, entry: &ModelEntry, keep_quantized: bool) -> Result<Model
     }
     let mut proto =
         ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
-    let kept = if keep_quantized { kernels::keep_quantized_gemms(&mut proto)? } else { 0 };
+    let (kept, kept_convs) = if keep_quantized {
+        let convs = if kernels::integer_convs() && kernels::gemm::preferred() {
+            kernels::keep_quantized_convs(&mut proto)?
+        } else {
+            0
+        };
+        (kernels::keep_quantized_gemms(&mut proto)?, convs)
+    } else {
+        (0, 0)
+    };
     let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
     let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
     let signs = onnx_rewrite::fold_prelu_signs(&mut proto)?;
     let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
     let depthwise = onnx_rewrite::channel_muls_to_depthwise(&mut proto)?;
-    tracing::debug!(model = %entry.id, kept, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
+    tracing::debug!(model = %entry.id, kept, kept_convs, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
     Ok(proto)
 }
 

@@ -33,6 +33,7 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 use super::conv::Geometry;
 use super::gemm;
 use super::ops::{ChannelMaxAffine, DirectConv, Epilogue, GemmConv, MaxPool2x2};
+use super::quantized_conv::QuantizedConv;
 
 /// The most taps a output point (a group's input channels times the kernel)
 /// of a dense convolution run directly; above it matrix products win
@@ -99,7 +100,17 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         let only_feeds_epilogue = model.node(producer).outputs.len() == 1
             && model.outlet_successors(y).iter().all(|s| s.node == max || s.node == scale_conv);
         let mut patch = TypedModelPatch::new("visage-epilogue");
+        let quantized = model.node(producer).op_as::<QuantizedConv>().filter(|q| q.epilogue.is_none()).cloned();
         let wire = match (only_feeds_epilogue, recognise(model, producer)?) {
+            (true, _) if let Some(q) = quantized => {
+                let input = patch.tap_model(model, model.node(producer).inputs[0])?;
+                fused.with_prelu += 1;
+                let name = format!("{}.fused", model.node(producer).name);
+                let op = QuantizedConv { epilogue: Some(epilogue), ..q };
+                let wire = patch.wire_node(name, op, &[input])?[0];
+                patch.obliterate(producer)?;
+                wire
+            }
             (true, Some(dw)) if !is_scale(&dw.geometry) => {
                 let input = patch.tap_model(model, model.node(producer).inputs[0])?;
                 let op = dw.into_op(Some(epilogue))?;

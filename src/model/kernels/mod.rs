@@ -11,16 +11,32 @@ mod ops;
 pub mod pool;
 pub mod qgemv;
 pub mod qpointwise;
+pub mod quantized_conv;
 pub mod quantized_gemm;
 
 pub use fuse::{Fused, fuse};
-pub use quantized_gemm::{keep_quantized_gemms, register};
+pub use quantized_conv::keep_quantized_convs;
+pub use quantized_gemm::keep_quantized_gemms;
+
+/// Lets tract's ONNX reader build the operators of the kept quantized nodes
+/// ([`keep_quantized_gemms`], [`keep_quantized_convs`]).
+pub fn register(ops: &mut tract_onnx::model::OnnxOpRegister) {
+    quantized_gemm::register(ops);
+    quantized_conv::register(ops);
+}
 
 /// Whether visage's kernels replace tract's: always, but for
 /// `VISAGE_TRACT_KERNELS=tract`, which keeps tract's own for A/B
 /// measurements.
 pub fn enabled() -> bool {
     std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract")
+}
+
+/// Whether block-quantized 1x1 convolutions are computed in integers
+/// ([`quantized_conv`]): with visage's kernels, but for
+/// `VISAGE_TRACT_KERNELS=f32`, which keeps them f32 for A/B measurements.
+pub fn integer_convs() -> bool {
+    enabled() && std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "f32")
 }
 
 /// Whether the CPU has the AVX2 + FMA paths of these kernels (detected at

@@ -18,7 +18,7 @@ pub struct Epilogue {
 }
 
 impl Epilogue {
-    fn view(&self) -> TractResult<MaxAffine<'_>> {
+    pub(super) fn view(&self) -> TractResult<MaxAffine<'_>> {
         Ok(MaxAffine {
             scale: self.scale.try_as_plain_ram()?.as_slice::<f32>()?,
             shift: self.shift.try_as_plain_ram()?.as_slice::<f32>()?,

@@ -61,7 +61,7 @@ pub fn keep_quantized_gemms(model: &mut ModelProto) -> Result<usize> {
     Ok(count)
 }
 
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+pub(super) fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
 
@@ -119,18 +119,6 @@ fn quantized_gemm(
     let Some(bias) = bias_values(node, inits, producers, rows)? else { return Ok(None) };
     let bias: Vec<f32> = bias.iter().map(|v| beta * v).collect();
 
-    let tensor_attr = |name: &str, t: TensorProto| AttributeProto {
-        name: name.to_string(),
-        r#type: ATTR_TENSOR,
-        t: Some(t),
-        ..Default::default()
-    };
-    let int8_tensor = |dims: &[usize], values: &[i8]| TensorProto {
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: dtype::INT8,
-        raw_data: values.iter().map(|&v| v as u8).collect(),
-        ..Default::default()
-    };
     Ok(Some(NodeProto {
         name: node.name.clone(),
         op_type: OP_TYPE.to_string(),
@@ -148,9 +136,23 @@ fn quantized_gemm(
     }))
 }
 
-/// The `Gemm`'s bias as one value an output (zeros without one), or `None`
-/// when it is not a constant of that shape.
-fn bias_values(
+/// A tensor attribute of a kept node.
+pub(super) fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto { name: name.to_string(), r#type: ATTR_TENSOR, t: Some(t), ..Default::default() }
+}
+
+pub(super) fn int8_tensor(dims: &[usize], values: &[i8]) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: dtype::INT8,
+        raw_data: values.iter().map(|&v| v as u8).collect(),
+        ..Default::default()
+    }
+}
+
+/// The `Gemm`'s (or `Conv`'s) bias as one value an output (zeros without
+/// one), or `None` when it is not a constant of that shape.
+pub(super) fn bias_values(
     node: &NodeProto,
     inits: &HashMap<&str, &TensorProto>,
     producers: &HashMap<&str, &NodeProto>,

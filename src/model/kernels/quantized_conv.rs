@@ -1,0 +1,326 @@
+//! Block-quantized 1x1 convolutions computed in integers ([`qpointwise`])
+//! instead of being folded to f32 at load.
+//!
+//! Before the constants are folded, [`keep_quantized_convs`] turns each ONNX
+//! `Conv(x, DequantizeLinear(q, scale, zero_point))` (possibly through a
+//! `Reshape` of the weights) that is a plain 1x1 convolution with blocks
+//! along its input channels, together with the `BatchNormalization` that
+//! reads it alone, into one `VisageQuantizedConv` node: the normalisation's
+//! per-channel factor goes into the block scales, its shift into the bias,
+//! and `q` and the zero points stay the file's own. [`register`] teaches
+//! tract's ONNX reader that node; `fuse` later takes the PReLU that follows
+//! as its epilogue. Only the tract backend with visage's kernels on a CPU
+//! with AVX2 reads such a graph; ONNX Runtime gets the folded one.
+//!
+//! Convolutions of fewer than [`MIN_DEPTH`] input channels are left to the
+//! f32 kernel: there, quantizing the input costs more than the integer
+//! products save (`gemm_probe`: 0.92x on SFace's 32-channel layer).
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
+use tract_onnx::tract_hir::internal::*;
+
+use super::conv;
+use super::ops::Epilogue;
+use super::qpointwise::QuantizedPointwise;
+use super::quantized_gemm::{attr, bias_values, int8_tensor, tensor_attr};
+use crate::model::onnx_rewrite::{
+    attr_int, dims_usize, dtype, float_tensor, float_values, i64_values, int_values, used_names,
+};
+
+/// The ONNX operator type of a kept convolution.
+pub const OP_TYPE: &str = "VisageQuantizedConv";
+
+/// The fewest input channels worth the integer path.
+pub const MIN_DEPTH: usize = 64;
+
+/// Replaces every 1x1 `Conv` on a blocked `DequantizeLinear` of constants
+/// (and the `BatchNormalization` after it) by a `VisageQuantizedConv` node,
+/// and drops the nodes that nothing reads any more. Returns how many were
+/// replaced.
+pub fn keep_quantized_convs(model: &mut ModelProto) -> Result<usize> {
+    let graph = model.graph.as_mut().context("the model has no graph")?;
+    let inits: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let producers: HashMap<&str, &NodeProto> =
+        graph.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for input in &n.input {
+            readers.entry(input.as_str()).or_default().push(i);
+        }
+    }
+    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut replaced: HashMap<usize, NodeProto> = HashMap::new();
+    let mut removed = Vec::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        if node.op_type != "Conv" || node.output.len() != 1 {
+            continue;
+        }
+        // The normalisation reading the convolution alone, if any.
+        let out = node.output[0].as_str();
+        let bn = match readers.get(out).map(Vec::as_slice) {
+            Some(&[j]) if graph.node[j].op_type == "BatchNormalization" && !outputs.contains(&out) => Some(j),
+            _ => None,
+        };
+        let bn_node = bn.map(|j| &graph.node[j]);
+        let kept = quantized_conv(node, bn_node, &inits, &producers)
+            .with_context(|| format!("keeping Conv {} quantized", node.name))?;
+        if let Some(kept) = kept {
+            match bn {
+                Some(j) => {
+                    replaced.insert(j, kept);
+                    removed.push(i);
+                }
+                None => {
+                    replaced.insert(i, kept);
+                }
+            }
+        }
+    }
+    let count = replaced.len();
+    let nodes = std::mem::take(&mut graph.node);
+    for (i, n) in nodes.into_iter().enumerate() {
+        if let Some(kept) = replaced.remove(&i) {
+            graph.node.push(kept);
+        } else if !removed.contains(&i) {
+            graph.node.push(n);
+        }
+    }
+    // Weights' DequantizeLinear and Reshape nodes nothing reads any more,
+    // until none is left.
+    loop {
+        let read = used_names(graph);
+        let before = graph.node.len();
+        graph.node.retain(|n| {
+            !matches!(n.op_type.as_str(), "DequantizeLinear" | "Reshape") || n.output.iter().any(|o| read.contains(o))
+        });
+        if graph.node.len() == before {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+/// The `VisageQuantizedConv` node for `conv` (and `bn`, folded into it), or
+/// `None` when it is not a plain 1x1 convolution on constant, blocked int8
+/// weights along the input channels.
+fn quantized_conv(
+    conv: &NodeProto,
+    bn: Option<&NodeProto>,
+    inits: &HashMap<&str, &TensorProto>,
+    producers: &HashMap<&str, &NodeProto>,
+) -> Result<Option<NodeProto>> {
+    let ints = |name: &str| attr(conv, name).map(|a| a.ints.clone()).unwrap_or_default();
+    let plain = attr_int(conv, "group").unwrap_or(1) == 1
+        && ints("strides").iter().all(|&s| s == 1)
+        && ints("dilations").iter().all(|&d| d == 1)
+        && ints("pads").iter().all(|&p| p == 0)
+        && ints("kernel_shape").iter().all(|&k| k == 1)
+        && attr(conv, "auto_pad").is_none_or(|a| a.s.is_empty() || a.s == b"NOTSET");
+    let (Some(x), Some(w)) = (conv.input.first(), conv.input.get(1)) else { return Ok(None) };
+    if !plain {
+        return Ok(None);
+    }
+    // The weights: DequantizeLinear, possibly reshaped to [O, I, 1, 1].
+    let Some(mut producer) = producers.get(w.as_str()).copied() else { return Ok(None) };
+    if producer.op_type == "Reshape" {
+        let Some(shape) = producer.input.get(1).and_then(|s| inits.get(s.as_str())) else { return Ok(None) };
+        let shape = i64_values(shape)?;
+        if shape.len() != 4 || shape[2..] != [1, 1] {
+            return Ok(None);
+        }
+        let Some(p) = producer.input.first().and_then(|n| producers.get(n.as_str())) else { return Ok(None) };
+        producer = p;
+    }
+    let dq = producer;
+    if dq.op_type != "DequantizeLinear" {
+        return Ok(None);
+    }
+    let constant = |i: usize| dq.input.get(i).filter(|n| !n.is_empty()).and_then(|n| inits.get(n.as_str()).copied());
+    let (Some(q), Some(scale), Some(zero)) = (constant(0), constant(1), constant(2)) else { return Ok(None) };
+    let dims = dims_usize(q)?;
+    let (rows, depth) = match dims.as_slice() {
+        &[o, i] | &[o, i, 1, 1] => (o, i),
+        _ => return Ok(None),
+    };
+    let block = attr_int(dq, "block_size").unwrap_or(0);
+    let axis = attr_int(dq, "axis").unwrap_or(1);
+    if depth < MIN_DEPTH || block <= 0 || block % 2 != 0 || block > 256 || (axis != 1 && axis != 1 - dims.len() as i64)
+    {
+        return Ok(None);
+    }
+    if q.data_type != dtype::INT8 || zero.data_type != dtype::INT8 {
+        return Ok(None);
+    }
+    let (block, blocks) = (block as usize, depth.div_ceil(block as usize));
+    if dims_usize(scale)?.iter().product::<usize>() != rows * blocks
+        || dims_usize(zero)?.iter().product::<usize>() != rows * blocks
+    {
+        return Ok(None);
+    }
+    let Some(mut bias) = bias_values(conv, inits, producers, rows)? else { return Ok(None) };
+    let mut scales = float_values(scale)?;
+    // y = factor (conv - mean) + shift, factor = gamma / sqrt(var + eps).
+    let output = match bn {
+        Some(bn) => {
+            let param = |i: usize| -> Result<Option<Vec<f32>>> {
+                let Some(t) = bn.input.get(i).and_then(|n| inits.get(n.as_str())) else { return Ok(None) };
+                let v = float_values(t)?;
+                Ok((v.len() == rows).then_some(v))
+            };
+            let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1)?, param(2)?, param(3)?, param(4)?) else {
+                return Ok(None);
+            };
+            let eps = attr(bn, "epsilon").map_or(1e-5, |a| a.f);
+            for r in 0..rows {
+                let factor = gamma[r] / (var[r] + eps).sqrt();
+                scales[r * blocks..][..blocks].iter_mut().for_each(|s| *s *= factor);
+                bias[r] = factor * (bias[r] - mean[r]) + beta[r];
+            }
+            bn.output.first().cloned().context("BatchNormalization without output")?
+        }
+        None => conv.output[0].clone(),
+    };
+    let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
+    Ok(Some(NodeProto {
+        name: conv.name.clone(),
+        op_type: OP_TYPE.to_string(),
+        domain: "visage".to_string(),
+        input: vec![x.clone()],
+        output: vec![output],
+        attribute: vec![
+            tensor_attr("q", int8_tensor(&[rows, depth], &small(q)?)),
+            tensor_attr("scale", float_tensor("", &[rows, blocks], &scales)),
+            tensor_attr("zero_point", int8_tensor(&[rows, blocks], &small(zero)?)),
+            tensor_attr("bias", float_tensor("", &[rows], &bias)),
+            AttributeProto { name: "block_size".into(), r#type: 2, i: block as i64, ..Default::default() },
+        ],
+        ..Default::default()
+    }))
+}
+
+/// Lets tract's ONNX reader build [`QuantizedConv`] from a kept node.
+pub fn register(ops: &mut OnnxOpRegister) {
+    ops.insert(OP_TYPE, build);
+}
+
+fn build(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let tensor = |name: &str| {
+        attr(node, name).and_then(|a| a.t.as_ref()).with_context(|| format!("{OP_TYPE} without attribute {name}"))
+    };
+    let (q, scale, zero, bias) = (tensor("q")?, tensor("scale")?, tensor("zero_point")?, tensor("bias")?);
+    let block = attr_int(node, "block_size").context("no block_size")?;
+    let dims = dims_usize(q)?;
+    anyhow::ensure!(dims.len() == 2 && block > 0, "{OP_TYPE} with q of shape {dims:?} and blocks of {block}");
+    let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
+    let weights = QuantizedPointwise::new(
+        [dims[0], dims[1]],
+        block as usize,
+        &small(q)?,
+        &float_values(scale)?,
+        &small(zero)?,
+        &float_values(bias)?,
+    )?;
+    Ok((expand(QuantizedConvNode(Arc::new(weights))), vec![]))
+}
+
+/// The node as tract's inference model sees it.
+#[derive(Debug, Clone)]
+struct QuantizedConvNode(Arc<QuantizedPointwise>);
+
+impl Expansion for QuantizedConvNode {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&inputs[0].rank, 4)?;
+        s.equals(&outputs[0].rank, 4)?;
+        s.equals(&inputs[0].shape[1], self.0.depth().to_dim())?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], self.0.rows().to_dim())?;
+        s.equals(&outputs[0].shape[2], &inputs[0].shape[2])?;
+        s.equals(&outputs[0].shape[3], &inputs[0].shape[3])?;
+        Ok(())
+    }
+
+    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
+        model.wire_node(prefix, QuantizedConv { weights: self.0.clone(), epilogue: None }, &[inputs[0]])
+    }
+}
+
+/// A 1x1 convolution on NCHW f32 tensors with block-quantized int8 weights
+/// ([`QuantizedPointwise`]), then an optional epilogue.
+#[derive(Debug, Clone)]
+pub struct QuantizedConv {
+    pub weights: Arc<QuantizedPointwise>,
+    pub epilogue: Option<Epilogue>,
+}
+
+impl PartialEq for QuantizedConv {
+    fn eq(&self, other: &Self) -> bool {
+        (Arc::ptr_eq(&self.weights, &other.weights) || self.weights == other.weights) && self.epilogue == other.epilogue
+    }
+}
+
+impl Eq for QuantizedConv {}
+
+impl Op for QuantizedConv {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{:?} epilogue {}", self.weights, self.epilogue.is_some())])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for QuantizedConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        let (depth, rows) = (self.weights.depth(), self.weights.rows());
+        ensure!(shape.len() == 4 && shape[1] == depth, "{OP_TYPE} input {shape:?}, expected [n, {depth}, h, w]");
+        let points = shape[2] * shape[3];
+        let mut output = Tensor::zero::<f32>(&[shape[0], rows, shape[2], shape[3]])?;
+        let src = input.try_as_plain_ram()?;
+        let src = src.as_slice::<f32>()?;
+        let mut view = output.try_as_plain_ram_mut()?;
+        let dst = view.as_slice_mut::<f32>()?;
+        let act = self.epilogue.as_ref().map(Epilogue::view).transpose()?;
+        let mut strips = Vec::new();
+        for (x, y) in src.chunks_exact(depth * points).zip(dst.chunks_exact_mut(rows * points)) {
+            self.weights.apply(x, points, y, &mut strips);
+            if let Some(act) = act {
+                conv::max_affine_in_place(y, points, act);
+            }
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for QuantizedConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let s = &inputs[0].shape;
+        ensure!(s.rank() == 4, "{OP_TYPE} input of rank {}", s.rank());
+        Ok(tvec!(f32::fact([s[0].clone(), self.weights.rows().to_dim(), s[2].clone(), s[3].clone()])))
+    }
+
+    as_op!();
+}
