@@ -324,3 +324,115 @@ impl TypedOp for QuantizedConv {
 
     as_op!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kernels::test_values as values;
+    use crate::model::onnx_rewrite::fold_constants;
+    use crate::model::onnx_rewrite::test_graph::{attr, node, opset21, tensor, value};
+    use tract_onnx::pb::GraphProto;
+
+    const O: usize = 7;
+    const BLOCK: usize = 32;
+    const H: usize = 2;
+    const W: usize = 3;
+
+    /// `y = BatchNormalization(Conv(x, Reshape(DequantizeLinear(q, s, z)), b))`
+    /// on `depth` input channels, 1x1, with `strides`.
+    fn model(depth: usize, strides: i64) -> ModelProto {
+        let blocks = depth.div_ceil(BLOCK);
+        let bytes =
+            |n: usize, seed: u32| -> Vec<u8> { values(n, seed).iter().map(|v| (v * 127.0) as i8 as u8).collect() };
+        let f32s = |v: Vec<f32>| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let o = O as i64;
+        let mut conv = node("Conv", &["x", "w", "b"], "c", vec![]);
+        conv.attribute.push(AttributeProto {
+            name: "strides".into(),
+            r#type: 7,
+            ints: vec![strides; 2],
+            ..Default::default()
+        });
+        let mut bn = node("BatchNormalization", &["c", "gamma", "beta", "mean", "var"], "y", vec![]);
+        bn.attribute.push(AttributeProto { name: "epsilon".into(), r#type: 1, f: 1e-3, ..Default::default() });
+        let positive = |n: usize, seed: u32| f32s(values(n, seed).iter().map(|v| 0.5 + v.abs()).collect());
+        let graph = GraphProto {
+            node: vec![
+                node(
+                    "DequantizeLinear",
+                    &["wq", "ws", "wz"],
+                    "wd",
+                    vec![attr("axis", 1), attr("block_size", BLOCK as i64)],
+                ),
+                node("Reshape", &["wd", "shape"], "w", vec![]),
+                conv,
+                bn,
+            ],
+            initializer: vec![
+                tensor("wq", &[o, depth as i64], dtype::INT8, bytes(O * depth, 1)),
+                // Scales that keep the products near the bias and the
+                // normalisation's terms, so that each of them shows.
+                tensor(
+                    "ws",
+                    &[o, blocks as i64],
+                    dtype::FLOAT,
+                    f32s(values(O * blocks, 2).iter().map(|v| 0.002 * (0.5 + v.abs())).collect()),
+                ),
+                tensor("wz", &[o, blocks as i64], dtype::INT8, bytes(O * blocks, 3)),
+                tensor(
+                    "shape",
+                    &[4],
+                    dtype::INT64,
+                    [o, depth as i64, 1, 1].iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
+                tensor("b", &[o], dtype::FLOAT, f32s(values(O, 4))),
+                tensor("gamma", &[o], dtype::FLOAT, positive(O, 5)),
+                tensor("beta", &[o], dtype::FLOAT, f32s(values(O, 6))),
+                tensor("mean", &[o], dtype::FLOAT, f32s(values(O, 7))),
+                // Variances near epsilon, so that it shows too.
+                tensor("var", &[o], dtype::FLOAT, f32s(values(O, 8).iter().map(|v| 0.002 * (0.5 + v.abs())).collect())),
+            ],
+            input: vec![value("x", &[1, depth as i64, H as i64, W as i64])],
+            output: vec![value("y", &[1, o, -1, -1])],
+            ..Default::default()
+        };
+        opset21(graph)
+    }
+
+    fn run(model: &ModelProto, depth: usize) -> Vec<f32> {
+        let mut onnx = tract_onnx::onnx();
+        register(&mut onnx.op_register);
+        let plan = onnx.model_for_proto_model(model).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+        let x = tract_ndarray::Array4::from_shape_vec((1, depth, H, W), values(depth * H * W, 9)).unwrap();
+        let out = plan.run(tvec![x.into_tensor().into()]).unwrap();
+        out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_kept_convolution_gives_what_the_dequantized_one_gives() {
+        let depth = 80; // two blocks and a partial third
+        let mut folded = model(depth, 1);
+        fold_constants(&mut folded).unwrap();
+        let mut kept = model(depth, 1);
+        assert_eq!(keep_quantized_convs(&mut kept).unwrap(), 1);
+        let ops: Vec<&str> = kept.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, [OP_TYPE], "the weights' nodes and the normalisation went with the Conv");
+        fold_constants(&mut kept).unwrap();
+        let (expected, got) = (run(&folded, depth), run(&kept, depth));
+        assert_eq!(got.len(), O * H * W);
+        // The input is quantized to 16 bits: a relative error of about 1e-4.
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (a, b) in got.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-3 * scale, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn strided_or_shallow_convolutions_are_left_to_the_f32_path() {
+        for (depth, strides) in [(80, 2), (MIN_DEPTH - 2, 1)] {
+            let mut m = model(depth, strides);
+            assert_eq!(keep_quantized_convs(&mut m).unwrap(), 0, "depth {depth}, strides {strides}");
+            assert_eq!(m.graph.as_ref().unwrap().node.len(), 4);
+        }
+    }
+}
