@@ -6,6 +6,8 @@
 #   - visage --embedder sface (the models OpenCV's pipeline runs), with
 #     visage's own kernels (the default) and with tract's alone
 #     (VISAGE_TRACT_KERNELS=tract), and the default embedder (SFace + dlib);
+#   - visage --embedder sface with its 1x1 convolutions in f32 rather than
+#     integers (VISAGE_TRACT_KERNELS=f32);
 #   - visage --embedder sface --max-faces 1: the largest face only, the work
 #     OpenCV's pipeline does (/v1/embed otherwise embeds every face found,
 #     and many LFW photos show several);
@@ -54,7 +56,8 @@ echo "$(wc -l <"$dir/list") photos from $SRC; server and OpenCV pinned to core 0
 # the machine's drift over the minutes falls on every side alike.
 CHUNKS=${CHUNKS:-8}
 configs=("sface X=1 -- --embedder sface" "sface-tract-kernels VISAGE_TRACT_KERNELS=tract -- --embedder sface"
-         "default X=1 --" "sface-largest X=1 -- --embedder sface --max-faces 1")
+         "default X=1 --" "sface-largest X=1 -- --embedder sface --max-faces 1"
+         "sface-f32 VISAGE_TRACT_KERNELS=f32 -- --embedder sface")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
 results="$dir/results"
@@ -104,11 +107,11 @@ for s_, k, t, n, f in (l.split() for l in open(sys.argv[1])):
     total[(s_, k)][2] += float(f)
 ms = {k: t / n for k, (t, n, f) in total.items()}
 faces = {k: f / n for k, (t, n, f) in total.items()}
-print(f"{'photos':<8} {'OpenCV':>8} | {'visage sface':>12} {'ratio':>6} | {'tract kernels':>13} {'ratio':>6} | {'default':>8} {'ratio':>6} | {'sface, 1 face':>13} {'ratio':>6}")
+print(f"{'photos':<8} {'OpenCV':>8} | {'visage sface':>12} {'ratio':>6} | {'tract kernels':>13} {'ratio':>6} | {'default':>8} {'ratio':>6} | {'sface, 1 face':>13} {'ratio':>6} | {'sface, f32 1x1':>14} {'ratio':>6}")
 for s in ("250", "1mp"):
     o = ms[(s, "opencv")]
-    a, b, c, d = (ms[(s, k)] for k in ("sface", "sface-tract-kernels", "default", "sface-largest"))
-    print(f"{s:<8} {o:8.2f} | {a:12.2f} {a/o:6.2f} | {b:13.2f} {b/o:6.2f} | {c:8.2f} {c/o:6.2f} | {d:13.2f} {d/o:6.2f}")
+    a, b, c, d, e = (ms[(s, k)] for k in ("sface", "sface-tract-kernels", "default", "sface-largest", "sface-f32"))
+    print(f"{s:<8} {o:8.2f} | {a:12.2f} {a/o:6.2f} | {b:13.2f} {b/o:6.2f} | {c:8.2f} {c/o:6.2f} | {d:13.2f} {d/o:6.2f} | {e:14.2f} {e/o:6.2f}")
     print(f"{'':<8} {'':>8} | faces a photo embedded: sface {faces[(s, 'sface')]:.2f}, default {faces[(s, 'default')]:.2f}, 1 face {faces[(s, 'sface-largest')]:.2f}")
 print(f"milliseconds a photo (mean over {total[('250', 'opencv')][1]} photos, in chunks alternating OpenCV and each configuration); visage through HTTP, one worker, keep-alive; OpenCV in-process, one thread, the largest face;"
       " goals: sface <= 1.0 at 250x250, <= 0.7 at 1 MP; default <= 1.3 at 250x250")

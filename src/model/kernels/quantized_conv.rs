@@ -26,7 +26,7 @@ use tract_onnx::tract_hir::internal::*;
 use super::conv;
 use super::ops::Epilogue;
 use super::qpointwise::QuantizedPointwise;
-use super::quantized_gemm::{attr, bias_values, int8_tensor, tensor_attr};
+use super::quantized_gemm::{KeptConstants, attr, bias_values, int8_tensor, tensor_attr};
 use crate::model::onnx_rewrite::{
     attr_int, dims_usize, dtype, float_tensor, float_values, i64_values, int_values, used_names,
 };
@@ -208,22 +208,8 @@ pub fn register(ops: &mut OnnxOpRegister) {
 }
 
 fn build(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let tensor = |name: &str| {
-        attr(node, name).and_then(|a| a.t.as_ref()).with_context(|| format!("{OP_TYPE} without attribute {name}"))
-    };
-    let (q, scale, zero, bias) = (tensor("q")?, tensor("scale")?, tensor("zero_point")?, tensor("bias")?);
-    let block = attr_int(node, "block_size").context("no block_size")?;
-    let dims = dims_usize(q)?;
-    anyhow::ensure!(dims.len() == 2 && block > 0, "{OP_TYPE} with q of shape {dims:?} and blocks of {block}");
-    let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
-    let weights = QuantizedPointwise::new(
-        [dims[0], dims[1]],
-        block as usize,
-        &small(q)?,
-        &float_values(scale)?,
-        &small(zero)?,
-        &float_values(bias)?,
-    )?;
+    let c = KeptConstants::read(node)?;
+    let weights = QuantizedPointwise::new(c.dims, c.block, &c.q, &c.scale, &c.zero, &c.bias)?;
     Ok((expand(QuantizedConvNode(Arc::new(weights))), vec![]))
 }
 

@@ -187,23 +187,43 @@ pub fn register(ops: &mut OnnxOpRegister) {
 }
 
 fn build(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let tensor = |name: &str| {
-        attr(node, name).and_then(|a| a.t.as_ref()).with_context(|| format!("{OP_TYPE} without attribute {name}"))
-    };
-    let (q, scale, zero, bias) = (tensor("q")?, tensor("scale")?, tensor("zero_point")?, tensor("bias")?);
-    let block = attr_int(node, "block_size").context("no block_size")?;
-    let dims = dims_usize(q)?;
-    anyhow::ensure!(dims.len() == 2 && block > 0, "{OP_TYPE} with q of shape {dims:?} and blocks of {block}");
-    let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
-    let matrix = QuantizedRows::new(
-        [dims[0], dims[1]],
-        block as usize,
-        small(q)?,
-        &float_values(scale)?,
-        &small(zero)?,
-        float_values(bias)?,
-    )?;
+    let c = KeptConstants::read(node)?;
+    let matrix = QuantizedRows::new(c.dims, c.block, c.q, &c.scale, &c.zero, c.bias)?;
     Ok((expand(QuantizedGemmNode(Arc::new(matrix))), vec![]))
+}
+
+/// The tensor attributes of a kept node (this module's or
+/// `quantized_conv`'s): `q` as `rows x depth`, scales and zero points
+/// `rows x blocks`, one bias a row.
+pub(super) struct KeptConstants {
+    pub dims: [usize; 2],
+    pub block: usize,
+    pub q: Vec<i8>,
+    pub scale: Vec<f32>,
+    pub zero: Vec<i8>,
+    pub bias: Vec<f32>,
+}
+
+impl KeptConstants {
+    pub fn read(node: &NodeProto) -> Result<Self> {
+        let op = &node.op_type;
+        let tensor = |name: &str| {
+            attr(node, name).and_then(|a| a.t.as_ref()).with_context(|| format!("{op} without attribute {name}"))
+        };
+        let (q, scale, zero, bias) = (tensor("q")?, tensor("scale")?, tensor("zero_point")?, tensor("bias")?);
+        let block = attr_int(node, "block_size").context("no block_size")?;
+        let dims = dims_usize(q)?;
+        anyhow::ensure!(dims.len() == 2 && block > 0, "{op} with q of shape {dims:?} and blocks of {block}");
+        let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
+        Ok(Self {
+            dims: [dims[0], dims[1]],
+            block: block as usize,
+            q: small(q)?,
+            scale: float_values(scale)?,
+            zero: small(zero)?,
+            bias: float_values(bias)?,
+        })
+    }
 }
 
 /// The node as tract's inference model sees it.
