@@ -581,6 +581,11 @@ pub fn free_input_shape(model: &mut ModelProto) -> Result<()> {
     Ok(())
 }
 
+/// The ONNX operator type of a 1x1 convolution kept block-quantized for
+/// visage's integer kernel (`kernels::quantized_conv`), which the passes
+/// here may meet after it.
+pub const QUANTIZED_CONV_OP: &str = "VisageQuantizedConv";
+
 /// Rewrites `Mul(x, a)` with `x` the output of a 2-D `Conv` (C channels) and
 /// `a` a per-channel constant of shape `[C, 1, 1]` into a depthwise 1x1
 /// `Conv` with weights `a`: tract runs such a broadcast multiply several
@@ -605,7 +610,7 @@ pub fn channel_muls_to_depthwise(model: &mut ModelProto) -> Result<usize> {
         let w_dims = if conv.op_type == "Conv" {
             let Some(w) = conv.input.get(1).and_then(|w| inits.get(w)) else { continue };
             dims_usize(&graph.initializer[*w])?
-        } else if conv.op_type == crate::model::kernels::quantized_conv::OP_TYPE {
+        } else if conv.op_type == QUANTIZED_CONV_OP {
             let q = conv.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref());
             let Some(q) = q else { continue };
             let mut dims = dims_usize(q)?;

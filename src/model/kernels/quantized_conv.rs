@@ -28,11 +28,11 @@ use super::ops::Epilogue;
 use super::qpointwise::QuantizedPointwise;
 use super::quantized_gemm::{KeptConstants, attr, bias_values, int8_tensor, tensor_attr};
 use crate::model::onnx_rewrite::{
-    attr_int, dims_usize, dtype, float_tensor, float_values, i64_values, int_values, used_names,
+    QUANTIZED_CONV_OP, attr_int, dims_usize, dtype, float_tensor, float_values, i64_values, int_values, used_names,
 };
 
 /// The ONNX operator type of a kept convolution.
-pub const OP_TYPE: &str = "VisageQuantizedConv";
+pub const OP_TYPE: &str = QUANTIZED_CONV_OP;
 
 /// The fewest input channels worth the integer path.
 pub const MIN_DEPTH: usize = 64;
