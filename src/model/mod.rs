@@ -108,16 +108,9 @@ fn rewrite(dir: &Path, entry: &ModelEntry, keep_quantized: bool) -> Result<Model
     }
     let mut proto =
         ModelProto::decode(bytes.as_slice()).with_context(|| format!("{} is not an ONNX model", path.display()))?;
-    let (kept, kept_convs) = if keep_quantized {
-        let convs = if kernels::integer_convs() && kernels::gemm::preferred() {
-            kernels::keep_quantized_convs(&mut proto)?
-        } else {
-            0
-        };
-        (kernels::keep_quantized_gemms(&mut proto)?, convs)
-    } else {
-        (0, 0)
-    };
+    let kept = if keep_quantized { kernels::keep_quantized_gemms(&mut proto)? } else { 0 };
+    let kept_convs =
+        if keep_quantized && kernels::integer_convs() { kernels::keep_quantized_convs(&mut proto)? } else { 0 };
     let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
     let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
     let signs = onnx_rewrite::fold_prelu_signs(&mut proto)?;

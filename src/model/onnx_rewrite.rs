@@ -605,23 +605,21 @@ pub fn channel_muls_to_depthwise(model: &mut ModelProto) -> Result<usize> {
             continue;
         }
         let Some(conv) = producer.get(&n.input[0]).map(|&i| &graph.node[i]) else { continue };
-        // The producer's output channels: a Conv's weights [O, I, h, w], or a
-        // kept quantized 1x1 convolution's `q` [O, I] (NCHW outputs too).
-        let w_dims = if conv.op_type == "Conv" {
-            let Some(w) = conv.input.get(1).and_then(|w| inits.get(w)) else { continue };
-            dims_usize(&graph.initializer[*w])?
-        } else if conv.op_type == QUANTIZED_CONV_OP {
-            let q = conv.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref());
-            let Some(q) = q else { continue };
-            let mut dims = dims_usize(q)?;
-            dims.extend([1, 1]);
-            dims
-        } else {
-            continue;
+        // The producer's output channels (NCHW): the first axis of a 2-D Conv's
+        // weights [O, I, h, w], or of a kept quantized 1x1 convolution's `q`
+        // [O, I].
+        let weights = match conv.op_type.as_str() {
+            "Conv" => conv.input.get(1).and_then(|w| inits.get(w)).map(|&i| (&graph.initializer[i], 4)),
+            QUANTIZED_CONV_OP => {
+                conv.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref()).map(|q| (q, 2))
+            }
+            _ => None,
         };
+        let Some((weights, rank)) = weights else { continue };
+        let w_dims = dims_usize(weights)?;
         let Some(a) = inits.get(&n.input[1]).map(|&i| &graph.initializer[i]) else { continue };
         let channels = w_dims.first().copied().unwrap_or(0);
-        if w_dims.len() != 4 || a.data_type != dtype::FLOAT || dims_usize(a)? != [channels, 1, 1] {
+        if w_dims.len() != rank || a.data_type != dtype::FLOAT || dims_usize(a)? != [channels, 1, 1] {
             continue;
         }
         let weight = format!("{}__depthwise", n.output[0]);

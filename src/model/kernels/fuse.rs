@@ -100,27 +100,28 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         let only_feeds_epilogue = model.node(producer).outputs.len() == 1
             && model.outlet_successors(y).iter().all(|s| s.node == max || s.node == scale_conv);
         let mut patch = TypedModelPatch::new("visage-epilogue");
-        let quantized = model.node(producer).op_as::<QuantizedConv>().filter(|q| q.epilogue.is_none()).cloned();
-        let wire = match (only_feeds_epilogue, recognise(model, producer)?) {
-            (true, _) if let Some(q) = quantized => {
+        // The producer with the epilogue inside, when it can take one: a
+        // kept quantized 1x1 convolution, or a convolution this module runs.
+        let with_epilogue: Option<Box<dyn TypedOp>> = if !only_feeds_epilogue {
+            None
+        } else if let Some(q) = model.node(producer).op_as::<QuantizedConv>().filter(|q| q.epilogue.is_none()) {
+            Some(Box::new(QuantizedConv { epilogue: Some(epilogue.clone()), ..q.clone() }))
+        } else {
+            match recognise(model, producer)? {
+                Some(dw) if !is_scale(&dw.geometry) => Some(dw.into_op(Some(epilogue.clone()))?),
+                _ => None,
+            }
+        };
+        let wire = match with_epilogue {
+            Some(op) => {
                 let input = patch.tap_model(model, model.node(producer).inputs[0])?;
                 fused.with_prelu += 1;
                 let name = format!("{}.fused", model.node(producer).name);
-                let op = QuantizedConv { epilogue: Some(epilogue), ..q };
                 let wire = patch.wire_node(name, op, &[input])?[0];
                 patch.obliterate(producer)?;
                 wire
             }
-            (true, Some(dw)) if !is_scale(&dw.geometry) => {
-                let input = patch.tap_model(model, model.node(producer).inputs[0])?;
-                let op = dw.into_op(Some(epilogue))?;
-                fused.with_prelu += 1;
-                let name = format!("{}.fused", model.node(producer).name);
-                let wire = patch.wire_node(name, op, &[input])?[0];
-                patch.obliterate(producer)?;
-                wire
-            }
-            _ => {
+            None => {
                 let input = patch.tap_model(model, y)?;
                 fused.epilogues += 1;
                 let name = format!("{}.fused", model.node(max).name);

@@ -33,10 +33,11 @@ pub fn enabled() -> bool {
 }
 
 /// Whether block-quantized 1x1 convolutions are computed in integers
-/// ([`quantized_conv`]): with visage's kernels, but for
-/// `VISAGE_TRACT_KERNELS=f32`, which keeps them f32 for A/B measurements.
+/// ([`quantized_conv`]): where visage's matrix products replace tract's
+/// (AVX2 without AVX-512), but for `VISAGE_TRACT_KERNELS=tract` and
+/// `VISAGE_TRACT_KERNELS=f32` (which keeps them f32 for A/B measurements).
 pub fn integer_convs() -> bool {
-    enabled() && std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "f32")
+    std::env::var("VISAGE_TRACT_KERNELS").map_or(true, |v| v != "tract" && v != "f32") && gemm::preferred()
 }
 
 /// Whether the CPU has the AVX2 + FMA paths of these kernels (detected at

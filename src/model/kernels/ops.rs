@@ -265,7 +265,7 @@ fn conv_output_facts(g: &Geometry, inputs: &[&TypedFact]) -> TractResult<TVec<Ty
 
 /// Runs `per_image` on each image of a CHW or NCHW f32 input, with a new
 /// output of `out_chw` an image, which `per_image` must fill entirely.
-fn map_images(
+pub(super) fn map_images(
     input: &Tensor,
     out_chw: [usize; 3],
     mut per_image: impl FnMut(&[f32], &mut [f32]),

@@ -149,12 +149,6 @@ impl QuantizedPointwise {
     }
 }
 
-/// Whether this CPU has the vector kernel (AVX2: `vpmaddwd`). Elsewhere the
-/// portable loop is far slower than an f32 product.
-pub fn fast() -> bool {
-    avx2_fma()
-}
-
 fn max_abs(avx2: bool, x: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if avx2 {

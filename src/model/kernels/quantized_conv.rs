@@ -20,15 +20,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
-use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
+use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::tract_hir::internal::*;
 
 use super::conv;
-use super::ops::Epilogue;
+use super::ops::{Epilogue, map_images};
 use super::qpointwise::QuantizedPointwise;
-use super::quantized_gemm::{KeptConstants, attr, bias_values, int8_tensor, tensor_attr};
+use super::quantized_gemm::{KeptConstants, attr, bias_values};
 use crate::model::onnx_rewrite::{
-    QUANTIZED_CONV_OP, attr_int, dims_usize, dtype, float_tensor, float_values, i64_values, int_values, used_names,
+    QUANTIZED_CONV_OP, attr_int, dims_usize, dtype, float_values, i64_values, int_values, used_names,
 };
 
 /// The ONNX operator type of a kept convolution.
@@ -185,21 +185,8 @@ fn quantized_conv(
         None => conv.output[0].clone(),
     };
     let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
-    Ok(Some(NodeProto {
-        name: conv.name.clone(),
-        op_type: OP_TYPE.to_string(),
-        domain: "visage".to_string(),
-        input: vec![x.clone()],
-        output: vec![output],
-        attribute: vec![
-            tensor_attr("q", int8_tensor(&[rows, depth], &small(q)?)),
-            tensor_attr("scale", float_tensor("", &[rows, blocks], &scales)),
-            tensor_attr("zero_point", int8_tensor(&[rows, blocks], &small(zero)?)),
-            tensor_attr("bias", float_tensor("", &[rows], &bias)),
-            AttributeProto { name: "block_size".into(), r#type: 2, i: block as i64, ..Default::default() },
-        ],
-        ..Default::default()
-    }))
+    let kept = KeptConstants { dims: [rows, depth], block, q: small(q)?, scale: scales, zero: small(zero)?, bias };
+    Ok(Some(kept.into_node(OP_TYPE, &conv.name, x, &output)))
 }
 
 /// Lets tract's ONNX reader build [`QuantizedConv`] from a kept node.
@@ -283,20 +270,15 @@ impl EvalOp for QuantizedConv {
         let shape = input.shape();
         let (depth, rows) = (self.weights.depth(), self.weights.rows());
         ensure!(shape.len() == 4 && shape[1] == depth, "{OP_TYPE} input {shape:?}, expected [n, {depth}, h, w]");
-        let points = shape[2] * shape[3];
-        let mut output = Tensor::zero::<f32>(&[shape[0], rows, shape[2], shape[3]])?;
-        let src = input.try_as_plain_ram()?;
-        let src = src.as_slice::<f32>()?;
-        let mut view = output.try_as_plain_ram_mut()?;
-        let dst = view.as_slice_mut::<f32>()?;
+        let (h, w) = (shape[2], shape[3]);
         let act = self.epilogue.as_ref().map(Epilogue::view).transpose()?;
         let mut strips = Vec::new();
-        for (x, y) in src.chunks_exact(depth * points).zip(dst.chunks_exact_mut(rows * points)) {
-            self.weights.apply(x, points, y, &mut strips);
+        let output = map_images(&input, [rows, h, w], |x, y| {
+            self.weights.apply(x, h * w, y, &mut strips);
             if let Some(act) = act {
-                conv::max_affine_in_place(y, points, act);
+                conv::max_affine_in_place(y, h * w, act);
             }
-        }
+        })?;
         Ok(tvec!(output.into_tvalue()))
     }
 }
@@ -317,7 +299,7 @@ mod tests {
     use crate::model::kernels::test_values as values;
     use crate::model::onnx_rewrite::fold_constants;
     use crate::model::onnx_rewrite::test_graph::{attr, node, opset21, tensor, value};
-    use tract_onnx::pb::GraphProto;
+    use tract_onnx::pb::{AttributeProto, GraphProto};
 
     const O: usize = 7;
     const BLOCK: usize = 32;

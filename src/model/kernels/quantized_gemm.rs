@@ -119,29 +119,16 @@ fn quantized_gemm(
     let Some(bias) = bias_values(node, inits, producers, rows)? else { return Ok(None) };
     let bias: Vec<f32> = bias.iter().map(|v| beta * v).collect();
 
-    Ok(Some(NodeProto {
-        name: node.name.clone(),
-        op_type: OP_TYPE.to_string(),
-        domain: "visage".to_string(),
-        input: vec![a.clone()],
-        output: node.output.clone(),
-        attribute: vec![
-            tensor_attr("q", int8_tensor(&[rows, depth], &q_rows)),
-            tensor_attr("scale", float_tensor("", &[rows, blocks], &scale_rows)),
-            tensor_attr("zero_point", int8_tensor(&[rows, blocks], &zero_rows)),
-            tensor_attr("bias", float_tensor("", &[rows], &bias)),
-            AttributeProto { name: "block_size".into(), r#type: ATTR_INT, i: block as i64, ..Default::default() },
-        ],
-        ..Default::default()
-    }))
+    let kept = KeptConstants { dims: [rows, depth], block, q: q_rows, scale: scale_rows, zero: zero_rows, bias };
+    Ok(Some(kept.into_node(OP_TYPE, &node.name, a, &node.output[0])))
 }
 
 /// A tensor attribute of a kept node.
-pub(super) fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
+fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
     AttributeProto { name: name.to_string(), r#type: ATTR_TENSOR, t: Some(t), ..Default::default() }
 }
 
-pub(super) fn int8_tensor(dims: &[usize], values: &[i8]) -> TensorProto {
+fn int8_tensor(dims: &[usize], values: &[i8]) -> TensorProto {
     TensorProto {
         dims: dims.iter().map(|&d| d as i64).collect(),
         data_type: dtype::INT8,
@@ -205,6 +192,33 @@ pub(super) struct KeptConstants {
 }
 
 impl KeptConstants {
+    /// The `op_type` node (domain `visage`) carrying these constants, reading
+    /// `input` and writing `output`.
+    pub fn into_node(self, op_type: &str, name: &str, input: &str, output: &str) -> NodeProto {
+        let [rows, depth] = self.dims;
+        let blocks = depth.div_ceil(self.block);
+        NodeProto {
+            name: name.to_string(),
+            op_type: op_type.to_string(),
+            domain: "visage".to_string(),
+            input: vec![input.to_string()],
+            output: vec![output.to_string()],
+            attribute: vec![
+                tensor_attr("q", int8_tensor(&[rows, depth], &self.q)),
+                tensor_attr("scale", float_tensor("", &[rows, blocks], &self.scale)),
+                tensor_attr("zero_point", int8_tensor(&[rows, blocks], &self.zero)),
+                tensor_attr("bias", float_tensor("", &[rows], &self.bias)),
+                AttributeProto {
+                    name: "block_size".into(),
+                    r#type: ATTR_INT,
+                    i: self.block as i64,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
     pub fn read(node: &NodeProto) -> Result<Self> {
         let op = &node.op_type;
         let tensor = |name: &str| {
