@@ -444,6 +444,12 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
         assert_eq!(sface.get("VisageGemmConv"), Some(&1), "{sface:?}");
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
         assert_eq!(sface.get("OptMaxUnicast"), None, "every PReLU is an epilogue: {sface:?}");
+    } else if visage::model::kernels::integer_convs() {
+        // AVX-512 with VNNI: the same 12 in integers with their PReLU; the
+        // first stays tract's f32 product with its PReLU beside it.
+        assert_eq!(sface.get("VisageQuantizedConv"), Some(&12), "{sface:?}");
+        assert_eq!(sface.get("VisageGemmConv"), None, "{sface:?}");
+        assert_eq!(sface.get("VisageChannelMaxAffine"), Some(&1), "{sface:?}");
     } else {
         assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
     }

@@ -3,10 +3,12 @@
 //! zero[r, b]) x[k, p]` (ONNX `DequantizeLinear` with `block_size` along the
 //! input channels, as SFace's 1x1 layers are shipped).
 //!
-//! Why integers: on AVX2 without AVX-512 or VNNI, `vpmaddwd` (pairs of i16
-//! products summed into i32) sustains more multiply-adds than f32 FMA
-//! (`gemm_probe`'s last line measures both), and the weights are small
-//! integers already. The input is quantized to i16 on each call with one
+//! Why integers: on AVX2, `vpmaddwd` (pairs of i16 products summed into
+//! i32) sustains more multiply-adds than f32 FMA (`gemm_probe`'s last line
+//! measures both), and the weights are small integers already. Where
+//! AVX-512 VNNI exists, `vpdpwssd` does the same products and the sum in
+//! one instruction (on 256-bit registers: the same tile and layout, and the
+//! same exact i32 sums). The input is quantized to i16 on each call with one
 //! scale for the whole tensor (`max |x| / 32767`: a relative step of 3e-5 of
 //! the largest value); the weights keep the file's own values. Each block's
 //! i32 sums are scaled into f32 at the end of the block, so no sum can
@@ -21,6 +23,46 @@ use std::fmt;
 use anyhow::{Result, ensure};
 
 use super::avx2_fma;
+
+/// The instructions a call runs on; [`Isa::detect`] picks the best the CPU
+/// has, the tests run every one it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Isa {
+    Portable,
+    /// AVX2 + FMA: `vpmaddwd` then `vpaddd`.
+    Avx2,
+    /// AVX2 + FMA + AVX-512 VNNI (with VL): `vpdpwssd`.
+    Vnni,
+}
+
+impl Isa {
+    pub(super) fn detect() -> Self {
+        if vnni() {
+            Isa::Vnni
+        } else if avx2_fma() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        }
+    }
+
+    fn simd(self) -> bool {
+        self != Isa::Portable
+    }
+}
+
+/// Whether the CPU has AVX-512 VNNI (and VL, for its 256-bit form) beside
+/// AVX2 + FMA (detected at run time).
+pub(super) fn vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma()
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
 
 /// Rows of a panel, points of a strip.
 const MR: usize = 6;
@@ -110,11 +152,12 @@ impl QuantizedPointwise {
     /// `out = W input + bias`: `input` is `depth x points`, `out` `rows x
     /// points`, both row-major. `strips` is scratch space, resized here.
     pub fn apply(&self, input: &[f32], points: usize, out: &mut [f32], strips: &mut Vec<i32>) {
-        self.apply_on(avx2_fma(), input, points, out, strips);
+        self.apply_on(Isa::detect(), input, points, out, strips);
     }
 
-    /// [`Self::apply`] on the AVX2 path or the portable one.
-    fn apply_on(&self, avx2: bool, input: &[f32], points: usize, out: &mut [f32], strips: &mut Vec<i32>) {
+    /// [`Self::apply`] on the given instructions.
+    fn apply_on(&self, isa: Isa, input: &[f32], points: usize, out: &mut [f32], strips: &mut Vec<i32>) {
+        let avx2 = isa.simd();
         assert!(input.len() == self.depth * points && out.len() == self.rows * points, "shapes");
         let amax = max_abs(avx2, input);
         // All zeros (or not finite): any scale gives the bias.
@@ -134,7 +177,7 @@ impl QuantizedPointwise {
                 for panel in first..(first + group).min(panels) {
                     let w = &self.weights[panel * self.pairs * MR..][..self.pairs * MR];
                     let sc = &self.scales[panel * blocks * MR..][..blocks * MR];
-                    tile_sums(avx2, w, sc, strip, self.block_pairs, step, &mut tile);
+                    tile_sums(isa, w, sc, strip, self.block_pairs, step, &mut tile);
                     let (r0, p0) = (panel * MR, s * NR);
                     for (i, row) in tile.iter().enumerate().take(self.rows - r0) {
                         let r = r0 + i;
@@ -185,7 +228,7 @@ fn pack_input(avx2: bool, input: &[f32], depth: usize, points: usize, inv_step: 
 /// One panel against one strip: `tile[i][j] = Σ_b scale[b][i] · step ·
 /// Σ_{pairs of b} (w pair of row i) · (x pair of point j)`.
 fn tile_sums(
-    avx2: bool,
+    isa: Isa,
     w: &[i32],
     scale: &[f32],
     strip: &[i32],
@@ -196,12 +239,15 @@ fn tile_sums(
     let pairs = strip.len() / NR;
     assert!(w.len() == pairs * MR && scale.len() == pairs.div_ceil(block_pairs) * MR);
     #[cfg(target_arch = "x86_64")]
-    if avx2 {
+    match isa {
         // SAFETY: AVX2 and FMA are present; the lengths are checked above.
-        unsafe { x86::tile_sums(w, scale, strip, block_pairs, step, tile) };
-        return;
+        Isa::Avx2 => return unsafe { x86::tile_sums(w, scale, strip, block_pairs, step, tile) },
+        // SAFETY: AVX2, FMA and AVX-512 VNNI + VL are present; the lengths
+        // are checked above.
+        Isa::Vnni => return unsafe { x86::tile_sums_vnni(w, scale, strip, block_pairs, step, tile) },
+        Isa::Portable => {}
     }
-    let _ = avx2;
+    let _ = isa;
     let lo = |v: i32| i64::from(v as i16);
     let hi = |v: i32| i64::from((v >> 16) as i16);
     *tile = [[0.0; NR]; MR];
@@ -278,53 +324,62 @@ mod x86 {
         }
     }
 
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; `w` holds `MR` values a pair of
-    /// `strip` (`NR` a pair), `scale` `MR` a block.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_sums(
-        w: &[i32],
-        scale: &[f32],
-        strip: &[i32],
-        block_pairs: usize,
-        step: f32,
-        tile: &mut [[f32; NR]; MR],
-    ) {
-        // SAFETY: the caller guarantees the features and lengths above.
-        unsafe {
-            let pairs = strip.len() / NR;
-            let (w, x, scale) = (w.as_ptr(), strip.as_ptr(), scale.as_ptr());
-            let mut f = [[_mm256_setzero_ps(); 2]; MR];
-            let mut first = 0;
-            let mut b = 0;
-            while first < pairs {
-                let last = (first + block_pairs).min(pairs);
-                let mut acc = [[_mm256_setzero_si256(); 2]; MR];
-                for kp in first..last {
-                    // SAFETY (all reads): kp < pairs, within the lengths the
-                    // caller guarantees.
-                    let x0 = _mm256_loadu_si256(x.add(kp * NR).cast());
-                    let x1 = _mm256_loadu_si256(x.add(kp * NR + 8).cast());
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        let wv = _mm256_set1_epi32(*w.add(kp * MR + i));
-                        a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(x0, wv));
-                        a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(x1, wv));
+    /// One panel against one strip (see the portable `tile_sums`), with
+    /// `$acc(a, x, w)` adding the pair products of `x` and `w` to `a`.
+    macro_rules! tile_sums {
+        ($name:ident, $features:literal, $acc:expr) => {
+            /// # Safety
+            /// The CPU must have the enabled features; `w` holds `MR`
+            /// values a pair of `strip` (`NR` a pair), `scale` `MR` a block.
+            #[target_feature(enable = $features)]
+            pub unsafe fn $name(
+                w: &[i32],
+                scale: &[f32],
+                strip: &[i32],
+                block_pairs: usize,
+                step: f32,
+                tile: &mut [[f32; NR]; MR],
+            ) {
+                // SAFETY: the caller guarantees the features and lengths above.
+                unsafe {
+                    let pairs = strip.len() / NR;
+                    let (w, x, scale) = (w.as_ptr(), strip.as_ptr(), scale.as_ptr());
+                    let mut f = [[_mm256_setzero_ps(); 2]; MR];
+                    let mut first = 0;
+                    let mut b = 0;
+                    while first < pairs {
+                        let last = (first + block_pairs).min(pairs);
+                        let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+                        for kp in first..last {
+                            // SAFETY (all reads): kp < pairs, within the
+                            // lengths the caller guarantees.
+                            let x0 = _mm256_loadu_si256(x.add(kp * NR).cast());
+                            let x1 = _mm256_loadu_si256(x.add(kp * NR + 8).cast());
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                let wv = _mm256_set1_epi32(*w.add(kp * MR + i));
+                                a[0] = $acc(a[0], x0, wv);
+                                a[1] = $acc(a[1], x1, wv);
+                            }
+                        }
+                        for (i, (a, f)) in acc.iter().zip(&mut f).enumerate() {
+                            let s = _mm256_set1_ps(*scale.add(b * MR + i) * step);
+                            f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[0]), s, f[0]);
+                            f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[1]), s, f[1]);
+                        }
+                        first = last;
+                        b += 1;
+                    }
+                    for (row, f) in tile.iter_mut().zip(&f) {
+                        _mm256_storeu_ps(row.as_mut_ptr(), f[0]);
+                        _mm256_storeu_ps(row[8..].as_mut_ptr(), f[1]);
                     }
                 }
-                for (i, (a, f)) in acc.iter().zip(&mut f).enumerate() {
-                    let s = _mm256_set1_ps(*scale.add(b * MR + i) * step);
-                    f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[0]), s, f[0]);
-                    f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[1]), s, f[1]);
-                }
-                first = last;
-                b += 1;
             }
-            for (row, f) in tile.iter_mut().zip(&f) {
-                _mm256_storeu_ps(row.as_mut_ptr(), f[0]);
-                _mm256_storeu_ps(row[8..].as_mut_ptr(), f[1]);
-            }
-        }
+        };
     }
+
+    tile_sums!(tile_sums, "avx2,fma", |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
+    tile_sums!(tile_sums_vnni, "avx2,fma,avx512vnni,avx512vl", |a, x, w| _mm256_dpwssd_epi32(a, x, w));
 }
 
 #[cfg(test)]
@@ -351,9 +406,14 @@ mod tests {
         let m = QuantizedPointwise::new([rows, depth], block, &q, &scale, &zero, &bias).unwrap();
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let step = f64::from(amax / X_MAX);
-        for avx2 in [false, avx2_fma()] {
+        let present = |isa: &Isa| match isa {
+            Isa::Portable => true,
+            Isa::Avx2 => avx2_fma(),
+            Isa::Vnni => vnni(),
+        };
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Vnni].into_iter().filter(present) {
             let mut out = vec![f32::NAN; rows * points];
-            m.apply_on(avx2, &x, points, &mut out, &mut Vec::new());
+            m.apply_on(isa, &x, points, &mut out, &mut Vec::new());
             for (r, w) in w.chunks(depth).enumerate() {
                 // Quantizing each input moves it by at most step / 2: the
                 // error is at most Σ_k |w[r, k]| step / 2, plus the f32
@@ -366,7 +426,7 @@ mod tests {
                     let got = f64::from(out[r * points + p]);
                     assert!(
                         (got - want).abs() <= bound,
-                        "{rows}x{depth}/{block} x {points}, avx2 {avx2}: [{r}, {p}] {got} vs {want} (bound {bound})"
+                        "{rows}x{depth}/{block} x {points}, {isa:?}: [{r}, {p}] {got} vs {want} (bound {bound})"
                     );
                 }
             }
