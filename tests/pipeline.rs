@@ -445,11 +445,11 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
         assert_eq!(sface.get("OptMaxUnicast"), None, "every PReLU is an epilogue: {sface:?}");
     } else if visage::model::kernels::integer_convs() {
-        // AVX-512 with VNNI: the same 12 in integers with their PReLU; the
-        // first stays tract's f32 product with its PReLU beside it.
-        assert_eq!(sface.get("VisageQuantizedConv"), Some(&12), "{sface:?}");
+        // AVX-512 with VNNI: all 13 pointwise convolutions in integers (from
+        // 16 input channels), tract's f32 products for none.
+        assert_eq!(sface.get("VisageQuantizedConv"), Some(&13), "{sface:?}");
         assert_eq!(sface.get("VisageGemmConv"), None, "{sface:?}");
-        assert_eq!(sface.get("VisageChannelMaxAffine"), Some(&1), "{sface:?}");
+        assert_eq!(sface.get("OptMatMul"), None, "{sface:?}");
     } else {
         assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
     }
@@ -464,4 +464,10 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     assert_eq!(yunet.get("VisageMaxPool2x2"), Some(&4), "{yunet:?}");
     assert!(yunet.get("VisageDirectConv").is_some_and(|&n| n >= 14), "{yunet:?}");
     assert_eq!(yunet.get("OptMaxPool"), None, "{yunet:?}");
+    if visage::model::kernels::integer_convs() {
+        // Its 1x1 convolutions in integers: the 21 of 64 input channels, or
+        // all 26 (from 16 channels) where AVX-512 VNNI exists.
+        let want = if visage::model::kernels::quantized_conv::min_depth() <= 16 { 26 } else { 21 };
+        assert_eq!(yunet.get("VisageQuantizedConv"), Some(&want), "{yunet:?}");
+    }
 }
