@@ -374,8 +374,10 @@ pub fn fold_batchnorm_into_conv(model: &mut ModelProto) -> Result<usize> {
 /// from a Conv read by nothing else and the PRelu's output feeds only Convs,
 /// those channels are negated in the producing Conv (weights and bias), the
 /// PRelu becomes `Max(z, a · z)`, and the consumers' weights for those input
-/// channels are negated back. All three weights must be constants read by
-/// that node alone. Runs after BatchNormalization folding; returns how many
+/// channels are negated back (for a kept integer convolution, whose int8
+/// values cannot change sign in place, by listing them in its
+/// [`NEGATED_INPUTS`]). All weights must be constants read by that node
+/// alone. Runs after BatchNormalization folding; returns how many
 /// PRelus were rewritten.
 pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
     let graph = model.graph.as_mut().context("the model has no graph")?;
@@ -396,8 +398,12 @@ pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
     };
     let mut replaced: HashMap<usize, [NodeProto; 2]> = HashMap::new();
     for p in 0..graph.node.len() {
-        let n = &graph.node[p];
-        if n.op_type != "PRelu" || n.input.len() != 2 || n.output.len() != 1 {
+        if graph.node[p].op_type != "PRelu" {
+            continue;
+        }
+        // A copy: the consumers may be changed in place below.
+        let n = graph.node[p].clone();
+        if n.input.len() != 2 || n.output.len() != 1 {
             continue;
         }
         let (x, y) = (&n.input[0], &n.output[0]);
@@ -424,11 +430,20 @@ pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
         if slopes.len() != channels || channels == 0 {
             continue;
         }
-        // Every reader of y: a Conv taking it as data input, with private weights.
+        // Every reader of y: a Conv taking it as data input, with private
+        // weights, or a kept integer convolution.
         let Some(consumers) = readers.get(y).filter(|r| !r.is_empty()) else { continue };
         let mut targets = Vec::new();
+        let mut kept = Vec::new();
         for &k in consumers {
             let next = &graph.node[k];
+            if next.op_type == QUANTIZED_CONV_OP && next.input.first() == Some(y) {
+                if kept_depth(next)? != channels {
+                    break;
+                }
+                kept.push(k);
+                continue;
+            }
             let group = attr_int(next, "group").unwrap_or(1).max(1) as usize;
             let ok = next.op_type == "Conv" && next.input.len() >= 2 && next.input[0] == *y && next.input[1] != *y;
             let Some(w2) = ok.then(|| private(&next.input[1])).flatten() else { break };
@@ -438,7 +453,7 @@ pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
             }
             targets.push((w2, w2_dims, group));
         }
-        if targets.len() != consumers.len() {
+        if targets.len() + kept.len() != consumers.len() {
             continue;
         }
         let flip: Vec<bool> = slopes.iter().map(|a| *a > 1.0).collect();
@@ -474,6 +489,9 @@ pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
             let name = graph.initializer[w2].name.clone();
             graph.initializer[w2] = float_tensor(&name, &dims, &w);
         }
+        for k in kept {
+            toggle_negated_inputs(&mut graph.node[k], &flip);
+        }
         let scaled = format!("{}__prelu_scaled", if n.name.is_empty() { y } else { &n.name });
         let node = |op: &str, inputs: Vec<String>, output: String| NodeProto {
             op_type: op.into(),
@@ -499,6 +517,40 @@ pub fn fold_prelu_signs(model: &mut ModelProto) -> Result<usize> {
         }
     }
     Ok(count)
+}
+
+/// The attribute of a kept integer convolution ([`QUANTIZED_CONV_OP`])
+/// listing the input channels whose weights change sign when it is built.
+pub const NEGATED_INPUTS: &str = "negated_inputs";
+
+/// `AttributeProto.type` of a list of integers.
+const ATTR_INTS: i32 = 7;
+
+/// Input channels of a kept integer convolution: its `q` is `rows x depth`.
+fn kept_depth(node: &NodeProto) -> Result<usize> {
+    let q = node.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref());
+    let q = q.with_context(|| format!("{QUANTIZED_CONV_OP} without attribute q"))?;
+    Ok(dims_usize(q)?.get(1).copied().unwrap_or(0))
+}
+
+/// Adds the channels `flip` marks to a kept convolution's
+/// [`NEGATED_INPUTS`] (or takes them out: negated twice is unchanged).
+fn toggle_negated_inputs(node: &mut NodeProto, flip: &[bool]) {
+    let mut negated: HashSet<i64> = node
+        .attribute
+        .iter()
+        .find(|a| a.name == NEGATED_INPUTS)
+        .map(|a| a.ints.iter().copied().collect())
+        .unwrap_or_default();
+    for (c, _) in flip.iter().enumerate().filter(|(_, f)| **f) {
+        if !negated.remove(&(c as i64)) {
+            negated.insert(c as i64);
+        }
+    }
+    let mut ints: Vec<i64> = negated.into_iter().collect();
+    ints.sort_unstable();
+    node.attribute.retain(|a| a.name != NEGATED_INPUTS);
+    node.attribute.push(AttributeProto { name: NEGATED_INPUTS.into(), r#type: ATTR_INTS, ints, ..Default::default() });
 }
 
 /// Rewrites every `PRelu(x, slope)` into ops tract runs much faster than its

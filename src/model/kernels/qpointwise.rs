@@ -137,6 +137,29 @@ impl QuantizedPointwise {
         Ok(Self { rows, depth, block_pairs: block / 2, pairs, weights, scales, bias: bias.to_vec() })
     }
 
+    /// The same convolution for an input whose channels in `negated` come
+    /// with the opposite sign: their weights change sign (exact, as `q -
+    /// zero` lies within ±255).
+    pub fn negate_inputs(&mut self, negated: &[usize]) -> Result<()> {
+        let mut flip = vec![false; self.pairs * 2];
+        for &c in negated {
+            ensure!(c < self.depth, "input channel {c} of {} negated", self.depth);
+            flip[c] = true;
+        }
+        for (i, w) in self.weights.iter_mut().enumerate() {
+            let kp = i / MR % self.pairs;
+            let (mut lo, mut hi) = (i32::from(*w as i16), *w >> 16);
+            if flip[2 * kp] {
+                lo = -lo;
+            }
+            if flip[2 * kp + 1] {
+                hi = -hi;
+            }
+            *w = (lo & 0xffff) | (hi << 16);
+        }
+        Ok(())
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -459,6 +482,33 @@ mod tests {
         m.apply(&x, points, &mut out, &mut Vec::new());
         let want = -255.0 * 1e-3 * depth as f32;
         assert!(out.iter().all(|&v| (v - want).abs() < 1e-3 * want.abs()), "{:?} vs {want}", &out[..4]);
+    }
+
+    #[test]
+    fn negated_inputs_give_the_output_of_the_negated_input() {
+        let (rows, depth, block, points) = (7usize, 100usize, 64, 21);
+        let blocks = depth.div_ceil(block);
+        let q: Vec<i8> = test_values(rows * depth, 11).iter().map(|v| (v * 127.0) as i8).collect();
+        let zero: Vec<i8> = test_values(rows * blocks, 12).iter().map(|v| (v * 120.0) as i8).collect();
+        let scale: Vec<f32> = test_values(rows * blocks, 13).iter().map(|v| 0.001 + v.abs() * 0.01).collect();
+        let bias = test_values(rows, 14);
+        let x = test_values(depth * points, 15);
+        let negated = [0, 3, 4, 50, 99];
+        let mut flipped_x = x.clone();
+        for &c in &negated {
+            flipped_x[c * points..(c + 1) * points].iter_mut().for_each(|v| *v = -*v);
+        }
+        let plain = QuantizedPointwise::new([rows, depth], block, &q, &scale, &zero, &bias).unwrap();
+        let mut negating = plain.clone();
+        negating.negate_inputs(&negated).unwrap();
+        let (mut want, mut got) = (vec![0f32; rows * points], vec![0f32; rows * points]);
+        plain.apply(&x, points, &mut want, &mut Vec::new());
+        negating.apply(&flipped_x, points, &mut got, &mut Vec::new());
+        // The same integer sums: only the f32 rounding of the scaling differs.
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert!(negating.clone().negate_inputs(&[depth]).is_err());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use super::ops::{Epilogue, map_images};
 use super::qpointwise::QuantizedPointwise;
 use super::quantized_gemm::{KeptConstants, attr, bias_values};
 use crate::model::onnx_rewrite::{
-    QUANTIZED_CONV_OP, attr_int, dims_usize, dtype, float_values, i64_values, int_values, used_names,
+    NEGATED_INPUTS, QUANTIZED_CONV_OP, attr_int, dims_usize, dtype, float_values, i64_values, int_values, used_names,
 };
 
 /// The ONNX operator type of a kept convolution.
@@ -206,7 +206,11 @@ pub fn register(ops: &mut OnnxOpRegister) {
 
 fn build(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let c = KeptConstants::read(node)?;
-    let weights = QuantizedPointwise::new(c.dims, c.block, &c.q, &c.scale, &c.zero, &c.bias)?;
+    let mut weights = QuantizedPointwise::new(c.dims, c.block, &c.q, &c.scale, &c.zero, &c.bias)?;
+    if let Some(a) = attr(node, NEGATED_INPUTS) {
+        let negated: Vec<usize> = a.ints.iter().map(|&c| usize::try_from(c)).collect::<Result<_, _>>()?;
+        weights.negate_inputs(&negated)?;
+    }
     Ok((expand(QuantizedConvNode(Arc::new(weights))), vec![]))
 }
 
@@ -399,6 +403,39 @@ mod tests {
         let (expected, got) = (run(&folded, depth), run(&kept, depth));
         assert_eq!(got.len(), O * H * W);
         // The input is quantized to 16 bits: a relative error of about 1e-4.
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (a, b) in got.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-3 * scale, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_prelu_before_a_kept_convolution_folds_its_signs_into_it() {
+        use crate::model::onnx_rewrite::{fold_prelu_signs, rewrite_prelu};
+        // x -> Conv 1x1 (f32) -> PRelu (slopes above 1 on some channels) -> model().
+        let depth = 80;
+        let mut m = model(depth, 1);
+        let g = m.graph.as_mut().unwrap();
+        let f32s = |v: Vec<f32>| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        for n in &mut g.node {
+            n.input.iter_mut().filter(|i| *i == "x").for_each(|i| *i = "pr".into());
+        }
+        g.node.insert(0, node("Conv", &["x", "w0", "b0"], "c0", vec![]));
+        g.node.insert(1, node("PRelu", &["c0", "slope"], "pr", vec![]));
+        let slopes: Vec<f32> = (0..depth).map(|i| if i % 3 == 0 { 1.5 + (i % 5) as f32 } else { 0.25 }).collect();
+        let d = depth as i64;
+        g.initializer.push(tensor("w0", &[d, d, 1, 1], dtype::FLOAT, f32s(values(depth * depth, 10))));
+        g.initializer.push(tensor("b0", &[d], dtype::FLOAT, f32s(values(depth, 11))));
+        g.initializer.push(tensor("slope", &[d, 1, 1], dtype::FLOAT, f32s(slopes)));
+        let mut folded = m.clone();
+        fold_constants(&mut folded).unwrap();
+        let mut kept = m;
+        assert_eq!(keep_quantized_convs(&mut kept).unwrap(), 1);
+        fold_constants(&mut kept).unwrap();
+        assert_eq!(fold_prelu_signs(&mut kept).unwrap(), 1, "the kept node takes the signs back");
+        assert_eq!(rewrite_prelu(&mut kept).unwrap(), 0, "no general PRelu is left");
+        let (expected, got) = (run(&folded, depth), run(&kept, depth));
+        assert_eq!(got.len(), O * H * W);
         let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (a, b) in got.iter().zip(&expected) {
             assert!((a - b).abs() <= 1e-3 * scale, "{got:?} vs {expected:?}");
