@@ -526,10 +526,14 @@ pub const NEGATED_INPUTS: &str = "negated_inputs";
 /// `AttributeProto.type` of a list of integers.
 const ATTR_INTS: i32 = 7;
 
-/// Input channels of a kept integer convolution: its `q` is `rows x depth`.
+/// A kept integer convolution's int8 weights (`q`, `rows x depth`).
+fn kept_weights(node: &NodeProto) -> Option<&TensorProto> {
+    node.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref())
+}
+
+/// Input channels of a kept integer convolution.
 fn kept_depth(node: &NodeProto) -> Result<usize> {
-    let q = node.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref());
-    let q = q.with_context(|| format!("{QUANTIZED_CONV_OP} without attribute q"))?;
+    let q = kept_weights(node).with_context(|| format!("{QUANTIZED_CONV_OP} without attribute q"))?;
     Ok(dims_usize(q)?.get(1).copied().unwrap_or(0))
 }
 
@@ -662,9 +666,7 @@ pub fn channel_muls_to_depthwise(model: &mut ModelProto) -> Result<usize> {
         // [O, I].
         let weights = match conv.op_type.as_str() {
             "Conv" => conv.input.get(1).and_then(|w| inits.get(w)).map(|&i| (&graph.initializer[i], 4)),
-            QUANTIZED_CONV_OP => {
-                conv.attribute.iter().find(|a| a.name == "q").and_then(|a| a.t.as_ref()).map(|q| (q, 2))
-            }
+            QUANTIZED_CONV_OP => kept_weights(conv).map(|q| (q, 2)),
             _ => None,
         };
         let Some((weights, rank)) = weights else { continue };
