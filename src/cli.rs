@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::Scope;
 use crate::gallery::{HnswParams, IndexConfig, IndexKind};
 use crate::model::{Backend, BackendConfig};
 use crate::server::{Application, Config, shutdown_signal};
 use crate::service::ServiceConfig;
-use crate::store::{Scope, Store};
+use crate::store::Store;
 use crate::vision::decode::DecodeLimits;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::similarity::dot;
@@ -690,7 +691,7 @@ fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
         let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
         let code = match action {
             KeysCommand::Create { scope, name, quiet } => {
-                let name = crate::http::valid_name(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let name = crate::domain::valid_name(&name).map_err(|e| anyhow::anyhow!("invalid `name`: {e}"))?;
                 let created = store.create_key(name, scope, "cli").await?;
                 if quiet {
                     println!("{}", created.secret.expose_secret());

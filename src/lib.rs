@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod eval;

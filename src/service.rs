@@ -10,12 +10,12 @@ use image::RgbImage;
 use serde::Serialize;
 use sha2::Digest as _;
 
+use crate::domain::Detection;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gallery::{Candidate, ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::{FaceRecord, NewFace, Person, Store};
 use crate::telemetry;
-use crate::vision::detect::Detection;
 use crate::vision::pipeline::{Face, Pipeline, Timings};
 
 /// Decision thresholds and enrollment rules.

@@ -46,7 +46,7 @@ enum Outcome {
 pub fn person_name(folder: &Path) -> Option<String> {
     let name = folder.file_name()?.to_str()?.replace('_', " ");
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    crate::http::valid_name(&name).ok().map(str::to_string)
+    crate::domain::valid_name(&name).ok().map(str::to_string)
 }
 
 /// Whether an error means "this photo cannot be enrolled" (skip it) rather

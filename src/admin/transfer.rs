@@ -82,13 +82,14 @@ pub async fn import(store: &Store, input: impl BufRead, model: &str, dim: Option
     let (_, lines) = read_lines(input)?;
     let mut foreign = std::collections::BTreeMap::<&str, usize>::new();
     for line in &lines {
-        crate::http::valid_name(&line.person.name).map_err(|e| anyhow::anyhow!("person {}: {e}", line.person.id))?;
-        anyhow::ensure!(crate::store::is_valid_id(&line.person.id), "malformed person id {:?}", line.person.id);
+        crate::domain::valid_name(&line.person.name)
+            .map_err(|e| anyhow::anyhow!("person {}: invalid `name`: {e}", line.person.id))?;
+        anyhow::ensure!(crate::domain::is_valid_id(&line.person.id), "malformed person id {:?}", line.person.id);
         for f in &line.faces {
             if f.face.model != model {
                 *foreign.entry(f.face.model.as_str()).or_default() += 1;
             }
-            anyhow::ensure!(crate::store::is_valid_id(&f.face.id), "malformed face id {:?}", f.face.id);
+            anyhow::ensure!(crate::domain::is_valid_id(&f.face.id), "malformed face id {:?}", f.face.id);
             if let Some(d) = dim {
                 anyhow::ensure!(
                     f.embedding.len() == d,

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::domain::Detection;
 use crate::vision::Pipeline;
-use crate::vision::detect::Detection;
 
 #[derive(Serialize)]
 struct Line<'a> {

@@ -386,9 +386,8 @@ fn analyze_all(
     select: Select,
     gate: Option<(f32, f32)>,
 ) -> Result<Vec<Option<Vec<f32>>>> {
-    let passes = |q: &crate::vision::quality::Quality| {
-        gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp)
-    };
+    let passes =
+        |q: &crate::domain::Quality| gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp);
     let bar = indicatif::ProgressBar::new(images.len() as u64);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} embedding {pos}/{len} images [{bar:30}] {per_sec} eta {eta}")

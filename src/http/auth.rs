@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
 use super::AppState;
+use crate::domain::Scope;
 use crate::error::Error;
-use crate::store::{ApiKey, Scope};
+use crate::store::ApiKey;
 
 /// Who made a request: the key (None when the service runs open).
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::persons::valid_name;
 use super::{AppState, Caller, JsonBody, PathParams};
+use crate::domain::Scope;
 use crate::error::Error;
-use crate::store::{ApiKey, AuditEntry, Scope};
+use crate::store::{ApiKey, AuditEntry};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

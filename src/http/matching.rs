@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::persons::{person_id, valid_metadata, valid_name};
 use super::{AppState, Caller, ImageForm, PathParams};
+use crate::domain::is_valid_id;
 use crate::error::Error;
 use crate::service::{Analysis, Comparison, FaceChoice, Identification, ImageSize, Verification};
-use crate::store::is_valid_id;
 use crate::store::{FaceRecord, Person};
 use crate::vision::EmbeddedFace;
 

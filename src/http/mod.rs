@@ -28,11 +28,10 @@ use utoipa_axum::routes;
 pub use auth::Caller;
 pub use error::{RETRY_AFTER_SECS, status};
 pub use input::{ImageForm, JsonBody, PathParams, decode_base64};
-pub use persons::valid_name;
 
+use crate::domain::Scope;
 use crate::error::Error;
 use crate::service::Service;
-use crate::store::Scope;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -7,29 +7,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{AppState, Caller, JsonBody, PathParams};
+use crate::domain::is_valid_id;
 use crate::error::Error;
-use crate::store::{FaceRecord, Person, is_valid_id};
+use crate::store::{FaceRecord, Person};
 
-/// Longest person name accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 256;
 /// Largest metadata object accepted, serialised, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
 
-/// A trimmed, non-empty name of bounded length without control characters.
+/// A person's name as the API accepts it (`domain::valid_name`), refused
+/// as an invalid `name` parameter.
 pub fn valid_name(name: &str) -> Result<&str, Error> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Error::param("name", "must not be empty"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::param("name", format!("longer than {MAX_NAME_CHARS} characters")));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::param("name", "must not contain control characters"));
-    }
-    Ok(name)
+    crate::domain::valid_name(name).map_err(|e| Error::param("name", e.to_string()))
 }
 
 /// Metadata must be a JSON object of bounded size.

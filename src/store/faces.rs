@@ -7,7 +7,7 @@ use super::{
     FaceRecord, Person, Store, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, new_id,
     now,
 };
-use crate::vision::geometry::BBox;
+use crate::domain::BBox;
 use crate::vision::pipeline::Face;
 
 /// A face to enroll: its detection, quality and embedding.

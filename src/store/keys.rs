@@ -3,50 +3,13 @@
 //! stored only as its SHA-256 and compared in constant time.
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 
 use super::{Store, StoreError, StoreResult, now};
-
-/// What a key may do; each scope includes the ones below it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// verify, identify, compare, detect, embed, info.
-    Match,
-    /// enroll (new persons and new faces), and everything `match` may do.
-    Enroll,
-    /// manage keys and persons (list, rename, delete), and everything else.
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Match => "match",
-            Scope::Enroll => "enroll",
-            Scope::Admin => "admin",
-        }
-    }
-
-    fn parse(s: &str) -> StoreResult<Self> {
-        match s {
-            "match" => Ok(Scope::Match),
-            "enroll" => Ok(Scope::Enroll),
-            "admin" => Ok(Scope::Admin),
-            other => Err(StoreError::Corrupt(format!("unknown key scope {other:?}"))),
-        }
-    }
-
-    /// Whether a key of this scope may do what `needed` allows.
-    pub fn allows(self, needed: Scope) -> bool {
-        self >= needed
-    }
-}
+use crate::domain::Scope;
 
 /// A key as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -89,7 +52,7 @@ fn key_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ApiKey> {
     Ok(ApiKey {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        scope: Scope::parse(&scope)?,
+        scope: scope.parse().map_err(|e: crate::domain::scope::UnknownScope| StoreError::Corrupt(e.to_string()))?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::vision::geometry::{BBox, Point};
-use crate::vision::quality::Quality;
+pub(crate) use crate::domain::new_id;
+use crate::domain::{BBox, Point, Quality};
 
 pub use audit::AuditEntry;
 pub use faces::NewFace;
-pub use keys::{ApiKey, NewKey, Scope};
+pub use keys::{ApiKey, NewKey};
 pub use transfer::FaceExport;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub struct FaceRecord {
     pub person_id: String,
     #[serde(rename = "box")]
     pub bbox: BBox,
-    #[schema(schema_with = crate::vision::geometry::landmarks_schema)]
+    #[schema(schema_with = crate::domain::geometry::landmarks_schema)]
     pub landmarks: [Point; 5],
     pub score: f32,
     pub quality: Quality,
@@ -78,16 +78,6 @@ pub struct StoredEmbedding {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-}
-
-/// A new opaque, URL-safe id (UUID v7: time-ordered, 32 hex digits).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
-}
-
-/// Whether `id` has the shape of an id this service issues.
-pub fn is_valid_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 pub fn now() -> String {
@@ -185,15 +175,5 @@ mod tests {
         assert_eq!(&blob[0..4], &0.5f32.to_le_bytes());
         assert_eq!(blob_to_embedding(&blob).unwrap(), v);
         assert!(blob_to_embedding(&[1, 2, 3]).is_err());
-    }
-
-    #[test]
-    fn ids_are_32_lowercase_hex_digits() {
-        let id = new_id();
-        assert!(is_valid_id(&id), "{id}");
-        assert_ne!(new_id(), id);
-        for bad in ["", "../../etc/passwd", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcdeg"] {
-            assert!(!is_valid_id(bad), "{bad}");
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! detected landmarks to the ArcFace template, and a bilinear warp.
 use image::{Rgb, RgbImage};
 
-use super::geometry::Point;
+use crate::domain::Point;
 use crate::model::manifest::Alignment;
 
 /// The standard 112x112 ArcFace 5-point template: right eye, left eye (in the

@@ -3,23 +3,11 @@
 //! landmarks back to original-image pixels.
 use anyhow::{Context, Result};
 use image::RgbImage;
-use serde::Serialize;
 
-use super::anchors::{Level, decode_level, nms};
-use super::geometry::{BBox, Point};
 use super::resize::resize_rgb;
+use super::yunet_head::{Level, decode_level, nms};
+use crate::domain::{BBox, Detection, Point};
 use crate::model::{ChannelOrder, InputSpec, LoadedModel, ModelId, Network};
-
-/// One detected face, in the coordinates of the image it was found in.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Detection {
-    #[serde(rename = "box")]
-    pub bbox: BBox,
-    /// Right eye, left eye, nose tip, right and left mouth corners.
-    #[schema(schema_with = crate::vision::geometry::landmarks_schema)]
-    pub landmarks: [Point; 5],
-    pub score: f32,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorConfig {

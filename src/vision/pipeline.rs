@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::align::align_face;
 use super::decode::{DecodeError, DecodeLimits, decode_image};
-use super::detect::{Detection, Detector, DetectorConfig};
+use super::detect::{Detector, DetectorConfig};
 use super::embed::{Embedder, Embedding};
-use super::quality::Quality;
+use crate::domain::{Detection, Quality};
 use crate::model::{BackendConfig, LoadedModel, Manifest};
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -148,7 +148,7 @@ impl Pipeline {
                 &owned
             }
         };
-        Ok(Quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, crop))
+        Ok(super::quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, crop))
     }
 
     /// Detects, then aligns, measures and (with `embed`) embeds the selected faces.

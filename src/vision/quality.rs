@@ -1,27 +1,13 @@
-//! Simple, model-independent face quality signals, so enrollment can refuse a
-//! poor photo with a reason: how big the face is and how sharp.
+//! Measuring a face's quality signals (`domain::Quality`): its size, the
+//! distance between its eyes, and the sharpness of its aligned crop.
+use crate::domain::{Point, Quality};
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 
-use super::geometry::Point;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Quality {
-    /// The smaller side of the face box, in original-image pixels.
-    pub face_size: f32,
-    /// Distance between the eye centres, in original-image pixels.
-    pub eye_distance: f32,
-    /// Variance of the Laplacian over the aligned grey crop; sharp faces score
-    /// in the hundreds, heavy blur in the tens or less.
-    pub sharpness: f32,
-}
-
-impl Quality {
-    pub fn measure(face_width: f32, face_height: f32, landmarks: &[Point; 5], aligned: &RgbImage) -> Self {
-        let eye_distance =
-            ((landmarks[0][0] - landmarks[1][0]).powi(2) + (landmarks[0][1] - landmarks[1][1]).powi(2)).sqrt();
-        Self { face_size: face_width.min(face_height), eye_distance, sharpness: laplacian_variance(aligned) }
-    }
+/// The quality of a face from its box size, its landmarks and its aligned crop.
+pub fn measure(face_width: f32, face_height: f32, landmarks: &[Point; 5], aligned: &RgbImage) -> Quality {
+    let eye_distance =
+        ((landmarks[0][0] - landmarks[1][0]).powi(2) + (landmarks[0][1] - landmarks[1][1]).powi(2)).sqrt();
+    Quality { face_size: face_width.min(face_height), eye_distance, sharpness: laplacian_variance(aligned) }
 }
 
 /// Variance of the 4-neighbour Laplacian of the luma, over the interior.

@@ -2,7 +2,8 @@
 //! to serve a non-loopback address without keys.
 use reqwest::StatusCode;
 use serde_json::json;
-use visage::store::{Scope, Store};
+use visage::domain::Scope;
+use visage::store::Store;
 
 use crate::helpers::{assert_error, config, photo, spawn_with, temp_dir};
 

@@ -6,8 +6,7 @@
 //! size `(exp(dw) s, exp(dh) s)` and each landmark `((c + lx) s, (r + ly) s)`;
 //! its score is `sqrt(cls * obj)` with both clamped to [0, 1] (as OpenCV's
 //! `FaceDetectorYN` decodes it).
-use super::detect::Detection;
-use super::geometry::BBox;
+use crate::domain::{BBox, Detection};
 
 /// One stride's raw outputs, each row-major over the grid.
 pub struct Level<'a> {
