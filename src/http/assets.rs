@@ -46,6 +46,18 @@ pub async fn ui() -> Response {
     html(include_str!("../../assets/ui.html"))
 }
 
+/// Interactive API documentation (Swagger UI, served from this binary).
+#[utoipa::path(
+    get,
+    path = "/docs",
+    operation_id = "docs",
+    tag = "service",
+    responses((status = 200, description = "An HTML page", content_type = "text/html"))
+)]
+pub async fn docs() -> Response {
+    html(include_str!("../../assets/docs.html"))
+}
+
 /// A static file of the documentation and demo pages.
 #[utoipa::path(
     get,

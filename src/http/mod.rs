@@ -122,7 +122,7 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::openapi_json))
-        .routes(routes!(openapi::docs))
+        .routes(routes!(assets::docs))
         .routes(routes!(assets::asset))
         .routes(routes!(assets::ui))
         .routes(scoped(routes!(prometheus::metrics), Scope::Match))

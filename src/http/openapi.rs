@@ -313,15 +313,3 @@ pub fn document(mut openapi: OpenApi) -> OpenApi {
 pub async fn openapi_json() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], super::openapi_text()).into_response()
 }
-
-/// Interactive API documentation (Swagger UI, served from this binary).
-#[utoipa::path(
-    get,
-    path = "/docs",
-    operation_id = "docs",
-    tag = "service",
-    responses((status = 200, description = "An HTML page", content_type = "text/html"))
-)]
-pub async fn docs() -> Response {
-    super::assets::html(include_str!("../../assets/docs.html"))
-}
