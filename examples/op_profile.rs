@@ -31,7 +31,7 @@ fn main() -> Result<()> {
     let manifest = visage::model::Manifest::load(dir)?;
     let entry = manifest.models.iter().find(|m| &m.id == id).with_context(|| format!("no model {id:?}"))?;
     let proto = visage::model::tract_proto(dir, entry)?;
-    let plan = visage::model::network::TractNetwork::new(&proto, id)?.plan([1, 3, h, w])?;
+    let plan = visage::model::tract::TractNetwork::new(&proto, id)?.plan([1, 3, h, w])?;
     let input: TValue = Tensor::from(tract_ndarray::Array4::<f32>::from_elem((1, 3, h, w), 100.0)).into();
 
     let mut per_node: HashMap<usize, Vec<Duration>> = HashMap::new();

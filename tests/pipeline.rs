@@ -419,7 +419,7 @@ fn tempdir() -> PathBuf {
 /// slow path. (Their outputs are checked by the parity tests above.)
 #[test]
 fn visage_kernels_replace_tracts_in_the_shipped_models() {
-    use visage::model::network::TractNetwork;
+    use visage::model::tract::TractNetwork;
     let manifest = Manifest::load(&models_dir()).unwrap();
     let count = |id: &str, shape: [usize; 4]| {
         let entry = manifest.models.iter().find(|m| m.id == id).unwrap();

@@ -7,6 +7,7 @@ pub mod network;
 pub mod onnx_rewrite;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
+pub mod tract;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -139,7 +140,7 @@ impl LoadedModel {
         };
         let outputs =
             proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
-        let network = network::build(&proto, &entry.id, backend, dir)
+        let network = build_network(&proto, &entry.id, backend, dir)
             .with_context(|| format!("loading {} on {}", entry.id, backend.backend.name()))?;
         Ok(Self {
             id: ModelId { name: entry.id.clone(), sha256: entry.sha256.to_lowercase() },
@@ -148,4 +149,34 @@ impl LoadedModel {
             network,
         })
     }
+}
+
+/// Builds the network for a rewritten model with the configured backend.
+fn build_network(
+    proto: &ModelProto,
+    name: &str,
+    config: &BackendConfig,
+    models_dir: &std::path::Path,
+) -> Result<Box<dyn Network>> {
+    match config.backend {
+        Backend::Tract => Ok(Box::new(tract::TractNetwork::new(proto, name)?)),
+        Backend::Onnxruntime => {
+            let lib =
+                config.onnxruntime_library.clone().unwrap_or_else(|| network::default_onnxruntime_library(models_dir));
+            onnxruntime_network(proto, name, &lib)
+        }
+    }
+}
+
+#[cfg(feature = "onnxruntime")]
+fn onnxruntime_network(proto: &ModelProto, name: &str, lib: &std::path::Path) -> Result<Box<dyn Network>> {
+    Ok(Box::new(onnxruntime::OrtNetwork::new(proto, name, lib)?))
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+fn onnxruntime_network(_: &ModelProto, _: &str, _: &std::path::Path) -> Result<Box<dyn Network>> {
+    anyhow::bail!(
+        "this visage was built without the onnxruntime backend: rebuild with `--features onnxruntime` \
+         (and run `make onnxruntime` to fetch the library), or use the default backend, tract"
+    )
 }
