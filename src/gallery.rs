@@ -20,7 +20,7 @@ pub struct IndexConfig {
 }
 
 /// Which index identification searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexKind {
     /// Exact search over every embedding (default; <= 20 ms at 1M on 2 cores).

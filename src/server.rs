@@ -43,12 +43,19 @@ pub struct Config {
     pub metrics_addr: Option<String>,
 }
 
+/// Where the service listens unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// The SQLite database unless told otherwise (created with its folder).
+pub const DEFAULT_DB: &str = "data/visage.db";
+/// The folder with `manifest.toml` and the model files unless told otherwise.
+pub const DEFAULT_MODELS_DIR: &str = "models";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
-            addr: "127.0.0.1:8080".into(),
-            db: PathBuf::from("data/visage.db"),
-            models_dir: PathBuf::from("models"),
+            addr: DEFAULT_ADDR.into(),
+            db: PathBuf::from(DEFAULT_DB),
+            models_dir: PathBuf::from(DEFAULT_MODELS_DIR),
             workers: default_workers(),
             queue: 32,
             body_limit: 10 * 1024 * 1024,

@@ -2,7 +2,8 @@
 //! (stage timings, faces per photo, queue rejections) without knowing who
 //! collects; this module installs the Prometheus recorder once per process
 //! and renders the exposition, setting the gauges that are read at scrape
-//! time (queue depth, gallery size).
+//! time (queue depth, gallery size). Logs and traces are set up here too:
+//! once per process, by whichever front end starts (`init_tracing`).
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -125,4 +126,56 @@ pub fn render(snapshot: Snapshot) -> Option<String> {
     metrics::gauge!(GALLERY_OTHER_MODEL).set(snapshot.gallery_other_model as f64);
     handle.run_upkeep();
     Some(handle.render())
+}
+
+/// tract warns that opset 21 is newer than it is tested with; the parity tests
+/// cover these models, so that warning is hidden unless asked for.
+pub const DEFAULT_LOG_FILTER: &str = "info,tract_onnx=error";
+
+/// What keeps the log and trace outputs running (the OTLP exporter flushes
+/// when it is dropped).
+pub struct TracingGuard {
+    #[cfg(feature = "otel")]
+    _otel: Option<crate::otel::Guard>,
+}
+
+/// Where request spans go over OTLP/HTTP (with the `otel` feature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Otlp {
+    /// e.g. `http://collector:4318/v1/traces`.
+    pub endpoint: String,
+    /// JSON instead of protobuf.
+    pub json: bool,
+}
+
+/// Logs to standard error (JSON lines with `json`), and with the `otel`
+/// feature and an OTLP endpoint, spans exported over OpenTelemetry.
+pub fn init_tracing(json: bool, otlp: Option<&Otlp>) -> anyhow::Result<TracingGuard> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let fmt = if json { fmt.json().boxed() } else { fmt.boxed() };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otel")]
+    {
+        if let Some(otlp) = otlp {
+            let (layer, guard) = crate::otel::layer(&otlp.endpoint, otlp.json)?;
+            let _ = registry.with(layer).try_init();
+            return Ok(TracingGuard { _otel: Some(guard) });
+        }
+        let _ = registry.try_init();
+        Ok(TracingGuard { _otel: None })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        if otlp.is_some() {
+            anyhow::bail!("--otlp-endpoint needs a build with `--features otel`");
+        }
+        let _ = registry.try_init();
+        Ok(TracingGuard {})
+    }
 }

@@ -5,41 +5,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::PipelineArgs;
+use crate::vision::Pipeline;
 
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Photos to time (the largest face of each is aligned and embedded).
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
-    #[command(flatten)]
-    pub common: BenchCommon,
-}
-
-/// Options every benchmark takes.
-#[derive(Args, Debug)]
-pub struct BenchCommon {
+/// How a benchmark runs and reports.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
     /// Timed runs (after two warm-up runs).
-    #[arg(long, default_value_t = 30)]
     pub iterations: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
+    /// JSON instead of a table.
     pub json: bool,
-    #[command(flatten)]
-    pub pipeline: PipelineArgs,
-}
-
-/// `visage bench-models`: the models alone (no decode, resize or NMS).
-#[derive(Args, Debug)]
-pub struct ModelBenchArgs {
-    /// Detector input sizes, WxH (multiples of 32).
-    #[arg(long, value_delimiter = ',', default_value = "256x256,320x320,512x640,640x640")]
-    pub detector_sizes: Vec<String>,
-    #[command(flatten)]
-    pub common: BenchCommon,
 }
 
 fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -55,10 +31,10 @@ fn time_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> 
     Ok(median(t))
 }
 
-pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
-    let p = args.common.pipeline.load()?;
+/// `visage bench-models`: the models alone at the given detector input sizes (`WxH`).
+pub fn run_models(p: &Pipeline, detector_sizes: &[String], o: BenchOptions) -> Result<ExitCode> {
     let mut detector = serde_json::Map::new();
-    for size in &args.detector_sizes {
+    for size in detector_sizes {
         let (w, h) = size
             .split_once('x')
             .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
@@ -66,7 +42,7 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
         let shape = [1, 3, h as usize, w as usize];
         let net = p.detector.network();
         net.prepare(shape)?;
-        let ms = time_ms(args.common.iterations, || {
+        let ms = time_ms(o.iterations, || {
             net.run(vec![0.0; shape.iter().product()], shape)?;
             Ok(())
         })?;
@@ -76,13 +52,13 @@ pub fn run_models(args: ModelBenchArgs) -> Result<ExitCode> {
     for m in p.embedder.members() {
         let (w, h) = m.input_size();
         let crop = image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 90]));
-        let ms = time_ms(args.common.iterations, || {
+        let ms = time_ms(o.iterations, || {
             m.raw(&crop)?;
             Ok(())
         })?;
         embedders.insert(m.id().name.clone(), serde_json::json!({ "input": format!("{w}x{h}"), "ms": ms }));
     }
-    if args.common.json {
+    if o.json {
         println!("{}", serde_json::json!({ "detector": detector, "embedders": embedders }));
     } else {
         for (size, ms) in &detector {
@@ -120,16 +96,16 @@ fn median(mut xs: Vec<Duration>) -> f64 {
     xs.get(xs.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    let p = args.common.pipeline.load()?;
+/// `visage bench`: per-stage medians on each photo.
+pub fn run(p: &Pipeline, images: &[PathBuf], o: BenchOptions) -> Result<ExitCode> {
     let mut rows = Vec::new();
-    for path in &args.images {
+    for path in images {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let img = p.decode(&bytes)?;
         let lb = p.detector.letterbox(img.width(), img.height());
         let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let mut faces = 0;
-        for i in 0..args.common.iterations + 2 {
+        for i in 0..o.iterations + 2 {
             let t0 = Instant::now();
             let img = p.decode(&bytes)?;
             let t1 = Instant::now();
@@ -160,10 +136,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             align_ms: median(a),
             embed_ms: median(e),
             total_ms: median(tot),
-            iterations: args.common.iterations,
+            iterations: o.iterations,
         });
     }
-    if args.common.json {
+    if o.json {
         println!("{}", serde_json::to_string(&rows)?);
     } else {
         println!(
@@ -185,7 +161,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 r.total_ms
             );
         }
-        println!("(medians of {} single-threaded runs; model {})", args.common.iterations, p.embedder.id());
+        println!("(medians of {} single-threaded runs; model {})", o.iterations, p.embedder.id());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,35 +6,27 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::IndexArgs;
 use crate::gallery::{IndexConfig, IndexKind};
 use crate::service::load_gallery;
 use crate::store::Store;
 use crate::vision::similarity::l2_normalize;
 
-#[derive(Args, Debug)]
-pub struct GalleryBenchArgs {
+/// What `visage bench-gallery` measures.
+#[derive(Debug, Clone)]
+pub struct GalleryBenchOptions {
     /// Gallery sizes to measure.
-    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     pub sizes: Vec<usize>,
     /// Probes searched per size.
-    #[arg(long, default_value_t = 200)]
     pub queries: usize,
-    #[arg(long, default_value_t = 128)]
     pub dim: usize,
-    #[arg(long, default_value_t = 5)]
     pub top_k: usize,
-    /// Folder for the temporary databases (default: the system temp folder).
-    #[arg(long)]
+    /// Folder for the temporary databases (None: the system temp folder).
     pub dir: Option<PathBuf>,
-    #[arg(long)]
     pub json: bool,
-    /// The index to measure; for hnsw, recall@1 against exact search is reported.
-    #[command(flatten)]
-    pub index: IndexArgs,
+    /// The index measured; for HNSW, recall@1 against exact search is reported.
+    pub index: IndexConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,8 +81,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
     let dir =
         args.dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("visage-gallery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -104,7 +95,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
             (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
         let probes: Vec<Vec<f32>> =
             items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();
-        let row = runtime.block_on(async {
+        let row = async {
             let store = Store::open(&db).await?;
             let start = Instant::now();
             store.bulk_enroll(&items, model).await?;
@@ -114,7 +105,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
             let rss_before = rss_bytes();
             let start = Instant::now();
             let store = Store::open(&db).await?;
-            let (gallery, _) = load_gallery(&store, model, args.dim, args.index.config()).await?;
+            let (gallery, _) = load_gallery(&store, model, args.dim, args.index).await?;
             let startup_seconds = start.elapsed().as_secs_f64();
             let rss_after = rss_bytes();
             // Another photo of an enrolled person: the embedding plus noise.
@@ -129,7 +120,7 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
                 })
                 .collect();
             let near_results: Vec<_> = near.iter().map(|q| gallery.search(q, 1)).collect();
-            let recall_at_1_vs_exact = if args.index.index == IndexKind::Exact {
+            let recall_at_1_vs_exact = if args.index.kind == IndexKind::Exact {
                 1.0
             } else {
                 let (exact, _) = load_gallery(&store, model, args.dim, IndexConfig::default()).await?;
@@ -166,9 +157,10 @@ pub fn run(args: GalleryBenchArgs) -> Result<ExitCode> {
                 rss_bytes_per_embedding: rss_after.saturating_sub(rss_before) as f64 / size as f64,
                 self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
                 recall_at_1_vs_exact,
-                index: args.index.index,
+                index: args.index.kind,
             })
-        })?;
+        }
+        .await?;
         let _ = std::fs::remove_file(&db);
         if !args.json {
             println!(

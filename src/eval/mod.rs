@@ -15,103 +15,39 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
 use serde::Serialize;
 
-use crate::cli::PipelineArgs;
 use crate::vision::similarity::dot;
-use crate::vision::{Pipeline, Select};
+use crate::vision::{Pipeline, PipelineConfig, Select};
 use metrics::Scored;
 
-#[derive(Subcommand, Debug)]
-pub enum EvalCommand {
-    /// LFW "View 2" protocol on a pairs file (LFW format or CSV `img_a,img_b,same`).
-    Pairs {
-        /// The pairs file.
-        #[arg(long)]
-        pairs: PathBuf,
-        /// Folder the image paths are relative to.
-        #[arg(long)]
-        root: PathBuf,
-        /// Folds for a CSV file (an LFW file names its own).
-        #[arg(long, default_value_t = 10)]
-        folds: usize,
-        /// Threads embedding images (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Also write every pair's similarity to this CSV (img_a,img_b,same,similarity).
-        #[arg(long)]
-        scores: Option<PathBuf>,
-        /// Which face of a photo with several is compared: the one nearest the
-        /// centre (LFW's convention for its subject) or the largest (the API's).
-        #[arg(long, value_enum, default_value_t = FacePick::Central)]
-        face: FacePick,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
-    /// One-shot open-set identification on an LFW-layout folder: persons with
-    /// two or more photos enrolled from the first (through the enrollment
-    /// gates) and searched with the second; persons with one photo as strangers.
-    OneShot {
-        /// Folder of `<Name>/<Name>_NNNN.jpg` photos.
-        #[arg(long)]
-        root: PathBuf,
-        /// Take only the persons this pairs file names (LFW format), e.g. View 1's DevTrain.
-        #[arg(long)]
-        pairs: Option<PathBuf>,
-        /// Most persons enrolled.
-        #[arg(long, default_value_t = 1000)]
-        persons: usize,
-        /// Most strangers.
-        #[arg(long, default_value_t = 1000)]
-        strangers: usize,
-        /// The identification threshold (default: the embedder's).
-        #[arg(long)]
-        threshold: Option<f32>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
-    /// Every face found in a set of photos down to a low score floor, as JSON
-    /// lines (`bench/detection_tradeoff.py` tabulates missed and extra faces
-    /// per pair of score bars from one run).
-    Detections {
-        /// Take the photos a pairs file names (LFW or CSV)...
-        #[arg(long, conflicts_with = "dir")]
-        pairs: Option<PathBuf>,
-        /// ...or every image below this folder.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Folder the pairs file's paths are relative to (and that printed paths are relative to).
-        #[arg(long)]
-        root: Option<PathBuf>,
-        /// The lowest score kept.
-        #[arg(long, default_value_t = 0.3)]
-        floor: f32,
-        /// Write the lines here instead of to standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
-    /// Open-set 1:N calibration: FPIR and DIR per threshold from a file of
-    /// `cluster_id,image` rows (one cluster per person).
-    Identify {
-        #[arg(long)]
-        clusters: PathBuf,
-        #[arg(long)]
-        root: PathBuf,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
+/// The models a measurement runs: their folder and the pipeline's settings.
+#[derive(Debug, Clone)]
+pub struct Models {
+    pub dir: PathBuf,
+    pub config: PipelineConfig,
+}
+
+impl Models {
+    pub fn load(&self) -> Result<Pipeline> {
+        Pipeline::load(&self.dir, self.config.clone())
+    }
+}
+
+/// `visage eval pairs`: LFW's protocol on a pairs file.
+#[derive(Debug, Clone)]
+pub struct PairsOptions {
+    pub pairs: PathBuf,
+    pub root: PathBuf,
+    /// Folds for a CSV file (an LFW file names its own).
+    pub folds: usize,
+    /// Threads embedding images (None: all cores).
+    pub threads: Option<usize>,
+    pub json: bool,
+    /// Where every pair's similarity is written as CSV, if anywhere.
+    pub scores: Option<PathBuf>,
+    /// Which face of a photo with several is compared.
+    pub face: Select,
 }
 
 /// What `eval pairs` reports.
@@ -140,74 +76,72 @@ pub struct Report {
     pub seconds: f64,
 }
 
-pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
-    match cmd {
-        EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
-            one_shot_command(root, pairs, persons, strangers, threshold, json, pipeline)
+/// `visage eval pairs`.
+pub fn pairs_command(o: PairsOptions, models: &Models) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&o.pairs).with_context(|| format!("cannot read {}", o.pairs.display()))?;
+    let list = pairs::parse(&text, &o.root, o.folds)?;
+    let p = models.load()?;
+    let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (report, scored) = evaluate(&p, &list, threads, o.face)?;
+    if let Some(path) = o.scores {
+        let mut csv = String::from("img_a,img_b,same,similarity\n");
+        for (pair, s) in list.pairs.iter().zip(&scored) {
+            csv += &format!("{},{},{},{:.6}\n", pair.a.display(), pair.b.display(), u8::from(pair.same), s.score);
         }
-        EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
-            detections_command(pairs, dir, root, floor, out, pipeline)
-        }
-        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, pipeline } => {
-            let text = std::fs::read_to_string(&pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
-            let list = pairs::parse(&text, &root, folds)?;
-            let p = pipeline.load()?;
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let (report, scored) = evaluate(&p, &list, threads, face.into())?;
-            if let Some(path) = scores {
-                let mut csv = String::from("img_a,img_b,same,similarity\n");
-                for (pair, s) in list.pairs.iter().zip(&scored) {
-                    csv +=
-                        &format!("{},{},{},{:.6}\n", pair.a.display(), pair.b.display(), u8::from(pair.same), s.score);
-                }
-                std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print_table(&report);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        EvalCommand::Identify { clusters, root, json, pipeline } => {
-            let text =
-                std::fs::read_to_string(&clusters).with_context(|| format!("cannot read {}", clusters.display()))?;
-            let groups = identify::parse_clusters(&text, &root)?;
-            let p = pipeline.load()?;
-            let all: Vec<&PathBuf> = groups.iter().flatten().collect();
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut flat = analyze_all(&p, &all, threads, Select::Central, None)?.into_iter();
-            let embeddings: Vec<Vec<Option<Vec<f32>>>> =
-                groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
-            let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
-            let c = identify::calibrate(&embeddings, &thresholds);
-            if json {
-                println!("{}", serde_json::to_string(&c)?);
-            } else {
-                println!(
-                    "{} persons, {} genuine probes, {} stranger probes; lowest genuine best match {:.3}, highest stranger {:.3}",
-                    c.persons, c.genuine_probes, c.stranger_probes, c.genuine_min, c.stranger_max
-                );
-                println!("{:>9} {:>8} {:>8}", "threshold", "DIR", "FPIR");
-                for r in c.rows.iter().step_by(2) {
-                    println!("{:>9.2} {:>7.1}% {:>7.1}%", r.threshold, 100.0 * r.dir, 100.0 * r.fpir);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+        std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if o.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `visage eval identify`: FPIR and DIR per threshold from a clusters file.
+pub fn identify_command(clusters: &Path, root: &Path, json: bool, models: &Models) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(clusters).with_context(|| format!("cannot read {}", clusters.display()))?;
+    let groups = identify::parse_clusters(&text, root)?;
+    let p = models.load()?;
+    let all: Vec<&PathBuf> = groups.iter().flatten().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut flat = analyze_all(&p, &all, threads, Select::Central, None)?.into_iter();
+    let embeddings: Vec<Vec<Option<Vec<f32>>>> =
+        groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
+    let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
+    let c = identify::calibrate(&embeddings, &thresholds);
+    if json {
+        println!("{}", serde_json::to_string(&c)?);
+    } else {
+        println!(
+            "{} persons, {} genuine probes, {} stranger probes; lowest genuine best match {:.3}, highest stranger {:.3}",
+            c.persons, c.genuine_probes, c.stranger_probes, c.genuine_min, c.stranger_max
+        );
+        println!("{:>9} {:>8} {:>8}", "threshold", "DIR", "FPIR");
+        for r in c.rows.iter().step_by(2) {
+            println!("{:>9.2} {:>7.1}% {:>7.1}%", r.threshold, 100.0 * r.dir, 100.0 * r.fpir);
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `visage eval one-shot`.
-fn one_shot_command(
-    root: PathBuf,
-    pairs: Option<PathBuf>,
-    persons: usize,
-    strangers: usize,
-    threshold: Option<f32>,
-    json: bool,
-    pipeline: PipelineArgs,
-) -> Result<ExitCode> {
+#[derive(Debug, Clone)]
+pub struct OneShotOptions {
+    /// Folder of `<Name>/<Name>_NNNN.jpg` photos.
+    pub root: PathBuf,
+    /// Only the persons this pairs file names.
+    pub pairs: Option<PathBuf>,
+    pub persons: usize,
+    pub strangers: usize,
+    /// The identification threshold (None: the embedder's).
+    pub threshold: Option<f32>,
+    pub json: bool,
+}
+
+/// `visage eval one-shot`.
+pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> {
+    let OneShotOptions { root, pairs, persons, strangers, threshold, json } = o;
     let names = match &pairs {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -217,7 +151,7 @@ fn one_shot_command(
         None => None,
     };
     let proto = one_shot::protocol(&root, names, persons, strangers)?;
-    let p = pipeline.load()?;
+    let p = models.load()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let svc = crate::service::ServiceConfig::default();
     let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
@@ -265,15 +199,24 @@ fn one_shot_command(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `visage eval detections`: which photos, down to which score.
+#[derive(Debug, Clone)]
+pub struct DetectionsOptions {
+    /// The photos a pairs file names...
+    pub pairs: Option<PathBuf>,
+    /// ...or every image below this folder.
+    pub dir: Option<PathBuf>,
+    /// What the pairs file's (and the printed) paths are relative to.
+    pub root: Option<PathBuf>,
+    /// The lowest score kept.
+    pub floor: f32,
+    /// Where the lines go (None: standard output).
+    pub out: Option<PathBuf>,
+}
+
 /// `visage eval detections`.
-fn detections_command(
-    pairs: Option<PathBuf>,
-    dir: Option<PathBuf>,
-    root: Option<PathBuf>,
-    floor: f32,
-    out: Option<PathBuf>,
-    mut pipeline: PipelineArgs,
-) -> Result<ExitCode> {
+pub fn detections_command(o: DetectionsOptions, models: &Models) -> Result<ExitCode> {
+    let DetectionsOptions { pairs, dir, root, floor, out } = o;
     let root = root.or_else(|| dir.clone()).unwrap_or_default();
     let images = match (&pairs, &dir) {
         (Some(file), _) => {
@@ -283,9 +226,10 @@ fn detections_command(
         (None, Some(d)) => crate::admin::image_files_below(d)?,
         (None, None) => anyhow::bail!("give --pairs or --dir"),
     };
-    pipeline.detect_score = floor;
-    pipeline.detect_best_score = floor;
-    let p = pipeline.load()?;
+    let mut models = models.clone();
+    models.config.detector.score_threshold = floor;
+    models.config.detector.best_score_threshold = floor;
+    let p = models.load()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     match out {
         Some(path) => {
@@ -298,24 +242,6 @@ fn detections_command(
         None => detections::dump(&p, &images, &root, threads, &mut std::io::stdout().lock())?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Which face of a photo `eval pairs` compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FacePick {
-    /// The face nearest the photo's centre (LFW's subject).
-    Central,
-    /// The largest face (the API's `face=largest`).
-    Largest,
-}
-
-impl From<FacePick> for Select {
-    fn from(f: FacePick) -> Self {
-        match f {
-            FacePick::Central => Select::Central,
-            FacePick::Largest => Select::Largest,
-        }
-    }
 }
 
 /// Embeds each distinct image once (the face `select` picks), on `threads`

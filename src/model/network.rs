@@ -14,7 +14,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 /// Which engine runs the models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// tract, compiled in (pure Rust).

@@ -1,0 +1,231 @@
+//! The administration commands: enroll a folder, export and import, list and
+//! delete persons, re-embed, manage keys, back up. Each opens the store (and,
+//! where it runs inference, the service) on its own runtime and prints what
+//! it did.
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use super::args::{FaceArg, PipelineArgs, ScopeArg};
+use super::{Threads, runtime};
+use crate::service::ServiceConfig;
+use crate::store::Store;
+
+#[derive(Subcommand, Debug)]
+pub enum PersonsCommand {
+    /// Every person as JSON lines, in creation order.
+    List,
+    /// A person with their faces (never embeddings) as JSON.
+    Show { id: String },
+    /// Delete a person and all their faces.
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A label for the key (who or what uses it).
+        #[arg(long)]
+        name: String,
+        /// Print the key alone, for scripts.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List keys (ids, names, scopes; never secrets) as JSON.
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+/// Says that nothing has this id, and fails.
+fn not_found(what: &str, id: &str) -> ExitCode {
+    eprintln!("visage: error: no {what} with id {id:?}");
+    ExitCode::FAILURE
+}
+
+pub fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
+    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let choice = face.into();
+    let runtime = runtime(Threads::Many)?;
+    runtime.block_on(async {
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+        let started = std::time::Instant::now();
+        let s = crate::admin::enroll_dir::run(&service, dir, choice, workers).await?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} photos in {:.1} s ({:.1}/s): {} enrolled, {} already enrolled, {} skipped; {} persons created, {} existing",
+            s.photos,
+            secs,
+            s.photos as f64 / secs.max(1e-9),
+            s.enrolled,
+            s.already_enrolled,
+            s.skipped.len(),
+            s.persons_created,
+            s.persons_existing
+        );
+        for (reason, n) in &s.skipped_by_reason {
+            eprintln!("  skipped, {reason}: {n}");
+        }
+        for skipped in s.skipped.iter().take(20) {
+            eprintln!("  {}: {}", skipped.path.display(), skipped.message);
+        }
+        if s.skipped.len() > 20 {
+            eprintln!("  ... and {} more (all in the JSON summary on standard output)", s.skipped.len() - 20);
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        service.store().close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    runtime(Threads::One)?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let (persons, faces) = match out {
+            Some(path) => {
+                let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                crate::admin::transfer::export(&store, &mut std::io::BufWriter::new(file)).await?
+            }
+            None => crate::admin::transfer::export(&store, &mut std::io::stdout().lock()).await?,
+        };
+        eprintln!("exported {persons} persons, {faces} faces");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>) -> Result<ExitCode> {
+    let manifest = crate::model::Manifest::load(models_dir)?;
+    let plan = match embedder {
+        Some(name) => manifest.embedder(name)?,
+        None => manifest.default_embedder()?,
+    };
+    let model = crate::model::embedder_id(&plan).to_string();
+    let input =
+        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
+    runtime(Threads::One)?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let s = crate::admin::transfer::import(&store, input, &model, None).await?;
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    runtime(Threads::One)?.block_on(async {
+        let store = crate::admin::open_store(db).await?;
+        let code = match action {
+            PersonsCommand::List => {
+                let n = crate::admin::persons::list(&store, &mut std::io::stdout().lock()).await?;
+                eprintln!("{n} persons");
+                ExitCode::SUCCESS
+            }
+            PersonsCommand::Show { id } => match crate::admin::persons::show(&store, &id).await? {
+                Some(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    ExitCode::SUCCESS
+                }
+                None => not_found("person", &id),
+            },
+            PersonsCommand::Delete { id } => {
+                if crate::admin::persons::delete(&store, &id).await? {
+                    eprintln!("deleted {id}");
+                    ExitCode::SUCCESS
+                } else {
+                    not_found("person", &id)
+                }
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}
+
+pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let runtime = runtime(Threads::Many)?;
+    runtime.block_on(async {
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+        let s = crate::admin::reembed::run(&service, photos).await?;
+        if s.faces_to_reembed == 0 {
+            eprintln!("every face is already embedded by {}", s.model);
+        } else {
+            eprintln!("{} of {} faces re-embedded with {}", s.reembedded, s.faces_to_reembed, s.model);
+        }
+        if !s.needs_new_photos.is_empty() {
+            eprintln!(
+                "{} persons need new photos{}:",
+                s.needs_new_photos.len(),
+                if photos.is_none() { " (or pass --photos DIR with the photos they were enrolled from)" } else { "" }
+            );
+            for n in &s.needs_new_photos {
+                eprintln!("  {} {:?}: {} faces", n.person_id, n.name, n.faces);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        service.store().close().await;
+        Ok(if s.needs_new_photos.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    })
+}
+
+pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
+    use secrecy::ExposeSecret;
+    let runtime = runtime(Threads::One)?;
+    runtime.block_on(async {
+        let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
+        let code = match action {
+            KeysCommand::Create { scope, name, quiet } => {
+                let name = crate::domain::valid_name(&name).map_err(|e| anyhow::anyhow!("invalid `name`: {e}"))?;
+                let created = store.create_key(name, scope.into(), "cli").await?;
+                if quiet {
+                    println!("{}", created.secret.expose_secret());
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&created.key)?);
+                    println!("key (shown once, store it now): {}", created.secret.expose_secret());
+                }
+                ExitCode::SUCCESS
+            }
+            KeysCommand::List => {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "keys": store.list_keys().await? }))?);
+                ExitCode::SUCCESS
+            }
+            KeysCommand::Revoke { id } => {
+                if store.revoke_key(&id, "cli").await? {
+                    eprintln!("revoked {id}");
+                    ExitCode::SUCCESS
+                } else {
+                    not_found("valid key", &id)
+                }
+            }
+        };
+        store.close().await;
+        anyhow::Ok(code)
+    })
+}
+
+/// `visage backup`: a consistent copy while the service runs, checked.
+pub fn backup(dest: &Path, db: &Path) -> Result<ExitCode> {
+    runtime(Threads::One)?.block_on(async {
+        anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+        let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
+        store.backup(dest).await.with_context(|| format!("backing up to {}", dest.display()))?;
+        store.close().await;
+        let copy = Store::open(dest).await?;
+        let check = copy.integrity_check().await?;
+        copy.close().await;
+        anyhow::ensure!(check == "ok", "the copy fails its integrity check: {check}");
+        eprintln!("backed up {} to {} (integrity ok)", db.display(), dest.display());
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,314 @@
+//! The command line's shared argument groups (serve, the pipeline, the 1:N
+//! index, the database, OpenTelemetry), each with its `VISAGE_*` variable and
+//! the conversion into the library's own configuration. The clap-facing enums
+//! here mirror the library's, so clap stays at this edge.
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::domain::Scope;
+use crate::gallery::{HnswParams, IndexConfig, IndexKind};
+use crate::model::{Backend, BackendConfig};
+use crate::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
+use crate::service::{FaceChoice, ServiceConfig};
+use crate::vision::decode::DecodeLimits;
+use crate::vision::detect::DetectorConfig;
+use crate::vision::{Pipeline, PipelineConfig};
+
+/// OpenTelemetry export (builds with `--features otel`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OtlpArgs {
+    /// Export request spans over OTLP/HTTP to this URL (e.g.
+    /// http://collector:4318/v1/traces); requests with a `traceparent` continue that trace.
+    #[arg(long, env = "VISAGE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Send OTLP as JSON instead of protobuf.
+    #[arg(long, env = "VISAGE_OTLP_JSON")]
+    pub otlp_json: bool,
+}
+
+impl OtlpArgs {
+    /// Where spans go, when an endpoint is given.
+    pub fn config(&self) -> Option<crate::telemetry::Otlp> {
+        let endpoint = self.otlp_endpoint.clone()?;
+        Some(crate::telemetry::Otlp { endpoint, json: self.otlp_json })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArg {
+    /// SQLite database file.
+    #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
+    pub db: PathBuf,
+}
+
+/// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VISAGE_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// SQLite database file (created with its folder).
+    #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Inference threads (default: the number of cores).
+    #[arg(long, env = "VISAGE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Requests that may wait for an inference thread; more get 429.
+    #[arg(long, env = "VISAGE_QUEUE", default_value_t = Config::default().queue)]
+    pub queue: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "VISAGE_BODY_LIMIT", default_value_t = Config::default().body_limit)]
+    pub body_limit: usize,
+    /// Largest decoded image, in pixels (width x height).
+    #[arg(long, env = "VISAGE_MAX_PIXELS", default_value_t = DecodeLimits::default().max_pixels)]
+    pub max_pixels: u64,
+    /// Largest image width or height, in pixels.
+    #[arg(long, env = "VISAGE_MAX_DIMENSION", default_value_t = DecodeLimits::default().max_dimension)]
+    pub max_dimension: u32,
+    /// Cosine similarity at or above which verify and compare say "match" (default: the model's).
+    #[arg(long, env = "VISAGE_VERIFY_THRESHOLD")]
+    pub verify_threshold: Option<f32>,
+    /// Cosine similarity at or above which identify names a person (stricter
+    /// than 1:1; default: the embedder's).
+    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD")]
+    pub identify_threshold: Option<f32>,
+    /// Smallest face (box side, px) accepted for enrollment.
+    #[arg(long, env = "VISAGE_MIN_FACE_SIZE", default_value_t = ServiceConfig::default().min_face_size)]
+    pub min_face_size: f32,
+    /// Smallest sharpness accepted for enrollment (Laplacian variance of the aligned face).
+    #[arg(long, env = "VISAGE_MIN_SHARPNESS", default_value_t = ServiceConfig::default().min_sharpness)]
+    pub min_sharpness: f32,
+    /// Most faces analysed per photo.
+    #[arg(long, env = "VISAGE_MAX_FACES", default_value_t = ServiceConfig::default().max_faces)]
+    pub max_faces: usize,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
+    #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = Config::default().shutdown_timeout.as_secs())]
+    pub shutdown_timeout: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "VISAGE_LOG_JSON")]
+    pub log_json: bool,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+    /// Seconds a client may take to send a request's headers (slow-loris guard).
+    #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = Config::default().header_read_timeout.as_secs())]
+    pub header_read_timeout: u64,
+    /// Seconds a whole request may take, body upload included (then 408).
+    #[arg(long, env = "VISAGE_REQUEST_TIMEOUT", default_value_t = Config::default().request_timeout.as_secs())]
+    pub request_timeout: u64,
+    /// Also serve `/metrics`, without authentication, on this address (e.g.
+    /// `0.0.0.0:9090` on an internal network); on the main address it needs a key.
+    #[arg(long, env = "VISAGE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Serve a non-loopback address without API keys (otherwise refused
+    /// until a key exists: `visage keys create`).
+    #[arg(long, env = "VISAGE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<Config> {
+        let mut c = Config {
+            addr: self.addr.clone(),
+            db: self.db.clone(),
+            models_dir: self.pipeline.models_dir.clone(),
+            workers: self.workers.unwrap_or_else(crate::server::default_workers).max(1),
+            queue: self.queue,
+            body_limit: self.body_limit,
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
+            insecure_no_auth: self.insecure_no_auth,
+            metrics_addr: self.metrics_addr.clone(),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            pipeline: self.pipeline.config(),
+            verify_threshold: self.verify_threshold,
+            identify_threshold: self.identify_threshold,
+            service: ServiceConfig {
+                min_face_size: self.min_face_size,
+                min_sharpness: self.min_sharpness,
+                max_faces: self.max_faces.max(1),
+                index: self.index.config(),
+                ..ServiceConfig::default()
+            },
+        };
+        c.pipeline.decode = DecodeLimits { max_pixels: self.max_pixels, max_dimension: self.max_dimension };
+        c.pipeline.detector.top_k = c.service.max_faces.max(c.pipeline.detector.top_k);
+        for (name, t) in [("verify", c.verify_threshold), ("identify", c.identify_threshold)] {
+            if let Some(t) = t {
+                anyhow::ensure!(
+                    t.is_finite() && (-1.0..=1.0).contains(&t),
+                    "the {name} threshold must be within [-1, 1]"
+                );
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The 1:N index (serve and bench-gallery).
+#[derive(Args, Debug, Clone)]
+pub struct IndexArgs {
+    /// 1:N index: exact (default) or hnsw (approximate; slower start-up, see README).
+    #[arg(long, env = "VISAGE_INDEX", value_enum, default_value_t = IndexKindArg::Exact)]
+    pub index: IndexKindArg,
+    /// HNSW: links per node (M).
+    #[arg(long, env = "VISAGE_HNSW_M", default_value_t = HnswParams::default().connections)]
+    pub hnsw_m: usize,
+    /// HNSW: candidate list while building.
+    #[arg(long, env = "VISAGE_HNSW_EF_CONSTRUCTION", default_value_t = HnswParams::default().ef_construction)]
+    pub hnsw_ef_construction: usize,
+    /// HNSW: candidate list while searching (recall against speed).
+    #[arg(long, env = "VISAGE_HNSW_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
+    pub hnsw_ef_search: usize,
+    /// HNSW: galleries smaller than this are searched exactly.
+    #[arg(long, env = "VISAGE_HNSW_MIN_FACES", default_value_t = HnswParams::default().min_faces)]
+    pub hnsw_min_faces: usize,
+}
+
+impl IndexArgs {
+    pub fn config(&self) -> IndexConfig {
+        IndexConfig {
+            kind: self.index.into(),
+            hnsw: HnswParams {
+                connections: self.hnsw_m.clamp(2, 255),
+                ef_construction: self.hnsw_ef_construction.max(1),
+                ef_search: self.hnsw_ef_search.max(1),
+                min_faces: self.hnsw_min_faces,
+            },
+        }
+    }
+}
+
+/// Options shared by every command that runs the models.
+#[derive(Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Folder with manifest.toml and the model files.
+    #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+    /// Minimum detection score of every face but a photo's best one.
+    #[arg(long, env = "VISAGE_DETECT_SCORE", default_value_t = DetectorConfig::default().score_threshold)]
+    pub detect_score: f32,
+    /// Minimum detection score of a photo's best face.
+    #[arg(long, env = "VISAGE_DETECT_BEST_SCORE", default_value_t = DetectorConfig::default().best_score_threshold)]
+    pub detect_best_score: f32,
+    /// Photos with a longer side than this are downscaled for detection.
+    #[arg(long, env = "VISAGE_DETECT_MAX_SIDE", default_value_t = DetectorConfig::default().max_side)]
+    pub detect_max_side: u32,
+    /// Embed the mirrored face too and average (test-time augmentation).
+    #[arg(long, env = "VISAGE_FLIP")]
+    pub flip: bool,
+    /// The embedder: `sface`, `dlib`, `sface+dlib`, or another id in the
+    /// model manifest (default: the manifest's `embedder`). Embeddings of
+    /// different embedders are never compared; `visage reembed` moves a gallery.
+    #[arg(long, env = "VISAGE_EMBEDDER")]
+    pub embedder: Option<String>,
+    /// Inference backend: tract (default, pure Rust) or onnxruntime (needs a
+    /// build with `--features onnxruntime` and `make onnxruntime`).
+    #[arg(long, env = "VISAGE_BACKEND", value_enum, default_value_t = BackendArg::Tract)]
+    pub backend: BackendArg,
+    /// ONNX Runtime shared library (default: <models-dir>/onnxruntime/libonnxruntime.so).
+    #[arg(long, env = "VISAGE_ONNXRUNTIME_LIBRARY")]
+    pub onnxruntime_library: Option<PathBuf>,
+}
+
+impl PipelineArgs {
+    pub fn config(&self) -> PipelineConfig {
+        let mut c = PipelineConfig::default();
+        c.detector.score_threshold = self.detect_score;
+        c.detector.best_score_threshold = self.detect_best_score;
+        c.detector.max_side = self.detect_max_side.max(32);
+        c.flip = self.flip;
+        c.embedder = self.embedder.clone();
+        c.backend =
+            BackendConfig { backend: self.backend.into(), onnxruntime_library: self.onnxruntime_library.clone() };
+        c
+    }
+
+    pub fn load(&self) -> Result<Pipeline> {
+        Pipeline::load(&self.models_dir, self.config())
+    }
+
+    /// The same, for a measurement that loads the models itself.
+    pub fn models(&self) -> crate::eval::Models {
+        crate::eval::Models { dir: self.models_dir.clone(), config: self.config() }
+    }
+}
+
+/// `--backend`: [`Backend`] on the command line.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendArg {
+    /// tract, compiled in (pure Rust).
+    Tract,
+    /// ONNX Runtime's shared library, loaded at start-up (build with
+    /// `--features onnxruntime`; `make onnxruntime` fetches the library).
+    Onnxruntime,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Tract => Backend::Tract,
+            BackendArg::Onnxruntime => Backend::Onnxruntime,
+        }
+    }
+}
+
+/// `--index`: [`IndexKind`] on the command line.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKindArg {
+    /// Exact search over every embedding (default; <= 20 ms at 1M on 2 cores).
+    Exact,
+    /// Approximate (HNSW graph) for larger galleries; slower start-up.
+    Hnsw,
+}
+
+impl From<IndexKindArg> for IndexKind {
+    fn from(k: IndexKindArg) -> Self {
+        match k {
+            IndexKindArg::Exact => IndexKind::Exact,
+            IndexKindArg::Hnsw => IndexKind::Hnsw,
+        }
+    }
+}
+
+/// `--scope`: a key's [`Scope`] on the command line.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeArg {
+    /// verify, identify, compare, detect, embed, info.
+    Match,
+    /// enroll (new persons and new faces), and everything `match` may do.
+    Enroll,
+    /// manage keys and persons (list, rename, delete), and everything else.
+    Admin,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Match => Scope::Match,
+            ScopeArg::Enroll => Scope::Enroll,
+            ScopeArg::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// `--face`: which face of a photo with several is enrolled.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceArg {
+    Single,
+    Largest,
+}
+
+impl From<FaceArg> for FaceChoice {
+    fn from(f: FaceArg) -> Self {
+        match f {
+            FaceArg::Single => FaceChoice::Single,
+            FaceArg::Largest => FaceChoice::Largest,
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The measurement commands' arguments (`visage eval`, `bench`,
+//! `bench-models`, `bench-gallery`), turned into `eval`'s own options.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use super::args::{IndexArgs, PipelineArgs};
+use super::{Threads, runtime};
+use crate::eval::bench::BenchOptions;
+use crate::eval::gallery_bench::GalleryBenchOptions;
+use crate::eval::{DetectionsOptions, OneShotOptions, PairsOptions};
+use crate::vision::Select;
+
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// LFW "View 2" protocol on a pairs file (LFW format or CSV `img_a,img_b,same`).
+    Pairs {
+        /// The pairs file.
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Folder the image paths are relative to.
+        #[arg(long)]
+        root: PathBuf,
+        /// Folds for a CSV file (an LFW file names its own).
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+        /// Threads embedding images (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write every pair's similarity to this CSV (img_a,img_b,same,similarity).
+        #[arg(long)]
+        scores: Option<PathBuf>,
+        /// Which face of a photo with several is compared: the one nearest the
+        /// centre (LFW's convention for its subject) or the largest (the API's).
+        #[arg(long, value_enum, default_value_t = FacePick::Central)]
+        face: FacePick,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// One-shot open-set identification on an LFW-layout folder: persons with
+    /// two or more photos enrolled from the first (through the enrollment
+    /// gates) and searched with the second; persons with one photo as strangers.
+    OneShot {
+        /// Folder of `<Name>/<Name>_NNNN.jpg` photos.
+        #[arg(long)]
+        root: PathBuf,
+        /// Take only the persons this pairs file names (LFW format), e.g. View 1's DevTrain.
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        /// Most persons enrolled.
+        #[arg(long, default_value_t = 1000)]
+        persons: usize,
+        /// Most strangers.
+        #[arg(long, default_value_t = 1000)]
+        strangers: usize,
+        /// The identification threshold (default: the embedder's).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Every face found in a set of photos down to a low score floor, as JSON
+    /// lines (`bench/detection_tradeoff.py` tabulates missed and extra faces
+    /// per pair of score bars from one run).
+    Detections {
+        /// Take the photos a pairs file names (LFW or CSV)...
+        #[arg(long, conflicts_with = "dir")]
+        pairs: Option<PathBuf>,
+        /// ...or every image below this folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Folder the pairs file's paths are relative to (and that printed paths are relative to).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// The lowest score kept.
+        #[arg(long, default_value_t = 0.3)]
+        floor: f32,
+        /// Write the lines here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Open-set 1:N calibration: FPIR and DIR per threshold from a file of
+    /// `cluster_id,image` rows (one cluster per person).
+    Identify {
+        #[arg(long)]
+        clusters: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Photos to time (the largest face of each is aligned and embedded).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: BenchCommon,
+}
+
+/// Options every benchmark takes.
+#[derive(Args, Debug)]
+pub struct BenchCommon {
+    /// Timed runs (after two warm-up runs).
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// `visage bench-models`: the models alone (no decode, resize or NMS).
+#[derive(Args, Debug)]
+pub struct ModelBenchArgs {
+    /// Detector input sizes, WxH (multiples of 32).
+    #[arg(long, value_delimiter = ',', default_value = "256x256,320x320,512x640,640x640")]
+    pub detector_sizes: Vec<String>,
+    #[command(flatten)]
+    pub common: BenchCommon,
+}
+
+#[derive(Args, Debug)]
+pub struct GalleryBenchArgs {
+    /// Gallery sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub sizes: Vec<usize>,
+    /// Probes searched per size.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Folder for the temporary databases (default: the system temp folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// The index to measure; for hnsw, recall@1 against exact search is reported.
+    #[command(flatten)]
+    pub index: IndexArgs,
+}
+
+/// Which face of a photo `eval pairs` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FacePick {
+    /// The face nearest the photo's centre (LFW's subject).
+    Central,
+    /// The largest face (the API's `face=largest`).
+    Largest,
+}
+
+impl From<FacePick> for Select {
+    fn from(f: FacePick) -> Self {
+        match f {
+            FacePick::Central => Select::Central,
+            FacePick::Largest => Select::Largest,
+        }
+    }
+}
+
+/// `visage eval ...`.
+pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
+    match cmd {
+        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, pipeline } => {
+            let o = PairsOptions { pairs, root, folds, threads, json, scores, face: face.into() };
+            crate::eval::pairs_command(o, &pipeline.models())
+        }
+        EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
+            let o = OneShotOptions { root, pairs, persons, strangers, threshold, json };
+            crate::eval::one_shot_command(o, &pipeline.models())
+        }
+        EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
+            crate::eval::detections_command(DetectionsOptions { pairs, dir, root, floor, out }, &pipeline.models())
+        }
+        EvalCommand::Identify { clusters, root, json, pipeline } => {
+            crate::eval::identify_command(&clusters, &root, json, &pipeline.models())
+        }
+    }
+}
+
+impl BenchCommon {
+    fn options(&self) -> BenchOptions {
+        BenchOptions { iterations: self.iterations, json: self.json }
+    }
+}
+
+/// `visage bench`.
+pub fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let p = args.common.pipeline.load()?;
+    crate::eval::bench::run(&p, &args.images, args.common.options())
+}
+
+/// `visage bench-models`.
+pub fn bench_models(args: ModelBenchArgs) -> Result<ExitCode> {
+    let p = args.common.pipeline.load()?;
+    crate::eval::bench::run_models(&p, &args.detector_sizes, args.common.options())
+}
+
+/// `visage bench-gallery`.
+pub fn bench_gallery(args: GalleryBenchArgs) -> Result<ExitCode> {
+    let GalleryBenchArgs { sizes, queries, dim, top_k, dir, json, index } = args;
+    let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, json, index: index.config() };
+    runtime(Threads::Many)?.block_on(crate::eval::gallery_bench::run(o))
+}

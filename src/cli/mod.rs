@@ -1,0 +1,221 @@
+//! The command line: `visage serve`, the one-photo commands, the
+//! measurements and the administration commands. clap lives here and only
+//! here: each command turns its arguments into the library's own types.
+mod admin;
+mod args;
+mod eval;
+mod photos;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
+pub use admin::{KeysCommand, PersonsCommand};
+pub use args::{DbArg, FaceArg, IndexArgs, OtlpArgs, PipelineArgs, ServeArgs};
+pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, ModelBenchArgs};
+
+#[derive(Parser, Debug)]
+#[command(name = "visage", version, about = "Self-hosted face recognition: detect, align, embed, verify, identify")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Print every face in a photo (box, landmarks, score, quality) as JSON.
+    Detect {
+        image: PathBuf,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Print the embedding of every face in a photo as JSON.
+    Embed {
+        image: PathBuf,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Compare the largest face of two photos: cosine similarity and decision.
+    Compare {
+        image_a: PathBuf,
+        image_b: PathBuf,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Measure accuracy on labelled pairs of photos.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
+    /// Time each pipeline stage on photos, single-threaded.
+    Bench(BenchArgs),
+    /// Time the models alone at given input sizes, single-threaded.
+    BenchModels(ModelBenchArgs),
+    /// Write a model as visage runs it (after the load-time rewrites), for
+    /// profiling with other tools (e.g. `tract OUT --profile`).
+    RewriteModel {
+        /// The manifest id of the model.
+        id: String,
+        out: PathBuf,
+        #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+        models_dir: PathBuf,
+    },
+    /// 1:N search at scale: insert synthetic embeddings, load, search.
+    BenchGallery(GalleryBenchArgs),
+    /// Copy the database consistently while the service runs (`VACUUM INTO`).
+    Backup {
+        /// The new file to write.
+        dest: PathBuf,
+        /// SQLite database file.
+        #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
+        db: PathBuf,
+    },
+    /// Print the OpenAPI 3.1 document (as served at /openapi.json), e.g. to generate a client.
+    Openapi,
+    /// Enroll a folder of folders: DIR/<person name>/<photos>. Resumable (photos
+    /// already enrolled are skipped); unusable photos are reported with reasons.
+    EnrollDir {
+        dir: PathBuf,
+        /// `single`: skip photos with several faces; `largest`: use the largest.
+        #[arg(long, value_enum, default_value_t = FaceArg::Single)]
+        face: FaceArg,
+        /// Photos analysed at once (default: the number of cores).
+        #[arg(long, env = "VISAGE_WORKERS")]
+        workers: Option<usize>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Write every person with their faces and embeddings as JSON lines.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Read a file written by `visage export`; refuses embeddings of another model.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+        models_dir: PathBuf,
+        /// The embedder whose embeddings are accepted (default: the manifest's).
+        #[arg(long, env = "VISAGE_EMBEDDER")]
+        embedder: Option<String>,
+    },
+    /// List, show or delete persons.
+    Persons {
+        #[command(subcommand)]
+        action: PersonsCommand,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Embed stored faces again with the configured embedder, from their photos
+    /// (found by hash under --photos); lists persons who need new photos.
+    Reembed {
+        /// A folder searched (recursively) for the original photos.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        #[arg(long, env = "VISAGE_WORKERS")]
+        workers: Option<usize>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Manage API keys in the database (works while the service runs).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+        /// SQLite database file.
+        #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
+        db: PathBuf,
+    },
+}
+
+/// The tokio runtime a command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    /// The service, and commands that run inference beside the store.
+    Many,
+    /// Commands that only talk to the store.
+    One,
+}
+
+fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (json, otlp) = match &cli.command {
+        Command::Serve(a) => (a.log_json, a.otlp.config()),
+        _ => (false, None),
+    };
+    let _tracing = match crate::telemetry::init_tracing(json, otlp.as_ref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("visage: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("visage: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let config = args.config()?;
+    runtime(Threads::Many)?.block_on(async move {
+        let app = Application::build(config).await?;
+        app.run_until_stopped(shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Detect { image, pipeline } => photos::detect(&image, &pipeline),
+        Command::Embed { image, pipeline } => photos::embed(&image, &pipeline),
+        Command::Compare { image_a, image_b, pipeline } => photos::compare(&image_a, &image_b, &pipeline),
+        Command::Eval { what } => eval::eval(what),
+        Command::Bench(args) => eval::bench(args),
+        Command::BenchModels(args) => eval::bench_models(args),
+        Command::BenchGallery(args) => eval::bench_gallery(args),
+        Command::Keys { action, db } => admin::keys(action, &db),
+        Command::EnrollDir { dir, face, workers, db, pipeline } => {
+            admin::enroll_dir(&dir, face, workers, &db.db, &pipeline)
+        }
+        Command::Export { out, db } => admin::export(out.as_deref(), &db.db),
+        Command::Import { file, db, models_dir, embedder } => {
+            admin::import(&file, &db.db, &models_dir, embedder.as_deref())
+        }
+        Command::Persons { action, db } => admin::persons(action, &db.db),
+        Command::Reembed { photos, workers, db, pipeline } => {
+            admin::reembed(photos.as_deref(), workers, &db.db, &pipeline)
+        }
+        Command::Openapi => {
+            println!("{}", crate::http::openapi().to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { dest, db } => admin::backup(&dest, &db),
+        Command::RewriteModel { id, out, models_dir } => photos::rewrite_model(&id, &out, &models_dir),
+    }
+}
