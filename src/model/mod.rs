@@ -112,12 +112,9 @@ fn rewrite(dir: &Path, entry: &ModelEntry, keep_quantized: bool) -> Result<Model
     let kept = if keep_quantized { kernels::keep_quantized_gemms(&mut proto)? } else { 0 };
     let kept_convs =
         if keep_quantized && kernels::integer_convs() { kernels::keep_quantized_convs(&mut proto)? } else { 0 };
-    let report = onnx_rewrite::fold_constants(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
-    let bn = onnx_rewrite::fold_batchnorm_into_conv(&mut proto)?;
-    let signs = onnx_rewrite::fold_prelu_signs(&mut proto)?;
-    let prelu = onnx_rewrite::rewrite_prelu(&mut proto)?;
-    let depthwise = onnx_rewrite::channel_muls_to_depthwise(&mut proto)?;
-    tracing::debug!(model = %entry.id, kept, kept_convs, ?report, bn, signs, prelu, depthwise, "rewrote the graph");
+    let (report, passes) =
+        onnx_rewrite::rewrite(&mut proto).with_context(|| format!("rewriting {}", path.display()))?;
+    tracing::debug!(model = %entry.id, kept, kept_convs, ?report, ?passes, "rewrote the graph");
     Ok(proto)
 }
 
