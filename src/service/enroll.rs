@@ -1,0 +1,116 @@
+//! Enrollment: a face checked for size and sharpness, stored with its
+//! embedding and made searchable at once; re-embedding and face removal.
+use bytes::Bytes;
+use serde::Serialize;
+use sha2::Digest as _;
+
+use super::{FaceChoice, Service, detect, not_found};
+use crate::error::{Error, Result};
+use crate::store::{FaceRecord, NewFace, Person};
+use crate::vision::pipeline::Face;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrollment {
+    pub person: Person,
+    pub face: FaceRecord,
+    pub created_person: bool,
+}
+
+impl Service {
+    fn check_enrollable(&self, face: &Face) -> Result<()> {
+        let q = &face.quality;
+        if q.face_size < self.config.min_face_size {
+            return Err(Error::FaceTooSmall { size: q.face_size, min: self.config.min_face_size });
+        }
+        if q.sharpness < self.config.min_sharpness {
+            return Err(Error::FaceTooBlurry { sharpness: q.sharpness, min: self.config.min_sharpness });
+        }
+        Ok(())
+    }
+
+    /// Enrolls a face for `person_id`, or for a new person named `new_person`.
+    pub async fn enroll(
+        &self,
+        person_id: Option<&str>,
+        new_person: Option<(&str, Option<&serde_json::Value>)>,
+        bytes: Bytes,
+        choice: FaceChoice,
+        actor: &str,
+    ) -> Result<Enrollment> {
+        if let Some(id) = person_id {
+            // Refuse unknown persons before spending inference on them.
+            self.get_person(id).await?;
+        }
+        let source = hex::encode(sha2::Sha256::digest(&bytes));
+        let face = self.probe(bytes, choice).await?;
+        self.check_enrollable(&face)?;
+        let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
+        let new = NewFace { face: &face, embedding: &embedding, model: &self.model, source_sha256: Some(&source) };
+        let _write = self.writes.lock().await;
+        let (person, record, created) = match (person_id, new_person) {
+            (Some(id), _) => {
+                let record = self.store.add_face(id, &new, actor).await.map_err(|e| not_found(e, id))?;
+                let person = self.store.get_person(id).await?.ok_or_else(|| Error::PersonNotFound(id.into()))?;
+                (person, record, false)
+            }
+            (None, Some((name, metadata))) => {
+                let (person, record) = self.store.create_person_with_face(name, metadata, &new, actor).await?;
+                (person, record, true)
+            }
+            (None, None) => return Err(Error::InvalidRequest("give a person_id or a name".into())),
+        };
+        self.gallery_write().insert(&record.id, &record.person_id, &embedding);
+        Ok(Enrollment { person, face: record, created_person: created })
+    }
+
+    /// Embeds an enrolled face again with the current embedder, from the
+    /// photo it was enrolled from (the detection overlapping its stored box
+    /// most), and makes it searchable. Returns the updated face.
+    pub async fn reembed(&self, face: &FaceRecord, bytes: Bytes, actor: &str) -> Result<FaceRecord> {
+        let old = face.bbox;
+        let new = self
+            .with_image(bytes, move |p, img, t| {
+                let dets = detect(p, img, t)?;
+                let best = dets.into_iter().max_by(|a, b| a.bbox.iou(&old).total_cmp(&b.bbox.iou(&old)));
+                match best {
+                    Some(d) if d.bbox.iou(&old) >= 0.3 => Ok(p.describe(img, d, true, t)?),
+                    _ => Err(Error::NoFace),
+                }
+            })
+            .await?;
+        let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
+        let updated = FaceRecord {
+            bbox: new.detection.bbox,
+            landmarks: new.detection.landmarks,
+            score: new.detection.score,
+            quality: new.quality,
+            model: self.model.clone(),
+            ..face.clone()
+        };
+        let _write = self.writes.lock().await;
+        if !self.store.replace_embedding(&updated, &embedding, actor).await? {
+            return Err(Error::FaceNotFound(face.id.clone()));
+        }
+        let mut gallery = self.gallery_write();
+        gallery.remove_face(&face.id);
+        gallery.insert(&updated.id, &updated.person_id, &embedding);
+        if face.model != self.model {
+            let _ = self.faces_other_model.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| n.checked_sub(1),
+            );
+        }
+        Ok(updated)
+    }
+
+    pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {
+        self.get_person(person_id).await?;
+        let _write = self.writes.lock().await;
+        if !self.store.delete_face(person_id, face_id, actor).await? {
+            return Err(Error::FaceNotFound(face_id.into()));
+        }
+        self.gallery_write().remove_face(face_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! The in-memory 1:N gallery: how it is loaded from the store, reloaded,
+//! locked and described.
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Service;
+use crate::error::Result;
+use crate::gallery::{ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GalleryInfo {
+    pub faces: usize,
+    pub persons: usize,
+    /// Stored faces embedded by another model: never compared; re-enroll them.
+    pub faces_other_model: usize,
+    /// "exact" or "hnsw".
+    pub index: &'static str,
+}
+
+impl Service {
+    /// Reloads the gallery from the store, for changes made outside this
+    /// process (the admin commands). Writes wait meanwhile; searches go on
+    /// against the old gallery until the new one is swapped in.
+    pub async fn reload_gallery(&self) -> Result<GalleryInfo> {
+        let _write = self.writes.lock().await;
+        let dim = self.engine.pipeline().embedder.dim();
+        let (gallery, other) = load_gallery(&self.store, &self.model, dim, self.config.index).await?;
+        *self.gallery_write() = gallery;
+        self.faces_other_model.store(other, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.gallery_info())
+    }
+
+    pub(super) fn gallery_read(&self) -> std::sync::RwLockReadGuard<'_, Box<dyn Index>> {
+        self.gallery.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn gallery_write(&self) -> std::sync::RwLockWriteGuard<'_, Box<dyn Index>> {
+        self.gallery.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn gallery_info(&self) -> GalleryInfo {
+        let g = self.gallery_read();
+        GalleryInfo {
+            faces: g.faces(),
+            persons: g.persons(),
+            faces_other_model: self.faces_other_model.load(std::sync::atomic::Ordering::Relaxed),
+            index: g.kind(),
+        }
+    }
+}
+
+/// Builds the in-memory gallery from the store: embeddings of `model` only.
+/// Returns it with the count of faces embedded by another model.
+pub async fn load_gallery(
+    store: &Store,
+    model: &str,
+    dim: usize,
+    index: IndexConfig,
+) -> Result<(Box<dyn Index>, usize)> {
+    let mut gallery = ExactIndex::new(dim);
+    let mut other = 0usize;
+    store
+        .for_each_embedding(|e| {
+            if e.model != model || !gallery.insert(&e.face_id, &e.person_id, &e.values) {
+                other += 1;
+            }
+        })
+        .await?;
+    if other > 0 {
+        tracing::warn!(
+            faces = other,
+            model = %model,
+            "stored faces were embedded by another model and will not be compared; run `visage reembed --photos DIR` or re-enroll those persons"
+        );
+    }
+    tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
+    let gallery: Box<dyn Index> = match index.kind {
+        IndexKind::Exact => Box::new(gallery),
+        IndexKind::Hnsw => {
+            let start = Instant::now();
+            let g = tokio::task::spawn_blocking(move || HnswIndex::from_exact(gallery, index.hnsw))
+                .await
+                .map_err(|e| anyhow::anyhow!("building the HNSW index failed: {e}"))?;
+            tracing::info!(faces = g.faces(), seconds = start.elapsed().as_secs_f64(), "HNSW index built");
+            Box::new(g)
+        }
+    };
+    Ok((gallery, other))
+}

@@ -1,0 +1,217 @@
+//! Matching: two photos compared (1:1 without a gallery), a photo verified
+//! against one person (1:1), every face of a photo identified (1:N).
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::{FaceChoice, Service};
+use crate::error::{Error, Result};
+use crate::gallery::Candidate;
+use crate::telemetry;
+use crate::vision::pipeline::Face;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    #[serde(rename = "match")]
+    pub is_match: bool,
+    pub similarity: f32,
+    pub threshold: f32,
+    pub person_id: String,
+    /// The enrolled face that matched best.
+    pub best_face_id: String,
+    /// How many enrolled faces were compared.
+    pub compared_faces: usize,
+    pub decision: &'static str,
+    /// The probe face used.
+    pub face: Face,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentifiedPerson {
+    pub person_id: String,
+    pub name: String,
+    pub similarity: f32,
+    pub face_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentifiedFace {
+    pub face: Face,
+    /// The person this face is, or null when no one clears the threshold.
+    #[serde(rename = "match")]
+    pub matched: Option<IdentifiedPerson>,
+    /// "identified" or "unknown".
+    pub status: &'static str,
+    /// The most similar enrolled persons, best first (whether or not they match).
+    pub candidates: Vec<IdentifiedPerson>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Identification {
+    pub threshold: f32,
+    pub gallery_size: usize,
+    pub faces: Vec<IdentifiedFace>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Comparison {
+    #[serde(rename = "match")]
+    pub is_match: bool,
+    pub similarity: f32,
+    pub threshold: f32,
+    pub face_a: Face,
+    pub face_b: Face,
+    pub model: String,
+}
+
+impl Service {
+    pub async fn compare(&self, a: Bytes, b: Bytes) -> Result<Comparison> {
+        let face_a = self.probe(a, FaceChoice::Largest).await?;
+        let face_b = self.probe(b, FaceChoice::Largest).await?;
+        let similarity = similarity(&face_a, &face_b)?;
+        let threshold = self.config.verify_threshold;
+        Ok(Comparison {
+            is_match: similarity >= threshold,
+            similarity,
+            threshold,
+            face_a,
+            face_b,
+            model: self.model.clone(),
+        })
+    }
+
+    pub async fn verify(
+        &self,
+        person_id: &str,
+        bytes: Bytes,
+        choice: FaceChoice,
+        threshold: Option<f32>,
+    ) -> Result<Verification> {
+        self.get_person(person_id).await?;
+        let face = self.probe(bytes, choice).await?;
+        let query = &face.embedding.as_ref().ok_or(Error::NoFace)?.values;
+        let found = self.gallery_read().best_of_person(query, person_id);
+        let (best, compared) = found.ok_or_else(|| Error::NoEnrolledFaces(person_id.into()))?;
+        let threshold = threshold.unwrap_or(self.config.verify_threshold);
+        Ok(Verification {
+            is_match: best.similarity >= threshold,
+            similarity: best.similarity,
+            threshold,
+            person_id: person_id.into(),
+            best_face_id: best.face_id,
+            compared_faces: compared,
+            decision: "highest cosine similarity over the person's enrolled faces, compared with the threshold",
+            face,
+        })
+    }
+
+    /// Every face in the photo against the whole gallery. A person is assigned
+    /// to at most one face (the most similar pairs are assigned first).
+    pub async fn identify(&self, bytes: Bytes, top_k: Option<usize>, threshold: Option<f32>) -> Result<Identification> {
+        let top_k = top_k.unwrap_or(self.config.default_top_k);
+        let threshold = threshold.unwrap_or(self.config.identify_threshold);
+        let faces = self.analyze(bytes, true).await?.faces;
+        // Search a little deeper than top_k so assignment has alternatives.
+        let depth = top_k.max(faces.len() + 1);
+        let queries: Vec<Option<Vec<f32>>> =
+            faces.iter().map(|f| f.embedding.as_ref().map(|e| e.values.clone())).collect();
+        let gallery = self.gallery.clone();
+        // A large gallery scan takes milliseconds: keep it off the async workers.
+        let (gallery_size, lists) = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let g = gallery.read().unwrap_or_else(|e| e.into_inner());
+            let lists: Vec<Vec<Candidate>> =
+                queries.iter().map(|q| q.as_ref().map(|q| g.search(q, depth)).unwrap_or_default()).collect();
+            telemetry::record_stage("search", start.elapsed());
+            (g.persons(), lists)
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("gallery search failed: {e}")))?;
+        let names = self.names(lists.iter().flatten().map(|c| c.person_id.as_str())).await?;
+        let assigned = assign(&lists, threshold);
+        let person = |c: &Candidate| IdentifiedPerson {
+            person_id: c.person_id.clone(),
+            name: names.get(&c.person_id).cloned().unwrap_or_default(),
+            similarity: c.similarity,
+            face_id: c.face_id.clone(),
+        };
+        let faces = faces
+            .into_iter()
+            .zip(&lists)
+            .zip(assigned)
+            .map(|((face, list), a)| {
+                let matched = a.map(|i| person(&list[i]));
+                IdentifiedFace {
+                    status: if matched.is_some() { "identified" } else { "unknown" },
+                    matched,
+                    candidates: list.iter().take(top_k).map(person).collect(),
+                    face,
+                }
+            })
+            .collect();
+        Ok(Identification { threshold, gallery_size, faces })
+    }
+
+    async fn names<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashMap<String, String>> {
+        let mut unique: Vec<&str> = ids.collect();
+        unique.sort_unstable();
+        unique.dedup();
+        Ok(self.store.person_names(&unique).await?)
+    }
+}
+
+/// Greedy one-to-one assignment: the most similar (face, person) pair above
+/// `threshold` is fixed first; a person already taken cannot match again.
+/// Returns, per face, the index of its assigned candidate.
+pub fn assign(lists: &[Vec<Candidate>], threshold: f32) -> Vec<Option<usize>> {
+    let mut pairs: Vec<(f32, usize, usize)> = lists
+        .iter()
+        .enumerate()
+        .flat_map(|(f, l)| {
+            l.iter().enumerate().filter(|(_, c)| c.similarity >= threshold).map(move |(i, c)| (c.similarity, f, i))
+        })
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out = vec![None; lists.len()];
+    let mut taken = std::collections::HashSet::new();
+    for (_, f, i) in pairs {
+        if out[f].is_none() && !taken.contains(lists[f][i].person_id.as_str()) {
+            taken.insert(lists[f][i].person_id.as_str());
+            out[f] = Some(i);
+        }
+    }
+    out
+}
+
+fn similarity(a: &Face, b: &Face) -> Result<f32> {
+    match (&a.embedding, &b.embedding) {
+        (Some(a), Some(b)) => Ok(crate::vision::similarity::dot(&a.values, &b.values)),
+        _ => Err(Error::NoFace),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(person: &str, s: f32) -> Candidate {
+        Candidate { person_id: person.into(), face_id: format!("{person}-f"), similarity: s }
+    }
+
+    #[test]
+    fn one_person_is_never_assigned_to_two_faces() {
+        // Both faces look most like alice; face 1 more so, so face 0 falls back to bob.
+        let lists = vec![vec![c("alice", 0.7), c("bob", 0.6)], vec![c("alice", 0.9), c("bob", 0.2)]];
+        assert_eq!(assign(&lists, 0.5), vec![Some(1), Some(0)]);
+        // With a stricter threshold face 0 has no one left: unknown.
+        assert_eq!(assign(&lists, 0.65), vec![None, Some(0)]);
+    }
+
+    #[test]
+    fn strangers_below_the_threshold_stay_unknown() {
+        let lists = vec![vec![c("alice", 0.3)], vec![]];
+        assert_eq!(assign(&lists, 0.45), vec![None, None]);
+    }
+}

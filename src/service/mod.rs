@@ -1,0 +1,212 @@
+//! The domain layer: enrollment, verification, identification and the rest,
+//! over the inference engine, the store and the in-memory gallery. HTTP
+//! handlers are thin wrappers around these methods. One file per use case:
+//! `enroll` (enrollment, re-embedding, face removal), `matching` (compare,
+//! verify, identify), `persons`, and `gallery` (the in-memory 1:N index and
+//! how it is loaded from the store).
+mod enroll;
+mod gallery;
+mod matching;
+mod persons;
+
+pub use enroll::Enrollment;
+pub use gallery::{GalleryInfo, load_gallery};
+pub use matching::{Comparison, Identification, IdentifiedFace, IdentifiedPerson, Verification, assign};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::domain::Detection;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::gallery::{Index, IndexConfig};
+use crate::store::Store;
+use crate::telemetry;
+use crate::vision::pipeline::{Face, Pipeline, Timings};
+
+/// Decision thresholds and enrollment rules.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceConfig {
+    /// Cosine similarity at or above which 1:1 verify/compare say "match".
+    pub verify_threshold: f32,
+    /// Stricter cosine threshold for 1:N identification.
+    pub identify_threshold: f32,
+    /// Smallest face side (px) accepted for enrollment.
+    pub min_face_size: f32,
+    /// Smallest sharpness (Laplacian variance of the aligned crop) accepted for enrollment.
+    pub min_sharpness: f32,
+    /// Most faces analysed per photo (detect, embed, identify).
+    pub max_faces: usize,
+    pub default_top_k: usize,
+    pub max_top_k: usize,
+    /// The 1:N index.
+    pub index: IndexConfig,
+}
+
+/// 1:N default, calibrated on the deepface development set (see README).
+pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.48;
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            verify_threshold: 0.363,
+            identify_threshold: DEFAULT_IDENTIFY_THRESHOLD,
+            min_face_size: 40.0,
+            min_sharpness: 25.0,
+            max_faces: 20,
+            default_top_k: 5,
+            max_top_k: 100,
+            index: IndexConfig::default(),
+        }
+    }
+}
+
+/// Which face of the photo to use when it shows several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceChoice {
+    /// Exactly one face is required.
+    Single,
+    /// The largest face.
+    Largest,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Analysis {
+    pub image: ImageSize,
+    pub faces: Vec<Face>,
+}
+
+pub struct Service {
+    engine: Engine,
+    store: Store,
+    gallery: Arc<RwLock<Box<dyn Index>>>,
+    /// Serialises writes so the store and the gallery change together.
+    writes: tokio::sync::Mutex<()>,
+    faces_other_model: std::sync::atomic::AtomicUsize,
+    model: String,
+    pub config: ServiceConfig,
+    pub started: Instant,
+}
+
+impl Service {
+    /// Loads the gallery from the store: embeddings of the loaded embedder only.
+    pub async fn new(engine: Engine, store: Store, config: ServiceConfig) -> Result<Self> {
+        let model = engine.pipeline().embedder.id().to_string();
+        let dim = engine.pipeline().embedder.dim();
+        let (gallery, other) = load_gallery(&store, &model, dim, config.index).await?;
+        Ok(Self {
+            engine,
+            store,
+            gallery: Arc::new(RwLock::new(gallery)),
+            writes: tokio::sync::Mutex::new(()),
+            faces_other_model: other.into(),
+            model,
+            config,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Ready to serve: workers alive and the database answering.
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        if !self.engine.healthy() {
+            return Err("the inference workers are not running".into());
+        }
+        self.store.ping().await.map_err(|e| format!("the database does not answer: {e}"))
+    }
+
+    /// Runs `f` with the decoded image on an inference thread; the stage
+    /// timings `f` adds to go to the metrics.
+    pub(super) async fn with_image<T, F>(&self, bytes: Bytes, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pipeline, &RgbImage, &mut Timings) -> Result<T> + Send + 'static,
+    {
+        self.engine
+            .run(move |p| {
+                let mut t = Timings::default();
+                let start = Instant::now();
+                let img = p.decode(&bytes)?;
+                t.decode = start.elapsed();
+                let out = f(p, &img, &mut t);
+                record_timings(&t);
+                out
+            })
+            .await?
+    }
+
+    // ---- stateless analysis -------------------------------------------------
+
+    /// Every face (largest first, at most `max_faces`), optionally embedded.
+    pub async fn analyze(&self, bytes: Bytes, embed: bool) -> Result<Analysis> {
+        let max = self.config.max_faces;
+        self.with_image(bytes, move |p, img, t| {
+            let mut dets = detect(p, img, t)?;
+            dets.truncate(max);
+            let faces = dets.into_iter().map(|d| p.describe(img, d, embed, t)).collect::<anyhow::Result<_>>()?;
+            Ok(Analysis { image: ImageSize { width: img.width(), height: img.height() }, faces })
+        })
+        .await
+    }
+
+    /// The one face to use from a photo, embedded.
+    pub(super) async fn probe(&self, bytes: Bytes, choice: FaceChoice) -> Result<Face> {
+        self.with_image(bytes, move |p, img, t| {
+            let dets = detect(p, img, t)?;
+            let det = match (dets.len(), choice) {
+                (0, _) => return Err(Error::NoFace),
+                (1, _) | (_, FaceChoice::Largest) => dets.into_iter().next().ok_or(Error::NoFace)?,
+                (n, FaceChoice::Single) => return Err(Error::MultipleFaces(n)),
+            };
+            Ok(p.describe(img, det, true, t)?)
+        })
+        .await
+    }
+}
+
+/// Detection, timed and counted for the metrics.
+pub(super) fn detect(p: &Pipeline, img: &RgbImage, t: &mut Timings) -> anyhow::Result<Vec<Detection>> {
+    let start = Instant::now();
+    let dets = p.detect(img)?;
+    t.detect += start.elapsed();
+    telemetry::record_faces(dets.len());
+    Ok(dets)
+}
+
+fn record_timings(t: &Timings) {
+    for (stage, d) in [("decode", t.decode), ("detect", t.detect), ("align", t.align), ("embed", t.embed)] {
+        if !d.is_zero() {
+            telemetry::record_stage(stage, d);
+        }
+    }
+}
+
+pub(super) fn not_found(e: crate::store::StoreError, id: &str) -> Error {
+    match e {
+        crate::store::StoreError::PersonNotFound => Error::PersonNotFound(id.into()),
+        other => other.into(),
+    }
+}
+
+/// A shared handle to the service.
+pub type SharedService = Arc<Service>;
