@@ -81,102 +81,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+const MODEL: &str = "synthetic@sha256:0";
+
 pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
     let dir =
         args.dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("visage-gallery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let model = "synthetic@sha256:0";
     let mut rows = Vec::new();
     for &size in &args.sizes {
         let db = dir.join(format!("g{size}.db"));
         let _ = std::fs::remove_file(&db);
-        let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15 ^ size as u64);
-        let items: Vec<(String, Vec<f32>)> =
-            (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
-        let probes: Vec<Vec<f32>> =
-            items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();
-        let row = async {
-            let store = Store::open(&db).await?;
-            let start = Instant::now();
-            store.bulk_enroll(&items, model).await?;
-            let insert_seconds = start.elapsed().as_secs_f64();
-            store.close().await;
-            drop(items);
-            let rss_before = rss_bytes();
-            let start = Instant::now();
-            let store = Store::open(&db).await?;
-            let (gallery, _) = load_gallery(&store, model, args.dim, args.index).await?;
-            let startup_seconds = start.elapsed().as_secs_f64();
-            let rss_after = rss_bytes();
-            // Another photo of an enrolled person: the embedding plus noise.
-            let near: Vec<Vec<f32>> = probes
-                .iter()
-                .take(args.queries)
-                .map(|v| {
-                    let noise = vectors.next(args.dim);
-                    let mut q: Vec<f32> = v.iter().zip(&noise).map(|(a, b)| a + 1.2 * b).collect();
-                    l2_normalize(&mut q);
-                    q
-                })
-                .collect();
-            let near_results: Vec<_> = near.iter().map(|q| gallery.search(q, 1)).collect();
-            let recall_at_1_vs_exact = if args.index.kind == IndexKind::Exact {
-                1.0
-            } else {
-                let (exact, _) = load_gallery(&store, model, args.dim, IndexConfig::default()).await?;
-                let same = near
-                    .iter()
-                    .zip(&near_results)
-                    .filter(|(q, r)| exact.search(q, 1).first().map(|c| &c.face_id) == r.first().map(|c| &c.face_id))
-                    .count();
-                same as f64 / near.len().max(1) as f64
-            };
-            // Random probes (strangers) and gallery members (must find themselves).
-            let mut times = Vec::with_capacity(args.queries * 2);
-            let mut found = 0;
-            for member in probes.iter().take(args.queries) {
-                let stranger = vectors.next(args.dim);
-                for (q, is_member) in [(&stranger, false), (member, true)] {
-                    let t = Instant::now();
-                    let r = gallery.search(q, args.top_k);
-                    times.push(t.elapsed());
-                    if is_member && r.first().is_some_and(|c| (c.similarity - 1.0).abs() < 1e-5) {
-                        found += 1;
-                    }
-                }
-            }
-            times.sort();
-            store.close().await;
-            anyhow::Ok(GalleryRow {
-                size,
-                insert_seconds,
-                startup_seconds,
-                search_p50_ms: percentile(&times, 0.5),
-                search_p99_ms: percentile(&times, 0.99),
-                index_bytes_per_embedding: gallery.memory_bytes() as f64 / size as f64,
-                rss_bytes_per_embedding: rss_after.saturating_sub(rss_before) as f64 / size as f64,
-                self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
-                recall_at_1_vs_exact,
-                index: args.index.kind,
-            })
-        }
-        .await?;
+        let row = measure(&args, size, &db).await?;
         let _ = std::fs::remove_file(&db);
         if !args.json {
-            println!(
-                "{:>9} embeddings, {:?}: insert {:>6.1} s, start-up load {:>6.2} s, search p50 {:>7.2} ms p99 {:>7.2} \
-                 ms, {:>4.0} B/embedding in the index ({:>4.0} B RSS), self-recall@1 {:.3}, recall@1 vs exact {:.3}",
-                row.size,
-                row.index,
-                row.insert_seconds,
-                row.startup_seconds,
-                row.search_p50_ms,
-                row.search_p99_ms,
-                row.index_bytes_per_embedding,
-                row.rss_bytes_per_embedding,
-                row.self_recall_at_1,
-                row.recall_at_1_vs_exact
-            );
+            print_row(&row);
         }
         rows.push(row);
     }
@@ -185,4 +103,93 @@ pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&rows)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_row(row: &GalleryRow) {
+    println!(
+        "{:>9} embeddings, {:?}: insert {:>6.1} s, start-up load {:>6.2} s, search p50 {:>7.2} ms p99 {:>7.2} \
+         ms, {:>4.0} B/embedding in the index ({:>4.0} B RSS), self-recall@1 {:.3}, recall@1 vs exact {:.3}",
+        row.size,
+        row.index,
+        row.insert_seconds,
+        row.startup_seconds,
+        row.search_p50_ms,
+        row.search_p99_ms,
+        row.index_bytes_per_embedding,
+        row.rss_bytes_per_embedding,
+        row.self_recall_at_1,
+        row.recall_at_1_vs_exact
+    );
+}
+
+/// One gallery size: inserted through the store into `db`, loaded as at
+/// start-up, searched with members, near-members and strangers.
+async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) -> Result<GalleryRow> {
+    let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15 ^ size as u64);
+    let items: Vec<(String, Vec<f32>)> = (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
+    let probes: Vec<Vec<f32>> =
+        items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();
+    let store = Store::open(db).await?;
+    let start = Instant::now();
+    store.bulk_enroll(&items, MODEL).await?;
+    let insert_seconds = start.elapsed().as_secs_f64();
+    store.close().await;
+    drop(items);
+    let rss_before = rss_bytes();
+    let start = Instant::now();
+    let store = Store::open(db).await?;
+    let (gallery, _) = load_gallery(&store, MODEL, args.dim, args.index).await?;
+    let startup_seconds = start.elapsed().as_secs_f64();
+    let rss_after = rss_bytes();
+    // Another photo of an enrolled person: the embedding plus noise.
+    let near: Vec<Vec<f32>> = probes
+        .iter()
+        .take(args.queries)
+        .map(|v| {
+            let noise = vectors.next(args.dim);
+            let mut q: Vec<f32> = v.iter().zip(&noise).map(|(a, b)| a + 1.2 * b).collect();
+            l2_normalize(&mut q);
+            q
+        })
+        .collect();
+    let recall_at_1_vs_exact = if args.index.kind == IndexKind::Exact {
+        1.0
+    } else {
+        let near_results: Vec<_> = near.iter().map(|q| gallery.search(q, 1)).collect();
+        let (exact, _) = load_gallery(&store, MODEL, args.dim, IndexConfig::default()).await?;
+        let same = near
+            .iter()
+            .zip(&near_results)
+            .filter(|(q, r)| exact.search(q, 1).first().map(|c| &c.face_id) == r.first().map(|c| &c.face_id))
+            .count();
+        same as f64 / near.len().max(1) as f64
+    };
+    // Random probes (strangers) and gallery members (must find themselves).
+    let mut times = Vec::with_capacity(args.queries * 2);
+    let mut found = 0;
+    for member in probes.iter().take(args.queries) {
+        let stranger = vectors.next(args.dim);
+        for (q, is_member) in [(&stranger, false), (member, true)] {
+            let t = Instant::now();
+            let r = gallery.search(q, args.top_k);
+            times.push(t.elapsed());
+            if is_member && r.first().is_some_and(|c| (c.similarity - 1.0).abs() < 1e-5) {
+                found += 1;
+            }
+        }
+    }
+    times.sort();
+    store.close().await;
+    Ok(GalleryRow {
+        size,
+        insert_seconds,
+        startup_seconds,
+        search_p50_ms: percentile(&times, 0.5),
+        search_p99_ms: percentile(&times, 0.99),
+        index_bytes_per_embedding: gallery.memory_bytes() as f64 / size as f64,
+        rss_bytes_per_embedding: rss_after.saturating_sub(rss_before) as f64 / size as f64,
+        self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
+        recall_at_1_vs_exact,
+        index: args.index.kind,
+    })
 }

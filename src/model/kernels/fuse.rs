@@ -71,9 +71,21 @@ impl Recognised {
     }
 }
 
-/// Rewrites `model` in place; see the module documentation.
+/// Rewrites `model` in place (see the module documentation), in order:
+/// pointwise layers as convolutions, then epilogues (so that their
+/// convolutions are taken whole), floors, the remaining convolutions, max pools.
 pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
     let mut fused = Fused::default();
+    fuse_pointwise(model, &mut fused)?;
+    fuse_epilogues(model, &mut fused)?;
+    fuse_floors(model, &mut fused)?;
+    replace_convolutions(model, &mut fused)?;
+    replace_max_pools(model, &mut fused)?;
+    Ok(fused)
+}
+
+/// Fully connected layers applied pointwise as 1x1 convolutions.
+fn fuse_pointwise(model: &mut TypedModel, fused: &mut Fused) -> TractResult<()> {
     while let Some(p) = next_pointwise(model)? {
         let mut patch = TypedModelPatch::new("visage-pointwise-as-conv");
         let name = model.node(p.add).name.clone();
@@ -92,7 +104,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.apply(model)?;
         fused.pointwise += 1;
     }
-    // Epilogues first, so that their convolutions are taken whole.
+    Ok(())
+}
+
+/// A per-channel `Max` then scale-and-shift folded into the convolution before it (or run as one pass).
+fn fuse_epilogues(model: &mut TypedModel, fused: &mut Fused) -> TractResult<()> {
     while let Some((max, scale_conv, scale)) = next_epilogue(model)? {
         let y = model.node(scale_conv).inputs[0];
         let epilogue = Epilogue { scale: scale.weights, shift: scale.bias };
@@ -133,6 +149,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.obliterate(max)?;
         patch.apply(model)?;
     }
+    Ok(())
+}
+
+/// A `Max` with a constant after a convolution as that convolution's floor.
+fn fuse_floors(model: &mut TypedModel, fused: &mut Fused) -> TractResult<()> {
     while let Some((max, conv, floor, dw)) = next_floor(model)? {
         let channels = dw.geometry.out_channels;
         let epilogue = Epilogue {
@@ -149,6 +170,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.apply(model)?;
         fused.with_floor += 1;
     }
+    Ok(())
+}
+
+/// The remaining convolutions this module runs.
+fn replace_convolutions(model: &mut TypedModel, fused: &mut Fused) -> TractResult<()> {
     while let Some((node, dw)) = next_conv(model)? {
         let mut patch = TypedModelPatch::new("visage-conv");
         let input = patch.tap_model(model, model.node(node).inputs[0])?;
@@ -159,6 +185,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.apply(model)?;
         fused.convolutions += 1;
     }
+    Ok(())
+}
+
+/// 2x2 stride-2 max pooling.
+fn replace_max_pools(model: &mut TypedModel, fused: &mut Fused) -> TractResult<()> {
     while let Some(node) = next_max_pool(model)? {
         let mut patch = TypedModelPatch::new("visage-max-pool");
         let input = patch.tap_model(model, model.node(node).inputs[0])?;
@@ -168,7 +199,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<Fused> {
         patch.apply(model)?;
         fused.max_pools += 1;
     }
-    Ok(fused)
+    Ok(())
 }
 
 /// The next f32 2x2 stride-2 max pooling without padding, on CHW or NCHW.

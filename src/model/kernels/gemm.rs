@@ -166,6 +166,21 @@ pub fn packs(p: &Packed) -> bool {
     p.rows >= PACK_ROWS && p.depth >= PACK_DEPTH
 }
 
+impl Packed {
+    /// Panel `panel`'s weights for the depth range `d`, with its bias, and
+    /// its activation when `d` ends the depth.
+    fn tile(&self, panel: usize, d: std::ops::Range<usize>) -> Tile<'_> {
+        let r0 = panel * MR;
+        Tile {
+            depth: d.len(),
+            w: &self.weights[(panel * self.depth + d.start) * MR..][..d.len() * MR],
+            bias: &self.bias[r0..][..MR],
+            act: self.act.as_ref().filter(|_| d.end == self.depth).map(|(s, t)| (&s[r0..r0 + MR], &t[r0..r0 + MR])),
+            accumulate: d.start > 0,
+        }
+    }
+}
+
 /// [`conv`] for the output points only: output point `i` reads
 /// `input[k * stride + offsets[t] + gather[i]]`, so a padded or strided
 /// kernel computes no point of the phases' grid that is not an output (a
@@ -198,16 +213,6 @@ fn conv_points(
     let avx2 = avx2_fma();
     let panels = p.rows.div_ceil(MR);
     let whole = p.rows / MR;
-    let tile = |panel: usize, d: std::ops::Range<usize>| {
-        let r0 = panel * MR;
-        Tile {
-            depth: d.len(),
-            w: &p.weights[(panel * p.depth + d.start) * MR..][..d.len() * MR],
-            bias: &p.bias[r0..][..MR],
-            act: p.act.as_ref().filter(|_| d.end == p.depth).map(|(s, t)| (&s[r0..r0 + MR], &t[r0..r0 + MR])),
-            accumulate: d.start > 0,
-        }
-    };
     // Where each row of the packed depth (tap t, input channel k) starts.
     let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
     // A chunk of the depth over a block of points, strip by strip
@@ -254,7 +259,7 @@ fn conv_points(
                 pack_strips(input, &rows[d0..d1], start, n, gather, &mut strips[..n.div_ceil(NR) * chunk * NR]);
             }
             tiles.clear();
-            tiles.extend((0..panels).map(|panel| tile(panel, d0..d1)));
+            tiles.extend((0..panels).map(|panel| p.tile(panel, d0..d1)));
             for p0 in (0..panels).step_by(group) {
                 for s in 0..n.div_ceil(NR) {
                     // The strip's first point, and where each of its rows is.
@@ -281,17 +286,36 @@ fn conv_points(
                 }
             }
         }
-        for r in whole * MR..p.rows {
-            let row = &edge[(r - whole * MR) * BLOCK..];
-            out[r * points + start..][..full * NR].copy_from_slice(&row[..full * NR]);
-        }
-        if rem > 0 {
-            for r in 0..p.rows {
-                out[r * points + start + full * NR..][..rem].copy_from_slice(&tail[r * NR..][..rem]);
-            }
-        }
+        copy_edges(&edge, &tail, p.rows, whole * MR, points, start, full * NR, rem, out);
     }
     STRIPS.set(strips);
+}
+
+/// Copies a block's outputs that went to the side buffers into `out` (rows of
+/// `points`, the block at `start`): the partial last panel's rows from `edge`
+/// (`MR x BLOCK`, its first `strided` points), and every row's partial last
+/// strip from `tail` (`rows x NR`, its `rem` points after `strided`).
+#[allow(clippy::too_many_arguments)]
+fn copy_edges(
+    edge: &[f32],
+    tail: &[f32],
+    rows: usize,
+    whole_rows: usize,
+    points: usize,
+    start: usize,
+    strided: usize,
+    rem: usize,
+    out: &mut [f32],
+) {
+    for r in whole_rows..rows {
+        let row = &edge[(r - whole_rows) * BLOCK..];
+        out[r * points + start..][..strided].copy_from_slice(&row[..strided]);
+    }
+    if rem > 0 {
+        for r in 0..rows {
+            out[r * points + start + strided..][..rem].copy_from_slice(&tail[r * NR..][..rem]);
+        }
+    }
 }
 
 /// Copies `n` points from `start` of each row (`rows`: where each starts in

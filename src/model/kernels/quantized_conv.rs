@@ -119,32 +119,11 @@ fn quantized_conv(
     inits: &HashMap<&str, &TensorProto>,
     producers: &HashMap<&str, &NodeProto>,
 ) -> Result<Option<NodeProto>> {
-    let ints = |name: &str| attr(conv, name).map(|a| a.ints.clone()).unwrap_or_default();
-    let plain = attr_int(conv, "group").unwrap_or(1) == 1
-        && ints("strides").iter().all(|&s| s == 1)
-        && ints("dilations").iter().all(|&d| d == 1)
-        && ints("pads").iter().all(|&p| p == 0)
-        && ints("kernel_shape").iter().all(|&k| k == 1)
-        && attr(conv, "auto_pad").is_none_or(|a| a.s.is_empty() || a.s == b"NOTSET");
     let (Some(x), Some(w)) = (conv.input.first(), conv.input.get(1)) else { return Ok(None) };
-    if !plain {
+    if !is_plain_pointwise(conv) {
         return Ok(None);
     }
-    // The weights: DequantizeLinear, possibly reshaped to [O, I, 1, 1].
-    let Some(mut producer) = producers.get(w.as_str()).copied() else { return Ok(None) };
-    if producer.op_type == "Reshape" {
-        let Some(shape) = producer.input.get(1).and_then(|s| inits.get(s.as_str())) else { return Ok(None) };
-        let shape = i64_values(shape)?;
-        if shape.len() != 4 || shape[2..] != [1, 1] {
-            return Ok(None);
-        }
-        let Some(p) = producer.input.first().and_then(|n| producers.get(n.as_str())) else { return Ok(None) };
-        producer = p;
-    }
-    let dq = producer;
-    if dq.op_type != "DequantizeLinear" {
-        return Ok(None);
-    }
+    let Some(dq) = weights_dequantizer(w, inits, producers)? else { return Ok(None) };
     let constant = |i: usize| dq.input.get(i).filter(|n| !n.is_empty()).and_then(|n| inits.get(n.as_str()).copied());
     let (Some(q), Some(scale), Some(zero)) = (constant(0), constant(1), constant(2)) else { return Ok(None) };
     let dims = dims_usize(q)?;
@@ -173,30 +152,76 @@ fn quantized_conv(
     }
     let Some(mut bias) = bias_values(conv, inits, producers, rows)? else { return Ok(None) };
     let mut scales = float_values(scale)?;
-    // y = factor (conv - mean) + shift, factor = gamma / sqrt(var + eps).
     let output = match bn {
-        Some(bn) => {
-            let param = |i: usize| -> Result<Option<Vec<f32>>> {
-                let Some(t) = bn.input.get(i).and_then(|n| inits.get(n.as_str())) else { return Ok(None) };
-                let v = float_values(t)?;
-                Ok((v.len() == rows).then_some(v))
-            };
-            let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1)?, param(2)?, param(3)?, param(4)?) else {
-                return Ok(None);
-            };
-            let eps = attr(bn, "epsilon").map_or(1e-5, |a| a.f);
-            for r in 0..rows {
-                let factor = gamma[r] / (var[r] + eps).sqrt();
-                scales[r * blocks..][..blocks].iter_mut().for_each(|s| *s *= factor);
-                bias[r] = factor * (bias[r] - mean[r]) + beta[r];
-            }
-            bn.output.first().cloned().context("BatchNormalization without output")?
-        }
+        Some(bn) => match fold_batchnorm(bn, inits, blocks, &mut scales, &mut bias)? {
+            Some(output) => output,
+            None => return Ok(None),
+        },
         None => conv.output[0].clone(),
     };
     let small = |t: &TensorProto| -> Result<Vec<i8>> { Ok(int_values(t)?.into_iter().map(|v| v as i8).collect()) };
     let kept = KeptConstants { dims: [rows, depth], block, q: small(q)?, scale: scales, zero: small(zero)?, bias };
     Ok(Some(kept.into_node(OP_TYPE, &conv.name, x, &output)))
+}
+
+/// A 1x1 convolution without groups, strides, dilations or padding.
+fn is_plain_pointwise(conv: &NodeProto) -> bool {
+    let ints = |name: &str| attr(conv, name).map(|a| a.ints.clone()).unwrap_or_default();
+    attr_int(conv, "group").unwrap_or(1) == 1
+        && ints("strides").iter().all(|&s| s == 1)
+        && ints("dilations").iter().all(|&d| d == 1)
+        && ints("pads").iter().all(|&p| p == 0)
+        && ints("kernel_shape").iter().all(|&k| k == 1)
+        && attr(conv, "auto_pad").is_none_or(|a| a.s.is_empty() || a.s == b"NOTSET")
+}
+
+/// The `DequantizeLinear` that makes the weights `w`, possibly through a
+/// constant `Reshape` to `[O, I, 1, 1]`.
+fn weights_dequantizer<'a>(
+    w: &str,
+    inits: &HashMap<&str, &TensorProto>,
+    producers: &HashMap<&str, &'a NodeProto>,
+) -> Result<Option<&'a NodeProto>> {
+    let Some(mut producer) = producers.get(w).copied() else { return Ok(None) };
+    if producer.op_type == "Reshape" {
+        let Some(shape) = producer.input.get(1).and_then(|s| inits.get(s.as_str())) else { return Ok(None) };
+        let shape = i64_values(shape)?;
+        if shape.len() != 4 || shape[2..] != [1, 1] {
+            return Ok(None);
+        }
+        let Some(p) = producer.input.first().and_then(|n| producers.get(n.as_str())) else { return Ok(None) };
+        producer = p;
+    }
+    Ok((producer.op_type == "DequantizeLinear").then_some(producer))
+}
+
+/// Folds a `BatchNormalization` after the convolution into its per-block
+/// scales and its bias: `y = factor (conv - mean) + shift`, `factor = gamma
+/// / sqrt(var + eps)`. Returns the normalisation's output name, or None when
+/// its parameters are not constants of one value per output row.
+fn fold_batchnorm(
+    bn: &NodeProto,
+    inits: &HashMap<&str, &TensorProto>,
+    blocks: usize,
+    scales: &mut [f32],
+    bias: &mut [f32],
+) -> Result<Option<String>> {
+    let rows = bias.len();
+    let param = |i: usize| -> Result<Option<Vec<f32>>> {
+        let Some(t) = bn.input.get(i).and_then(|n| inits.get(n.as_str())) else { return Ok(None) };
+        let v = float_values(t)?;
+        Ok((v.len() == rows).then_some(v))
+    };
+    let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1)?, param(2)?, param(3)?, param(4)?) else {
+        return Ok(None);
+    };
+    let eps = attr(bn, "epsilon").map_or(1e-5, |a| a.f);
+    for r in 0..rows {
+        let factor = gamma[r] / (var[r] + eps).sqrt();
+        scales[r * blocks..][..blocks].iter_mut().for_each(|s| *s *= factor);
+        bias[r] = factor * (bias[r] - mean[r]) + beta[r];
+    }
+    Ok(Some(bn.output.first().cloned().context("BatchNormalization without output")?))
 }
 
 /// Lets tract's ONNX reader build [`QuantizedConv`] from a kept node.
