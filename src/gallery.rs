@@ -288,17 +288,12 @@ impl Index for ExactIndex {
 
 /// Deterministic pseudo-random unit vectors for the index tests.
 #[cfg(test)]
-fn random_unit_vectors(n: usize, dim: usize, mut state: u64) -> Vec<Vec<f32>> {
+fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
-            let mut v: Vec<f32> = (0..dim)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
+            let mut v: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() - 0.5).collect();
             crate::vision::similarity::l2_normalize(&mut v);
             v
         })
@@ -370,13 +365,9 @@ mod tests {
     fn parallel_search_equals_a_naive_scan() {
         // Enough rows to split the scan; persons with 1-3 faces.
         let dim = 16;
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x1234_5678_9abc_def0);
+        let mut next = || rng.random::<f32>() - 0.5;
         let mut g = ExactIndex::new(dim).with_threads(2);
         let mut all = Vec::new();
         for f in 0..(2 * PARALLEL_MIN_ROWS + 100) as u128 {

@@ -57,9 +57,8 @@ fn decode_detect_inputs_replay_without_panics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_parse_inputs_replay_to_clean_answers() {
-    let dir = std::env::temp_dir().join(format!("visage-fuzz-replay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let config = visage::server::Config {
         addr: "127.0.0.1:0".into(),
         db: dir.join("visage.db"),

@@ -335,13 +335,9 @@ fn exif_rotated_photos_give_the_upright_embedding() {
 #[test]
 fn photos_without_faces_yield_no_faces() {
     let gradient = RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 128]));
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let noise = RgbImage::from_fn(500, 400, |_, _| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
-    });
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x2545_F491_4F6C_DD1D);
+    let noise = RgbImage::from_fn(500, 400, |_, _| image::Rgb(rng.random()));
     for img in [gradient, noise] {
         assert!(pipeline().detect(&img).unwrap().is_empty());
     }
@@ -349,14 +345,15 @@ fn photos_without_faces_yield_no_faces() {
 
 #[test]
 fn a_missing_or_corrupt_model_is_refused_with_the_fetch_command() {
-    let dir = tempdir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     std::fs::copy(models_dir().join("manifest.toml"), dir.join("manifest.toml")).unwrap();
-    let err = Pipeline::load(&dir, PipelineConfig::default()).err().unwrap();
+    let err = Pipeline::load(dir, PipelineConfig::default()).err().unwrap();
     let msg = format!("{err:#}");
     assert!(msg.contains("missing") && msg.contains("make models"), "{msg}");
-    let manifest = Manifest::load(&dir).unwrap();
+    let manifest = Manifest::load(dir).unwrap();
     std::fs::write(dir.join(&manifest.default_detector().unwrap().file), b"not a model").unwrap();
-    let msg = format!("{:#}", Pipeline::load(&dir, PipelineConfig::default()).err().unwrap());
+    let msg = format!("{:#}", Pipeline::load(dir, PipelineConfig::default()).err().unwrap());
     assert!(msg.contains("SHA-256") && msg.contains("make models"), "{msg}");
 }
 
@@ -394,23 +391,16 @@ fn both_backends_give_the_same_embeddings_on_real_photos() {
 #[cfg(feature = "onnxruntime")]
 #[test]
 fn a_missing_onnxruntime_library_is_refused_with_the_fetch_command() {
+    let dir = tempfile::tempdir().unwrap();
     let config = PipelineConfig {
         backend: BackendConfig {
             backend: Backend::Onnxruntime,
-            onnxruntime_library: Some(tempdir().join("libonnxruntime.so")),
+            onnxruntime_library: Some(dir.path().join("libonnxruntime.so")),
         },
         ..PipelineConfig::default()
     };
     let msg = format!("{:#}", Pipeline::load(&models_dir(), config).err().unwrap());
     assert!(msg.contains("missing") && msg.contains("make onnxruntime"), "{msg}");
-}
-
-fn tempdir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("visage-test-{}-{:?}", std::process::id(), std::thread::current().id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// visage's own kernels (src/model/kernels) take the operators they were

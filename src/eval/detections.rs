@@ -3,9 +3,9 @@
 //! between missed and false faces can be tabulated for any pair of score bars
 //! from one run (greedy NMS keeps the same higher-scoring boxes whatever the
 //! floor: a box is only ever suppressed by a better one).
+use parking_lot::Mutex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
@@ -41,9 +41,9 @@ pub fn dump(p: &Pipeline, images: &[PathBuf], root: &Path, threads: usize, out: 
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = images.get(i) else { break };
                     match line(p, path, root) {
-                        Ok(l) => lines.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(l),
+                        Ok(l) => lines.lock()[i] = Some(l),
                         Err(e) => {
-                            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                            *failure.lock() = Some(e);
                             break;
                         }
                     }
@@ -51,10 +51,10 @@ pub fn dump(p: &Pipeline, images: &[PathBuf], root: &Path, threads: usize, out: 
             });
         }
     });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    if let Some(e) = failure.into_inner() {
         return Err(e);
     }
-    for l in lines.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten() {
+    for l in lines.into_inner().into_iter().flatten() {
         writeln!(out, "{l}")?;
     }
     Ok(())

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 
 use crate::gallery::{IndexConfig, IndexKind};
@@ -46,18 +48,15 @@ pub struct GalleryRow {
 }
 
 /// Deterministic pseudo-random unit vectors.
-struct Vectors(u64);
+struct Vectors(SmallRng);
 
 impl Vectors {
+    fn new(seed: u64) -> Self {
+        Self(SmallRng::seed_from_u64(seed))
+    }
+
     fn next(&mut self, dim: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..dim)
-            .map(|_| {
-                self.0 ^= self.0 << 13;
-                self.0 ^= self.0 >> 7;
-                self.0 ^= self.0 << 17;
-                (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
+        let mut v: Vec<f32> = (0..dim).map(|_| self.0.random::<f32>() - 0.5).collect();
         l2_normalize(&mut v);
         v
     }
@@ -125,7 +124,7 @@ fn print_row(row: &GalleryRow) {
 /// One gallery size: inserted through the store into `db`, loaded as at
 /// start-up, searched with members, near-members and strangers.
 async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) -> Result<GalleryRow> {
-    let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15 ^ size as u64);
+    let mut vectors = Vectors::new(size as u64);
     let items: Vec<(String, Vec<f32>)> = (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
     let probes: Vec<Vec<f32>> =
         items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();

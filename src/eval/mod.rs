@@ -11,10 +11,10 @@ pub mod pairs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::vision::similarity::dot;
@@ -343,14 +343,14 @@ fn analyze_all(
                         },
                         Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
                     };
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = emb;
+                    results.lock()[i] = emb;
                     bar.inc(1);
                 }
             });
         }
     });
     bar.finish_and_clear();
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect()
+    results.into_inner().into_iter().collect()
 }
 
 fn print_table(r: &Report) {

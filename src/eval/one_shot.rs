@@ -144,14 +144,15 @@ mod tests {
 
     #[test]
     fn the_protocol_takes_first_and_second_photos_and_singletons() {
-        let dir = std::env::temp_dir().join(format!("visage-one-shot-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         for (name, n) in [("Ann", 3), ("Bob", 1), ("Cid", 2), ("Dee", 1)] {
             std::fs::create_dir_all(dir.join(name)).unwrap();
             for i in 1..=n {
                 std::fs::write(dir.join(name).join(format!("{name}_{i:04}.jpg")), b"x").unwrap();
             }
         }
-        let p = protocol(&dir, None, 10, 1).unwrap();
+        let p = protocol(dir, None, 10, 1).unwrap();
         assert_eq!(
             p.persons,
             vec![
@@ -161,8 +162,7 @@ mod tests {
         );
         assert_eq!(p.strangers, vec![dir.join("Bob/Bob_0001.jpg")]);
         let names: BTreeSet<String> = ["Cid".to_string(), "Dee".to_string()].into();
-        let p = protocol(&dir, Some(names), 10, 10).unwrap();
+        let p = protocol(dir, Some(names), 10, 10).unwrap();
         assert_eq!((p.persons.len(), p.strangers.len()), (1, 1));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,6 +11,9 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+
 use super::Score;
 use crate::vision::similarity::dot;
 
@@ -47,7 +50,8 @@ pub struct Graph {
     upper: Vec<Vec<Vec<u32>>>,
     entry: Option<u32>,
     max_level: u8,
-    rng: u64,
+    /// Draws the layer of each new node (seeded: builds are reproducible).
+    rng: SmallRng,
 }
 
 impl Graph {
@@ -64,7 +68,7 @@ impl Graph {
             upper: Vec::new(),
             entry: None,
             max_level: 0,
-            rng: 0x853C_49E6_748F_EA9B,
+            rng: SmallRng::seed_from_u64(0x853C_49E6_748F_EA9B),
         }
     }
 
@@ -102,10 +106,8 @@ impl Graph {
     }
 
     fn random_level(&mut self) -> u8 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let u = ((self.rng >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        // In (0, 1]: never the logarithm of 0.
+        let u = 1.0 - self.rng.random::<f64>();
         let ml = 1.0 / (self.m as f64).ln();
         ((-u.ln() * ml).floor() as u32).min(15) as u8
     }

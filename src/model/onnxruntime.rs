@@ -6,7 +6,9 @@
 //! concurrency comes from the engine's workers, each taking a session from a
 //! small pool that grows to the number of threads that run at once.
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 use anyhow::{Context, Result, anyhow, ensure};
 use ort::session::Session;
@@ -65,7 +67,7 @@ impl OrtNetwork {
         let net =
             Self { name: name.to_string(), env, bytes: proto.encode_to_vec(), outputs, idle: Mutex::new(Vec::new()) };
         let first = net.open()?;
-        net.lock_idle().push(first);
+        net.idle.lock().push(first);
         Ok(net)
     }
 
@@ -76,10 +78,6 @@ impl OrtNetwork {
         let builder = load_err(builder.with_intra_threads(1), name)?;
         let mut builder = load_err(builder.with_inter_threads(1), name)?;
         load_err(builder.commit_from_memory(&self.bytes), name)
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn run_on(&self, session: &mut Session, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
@@ -100,13 +98,13 @@ impl OrtNetwork {
 impl Network for OrtNetwork {
     fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         ensure!(input.len() == shape.iter().product::<usize>(), "input of {} values for shape {shape:?}", input.len());
-        let taken = self.lock_idle().pop();
+        let taken = self.idle.lock().pop();
         let mut session = match taken {
             Some(s) => s,
             None => self.open().context("opening another session")?,
         };
         let out = self.run_on(&mut session, &input, shape);
-        self.lock_idle().push(session);
+        self.idle.lock().push(session);
         out
     }
 

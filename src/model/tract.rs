@@ -2,7 +2,9 @@
 //! for each concrete input shape, with visage's own kernels
 //! (`model::kernels`) put in before tract's code generation.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use anyhow::{Context, Result, ensure};
 use tract_onnx::pb::ModelProto;
@@ -56,7 +58,7 @@ impl TractNetwork {
 
     /// The optimised plan for `shape`, built on first use.
     pub fn plan(&self, shape: [usize; 4]) -> Result<Plan> {
-        if let Some(p) = self.lock_plans().get(&shape) {
+        if let Some(p) = self.plans.lock().get(&shape) {
             return Ok(p.clone());
         }
         let mut model = self.model.clone();
@@ -64,7 +66,7 @@ impl TractNetwork {
         let plan = optimise(model, self.own_kernels)
             .with_context(|| format!("optimising {} for input {shape:?}", self.name))?
             .into_runnable()?;
-        let mut plans = self.lock_plans();
+        let mut plans = self.plans.lock();
         if plans.len() >= PLAN_CACHE {
             // Sizes are few in practice; dropping an arbitrary one bounds memory.
             if let Some(k) = plans.keys().next().copied() {
@@ -72,11 +74,6 @@ impl TractNetwork {
             }
         }
         Ok(plans.entry(shape).or_insert(plan).clone())
-    }
-
-    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<[usize; 4], Plan>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.plans.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

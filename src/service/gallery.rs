@@ -32,12 +32,12 @@ impl Service {
         Ok(self.gallery_info())
     }
 
-    pub(super) fn gallery_read(&self) -> std::sync::RwLockReadGuard<'_, Box<dyn Index>> {
-        self.gallery.read().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn gallery_read(&self) -> parking_lot::RwLockReadGuard<'_, Box<dyn Index>> {
+        self.gallery.read()
     }
 
-    pub(super) fn gallery_write(&self) -> std::sync::RwLockWriteGuard<'_, Box<dyn Index>> {
-        self.gallery.write().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn gallery_write(&self) -> parking_lot::RwLockWriteGuard<'_, Box<dyn Index>> {
+        self.gallery.write()
     }
 
     pub fn gallery_info(&self) -> GalleryInfo {

@@ -121,7 +121,7 @@ impl Service {
         // A large gallery scan takes milliseconds: keep it off the async workers.
         let (gallery_size, lists) = tokio::task::spawn_blocking(move || {
             let start = Instant::now();
-            let g = gallery.read().unwrap_or_else(|e| e.into_inner());
+            let g = gallery.read();
             let lists: Vec<Vec<Candidate>> =
                 queries.iter().map(|q| q.as_ref().map(|q| g.search(q, depth)).unwrap_or_default()).collect();
             telemetry::record_stage("search", start.elapsed());

@@ -12,7 +12,9 @@ mod persons;
 pub use enroll::Enrollment;
 pub use gallery::{GalleryInfo, load_gallery};
 pub use matching::{Comparison, Identification, IdentifiedFace, IdentifiedPerson, Verification, assign};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Instant;
 
 use bytes::Bytes;

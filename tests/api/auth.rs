@@ -7,10 +7,12 @@ use visage::store::Store;
 
 use crate::helpers::{assert_error, config, photo, spawn_with, temp_dir};
 
-/// A fresh database holding one key of each scope; returns (db, [admin, enroll, match]).
-async fn keyed_db() -> (std::path::PathBuf, [String; 3]) {
+/// A fresh database holding one key of each scope; returns (its folder, db,
+/// [admin, enroll, match]).
+async fn keyed_db() -> (tempfile::TempDir, std::path::PathBuf, [String; 3]) {
     use secrecy::ExposeSecret;
-    let db = temp_dir().join("visage.db");
+    let dir = temp_dir();
+    let db = dir.path().join("visage.db");
     let store = Store::open(&db).await.unwrap();
     let mut keys = Vec::new();
     for scope in [Scope::Admin, Scope::Enroll, Scope::Match] {
@@ -25,12 +27,12 @@ async fn keyed_db() -> (std::path::PathBuf, [String; 3]) {
         );
     }
     store.close().await;
-    (db, keys.try_into().unwrap())
+    (dir, db, keys.try_into().unwrap())
 }
 
 #[tokio::test]
 async fn keys_and_scopes_gate_every_route_but_health() {
-    let (db, [admin, enroll, matcher]) = keyed_db().await;
+    let (_dir, db, [admin, enroll, matcher]) = keyed_db().await;
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     // Health stays open.
@@ -88,7 +90,7 @@ async fn keys_and_scopes_gate_every_route_but_health() {
 
 #[tokio::test]
 async fn admins_create_list_and_revoke_keys_over_http_and_secrets_stay_secret() {
-    let (db, [admin, _, _]) = keyed_db().await;
+    let (_dir, db, [admin, _, _]) = keyed_db().await;
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     let r = c
@@ -129,7 +131,8 @@ async fn admins_create_list_and_revoke_keys_over_http_and_secrets_stay_secret() 
 
 #[tokio::test]
 async fn loopback_without_keys_is_open_until_the_first_key() {
-    let db = temp_dir().join("visage.db");
+    let dir = temp_dir();
+    let db = dir.path().join("visage.db");
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     assert_eq!(c.get(app.url("/v1/info")).send().await.unwrap().status(), StatusCode::OK);
@@ -143,7 +146,8 @@ async fn loopback_without_keys_is_open_until_the_first_key() {
 
 #[tokio::test]
 async fn a_public_address_without_keys_is_refused_unless_insecure() {
-    let db = temp_dir().join("visage.db");
+    let dir = temp_dir();
+    let db = dir.path().join("visage.db");
     let public =
         |insecure| visage::server::Config { addr: "0.0.0.0:0".into(), insecure_no_auth: insecure, ..config(&db) };
     let err = visage::server::Application::build(public(false)).await.err().expect("refused");
@@ -163,7 +167,7 @@ async fn a_public_address_without_keys_is_refused_unless_insecure() {
 
 #[tokio::test]
 async fn changes_are_audited_append_only_and_deleted_embeddings_leave_no_trace() {
-    let (db, [admin, enroll, _]) = keyed_db().await;
+    let (_dir, db, [admin, enroll, _]) = keyed_db().await;
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     let form = || {

@@ -1,6 +1,5 @@
 //! `spawn_app()`: the real application on port 0 with a fresh database.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{ImageEncoder, RgbImage};
 use serde_json::Value;
@@ -15,6 +14,8 @@ pub struct TestApp {
     pub person_ids: Vec<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The folder of the database, when `spawn_app` made it: deleted with the app.
+    dir: Option<tempfile::TempDir>,
 }
 
 pub fn root() -> PathBuf {
@@ -26,14 +27,9 @@ pub fn photo(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make test-data`", path.display()))
 }
 
-/// A fresh, empty folder for one test.
-pub fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir =
-        std::env::temp_dir().join(format!("visage-api-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty folder for one test, deleted when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("visage-api-").tempdir().unwrap()
 }
 
 pub fn config(db: &Path) -> Config {
@@ -47,7 +43,10 @@ pub fn config(db: &Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_with(config(&temp_dir().join("visage.db"))).await
+    let dir = temp_dir();
+    let mut app = spawn_with(config(&dir.path().join("visage.db"))).await;
+    app.dir = Some(dir);
+    app
 }
 
 pub async fn spawn_with(config: Config) -> TestApp {
@@ -71,6 +70,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
         person_ids: Vec::new(),
         stop: Some(stop),
         server: Some(server),
+        dir: None,
     }
 }
 
@@ -144,13 +144,9 @@ pub fn png(img: &RgbImage) -> Vec<u8> {
 
 /// A PNG of uniform noise.
 pub fn noise_png(width: u32, height: u32) -> Vec<u8> {
-    let mut s = 0x9E3779B97F4A7C15u64;
-    png(&RgbImage::from_fn(width, height, |_, _| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        image::Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
-    }))
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    png(&RgbImage::from_fn(width, height, |_, _| image::Rgb(rng.random())))
 }
 
 /// Two portraits side by side: a photo with two faces.

@@ -83,15 +83,10 @@ fn animated_webp(frames: &[RgbImage]) -> Vec<u8> {
     [b"RIFF".as_slice(), &(body.len() as u32).to_le_bytes(), &body].concat()
 }
 
-fn random_bytes(n: usize, mut state: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random()).collect()
 }
 
 fn rss_mib() -> f64 {

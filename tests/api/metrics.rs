@@ -51,7 +51,8 @@ fn value(samples: &[(String, HashMap<String, String>, f64)], name: &str, labels:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_requests_stages_queue_and_gallery() {
-    let mut cfg = config(&temp_dir().join("visage.db"));
+    let dir = temp_dir();
+    let mut cfg = config(&dir.path().join("visage.db"));
     cfg.metrics_addr = Some("127.0.0.1:0".into());
     let mut app = spawn_with(cfg).await;
     app.enroll("Barack Obama", "obama.jpg").await;

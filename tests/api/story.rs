@@ -93,12 +93,12 @@ async fn enrollments_survive_a_restart() {
 #[tokio::test]
 async fn an_online_backup_restores_every_person_and_face() {
     let dir = crate::helpers::temp_dir();
-    let mut app = crate::helpers::spawn_with(crate::helpers::config(&dir.join("visage.db"))).await;
+    let mut app = crate::helpers::spawn_with(crate::helpers::config(&dir.path().join("visage.db"))).await;
     let obama = app.enroll("Barack Obama", "obama.jpg").await;
     let biden = app.enroll("Joe Biden", "biden.jpg").await;
     // Taken while the service runs, through a second connection as `visage backup` does.
     let store = visage::store::Store::open(&app.db).await.unwrap();
-    let copy = dir.join("backup.db");
+    let copy = dir.path().join("backup.db");
     store.backup(&copy).await.unwrap();
     assert!(store.backup(&copy).await.is_err(), "never overwrites");
     store.close().await;

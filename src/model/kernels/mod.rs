@@ -64,13 +64,8 @@ fn avx2_fma() -> bool {
 /// Reproducible values in [-1, 1] for the kernels' tests.
 #[cfg(test)]
 fn test_values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(u64::from(seed));
+    // Multiples of 1/1000, so that sums of a few products stay exact in f32.
+    (0..n).map(|_| rng.random_range(0..=2000) as f32 / 1000.0 - 1.0).collect()
 }
