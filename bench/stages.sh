@@ -7,6 +7,9 @@
 #
 #   bash bench/stages.sh            # needs python3 with pip; installs the
 #                                   # reference engines in target/bench-venv
+#   BASELINE=/path/to/old/visage bash bench/stages.sh
+#       # also an older visage binary's stages (tract; SFace and the default
+#       # embedder) in the same run, with this build's totals against it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITER=${ITER:-30}
@@ -56,3 +59,22 @@ print(f"ratio = visage total / OpenCV total (goal <= 1.0, aim 0.8); OpenCV {open
       " (FaceDetectorYN), one thread; tract and onnxrt run SFace (--embedder sface), default = tract with the default"
       " embedder (SFace + dlib's ResNet)")
 PY
+if [ -n "${BASELINE:-}" ]; then
+  then_sface=$(taskset -c 0 "$BASELINE" bench --json --iterations "$ITER" --backend tract --embedder sface "${PHOTOS[@]}")
+  then_fused=$(taskset -c 0 "$BASELINE" bench --json --iterations "$ITER" --backend tract "${PHOTOS[@]}")
+  # This build again, right after, so that both sides see the same machine state.
+  now_sface=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend tract --embedder sface "${PHOTOS[@]}")
+  now_fused=$(taskset -c 0 target/release/visage bench --json --iterations "$ITER" --backend tract "${PHOTOS[@]}")
+  "$PY" - "$tract" "$fused" "$then_sface" "$then_fused" "$now_sface" "$now_fused" <<'PY'
+import json, sys
+first_sface, first_fused, then_sface, then_fused, now_sface, now_fused = (json.loads(a) for a in sys.argv[1:7])
+print()
+print(f"{'embedder':<8} {'photo':<14} | {'baseline':>8} | {'this build (two runs)':>22} | {'ratio':>6}")
+for emb, first, then, now in (("sface", first_sface, then_sface, now_sface), ("default", first_fused, then_fused, now_fused)):
+    for a, b, c in zip(first, then, now):
+        name = a["image"].rsplit("/", 1)[-1]
+        mine = min(a["total_ms"], c["total_ms"])
+        print(f"{emb:<8} {name:<14} | {b['total_ms']:8.2f} | {a['total_ms']:10.2f} {c['total_ms']:10.2f} | {mine / b['total_ms']:6.3f}")
+print("total ms (medians, one core); ratio = this build's better run / baseline (1.0 = no change)")
+PY
+fi

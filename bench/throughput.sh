@@ -9,6 +9,9 @@
 #   bash bench/throughput.sh          # DURATION=10s per row
 #   EMBEDDER=sface bash bench/throughput.sh   # visage on the peer's models
 #                                             # (default: visage's default embedder)
+#   BASELINE=/path/to/old/visage bash bench/throughput.sh
+#       # also an older visage binary (tract) in the same run, with the
+#       # ratios of this build to it: a refactoring's before and after
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -26,19 +29,22 @@ export ROWS="$dir/rows.tsv"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
 wrk_header server
-for backend in tract onnxruntime; do
+binaries=("visage target/release/visage tract" "visage target/release/visage onnxruntime")
+[ -z "${BASELINE:-}" ] || binaries+=("baseline $BASELINE tract")
+for spec in "${binaries[@]}"; do
+  read -r name bin backend <<<"$spec"
   for workers in 1 2; do
     port=$(free_port)
-    target/release/visage serve --addr "127.0.0.1:$port" --db "$dir/$backend$workers.db" --workers "$workers" \
-      --queue 64 --backend "$backend" ${EMBEDDER:+--embedder "$EMBEDDER"} >"$dir/visage-$backend$workers.log" 2>&1 &
+    "$bin" serve --addr "127.0.0.1:$port" --db "$dir/$name$backend$workers.db" --workers "$workers" \
+      --queue 64 --backend "$backend" ${EMBEDDER:+--embedder "$EMBEDDER"} >"$dir/$name-$backend$workers.log" 2>&1 &
     pids+=($!)
     wait_up "http://127.0.0.1:$port/readyz"
     person=$(curl -sf -F image=@tests/data/obama.jpg -F name=Obama "http://127.0.0.1:$port/v1/enroll" | jq -r .person_id)
     for c in 1 2 4 16; do
-      wrk_row "visage $backend ${workers}w embed" "http://127.0.0.1:$port/v1/embed" "$c" "$PHOTO" "$DURATION"
+      wrk_row "$name $backend ${workers}w embed" "http://127.0.0.1:$port/v1/embed" "$c" "$PHOTO" "$DURATION"
     done
     for c in 1 2 4 16; do
-      wrk_row "visage $backend ${workers}w verify" "http://127.0.0.1:$port/v1/verify?person_id=$person" "$c" "$PHOTO" \
+      wrk_row "$name $backend ${workers}w verify" "http://127.0.0.1:$port/v1/verify?person_id=$person" "$c" "$PHOTO" \
         "$DURATION"
     done
     kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
@@ -67,4 +73,9 @@ for backend in ("tract", "onnxruntime"):
         one, two = best[f"visage {backend} 1w {ep}"], best[f"visage {backend} 2w {ep}"]
         print(f"visage {backend:<11} {ep:<6}: 1 worker {one:6.1f}, 2 workers {two:6.1f} ({two / one:.2f}x, goal >= 1.8x);"
               f" 2 workers vs peer embed 2 workers: {two / peer2:.2f}x (goal >= 1.2x)")
+if "baseline tract 1w embed" in best:
+    for ep in ("embed", "verify"):
+        for w in (1, 2):
+            now, then = best[f"visage tract {w}w {ep}"], best[f"baseline tract {w}w {ep}"]
+            print(f"this build vs baseline, tract {ep:<6} {w} worker{'s' if w > 1 else ' '}: {now:6.1f} vs {then:6.1f} req/s ({now / then:.3f}x)")
 PY

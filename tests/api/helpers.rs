@@ -80,6 +80,11 @@ impl TestApp {
     }
 
     /// Shuts the server down gracefully and waits for it.
+    /// The database folder `spawn_app` made, kept past `stop` (for a restart).
+    pub fn keep_dir(&mut self) -> Option<tempfile::TempDir> {
+        self.dir.take()
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

@@ -76,6 +76,7 @@ async fn enrollments_survive_a_restart() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let db = app.db.clone();
+    let _dir = app.keep_dir();
     app.stop().await;
 
     let app = spawn_with(config(&db)).await;
