@@ -64,7 +64,11 @@ impl<C: Send + Sync + 'static> Engine<C> {
         F: FnOnce(&C) -> T + Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
+        // The caller's span (the request's) goes with the job, so that what
+        // the worker logs and times belongs to that request.
+        let span = tracing::Span::current();
         let job: Job<C> = Box::new(move |p: &C| {
+            let _entered = span.enter();
             let out = catch_unwind(AssertUnwindSafe(|| f(p)));
             let _ = done.send(out);
         });
@@ -121,6 +125,7 @@ impl<C: Send + Sync + 'static> Drop for Engine<C> {
 mod tests {
     use super::*;
     use std::sync::Barrier;
+    use tracing::Instrument as _;
 
     #[tokio::test]
     async fn runs_jobs_off_the_runtime_and_reports_panics() {
@@ -134,6 +139,31 @@ mod tests {
         // The worker survived the panic.
         assert_eq!(engine.run(|x| *x).await, Ok(21));
         assert!(engine.healthy());
+    }
+
+    #[tokio::test]
+    async fn a_job_runs_inside_the_callers_span() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        // Records the name of every span entered, with the thread entering it.
+        #[derive(Clone, Default)]
+        struct Entered(Arc<parking_lot::Mutex<Vec<(String, String)>>>);
+        impl<S> tracing_subscriber::Layer<S> for Entered
+        where
+            S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        {
+            fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+                let name = ctx.span(id).map(|s| s.name().to_string()).unwrap_or_default();
+                let thread = std::thread::current().name().unwrap_or_default().to_string();
+                self.0.lock().push((name, thread));
+            }
+        }
+        let entered = Entered::default();
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(entered.clone()));
+        let engine = Engine::start(Arc::new(()), 1, 1).unwrap();
+        let span = tracing::info_span!("request");
+        engine.run(|_| ()).instrument(span).await.unwrap();
+        let seen = entered.0.lock().clone();
+        assert!(seen.iter().any(|(name, thread)| name == "request" && thread == "visage-infer-0"), "{seen:?}");
     }
 
     #[tokio::test]

@@ -59,6 +59,16 @@ pub trait Index: Send + Sync {
     fn kind(&self) -> &'static str {
         "exact"
     }
+    /// Whether removals have left the index slower or less accurate than a
+    /// fresh build would be (the HNSW graph's dead entries).
+    fn wants_rebuild(&self) -> bool {
+        false
+    }
+    /// A fresh index over the same live faces, built without changing this
+    /// one (searches go on meanwhile), for the caller to swap in.
+    fn rebuilt(&self) -> Option<Box<dyn Index>> {
+        None
+    }
 }
 
 fn parse_id(id: &str) -> Option<u128> {
@@ -94,7 +104,7 @@ impl Ord for Score {
 const PARALLEL_MIN_ROWS: usize = 32_768;
 
 /// Brute-force cosine search over a contiguous row-major matrix.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ExactIndex {
     dim: usize,
     rows: Vec<f32>,

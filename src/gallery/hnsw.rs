@@ -7,7 +7,8 @@
 //!   keeps each person's best. Below [`HnswParams::min_faces`] faces the exact
 //!   scan is used instead: it is faster there, and exact.
 //! - Removal marks the face dead (filtered out of graph searches); once dead
-//!   entries pass a quarter of the live ones the graph is rebuilt.
+//!   entries pass a quarter of the live ones the index asks to be rebuilt
+//!   ([`Index::wants_rebuild`]), and its owner builds a fresh copy beside it.
 //! - Start-up inserts every loaded embedding into the graph (one thread),
 //!   which takes much longer than loading the exact index: see the README's
 //!   1:N figures.
@@ -99,10 +100,9 @@ impl HnswIndex {
         }
     }
 
-    fn maybe_compact(&mut self) {
-        if self.dead > 1024 && self.dead * 4 > self.face_data.len() {
-            self.rebuild();
-        }
+    /// A fresh index over the live faces, this one unchanged.
+    pub fn rebuilt_copy(&self) -> Self {
+        Self::from_exact(self.exact.clone(), self.params)
     }
 }
 
@@ -128,7 +128,6 @@ impl Index for HnswIndex {
         if let Some(face) = parse_id(face_id) {
             self.mark_dead(face);
         }
-        self.maybe_compact();
         true
     }
 
@@ -143,7 +142,6 @@ impl Index for HnswIndex {
         for f in faces {
             self.mark_dead(f);
         }
-        self.maybe_compact();
         removed
     }
 
@@ -200,6 +198,14 @@ impl Index for HnswIndex {
 
     fn kind(&self) -> &'static str {
         "hnsw"
+    }
+
+    fn wants_rebuild(&self) -> bool {
+        self.dead > 1024 && self.dead * 4 > self.face_data.len()
+    }
+
+    fn rebuilt(&self) -> Option<Box<dyn Index>> {
+        Some(Box::new(self.rebuilt_copy()))
     }
 }
 
@@ -268,8 +274,14 @@ mod tests {
         for i in 0..2000 {
             assert!(g.remove_face(&format_id(i as u128 + 1)));
         }
-        // 2000 dead > 1024 and > a quarter of 4000 live: rebuilt, nothing dead left.
-        assert!(g.dead < 1024, "{}", g.dead);
+        // 2000 dead > 1024 and > a quarter of 4000 live: a rebuild is asked
+        // for, and the rebuilt copy has nothing dead left.
+        assert!(g.wants_rebuild());
+        let before = g.search(&data[4000], 3);
+        let g = g.rebuilt_copy();
+        assert!(!g.wants_rebuild());
+        assert_eq!((g.dead, g.faces()), (0, 4000));
+        assert_eq!(g.search(&data[4000], 3), before);
         assert_eq!(g.data_face.len(), g.face_data.len() + g.dead);
         for v in data.iter().skip(4000).step_by(97) {
             assert!((g.search(v, 1)[0].similarity - 1.0).abs() < 1e-5);

@@ -46,7 +46,7 @@ impl Service {
         self.check_enrollable(&face)?;
         let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
         let new = NewFace { face: &face, embedding: &embedding, model: &self.model, source_sha256: Some(&source) };
-        let _write = self.writes.lock().await;
+        let write = self.writes.clone().lock_owned().await;
         let (person, record, created) = match (person_id, new_person) {
             (Some(id), _) => {
                 let record = self.store.add_face(id, &new, actor).await.map_err(|e| not_found(e, id))?;
@@ -59,7 +59,8 @@ impl Service {
             }
             (None, None) => return Err(Error::InvalidRequest("give a person_id or a name".into())),
         };
-        self.gallery_write().insert(&record.id, &record.person_id, &embedding);
+        let (face_id, person_id) = (record.id.clone(), record.person_id.clone());
+        self.change_gallery(write, move |g| g.insert(&face_id, &person_id, &embedding)).await?;
         Ok(Enrollment { person, face: record, created_person: created })
     }
 
@@ -87,13 +88,16 @@ impl Service {
             model: self.model.clone(),
             ..face.clone()
         };
-        let _write = self.writes.lock().await;
+        let write = self.writes.clone().lock_owned().await;
         if !self.store.replace_embedding(&updated, &embedding, actor).await? {
             return Err(Error::FaceNotFound(face.id.clone()));
         }
-        let mut gallery = self.gallery_write();
-        gallery.remove_face(&face.id);
-        gallery.insert(&updated.id, &updated.person_id, &embedding);
+        let (face_id, person_id) = (updated.id.clone(), updated.person_id.clone());
+        self.change_gallery(write, move |g| {
+            g.remove_face(&face_id);
+            g.insert(&face_id, &person_id, &embedding)
+        })
+        .await?;
         if face.model != self.model {
             let _ = self.faces_other_model.fetch_update(
                 std::sync::atomic::Ordering::Relaxed,
@@ -106,11 +110,12 @@ impl Service {
 
     pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {
         self.get_person(person_id).await?;
-        let _write = self.writes.lock().await;
+        let write = self.writes.clone().lock_owned().await;
         if !self.store.delete_face(person_id, face_id, actor).await? {
             return Err(Error::FaceNotFound(face_id.into()));
         }
-        self.gallery_write().remove_face(face_id);
+        let face_id = face_id.to_string();
+        self.change_gallery(write, move |g| g.remove_face(&face_id)).await?;
         Ok(())
     }
 }

@@ -3,9 +3,10 @@
 use std::time::Instant;
 
 use serde::Serialize;
+use tokio::sync::OwnedMutexGuard;
 
 use super::Service;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gallery::{ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::Store;
 
@@ -24,10 +25,11 @@ impl Service {
     /// process (the admin commands). Writes wait meanwhile; searches go on
     /// against the old gallery until the new one is swapped in.
     pub async fn reload_gallery(&self) -> Result<GalleryInfo> {
-        let _write = self.writes.lock().await;
+        let write = self.writes.clone().lock_owned().await;
         let dim = self.engine.pipeline().embedder.dim();
         let (gallery, other) = load_gallery(&self.store, &self.model, dim, self.config.index).await?;
-        *self.gallery_write() = gallery;
+        // The old gallery is dropped on the blocking thread too.
+        self.change_gallery(write, move |g| drop(std::mem::replace(g, gallery))).await?;
         self.faces_other_model.store(other, std::sync::atomic::Ordering::Relaxed);
         Ok(self.gallery_info())
     }
@@ -36,8 +38,44 @@ impl Service {
         self.gallery.read()
     }
 
-    pub(super) fn gallery_write(&self) -> parking_lot::RwLockWriteGuard<'_, Box<dyn Index>> {
-        self.gallery.write()
+    /// Changes the gallery on a blocking thread, never on an async worker:
+    /// the write lock waits for searches in progress. `write` (the `writes`
+    /// lock, held since the store changed) keeps the gallery in step with
+    /// the store. When the change leaves the index wanting a rebuild
+    /// ([`Index::wants_rebuild`]), a fresh copy is built in the background
+    /// while searches go on against this one, then swapped in; writes wait
+    /// for it, as `write` is held until then.
+    pub(super) async fn change_gallery<T: Send + 'static>(
+        &self,
+        write: OwnedMutexGuard<()>,
+        change: impl FnOnce(&mut Box<dyn Index>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let gallery = self.gallery.clone();
+        let span = tracing::Span::current();
+        let (out, rebuild) = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut g = gallery.write();
+            let out = change(&mut g);
+            (out, g.wants_rebuild())
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("a gallery change failed: {e}")))?;
+        if rebuild {
+            let gallery = self.gallery.clone();
+            let span = tracing::info_span!(parent: None, "gallery_rebuild");
+            tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                let _write = write;
+                let start = Instant::now();
+                let fresh = gallery.read().rebuilt();
+                if let Some(fresh) = fresh {
+                    let old = std::mem::replace(&mut *gallery.write(), fresh);
+                    drop(old);
+                    tracing::info!(seconds = start.elapsed().as_secs_f64(), "gallery index rebuilt");
+                }
+            });
+        }
+        Ok(out)
     }
 
     pub fn gallery_info(&self) -> GalleryInfo {

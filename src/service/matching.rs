@@ -119,7 +119,9 @@ impl Service {
             faces.iter().map(|f| f.embedding.as_ref().map(|e| e.values.clone())).collect();
         let gallery = self.gallery.clone();
         // A large gallery scan takes milliseconds: keep it off the async workers.
+        let span = tracing::Span::current();
         let (gallery_size, lists) = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let start = Instant::now();
             let g = gallery.read();
             let lists: Vec<Vec<Candidate>> =

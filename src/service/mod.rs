@@ -91,8 +91,9 @@ pub struct Service {
     engine: Engine,
     store: Store,
     gallery: Arc<RwLock<Box<dyn Index>>>,
-    /// Serialises writes so the store and the gallery change together.
-    writes: tokio::sync::Mutex<()>,
+    /// Serialises writes so the store and the gallery change together (and
+    /// held by a background index rebuild until it is swapped in).
+    writes: Arc<tokio::sync::Mutex<()>>,
     faces_other_model: std::sync::atomic::AtomicUsize,
     model: String,
     pub config: ServiceConfig,
@@ -109,7 +110,7 @@ impl Service {
             engine,
             store,
             gallery: Arc::new(RwLock::new(gallery)),
-            writes: tokio::sync::Mutex::new(()),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
             faces_other_model: other.into(),
             model,
             config,

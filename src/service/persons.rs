@@ -33,11 +33,12 @@ impl Service {
 
     /// Deletes the person and every face; the gallery forgets them at once.
     pub async fn delete_person(&self, id: &str, actor: &str) -> Result<()> {
-        let _write = self.writes.lock().await;
+        let write = self.writes.clone().lock_owned().await;
         if !self.store.delete_person(id, actor).await? {
             return Err(Error::PersonNotFound(id.into()));
         }
-        self.gallery_write().remove_person(id);
+        let id = id.to_string();
+        self.change_gallery(write, move |g| g.remove_person(&id)).await?;
         Ok(())
     }
 }
