@@ -205,7 +205,7 @@ impl From<EngineError> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::PersonNotFound => Error::PersonNotFound(String::new()),
+            StoreError::PersonNotFound(id) => Error::PersonNotFound(id),
             other => Error::Internal(other.into()),
         }
     }

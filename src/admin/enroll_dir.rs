@@ -14,7 +14,7 @@ use sha2::Digest as _;
 
 use super::{ACTOR, image_files, progress};
 use crate::error::Error;
-use crate::service::{FaceChoice, Service};
+use crate::service::{EnrollTarget, FaceChoice, Service};
 
 /// A photo that was not enrolled, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -80,8 +80,11 @@ async fn enroll_photo(
         return Ok(Outcome::AlreadyEnrolled);
     }
     let metadata = serde_json::json!({ "source": "enroll-dir", "folder": folder });
-    let new_person = person.is_none().then_some((name, Some(&metadata)));
-    match service.enroll(person, new_person, bytes.into(), choice, ACTOR).await {
+    let target = match person {
+        Some(id) => EnrollTarget::Existing(id),
+        None => EnrollTarget::New { name, metadata: Some(&metadata) },
+    };
+    match service.enroll(target, bytes.into(), choice, ACTOR).await {
         Ok(e) => Ok(Outcome::Enrolled { person_id: e.person.id, created: e.created_person }),
         Err(e) if skippable(&e) => {
             Ok(Outcome::Skipped(Skipped { path: path.to_path_buf(), code: e.code(), message: e.to_string() }))

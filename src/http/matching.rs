@@ -9,7 +9,7 @@ use super::persons::{person_id, valid_metadata, valid_name};
 use super::{AppState, Caller, ImageForm, PathParams};
 use crate::domain::is_valid_id;
 use crate::error::Error;
-use crate::service::{Analysis, Comparison, FaceChoice, Identification, ImageSize, Verification};
+use crate::service::{Analysis, Comparison, EnrollTarget, FaceChoice, Identification, ImageSize, Verification};
 use crate::store::{FaceRecord, Person};
 use crate::vision::EmbeddedFace;
 
@@ -58,7 +58,7 @@ pub async fn enroll_face(
     let id = person_id(&id)?;
     let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
-    let e = s.service.enroll(Some(id), None, image, choice, &caller.actor()).await?;
+    let e = s.service.enroll(EnrollTarget::Existing(id), image, choice, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(e.face)).into_response())
 }
 
@@ -105,11 +105,11 @@ pub async fn enroll(
     let image = form.image("image")?;
     let metadata = form.json.get("metadata").filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
     let e = match form.text("person_id").filter(|p| !p.is_empty()) {
-        Some(pid) => s.service.enroll(Some(person_id(pid)?), None, image, choice, &actor).await?,
+        Some(pid) => s.service.enroll(EnrollTarget::Existing(person_id(pid)?), image, choice, &actor).await?,
         None => {
             let name =
                 valid_name(form.text("name").ok_or_else(|| Error::param("name", "give a name or a person_id"))?)?;
-            s.service.enroll(None, Some((name, metadata)), image, choice, &actor).await?
+            s.service.enroll(EnrollTarget::New { name, metadata }, image, choice, &actor).await?
         }
     };
     let body =

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use sha2::Digest as _;
 
-use super::{FaceChoice, Service, detect, not_found};
+use super::{FaceChoice, Service, detect};
 use crate::error::{Error, Result};
 use crate::store::{FaceRecord, NewFace, Person};
 use crate::vision::pipeline::Face;
@@ -14,6 +14,15 @@ pub struct Enrollment {
     pub person: Person,
     pub face: FaceRecord,
     pub created_person: bool,
+}
+
+/// Whom an enrollment is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EnrollTarget<'a> {
+    /// A person who exists (by id).
+    Existing(&'a str),
+    /// A new person, created with the face in one transaction.
+    New { name: &'a str, metadata: Option<&'a serde_json::Value> },
 }
 
 impl Service {
@@ -28,16 +37,15 @@ impl Service {
         Ok(())
     }
 
-    /// Enrolls a face for `person_id`, or for a new person named `new_person`.
+    /// Enrolls a face for an existing person or a new one.
     pub async fn enroll(
         &self,
-        person_id: Option<&str>,
-        new_person: Option<(&str, Option<&serde_json::Value>)>,
+        target: EnrollTarget<'_>,
         bytes: Bytes,
         choice: FaceChoice,
         actor: &str,
     ) -> Result<Enrollment> {
-        if let Some(id) = person_id {
+        if let EnrollTarget::Existing(id) = target {
             // Refuse unknown persons before spending inference on them.
             self.get_person(id).await?;
         }
@@ -47,17 +55,16 @@ impl Service {
         let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
         let new = NewFace { face: &face, embedding: &embedding, model: &self.model, source_sha256: Some(&source) };
         let write = self.writes.clone().lock_owned().await;
-        let (person, record, created) = match (person_id, new_person) {
-            (Some(id), _) => {
-                let record = self.store.add_face(id, &new, actor).await.map_err(|e| not_found(e, id))?;
+        let (person, record, created) = match target {
+            EnrollTarget::Existing(id) => {
+                let record = self.store.add_face(id, &new, actor).await?;
                 let person = self.store.get_person(id).await?.ok_or_else(|| Error::PersonNotFound(id.into()))?;
                 (person, record, false)
             }
-            (None, Some((name, metadata))) => {
+            EnrollTarget::New { name, metadata } => {
                 let (person, record) = self.store.create_person_with_face(name, metadata, &new, actor).await?;
                 (person, record, true)
             }
-            (None, None) => return Err(Error::InvalidRequest("give a person_id or a name".into())),
         };
         let (face_id, person_id) = (record.id.clone(), record.person_id.clone());
         self.change_gallery(write, move |g| g.insert(&face_id, &person_id, &embedding)).await?;

@@ -23,7 +23,7 @@ pub struct Verification {
     pub best_face_id: String,
     /// How many enrolled faces were compared.
     pub compared_faces: usize,
-    pub decision: &'static str,
+    pub decision: DecisionRule,
     /// The probe face used.
     pub face: Face,
 }
@@ -42,8 +42,7 @@ pub struct IdentifiedFace {
     /// The person this face is, or null when no one clears the threshold.
     #[serde(rename = "match")]
     pub matched: Option<IdentifiedPerson>,
-    /// "identified" or "unknown".
-    pub status: &'static str,
+    pub status: IdentifyStatus,
     /// The most similar enrolled persons, best first (whether or not they match).
     pub candidates: Vec<IdentifiedPerson>,
 }
@@ -64,6 +63,24 @@ pub struct Comparison {
     pub face_a: Face,
     pub face_b: Face,
     pub model: String,
+}
+
+/// Whether identify put a face to a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifyStatus {
+    /// An enrolled person clears the threshold (`match` names them).
+    Identified,
+    /// No one does (`match` is null).
+    Unknown,
+}
+
+/// How verify decides, stated in every answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum DecisionRule {
+    /// The person's most similar enrolled face against the threshold.
+    #[serde(rename = "highest cosine similarity over the person's enrolled faces, compared with the threshold")]
+    BestEnrolledFace,
 }
 
 impl Service {
@@ -102,7 +119,7 @@ impl Service {
             person_id: person_id.into(),
             best_face_id: best.face_id,
             compared_faces: compared,
-            decision: "highest cosine similarity over the person's enrolled faces, compared with the threshold",
+            decision: DecisionRule::BestEnrolledFace,
             face,
         })
     }
@@ -146,7 +163,7 @@ impl Service {
             .map(|((face, list), a)| {
                 let matched = a.map(|i| person(&list[i]));
                 IdentifiedFace {
-                    status: if matched.is_some() { "identified" } else { "unknown" },
+                    status: if matched.is_some() { IdentifyStatus::Identified } else { IdentifyStatus::Unknown },
                     matched,
                     candidates: list.iter().take(top_k).map(person).collect(),
                     face,

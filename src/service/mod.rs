@@ -9,13 +9,15 @@ mod gallery;
 mod matching;
 mod persons;
 
-pub use enroll::Enrollment;
+pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
-pub use matching::{Comparison, Identification, IdentifiedFace, IdentifiedPerson, Verification, assign};
+pub use matching::{
+    Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verification, assign,
+};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::RwLock;
-use std::time::Instant;
 
 use bytes::Bytes;
 use image::RgbImage;
@@ -201,13 +203,6 @@ fn record_timings(t: &Timings) {
         if !d.is_zero() {
             telemetry::record_stage(stage, d);
         }
-    }
-}
-
-pub(super) fn not_found(e: crate::store::StoreError, id: &str) -> Error {
-    match e {
-        crate::store::StoreError::PersonNotFound => Error::PersonNotFound(id.into()),
-        other => other.into(),
     }
 }
 

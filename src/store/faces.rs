@@ -93,7 +93,9 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
     match result {
         Ok(_) => Ok(record),
         // The person vanished (foreign key): report it as such.
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(StoreError::PersonNotFound),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            Err(StoreError::PersonNotFound(person_id.into()))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -24,8 +24,8 @@ pub use transfer::FaceExport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no such person")]
-    PersonNotFound,
+    #[error("no person with id {0:?}")]
+    PersonNotFound(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
