@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 
 mod graph;
 mod hnsw;
@@ -304,7 +304,7 @@ fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     (0..n)
         .map(|_| {
             let mut v: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() - 0.5).collect();
-            crate::vision::similarity::l2_normalize(&mut v);
+            crate::domain::similarity::l2_normalize(&mut v);
             v
         })
         .collect()

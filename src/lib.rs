@@ -3,7 +3,7 @@
 //! A photo is decoded ([`vision::decode`]), faces are found with YuNet
 //! ([`vision::detect`]), aligned to the ArcFace template ([`vision::align`]) and
 //! embedded on the unit hypersphere with SFace ([`vision::embed`]); a decision is
-//! a cosine similarity compared with a threshold ([`vision::similarity`]).
+//! a cosine similarity compared with a threshold ([`domain::similarity`]).
 //!
 //! Around the pipeline: [`model`] loads and verifies the ONNX files,
 //! [`engine`] runs inference on dedicated threads behind a bounded queue,

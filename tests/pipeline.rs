@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use image::{RgbImage, codecs::jpeg::JpegEncoder};
 use serde_json::Value;
+use visage::domain::similarity::{cosine, dot};
 use visage::model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
 use visage::vision::detect::DetectorConfig;
 use visage::vision::embed::Embedder;
-use visage::vision::similarity::{cosine, dot};
 use visage::vision::{Pipeline, PipelineConfig, Select};
 
 fn root() -> PathBuf {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::PipelineArgs;
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 use crate::vision::{EmbeddedFace, Select};
 
 fn read(path: &Path) -> Result<Vec<u8>> {

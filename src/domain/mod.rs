@@ -1,12 +1,15 @@
 //! The small vocabulary every layer shares: ids, person names, boxes and
-//! landmarks, face quality, key scopes. It imports nothing from the rest of
-//! the crate, so the vision pipeline, the store, the service and the edges
-//! (HTTP, CLI) can all speak it without importing each other.
+//! landmarks, face quality, key scopes, and the cosine similarity of unit
+//! embeddings that every decision compares with a threshold. It imports
+//! nothing from the rest of the crate, so the vision pipeline, the gallery,
+//! the store, the service and the edges (HTTP, CLI) can all speak it without
+//! importing each other.
 pub mod face;
 pub mod geometry;
 pub mod id;
 pub mod name;
 pub mod scope;
+pub mod similarity;
 
 pub use face::{Detection, Quality};
 pub use geometry::{BBox, Point};

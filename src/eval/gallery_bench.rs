@@ -10,10 +10,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 
+use crate::domain::similarity::l2_normalize;
 use crate::gallery::{IndexConfig, IndexKind};
 use crate::service::load_gallery;
 use crate::store::Store;
-use crate::vision::similarity::l2_normalize;
 
 /// What `visage bench-gallery` measures.
 #[derive(Debug, Clone)]

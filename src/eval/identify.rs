@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use serde::Serialize;
 
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 
 /// Images grouped by person, in file order.
 pub fn parse_clusters(text: &str, root: &Path) -> Result<Vec<Vec<PathBuf>>> {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 use crate::vision::{Pipeline, PipelineConfig, Select};
 use metrics::Scored;
 

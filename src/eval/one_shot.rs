@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use serde::Serialize;
 
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 
 /// The probes and the gallery, by path.
 #[derive(Debug, Clone, PartialEq)]

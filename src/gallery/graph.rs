@@ -15,7 +15,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 
 use super::Score;
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 
 /// A node id and its distance to the query; ordered by distance, then id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -284,7 +284,7 @@ impl Graph {
 mod tests {
     use super::super::random_unit_vectors as vectors;
     use super::*;
-    use crate::vision::similarity::l2_normalize;
+    use crate::domain::similarity::l2_normalize;
 
     #[test]
     fn finds_every_vector_itself_and_the_true_nearest_of_noisy_probes() {

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::graph::Graph;
 use super::{Candidate, ExactIndex, Index, Score, parse_id};
-use crate::vision::similarity::dot;
+use crate::domain::similarity::dot;
 
 /// HNSW construction and search parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -218,7 +218,7 @@ mod tests {
     /// A probe near `v`: v plus noise, renormalised (cosine ~0.7 to v).
     fn near(v: &[f32], noise: &[f32]) -> Vec<f32> {
         let mut q: Vec<f32> = v.iter().zip(noise).map(|(a, b)| a + b).collect();
-        crate::vision::similarity::l2_normalize(&mut q);
+        crate::domain::similarity::l2_normalize(&mut q);
         q
     }
 

@@ -53,7 +53,13 @@ impl Service {
         let face = self.probe(bytes, choice).await?;
         self.check_enrollable(&face)?;
         let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
-        let new = NewFace { face: &face, embedding: &embedding, model: &self.model, source_sha256: Some(&source) };
+        let new = NewFace {
+            detection: &face.detection,
+            quality: face.quality,
+            embedding: &embedding,
+            model: &self.model,
+            source_sha256: Some(&source),
+        };
         let write = self.writes.clone().lock_owned().await;
         let (person, record, created) = match target {
             EnrollTarget::Existing(id) => {

@@ -206,7 +206,7 @@ pub fn assign(lists: &[Vec<Candidate>], threshold: f32) -> Vec<Option<usize>> {
 
 fn similarity(a: &Face, b: &Face) -> Result<f32> {
     match (&a.embedding, &b.embedding) {
-        (Some(a), Some(b)) => Ok(crate::vision::similarity::dot(&a.values, &b.values)),
+        (Some(a), Some(b)) => Ok(crate::domain::similarity::dot(&a.values, &b.values)),
         _ => Err(Error::NoFace),
     }
 }

@@ -7,12 +7,12 @@ use super::{
     FaceRecord, Person, Store, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, new_id,
     now,
 };
-use crate::domain::BBox;
-use crate::vision::pipeline::Face;
+use crate::domain::{BBox, Detection, Quality};
 
 /// A face to enroll: its detection, quality and embedding.
 pub struct NewFace<'a> {
-    pub face: &'a Face,
+    pub detection: &'a Detection,
+    pub quality: Quality,
     pub embedding: &'a [f32],
     pub model: &'a str,
     /// SHA-256 (hex) of the photo, when known.
@@ -78,14 +78,14 @@ async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
     person_id: &str,
     new: &NewFace<'_>,
 ) -> StoreResult<FaceRecord> {
-    let d = &new.face.detection;
+    let d = new.detection;
     let record = FaceRecord {
         id: new_id(),
         person_id: person_id.to_string(),
         bbox: d.bbox,
         landmarks: d.landmarks,
         score: d.score,
-        quality: new.face.quality,
+        quality: new.quality,
         model: new.model.to_string(),
         created_at: now(),
     };

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::align::align_to;
 use super::detect::image_to_tensor;
-use super::similarity::l2_normalize;
 use crate::domain::Point;
+use crate::domain::similarity::l2_normalize;
 use crate::model::manifest::Alignment;
 use crate::model::{InputSpec, LoadedModel, ModelId, Network};
 

@@ -1,5 +1,5 @@
 //! Image-to-embedding pipeline: decoding, detection, alignment, embedding,
-//! quality and similarity. Pure of HTTP and storage.
+//! quality. Pure of HTTP and storage.
 pub mod align;
 pub mod decode;
 pub mod detect;
@@ -7,7 +7,6 @@ pub mod embed;
 pub mod pipeline;
 pub mod quality;
 pub mod resize;
-pub mod similarity;
 pub mod yunet_head;
 
 pub use pipeline::{EmbeddedFace, Face, Pipeline, PipelineConfig, PipelineError, Select, Timings};
