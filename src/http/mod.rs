@@ -10,6 +10,7 @@ mod matching;
 pub mod openapi;
 mod persons;
 mod prometheus;
+mod schema;
 
 use std::sync::Arc;
 use std::time::Duration;

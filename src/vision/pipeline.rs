@@ -35,7 +35,7 @@ pub enum PipelineError {
 }
 
 /// One face: where it is, how usable it is, and (when asked) its embedding.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Face {
     #[serde(flatten)]
     pub detection: Detection,
@@ -46,7 +46,7 @@ pub struct Face {
 }
 
 /// A face with its embedding and model id, as `/v1/embed` returns it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EmbeddedFace {
     #[serde(flatten)]
     pub face: Face,
