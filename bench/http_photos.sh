@@ -59,7 +59,7 @@ configs=("sface X=1 -- --embedder sface" "sface-tract-kernels VISAGE_TRACT_KERNE
          "default X=1 --" "sface-largest X=1 -- --embedder sface --max-faces 1"
          "sface-f32 VISAGE_TRACT_KERNELS=f32 -- --embedder sface")
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
 results="$dir/results"
 split -n "l/$CHUNKS" -d "$dir/list" "$dir/chunk."
 for set in 250 1mp; do

@@ -27,7 +27,7 @@ PHOTO=target/bench/obama_250.jpg
 dir=$(mktemp -d)
 export ROWS="$dir/rows.tsv"
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
 wrk_header server
 binaries=("visage target/release/visage tract" "visage target/release/visage onnxruntime")
 [ -z "${BASELINE:-}" ] || binaries+=("baseline $BASELINE tract")
