@@ -174,25 +174,21 @@ impl Store {
     /// transactions (bulk imports and benchmarks). Returns the person ids.
     pub async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
         let mut ids = Vec::with_capacity(items.len());
-        let quality = r#"{"face_size":0.0,"eye_distance":0.0,"sharpness":0.0}"#;
-        let landmarks = "[[0,0],[0,0],[0,0],[0,0],[0,0]]";
         for batch in items.chunks(10_000) {
             let mut tx = self.pool.begin().await?;
             for (name, embedding) in batch {
-                let person = super::persons::insert_person(&mut *tx, name, None).await?;
-                sqlx::query(
-                    "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, \
-                     landmarks, score, quality, created_at) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0, ?, ?)",
-                )
-                .bind(new_id())
-                .bind(&person.id)
-                .bind(embedding_to_blob(embedding))
-                .bind(model)
-                .bind(landmarks)
-                .bind(quality)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
+                let person = insert_person(&mut *tx, name, None).await?;
+                let record = FaceRecord {
+                    id: new_id(),
+                    person_id: person.id.clone(),
+                    bbox: BBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
+                    landmarks: [[0.0; 2]; 5],
+                    score: 0.0,
+                    quality: Quality { face_size: 0.0, eye_distance: 0.0, sharpness: 0.0 },
+                    model: model.to_string(),
+                    created_at: now(),
+                };
+                insert_record(&mut *tx, &record, embedding, None).await?;
                 ids.push(person.id);
             }
             tx.commit().await?;

@@ -22,29 +22,36 @@ pub(super) fn person(row: &SqliteRow) -> StoreResult<Person> {
     })
 }
 
+/// Writes one person row as it is (new persons and imports alike).
+pub(super) async fn insert_row<'e, E: sqlx::SqliteExecutor<'e>>(exec: E, p: &Person) -> StoreResult<()> {
+    sqlx::query("INSERT INTO persons (id, name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(p.metadata.as_ref().map(|m| m.to_string()))
+        .bind(&p.created_at)
+        .bind(&p.updated_at)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Creates a new person (a fresh id, no faces yet).
 pub(super) async fn insert_person<'e, E: sqlx::SqliteExecutor<'e>>(
     exec: E,
     name: &str,
     metadata: Option<&serde_json::Value>,
 ) -> StoreResult<Person> {
     let (id, at) = (new_id(), now());
-    let meta = metadata.map(|m| m.to_string());
-    sqlx::query("INSERT INTO persons (id, name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(name)
-        .bind(&meta)
-        .bind(&at)
-        .bind(&at)
-        .execute(exec)
-        .await?;
-    Ok(Person {
+    let person = Person {
         id,
         name: name.to_string(),
         metadata: metadata.cloned(),
         created_at: at.clone(),
         updated_at: at,
         face_count: 0,
-    })
+    };
+    insert_row(exec, &person).await?;
+    Ok(person)
 }
 
 impl Store {

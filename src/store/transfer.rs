@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::faces::{COLUMNS as FACE_COLUMNS, face as face_row, insert_record};
-use super::persons::{SELECT as PERSON_SELECT, person as person_row};
+use super::persons::{SELECT as PERSON_SELECT, insert_row as insert_person_row, person as person_row};
 use super::{FaceRecord, Person, Store, StoreError, StoreResult, blob_to_embedding, embedding_to_blob};
 
 /// A stored face with its embedding and the hash of the photo it came from.
@@ -64,14 +64,7 @@ impl Store {
         if exists.is_some() {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO persons (id, name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&person.id)
-            .bind(&person.name)
-            .bind(person.metadata.as_ref().map(|m| m.to_string()))
-            .bind(&person.created_at)
-            .bind(&person.updated_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_person_row(&mut *tx, person).await?;
         for f in faces {
             let record = FaceRecord { person_id: person.id.clone(), ..f.face.clone() };
             insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
