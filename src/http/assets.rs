@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::ApiError;
 use super::PathParams;
-use crate::error::Error;
 
 /// Name, content type and bytes of every served file.
 const FILES: &[(&str, &str, &[u8])] = &[
@@ -70,9 +70,9 @@ pub async fn docs() -> Response {
         (status = 404, description = "No such file", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn asset(PathParams(file): PathParams<String>) -> Result<Response, Error> {
+pub async fn asset(PathParams(file): PathParams<String>) -> Result<Response, ApiError> {
     let Some((_, content_type, bytes)) = FILES.iter().find(|(name, _, _)| *name == file) else {
-        return Err(Error::RouteNotFound);
+        return Err(ApiError::RouteNotFound);
     };
     let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, *content_type)], *bytes).into_response();
     let h = r.headers_mut();

@@ -9,9 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
+use super::ApiError;
 use super::AppState;
 use crate::domain::Scope;
-use crate::error::Error;
 use crate::store::ApiKey;
 
 /// Who made a request: the key (None when the service runs open).
@@ -31,24 +31,26 @@ impl Caller {
 }
 
 /// The presented key, if any; a malformed header is an error, not "no key".
-fn bearer(headers: &HeaderMap) -> Result<Option<SecretString>, Error> {
+fn bearer(headers: &HeaderMap) -> Result<Option<SecretString>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| Error::Unauthorized("the Authorization header is not text".into()))?;
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
     let (kind, key) = value.trim().split_once(' ').unwrap_or((value, ""));
     if !kind.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
-        return Err(Error::Unauthorized("expected `Authorization: Bearer <key>`".into()));
+        return Err(ApiError::Unauthorized("expected `Authorization: Bearer <key>`".into()));
     }
     Ok(Some(SecretString::from(key.trim().to_string())))
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<Caller, Error> {
+async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<Caller, ApiError> {
     let store = state.service.store();
     match bearer(headers)? {
         Some(presented) => {
-            let key =
-                store.authenticate(&presented).await?.ok_or_else(|| Error::Unauthorized("invalid API key".into()))?;
+            let key = store
+                .authenticate(&presented)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
             if !key.scope.allows(needed) {
-                return Err(Error::Forbidden(format!(
+                return Err(ApiError::Forbidden(format!(
                     "key {} has scope {}, this needs {}",
                     key.id,
                     key.scope.as_str(),
@@ -58,7 +60,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Resu
             Ok(Caller(Some(key)))
         }
         None if state.open_without_keys && store.active_keys().await? == 0 => Ok(Caller(None)),
-        None => Err(Error::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into())),
+        None => Err(ApiError::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into())),
     }
 }
 

@@ -3,6 +3,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
+use super::ApiError;
 use super::AppState;
 use crate::error::Error;
 use crate::service::GalleryInfo;
@@ -23,10 +24,10 @@ pub async fn healthz() -> Json<Status> {
 /// Models loaded (a warm-up pass ran at start-up), workers alive, database answering (never needs a key).
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses((status = 200, description = "Status", body = Status, example = json!({"status": "ready"}))))]
-pub async fn readyz(State(s): State<AppState>) -> Result<Json<Status>, Error> {
+pub async fn readyz(State(s): State<AppState>) -> Result<Json<Status>, ApiError> {
     match s.service.ready().await {
         Ok(()) => Ok(Json(Status { status: "ready" })),
-        Err(reason) => Err(Error::Unavailable(format!("not ready: {reason}"))),
+        Err(reason) => Err(Error::Unavailable(format!("not ready: {reason}")).into()),
     }
 }
 

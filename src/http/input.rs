@@ -11,6 +11,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::ApiError;
 use super::AppState;
 use crate::error::Error;
 
@@ -28,8 +29,8 @@ pub struct ImageForm {
     pub json: HashMap<String, serde_json::Value>,
 }
 
-fn too_large(limit: usize) -> Error {
-    Error::BodyTooLarge(limit)
+fn too_large(limit: usize) -> ApiError {
+    ApiError::BodyTooLarge(limit)
 }
 
 fn content_type(req: &Request) -> String {
@@ -42,7 +43,7 @@ fn content_type(req: &Request) -> String {
 
 /// Decodes base64 (standard or URL-safe, padded or not, an optional
 /// `data:...;base64,` prefix and whitespace allowed).
-pub fn decode_base64(s: &str) -> Result<Vec<u8>, Error> {
+pub fn decode_base64(s: &str) -> Result<Vec<u8>, ApiError> {
     let s = match s.find(";base64,") {
         Some(i) if s.starts_with("data:") => &s[i + 8..],
         _ => s,
@@ -54,13 +55,13 @@ pub fn decode_base64(s: &str) -> Result<Vec<u8>, Error> {
     } else {
         base64::engine::general_purpose::STANDARD_NO_PAD
     };
-    engine.decode(trimmed).map_err(|e| Error::InvalidBase64(e.to_string()))
+    engine.decode(trimmed).map_err(|e| ApiError::InvalidBase64(e.to_string()))
 }
 
 impl FromRequest<AppState> for ImageForm {
-    type Rejection = Error;
+    type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = state.body_limit;
         let mut form = ImageForm::default();
         if let Ok(Query(q)) = Query::<HashMap<String, String>>::try_from_uri(req.uri()) {
@@ -81,24 +82,26 @@ impl FromRequest<AppState> for ImageForm {
                             return Err(too_large(limit));
                         }
                         Err(e) => {
-                            return Err(Error::InvalidRequest(format!("invalid multipart body: {}", e.body_text())));
+                            return Err(
+                                Error::InvalidRequest(format!("invalid multipart body: {}", e.body_text())).into()
+                            );
                         }
                     };
                     parts += 1;
                     if parts > MAX_PARTS {
-                        return Err(Error::InvalidRequest(format!("more than {MAX_PARTS} multipart parts")));
+                        return Err(Error::InvalidRequest(format!("more than {MAX_PARTS} multipart parts")).into());
                     }
                     let name = field.name().unwrap_or_default().to_string();
                     let data = field.bytes().await.map_err(|e| {
                         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                             too_large(limit)
                         } else {
-                            Error::InvalidRequest(format!("invalid multipart body: {}", e.body_text()))
+                            Error::InvalidRequest(format!("invalid multipart body: {}", e.body_text())).into()
                         }
                     })?;
                     if IMAGE_FIELDS.contains(&name.as_str()) {
                         if form.images.insert(name.clone(), data).is_some() {
-                            return Err(Error::InvalidRequest(format!("more than one `{name}` part")));
+                            return Err(Error::InvalidRequest(format!("more than one `{name}` part")).into());
                         }
                     } else if name == "metadata" {
                         let v: serde_json::Value = serde_json::from_slice(&data)
@@ -114,9 +117,9 @@ impl FromRequest<AppState> for ImageForm {
             "application/json" => {
                 let body = body_bytes(req, limit).await?;
                 let value: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| Error::InvalidJson(e.to_string()))?;
+                    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
                 let serde_json::Value::Object(map) = value else {
-                    return Err(Error::InvalidJson("the body must be a JSON object".into()));
+                    return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
                 };
                 for (k, v) in map {
                     match v {
@@ -124,7 +127,7 @@ impl FromRequest<AppState> for ImageForm {
                             form.images.insert(k, Bytes::from(decode_base64(&s)?));
                         }
                         _ if IMAGE_FIELDS.contains(&k.as_str()) => {
-                            return Err(Error::InvalidBase64(format!("`{k}` must be a base64 string")));
+                            return Err(ApiError::InvalidBase64(format!("`{k}` must be a base64 string")));
                         }
                         serde_json::Value::String(s) => {
                             form.fields.insert(k, s);
@@ -143,12 +146,12 @@ impl FromRequest<AppState> for ImageForm {
                 form.images.insert("image".into(), body_bytes(req, limit).await?);
             }
             "" => {
-                return Err(Error::UnsupportedMediaType(
+                return Err(ApiError::UnsupportedMediaType(
                     "no Content-Type: send multipart/form-data, an image/* body, or application/json".into(),
                 ));
             }
             other => {
-                return Err(Error::UnsupportedMediaType(format!(
+                return Err(ApiError::UnsupportedMediaType(format!(
                     "unsupported Content-Type {other:?}: send multipart/form-data, an image/* body, or application/json"
                 )));
             }
@@ -157,25 +160,26 @@ impl FromRequest<AppState> for ImageForm {
     }
 }
 
-async fn body_bytes(req: Request, limit: usize) -> Result<Bytes, Error> {
+async fn body_bytes(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, &()).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
         } else {
-            Error::InvalidRequest(format!("cannot read the body: {}", e.body_text()))
+            Error::InvalidRequest(format!("cannot read the body: {}", e.body_text())).into()
         }
     })
 }
 
 impl ImageForm {
     /// The named image, or a 400 saying how to send it.
-    pub fn image(&mut self, name: &str) -> Result<Bytes, Error> {
+    pub fn image(&mut self, name: &str) -> Result<Bytes, ApiError> {
         match self.images.remove(name) {
             Some(b) if !b.is_empty() => Ok(b),
-            Some(_) => Err(Error::MissingImage(format!("the `{name}` image is empty"))),
+            Some(_) => Err(Error::MissingImage(format!("the `{name}` image is empty")).into()),
             None => Err(Error::MissingImage(format!(
                 "no `{name}` image: send it as a multipart field, an image/* body, or base64 in JSON"
-            ))),
+            ))
+            .into()),
         }
     }
 
@@ -188,7 +192,7 @@ impl ImageForm {
         &self,
         name: &'static str,
         check: impl Fn(&T) -> Result<(), String>,
-    ) -> Result<Option<T>, Error> {
+    ) -> Result<Option<T>, ApiError> {
         let Some(raw) = self.text(name) else { return Ok(None) };
         let v: T = raw.trim().parse().map_err(|_| Error::param(name, format!("{raw:?} is not a valid number")))?;
         check(&v).map_err(|m| Error::param(name, m))?;
@@ -200,15 +204,15 @@ impl ImageForm {
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
-    type Rejection = Error;
+    type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let ct = content_type(&req);
         if ct != "application/json" {
-            return Err(Error::UnsupportedMediaType(format!("expected application/json, got {ct:?}")));
+            return Err(ApiError::UnsupportedMediaType(format!("expected application/json, got {ct:?}")));
         }
         let body = body_bytes(req, state.body_limit).await?;
-        serde_json::from_slice(&body).map(JsonBody).map_err(|e| Error::InvalidJson(e.to_string()))
+        serde_json::from_slice(&body).map(JsonBody).map_err(|e| ApiError::InvalidJson(e.to_string()))
     }
 }
 
@@ -217,12 +221,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 pub struct PathParams<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
-    type Rejection = Error;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(PathParams(v)),
-            Err(e) => Err(Error::InvalidRequest(format!("invalid path: {}", e.body_text()))),
+            Err(e) => Err(Error::InvalidRequest(format!("invalid path: {}", e.body_text())).into()),
         }
     }
 }
@@ -238,6 +242,6 @@ mod tests {
         assert_eq!(decode_base64("data:image/png;base64,aGVs\nbG8=").unwrap(), b"hello");
         assert_eq!(decode_base64("-_8").unwrap(), vec![0xfb, 0xff]);
         assert_eq!(decode_base64("+/8=").unwrap(), vec![0xfb, 0xff]);
-        assert!(matches!(decode_base64("not base64!"), Err(Error::InvalidBase64(_))));
+        assert!(matches!(decode_base64("not base64!"), Err(ApiError::InvalidBase64(_))));
     }
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
 use super::persons::valid_name;
 use super::{AppState, Caller, JsonBody, PathParams};
 use crate::domain::Scope;
@@ -58,7 +59,7 @@ pub async fn create(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<NewKeyRequest>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let name = valid_name(&req.name)?;
     let created = s.service.store().create_key(name, req.scope, &caller.actor()).await?;
     tracing::info!(key_id = %created.key.id, scope = req.scope.as_str(), "API key created");
@@ -76,7 +77,7 @@ pub async fn create(
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
 )]
-pub async fn list(State(s): State<AppState>) -> Result<Response, Error> {
+pub async fn list(State(s): State<AppState>) -> Result<Response, ApiError> {
     let keys = s.service.store().list_keys().await?;
     Ok(Json(KeyList { keys }).into_response())
 }
@@ -96,9 +97,9 @@ pub async fn revoke(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     if !s.service.store().revoke_key(&id, &caller.actor()).await? {
-        return Err(Error::KeyNotFound(id.chars().take(64).collect()));
+        return Err(Error::KeyNotFound(id.chars().take(64).collect()).into());
     }
     tracing::info!(key_id = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -124,11 +125,11 @@ pub struct AuditPage {
 pub async fn audit(
     State(s): State<AppState>,
     query: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(Error::param("limit", "must be from 1 to 1000"));
+        return Err(Error::param("limit", "must be from 1 to 1000").into());
     }
     let entries = s.service.store().audit_log(limit, page.before).await?;
     Ok(Json(AuditLog { entries }).into_response())

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 
+use super::ApiError;
 use super::persons::{person_id, valid_metadata, valid_name};
 use super::{AppState, Caller, ImageForm, PathParams};
 use crate::domain::is_valid_id;
@@ -14,16 +15,16 @@ use crate::store::{FaceRecord, Person};
 use crate::vision::EmbeddedFace;
 
 /// `face=single|largest`, with the endpoint's default when absent.
-fn face_choice(form: &ImageForm, default: FaceChoice) -> Result<FaceChoice, Error> {
+fn face_choice(form: &ImageForm, default: FaceChoice) -> Result<FaceChoice, ApiError> {
     match form.text("face") {
         None | Some("") => Ok(default),
         Some("single") => Ok(FaceChoice::Single),
         Some("largest") => Ok(FaceChoice::Largest),
-        Some(other) => Err(Error::param("face", format!("{other:?} is not one of: single, largest"))),
+        Some(other) => Err(Error::param("face", format!("{other:?} is not one of: single, largest")).into()),
     }
 }
 
-fn threshold(form: &ImageForm) -> Result<Option<f32>, Error> {
+fn threshold(form: &ImageForm) -> Result<Option<f32>, ApiError> {
     form.number::<f32>("threshold", |t| {
         if t.is_finite() && (0.0..=1.0).contains(t) {
             Ok(())
@@ -54,7 +55,7 @@ pub async fn enroll_face(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
     mut form: ImageForm,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
     let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
@@ -99,7 +100,7 @@ pub async fn enroll(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     mut form: ImageForm,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let choice = face_choice(&form, FaceChoice::Single)?;
     let image = form.image("image")?;
@@ -133,10 +134,10 @@ pub async fn enroll(
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, ApiError> {
     let pid = form.text("person_id").ok_or_else(|| Error::param("person_id", "required"))?.to_string();
     if !is_valid_id(&pid) {
-        return Err(Error::PersonNotFound(pid.chars().take(64).collect()));
+        return Err(Error::PersonNotFound(pid.chars().take(64).collect()).into());
     }
     let threshold = threshold(&form)?;
     let choice = face_choice(&form, FaceChoice::Largest)?;
@@ -160,7 +161,7 @@ pub async fn verify(State(s): State<AppState>, mut form: ImageForm) -> Result<Re
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, ApiError> {
     let max = s.service.config.max_top_k;
     let top_k = form.number::<i64>("top_k", |k| {
         if (1..=max as i64).contains(k) { Ok(()) } else { Err(format!("must be a whole number from 1 to {max}")) }
@@ -185,7 +186,7 @@ pub async fn identify(State(s): State<AppState>, mut form: ImageForm) -> Result<
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, ApiError> {
     let a = form.image("image_a")?;
     let b = form.image("image_b")?;
     Ok(Json(s.service.compare(a, b).await?).into_response())
@@ -206,7 +207,7 @@ pub async fn compare(State(s): State<AppState>, mut form: ImageForm) -> Result<R
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, ApiError> {
     let image = form.image("image")?;
     Ok(Json(s.service.analyze(image, false).await?).into_response())
 }
@@ -226,7 +227,7 @@ pub async fn detect(State(s): State<AppState>, mut form: ImageForm) -> Result<Re
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn embed(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, Error> {
+pub async fn embed(State(s): State<AppState>, mut form: ImageForm) -> Result<Response, ApiError> {
     let image = form.image("image")?;
     let a = s.service.analyze(image, true).await?;
     let faces: Vec<EmbeddedFace> = a.faces.into_iter().map(EmbeddedFace::from).collect();

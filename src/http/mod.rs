@@ -27,11 +27,10 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 use utoipa_axum::routes;
 
 pub use auth::Caller;
-pub use error::{RETRY_AFTER_SECS, status};
+pub use error::{ApiError, RETRY_AFTER_SECS, status};
 pub use input::{ImageForm, JsonBody, PathParams, decode_base64};
 
 use crate::domain::Scope;
-use crate::error::Error;
 use crate::service::Service;
 
 /// What every handler can reach.
@@ -60,7 +59,7 @@ async fn time_limit(
     use axum::response::IntoResponse;
     match tokio::time::timeout(s.request_timeout, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => Error::Timeout(s.request_timeout.as_secs_f64()).into_response(),
+        Err(_) => ApiError::Timeout(s.request_timeout.as_secs_f64()).into_response(),
     }
 }
 
@@ -144,7 +143,7 @@ fn openapi_text() -> &'static str {
 /// `/metrics` alone and open, for a separate (internal) port.
 pub fn metrics_app(state: AppState) -> Router {
     let (router, _) = OpenApiRouter::new().routes(routes!(prometheus::metrics)).split_for_parts();
-    router.fallback(|| async { Error::RouteNotFound }).with_state(state)
+    router.fallback(|| async { ApiError::RouteNotFound }).with_state(state)
 }
 
 /// The whole API as a `Router`, ready to serve or to test with `oneshot`.
@@ -152,8 +151,8 @@ pub fn app(state: AppState) -> Router {
     let (router, _) = routes(Some(&state)).split_for_parts();
     let body_limit = state.body_limit;
     router
-        .fallback(|| async { Error::RouteNotFound })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state.clone())
         .layer(from_fn_with_state(state, time_limit))
         .layer(DefaultBodyLimit::max(body_limit))

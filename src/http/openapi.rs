@@ -16,7 +16,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, ToSchema};
 
-use super::status;
+use super::{ApiError, status};
 use crate::error::Error;
 
 /// The document's fixed parts; paths are added by the router.
@@ -77,7 +77,7 @@ pub struct ErrorDetail {
 }
 
 fn error_code_schema() -> ObjectBuilder {
-    let codes: Vec<&str> = Error::samples().iter().map(Error::code).collect();
+    let codes: Vec<&str> = ApiError::samples().iter().map(ApiError::code).collect();
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes))
 }
 
@@ -240,7 +240,7 @@ fn errors_of(operation_id: &str) -> Vec<&'static str> {
 /// Adds each operation's error responses: one per status, with an example
 /// per code, and the headers those statuses carry.
 fn add_error_responses(openapi: &mut OpenApi) {
-    let samples: BTreeMap<&str, Error> = Error::samples().into_iter().map(|e| (e.code(), e)).collect();
+    let samples: BTreeMap<&str, ApiError> = ApiError::samples().into_iter().map(|e| (e.code(), e)).collect();
     for item in openapi.paths.paths.values_mut() {
         let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for op in ops.into_iter().flatten() {
@@ -249,9 +249,9 @@ fn add_error_responses(openapi: &mut OpenApi) {
     }
 }
 
-fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, Error>) {
+fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, ApiError>) {
     let id = op.operation_id.clone().unwrap_or_default();
-    let mut by_status: BTreeMap<u16, Vec<&Error>> = BTreeMap::new();
+    let mut by_status: BTreeMap<u16, Vec<&ApiError>> = BTreeMap::new();
     for code in errors_of(&id) {
         if let Some(e) = samples.get(code) {
             by_status.entry(status(e).as_u16()).or_default().push(e);
@@ -261,7 +261,7 @@ fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, Error>) {
         let names: Vec<String> = errors.iter().map(|e| format!("`{}`", e.code())).collect();
         let examples = errors.iter().map(|e| {
             let message = match e {
-                Error::Internal(_) => "internal error; the cause is in the service log".to_string(),
+                ApiError::Service(Error::Internal(_)) => "internal error; the cause is in the service log".to_string(),
                 other => other.to_string(),
             };
             let value = json!({ "error": { "code": e.code(), "message": message } });

@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ApiError;
 use super::{AppState, Caller, JsonBody, PathParams};
 use crate::domain::is_valid_id;
 use crate::error::Error;
@@ -18,24 +19,24 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// A person's name as the API accepts it (`domain::valid_name`), refused
 /// as an invalid `name` parameter.
-pub fn valid_name(name: &str) -> Result<&str, Error> {
-    crate::domain::valid_name(name).map_err(|e| Error::param("name", e.to_string()))
+pub fn valid_name(name: &str) -> Result<&str, ApiError> {
+    crate::domain::valid_name(name).map_err(|e| ApiError::param("name", e.to_string()))
 }
 
 /// Metadata must be a JSON object of bounded size.
-pub fn valid_metadata(v: &Value) -> Result<&Value, Error> {
+pub fn valid_metadata(v: &Value) -> Result<&Value, ApiError> {
     if !v.is_object() {
-        return Err(Error::param("metadata", "must be a JSON object"));
+        return Err(Error::param("metadata", "must be a JSON object").into());
     }
     if v.to_string().len() > MAX_METADATA_BYTES {
-        return Err(Error::param("metadata", format!("larger than {MAX_METADATA_BYTES} bytes")));
+        return Err(Error::param("metadata", format!("larger than {MAX_METADATA_BYTES} bytes")).into());
     }
     Ok(v)
 }
 
 /// A path id: anything not shaped like one of ours cannot exist.
-pub fn person_id(id: &str) -> Result<&str, Error> {
-    if is_valid_id(id) { Ok(id) } else { Err(Error::PersonNotFound(id.chars().take(64).collect())) }
+pub fn person_id(id: &str) -> Result<&str, ApiError> {
+    if is_valid_id(id) { Ok(id) } else { Err(Error::PersonNotFound(id.chars().take(64).collect()).into()) }
 }
 
 /// One page of persons.
@@ -80,7 +81,7 @@ pub async fn create(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewPerson>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let name = valid_name(&body.name)?;
     let metadata = body.metadata.as_ref().filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
     let person = s.service.create_person(name, metadata, &caller.actor()).await?;
@@ -107,20 +108,20 @@ pub struct Page {
 pub async fn list(
     State(s): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
     let limit = match page.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(l) => match l.trim().parse::<u32>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))),
+            _ => return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}")).into()),
         },
     };
     let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
     if let Some(c) = cursor
         && !is_valid_id(c)
     {
-        return Err(Error::param("cursor", "not a cursor returned by this service"));
+        return Err(Error::param("cursor", "not a cursor returned by this service").into());
     }
     let persons = s.service.list_persons(limit, cursor).await?;
     let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
@@ -138,7 +139,7 @@ pub async fn list(
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
 )]
-pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>) -> Result<Response, Error> {
+pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
     let person = s.service.get_person(id).await?;
     let faces = s.service.person_faces(id).await?;
@@ -181,7 +182,7 @@ pub async fn update(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<PersonPatch>,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
     let name = patch.name.as_deref().map(valid_name).transpose()?;
     let metadata = match &patch.metadata {
@@ -207,7 +208,7 @@ pub async fn remove(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
-) -> Result<StatusCode, Error> {
+) -> Result<StatusCode, ApiError> {
     s.service.delete_person(person_id(&id)?, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -227,10 +228,10 @@ pub async fn remove_face(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParams((id, face_id)): PathParams<(String, String)>,
-) -> Result<StatusCode, Error> {
+) -> Result<StatusCode, ApiError> {
     let id = person_id(&id)?;
     if !is_valid_id(&face_id) {
-        return Err(Error::FaceNotFound(face_id.chars().take(64).collect()));
+        return Err(Error::FaceNotFound(face_id.chars().take(64).collect()).into());
     }
     s.service.delete_face(id, &face_id, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::ApiError;
 use super::AppState;
 use crate::error::Error;
 use crate::telemetry::{self, Snapshot};
@@ -35,7 +36,7 @@ pub async fn track(req: Request, next: Next) -> Response {
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn metrics(State(s): State<AppState>) -> Result<Response, Error> {
+pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     let engine = s.service.engine();
     let gallery = s.service.gallery_info();
     let snapshot = Snapshot {

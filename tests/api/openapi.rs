@@ -66,7 +66,7 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
     assert!(checked >= 23, "{checked} operations");
     // Every error code is in the document, with an example.
     let codes = served["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"].clone();
-    for e in visage::error::Error::samples() {
+    for e in visage::http::ApiError::samples() {
         assert!(codes.as_array().unwrap().contains(&Value::from(e.code())), "{} is not documented", e.code());
     }
     let text = served.to_string();
