@@ -1,12 +1,11 @@
 //! The append-only audit log: every change to persons, faces and keys is
 //! recorded with who made it, in the transaction that makes it.
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Store, StoreResult, now};
 
 /// One audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: String,
@@ -34,24 +33,13 @@ pub(super) async fn record<'e, E: sqlx::SqliteExecutor<'e>>(
 impl Store {
     /// The latest `limit` entries, newest first, before sequence number `before` when given.
     pub async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, AuditEntry>(
             "SELECT seq, at, actor, action, subject FROM audit WHERE seq < COALESCE(?, 9223372036854775807) \
              ORDER BY seq DESC LIMIT ?",
         )
         .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    subject: r.try_get("subject")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }

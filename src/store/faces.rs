@@ -1,6 +1,6 @@
 //! Face rows: enrolled embeddings and where they came from.
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow as _, Row};
 
 use super::persons::insert_person;
 use super::{
@@ -57,19 +57,33 @@ fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// A face's columns as [`COLUMNS`] reads them.
+#[derive(sqlx::FromRow)]
+struct FaceRow {
+    id: String,
+    person_id: String,
+    model: String,
+    box_x: f64,
+    box_y: f64,
+    box_width: f64,
+    box_height: f64,
+    landmarks: String,
+    score: f64,
+    quality: String,
+    created_at: String,
+}
+
 pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
-    let landmarks: String = row.try_get("landmarks")?;
-    let quality: String = row.try_get("quality")?;
-    let f = |c: &str| -> StoreResult<f32> { Ok(row.try_get::<f64, _>(c)? as f32) };
+    let r = FaceRow::from_row(row)?;
     Ok(FaceRecord {
-        id: row.try_get("id")?,
-        person_id: row.try_get("person_id")?,
-        bbox: BBox { x: f("box_x")?, y: f("box_y")?, width: f("box_width")?, height: f("box_height")? },
-        landmarks: serde_json::from_str(&landmarks).map_err(corrupt("landmarks"))?,
-        score: f("score")?,
-        quality: serde_json::from_str(&quality).map_err(corrupt("quality"))?,
-        model: row.try_get("model")?,
-        created_at: row.try_get("created_at")?,
+        bbox: BBox { x: r.box_x as f32, y: r.box_y as f32, width: r.box_width as f32, height: r.box_height as f32 },
+        landmarks: serde_json::from_str(&r.landmarks).map_err(corrupt("landmarks"))?,
+        score: r.score as f32,
+        quality: serde_json::from_str(&r.quality).map_err(corrupt("quality"))?,
+        id: r.id,
+        person_id: r.person_id,
+        model: r.model,
+        created_at: r.created_at,
     })
 }
 

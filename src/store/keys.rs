@@ -5,7 +5,7 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{FromRow as _, Row};
 use subtle::ConstantTimeEq;
 
 use super::{Store, StoreError, StoreResult, now};
@@ -47,14 +47,24 @@ fn split(presented: &str) -> Option<(&str, &str)> {
     (id_ok && !secret.is_empty() && secret.len() <= 128).then_some((id, secret))
 }
 
+/// A key's columns as stored.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    scope: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
 fn key_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ApiKey> {
-    let scope: String = row.try_get("scope")?;
+    let r = KeyRow::from_row(row)?;
     Ok(ApiKey {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        scope: scope.parse().map_err(|e: crate::domain::scope::UnknownScope| StoreError::Corrupt(e.to_string()))?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        scope: r.scope.parse().map_err(|e: crate::domain::scope::UnknownScope| StoreError::Corrupt(e.to_string()))?,
+        id: r.id,
+        name: r.name,
+        created_at: r.created_at,
+        revoked_at: r.revoked_at,
     })
 }
 

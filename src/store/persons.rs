@@ -1,24 +1,36 @@
 //! Person rows.
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow as _, Row};
 
 use super::{Person, Store, StoreError, StoreResult, new_id, now};
 
 pub(super) const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS face_count FROM persons p";
 
+/// A person's columns as [`SELECT`] reads them.
+#[derive(sqlx::FromRow)]
+struct PersonRow {
+    id: String,
+    name: String,
+    metadata: Option<String>,
+    created_at: String,
+    updated_at: String,
+    face_count: i64,
+}
+
 pub(super) fn person(row: &SqliteRow) -> StoreResult<Person> {
-    let metadata: Option<String> = row.try_get("metadata")?;
+    let r = PersonRow::from_row(row)?;
     Ok(Person {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        metadata: metadata
+        metadata: r
+            .metadata
             .map(|m| serde_json::from_str(&m))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("person metadata: {e}")))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        face_count: row.try_get("face_count")?,
+        id: r.id,
+        name: r.name,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        face_count: r.face_count,
     })
 }
 
