@@ -5,19 +5,18 @@ use serde::{Deserialize, Serialize};
 use super::geometry::{BBox, Point};
 
 /// One detected face, in the coordinates of the image it was found in.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
     #[serde(rename = "box")]
     pub bbox: BBox,
     /// Right eye, left eye, nose tip, right and left mouth corners.
-    #[schema(schema_with = super::geometry::landmarks_schema)]
     pub landmarks: [Point; 5],
     pub score: f32,
 }
 
 /// Simple, model-independent quality signals, so enrollment can refuse a
 /// poor photo with a reason: how big the face is and how sharp.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
     /// The smaller side of the face box, in original-image pixels.
     pub face_size: f32,

@@ -4,28 +4,8 @@ use serde::{Deserialize, Serialize};
 /// A point in image pixels (x to the right, y down).
 pub type Point = [f32; 2];
 
-/// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).
-pub fn landmarks_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    let point = ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Float))),
-        )
-        .min_items(Some(2))
-        .max_items(Some(2))
-        .description(Some("[x, y] in original-image pixels"));
-    ArrayBuilder::new()
-        .items(point)
-        .min_items(Some(5))
-        .max_items(Some(5))
-        .description(Some("Right eye, left eye, nose tip, right and left mouth corners"))
-        .build()
-}
-
 /// An axis-aligned box in image pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
     pub x: f32,
     pub y: f32,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Store, StoreResult, now};
 
 /// One audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: String,

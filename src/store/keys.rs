@@ -12,7 +12,7 @@ use super::{Store, StoreError, StoreResult, now};
 use crate::domain::Scope;
 
 /// A key as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiKey {
     pub id: String,
     pub name: String,

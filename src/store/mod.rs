@@ -38,12 +38,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     pub id: String,
     pub name: String,
     /// Free-form JSON object given by the client (at most 16 KiB).
-    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
@@ -51,13 +50,12 @@ pub struct Person {
     pub face_count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceRecord {
     pub id: String,
     pub person_id: String,
     #[serde(rename = "box")]
     pub bbox: BBox,
-    #[schema(schema_with = crate::domain::geometry::landmarks_schema)]
     pub landmarks: [Point; 5],
     pub score: f32,
     pub quality: Quality,
