@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::gallery::{ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::Store;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct GalleryInfo {
     pub faces: usize,
     pub persons: usize,

@@ -12,7 +12,7 @@ use crate::gallery::Candidate;
 use crate::telemetry;
 use crate::vision::pipeline::Face;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Verification {
     #[serde(rename = "match")]
     pub is_match: bool,
@@ -28,7 +28,7 @@ pub struct Verification {
     pub face: Face,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IdentifiedPerson {
     pub person_id: String,
     pub name: String,
@@ -36,7 +36,7 @@ pub struct IdentifiedPerson {
     pub face_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IdentifiedFace {
     pub face: Face,
     /// The person this face is, or null when no one clears the threshold.
@@ -47,14 +47,14 @@ pub struct IdentifiedFace {
     pub candidates: Vec<IdentifiedPerson>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Identification {
     pub threshold: f32,
     pub gallery_size: usize,
     pub faces: Vec<IdentifiedFace>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     #[serde(rename = "match")]
     pub is_match: bool,
@@ -66,7 +66,7 @@ pub struct Comparison {
 }
 
 /// Whether identify put a face to a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentifyStatus {
     /// An enrolled person clears the threshold (`match` names them).
@@ -76,7 +76,7 @@ pub enum IdentifyStatus {
 }
 
 /// How verify decides, stated in every answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DecisionRule {
     /// The person's most similar enrolled face against the threshold.
     #[serde(rename = "highest cosine similarity over the person's enrolled faces, compared with the threshold")]

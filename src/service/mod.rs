@@ -77,13 +77,13 @@ pub enum FaceChoice {
     Largest,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImageSize {
     pub width: u32,
     pub height: u32,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
     pub image: ImageSize,
     pub faces: Vec<Face>,

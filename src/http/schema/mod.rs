@@ -30,23 +30,26 @@ fn register<T: ToSchema>(schemas: &mut Schemas) {
 /// serde form, under the name `$name`.
 macro_rules! documented_as {
     ($ty:ty, $doc:ty, $name:literal) => {
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                <$doc as PartialSchema>::schema()
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$doc as utoipa::PartialSchema>::schema()
             }
         }
 
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
             }
 
-            fn schemas(schemas: &mut Schemas) {
-                <$doc as ToSchema>::schemas(schemas);
+            fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                <$doc as utoipa::ToSchema>::schemas(schemas);
             }
         }
     };
 }
+
+// Declared after the macro, which it uses.
+mod answers;
 
 /// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).
 fn landmarks_schema() -> utoipa::openapi::schema::Array {
@@ -224,7 +227,7 @@ impl ToSchema for EmbeddedFace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The property names a schema gives, following `allOf` and references.
@@ -242,7 +245,7 @@ mod tests {
     }
 
     /// The schema's property names and the serialised value's keys, sorted.
-    fn fields<T: ToSchema + serde::Serialize>(value: &T) -> (Vec<String>, Vec<String>) {
+    pub(crate) fn fields<T: ToSchema + serde::Serialize>(value: &T) -> (Vec<String>, Vec<String>) {
         let mut all = Schemas::new();
         register::<T>(&mut all);
         let mut documented = properties(&T::schema(), &all);
