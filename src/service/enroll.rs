@@ -68,7 +68,9 @@ impl Service {
                 (person, record, false)
             }
             EnrollTarget::New { name, metadata } => {
-                let (person, record) = self.store.create_person_with_face(name, metadata, &new, actor).await?;
+                let mut person = Person::new(name, metadata);
+                let record = self.store.create_person_with_face(&person, &new, actor).await?;
+                person.face_count = 1;
                 (person, record, true)
             }
         };

@@ -2,6 +2,7 @@
 //! locked and described.
 use std::time::Instant;
 
+use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use tokio::sync::OwnedMutexGuard;
 
@@ -99,13 +100,13 @@ pub async fn load_gallery(
 ) -> Result<(Box<dyn Index>, usize)> {
     let mut gallery = ExactIndex::new(dim);
     let mut other = 0usize;
-    store
-        .for_each_embedding(|e| {
-            if e.model != model || !gallery.insert(&e.face_id, &e.person_id, &e.values) {
-                other += 1;
-            }
-        })
-        .await?;
+    let mut embeddings = store.embeddings();
+    while let Some(e) = embeddings.try_next().await? {
+        if e.model != model || !gallery.insert(&e.face_id, &e.person_id, &e.values) {
+            other += 1;
+        }
+    }
+    drop(embeddings);
     if other > 0 {
         tracing::warn!(
             faces = other,

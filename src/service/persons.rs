@@ -6,7 +6,9 @@ use crate::store::{FaceRecord, Person};
 
 impl Service {
     pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>, actor: &str) -> Result<Person> {
-        Ok(self.store.create_person(name, metadata, actor).await?)
+        let person = Person::new(name, metadata);
+        self.store.create_person(&person, actor).await?;
+        Ok(person)
     }
 
     pub async fn get_person(&self, id: &str) -> Result<Person> {

@@ -10,4 +10,5 @@ mod metrics;
 mod openapi;
 mod persons;
 mod router;
+mod store;
 mod story;

@@ -1,0 +1,96 @@
+//! The store's interface: every operation the service, the admin commands
+//! and the benchmarks perform on the database, one method each. SQLite
+//! (`sqlite/`) is the implementation today; another database implements the
+//! same trait and nothing above the store changes.
+//!
+//! Every change is made in one transaction together with its audit record
+//! (`actor` says who made it). Ids are the domain's (`domain::new_id`);
+//! timestamps are RFC 3339 strings ([`super::now`]).
+use std::collections::HashMap;
+use std::path::Path;
+
+use futures_util::stream::BoxStream;
+
+use super::{ApiKey, AuditEntry, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding};
+
+#[async_trait::async_trait]
+pub trait Database: Send + Sync {
+    /// Is the database answering?
+    async fn ping(&self) -> StoreResult<()>;
+    /// Closes the connections; later calls fail.
+    async fn close(&self);
+    /// A consistent copy of the whole database written to `dest`, a new
+    /// file, while writers continue (or an error saying what to use instead).
+    async fn backup(&self, dest: &Path) -> StoreResult<()>;
+    /// "ok", or the database's own list of problems.
+    async fn integrity_check(&self) -> StoreResult<String>;
+
+    // Persons.
+    async fn create_person(&self, person: &Person, actor: &str) -> StoreResult<()>;
+    async fn get_person(&self, id: &str) -> StoreResult<Option<Person>>;
+    /// The oldest person with exactly this name.
+    async fn find_person_by_name(&self, name: &str) -> StoreResult<Option<Person>>;
+    /// Persons in id (creation) order, after `cursor` when given.
+    async fn list_persons(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<Person>>;
+    /// Names of the given persons (absent ids are left out).
+    async fn person_names(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>>;
+    /// Changes the name and/or the metadata (`Some(None)` clears it); None when absent.
+    async fn update_person(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Option<&serde_json::Value>>,
+        actor: &str,
+    ) -> StoreResult<Option<Person>>;
+    /// Deletes the person and every face, leaving no recoverable copy of
+    /// them where the database allows; false when absent.
+    async fn delete_person(&self, id: &str, actor: &str) -> StoreResult<bool>;
+
+    // Faces.
+    /// Enrolls a face for an existing person (`PersonNotFound` when absent).
+    async fn add_face(&self, person_id: &str, face: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord>;
+    /// Creates a person and enrolls their first face atomically.
+    async fn create_person_with_face(
+        &self,
+        person: &Person,
+        face: &NewFace<'_>,
+        actor: &str,
+    ) -> StoreResult<FaceRecord>;
+    async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>>;
+    /// Deletes one face of a person, as `delete_person` does; false when absent.
+    async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool>;
+    /// Every stored embedding, row by row (the gallery's load: a million
+    /// embeddings are never all held twice).
+    fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>>;
+    /// Whether this person already has a face from the photo with this hash.
+    async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool>;
+    /// Faces embedded by another model than `model`, with their photo hashes.
+    async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>>;
+    /// Replaces a face's embedding (and where the new model found the face);
+    /// the old embedding leaves no recoverable copy. False when absent.
+    async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool>;
+    /// Creates one person per embedding, each with one face, in batched
+    /// transactions (bulk imports and benchmarks). Returns the person ids.
+    async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>>;
+
+    // Export and import.
+    /// A person's faces with their embeddings.
+    async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>>;
+    /// Stores an exported person with their faces, ids kept, in one
+    /// transaction. False (and nothing written) when the person id exists.
+    async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool>;
+
+    // Keys (their format and hashing are the store's, in `keys.rs`).
+    async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()>;
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key; false when there is no such valid key.
+    async fn revoke_key(&self, id: &str, actor: &str) -> StoreResult<bool>;
+    /// How many keys are valid (not revoked).
+    async fn active_keys(&self) -> StoreResult<i64>;
+    /// A valid (not revoked) key with the SHA-256 of its secret.
+    async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>>;
+
+    /// The latest `limit` audit entries, newest first, before sequence
+    /// number `before` when given.
+    async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>>;
+}

@@ -1,0 +1,125 @@
+//! What the store holds, independent of the database that holds it: persons,
+//! faces (with and without their embeddings), keys and audit entries.
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BBox, Detection, Point, Quality, Scope, new_id};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    /// Free-form JSON object given by the client (at most 16 KiB).
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Enrolled faces.
+    pub face_count: i64,
+}
+
+impl Person {
+    /// A new person: a fresh id, created now, no faces yet.
+    pub fn new(name: &str, metadata: Option<&serde_json::Value>) -> Self {
+        let at = now();
+        Self {
+            id: new_id(),
+            name: name.to_string(),
+            metadata: metadata.cloned(),
+            created_at: at.clone(),
+            updated_at: at,
+            face_count: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    pub id: String,
+    pub person_id: String,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub landmarks: [Point; 5],
+    pub score: f32,
+    pub quality: Quality,
+    /// The embedder that produced the stored embedding.
+    pub model: String,
+    pub created_at: String,
+}
+
+/// A face to enroll: its detection, quality and embedding.
+pub struct NewFace<'a> {
+    pub detection: &'a Detection,
+    pub quality: Quality,
+    pub embedding: &'a [f32],
+    pub model: &'a str,
+    /// SHA-256 (hex) of the photo, when known.
+    pub source_sha256: Option<&'a str>,
+}
+
+impl NewFace<'_> {
+    /// The record this face becomes for `person_id`: a fresh id, created now.
+    pub fn record(&self, person_id: &str) -> FaceRecord {
+        let d = self.detection;
+        FaceRecord {
+            id: new_id(),
+            person_id: person_id.to_string(),
+            bbox: d.bbox,
+            landmarks: d.landmarks,
+            score: d.score,
+            quality: self.quality,
+            model: self.model.to_string(),
+            created_at: now(),
+        }
+    }
+}
+
+/// One stored embedding, as loaded into the in-memory gallery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEmbedding {
+    pub face_id: String,
+    pub person_id: String,
+    pub model: String,
+    pub values: Vec<f32>,
+}
+
+/// A stored face with its embedding and the hash of the photo it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceExport {
+    #[serde(flatten)]
+    pub face: FaceRecord,
+    pub source_sha256: Option<String>,
+    pub embedding: Vec<f32>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A newly created key: the only time the full key exists outside the client.
+pub struct NewKey {
+    pub key: ApiKey,
+    pub secret: SecretString,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+}
+
+/// The current time, RFC 3339 in UTC: how every timestamp is stored.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}

@@ -1,0 +1,192 @@
+//! Face rows: enrolled embeddings and where they came from.
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow as _, Row, SqlitePool};
+
+use super::{audit, persons};
+use crate::domain::new_id;
+use crate::domain::{BBox, Quality};
+use crate::store::{
+    FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+};
+
+/// The columns `face` reads.
+pub(super) const COLUMNS: &str =
+    "id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, created_at";
+
+/// Writes one face row as it is (new enrollments and imports alike).
+pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    r: &FaceRecord,
+    embedding: &[f32],
+    source_sha256: Option<&str>,
+) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+    let landmarks = serde_json::to_string(&r.landmarks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let quality = serde_json::to_string(&r.quality).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+         score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.person_id)
+    .bind(embedding_to_blob(embedding))
+    .bind(&r.model)
+    .bind(f64::from(r.bbox.x))
+    .bind(f64::from(r.bbox.y))
+    .bind(f64::from(r.bbox.width))
+    .bind(f64::from(r.bbox.height))
+    .bind(landmarks)
+    .bind(f64::from(r.score))
+    .bind(quality)
+    .bind(&r.created_at)
+    .bind(source_sha256)
+    .execute(exec)
+    .await
+}
+
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// A face's columns as [`COLUMNS`] reads them.
+#[derive(sqlx::FromRow)]
+struct FaceRow {
+    id: String,
+    person_id: String,
+    model: String,
+    box_x: f64,
+    box_y: f64,
+    box_width: f64,
+    box_height: f64,
+    landmarks: String,
+    score: f64,
+    quality: String,
+    created_at: String,
+}
+
+pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
+    let r = FaceRow::from_row(row)?;
+    Ok(FaceRecord {
+        bbox: BBox { x: r.box_x as f32, y: r.box_y as f32, width: r.box_width as f32, height: r.box_height as f32 },
+        landmarks: serde_json::from_str(&r.landmarks).map_err(corrupt("landmarks"))?,
+        score: r.score as f32,
+        quality: serde_json::from_str(&r.quality).map_err(corrupt("quality"))?,
+        id: r.id,
+        person_id: r.person_id,
+        model: r.model,
+        created_at: r.created_at,
+    })
+}
+
+async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    person_id: &str,
+    new: &NewFace<'_>,
+) -> StoreResult<FaceRecord> {
+    let record = new.record(person_id);
+    let result = insert_record(exec, &record, new.embedding, new.source_sha256).await;
+    match result {
+        Ok(_) => Ok(record),
+        // The person vanished (foreign key): report it as such.
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            Err(StoreError::PersonNotFound(person_id.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+    let mut tx = pool.begin().await?;
+    let face = insert_face(&mut *tx, person_id, new).await?;
+    audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    tx.commit().await?;
+    Ok(face)
+}
+
+pub(super) async fn create_person_with(
+    pool: &SqlitePool,
+    person: &Person,
+    new: &NewFace<'_>,
+    actor: &str,
+) -> StoreResult<FaceRecord> {
+    let mut tx = pool.begin().await?;
+    persons::insert(&mut *tx, person).await?;
+    let face = insert_face(&mut *tx, &person.id, new).await?;
+    audit::record(&mut *tx, actor, "create_person", &person.id).await?;
+    audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    tx.commit().await?;
+    Ok(face)
+}
+
+pub(super) async fn list(pool: &SqlitePool, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE person_id = ? ORDER BY id"))
+        .bind(person_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(face).collect()
+}
+
+/// Deletes one face of a person. False when there is no such face.
+pub(super) async fn delete(pool: &SqlitePool, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("DELETE FROM faces WHERE id = ? AND person_id = ?")
+        .bind(face_id)
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
+    let blob: &[u8] = r.try_get("embedding")?;
+    Ok(StoredEmbedding {
+        face_id: r.try_get("id")?,
+        person_id: r.try_get("person_id")?,
+        model: r.try_get("model")?,
+        values: blob_to_embedding(blob)?,
+    })
+}
+
+/// Every stored embedding, row by row.
+pub(super) fn embeddings(pool: &SqlitePool) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
+    sqlx::query("SELECT id, person_id, model, embedding FROM faces")
+        .fetch(pool)
+        .map(|row| row.map_err(StoreError::from).and_then(stored_embedding))
+        .boxed()
+}
+
+/// Creates one person per embedding, each with one face, in batched transactions.
+pub(super) async fn bulk_enroll(
+    pool: &SqlitePool,
+    items: &[(String, Vec<f32>)],
+    model: &str,
+) -> StoreResult<Vec<String>> {
+    let mut ids = Vec::with_capacity(items.len());
+    for batch in items.chunks(10_000) {
+        let mut tx = pool.begin().await?;
+        for (name, embedding) in batch {
+            let person = Person::new(name, None);
+            persons::insert(&mut *tx, &person).await?;
+            let record = FaceRecord {
+                id: new_id(),
+                person_id: person.id.clone(),
+                bbox: BBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
+                landmarks: [[0.0; 2]; 5],
+                score: 0.0,
+                quality: Quality { face_size: 0.0, eye_distance: 0.0, sharpness: 0.0 },
+                model: model.to_string(),
+                created_at: now(),
+            };
+            insert_record(&mut *tx, &record, embedding, None).await?;
+            ids.push(person.id);
+        }
+        tx.commit().await?;
+    }
+    Ok(ids)
+}

@@ -1,0 +1,210 @@
+//! The SQLite implementation of the store: one database file in WAL mode,
+//! with foreign keys and `secure_delete` on. Migrations in
+//! `migrations/sqlite/` are embedded and applied when the store opens. One
+//! file per table: `persons`, `faces`, `keys`, `audit`, and `transfer` for
+//! the admin commands' bulk operations.
+mod audit;
+mod faces;
+mod keys;
+mod persons;
+mod transfer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{
+    ApiKey, AuditEntry, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding,
+};
+
+pub struct Sqlite {
+    pool: SqlitePool,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // Deleted rows are overwritten with zeros, not left in free pages:
+            // a deleted embedding cannot be recovered from the file.
+            .pragma("secure_delete", "ON")
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// After a deletion: copies the WAL into the database (where
+    /// `secure_delete` has zeroed the deleted rows) and truncates it, so the
+    /// write-ahead log keeps no copy of what was deleted. Best effort: with a
+    /// reader mid-transaction the checkpoint is partial and the next deletion
+    /// (or SQLite's own checkpoints) finishes it.
+    async fn purge_wal(&self) {
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await {
+            Ok((0, _, _)) => {}
+            Ok((busy, log, done)) => tracing::warn!(busy, log, done, "WAL checkpoint after a deletion was partial"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint after a deletion failed"),
+        }
+    }
+
+    /// Purges the WAL when `deleted`, and passes it on.
+    async fn purged(&self, deleted: bool) -> bool {
+        if deleted {
+            self.purge_wal().await;
+        }
+        deleted
+    }
+}
+
+#[async_trait::async_trait]
+impl Database for Sqlite {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Taken online with `VACUUM INTO`: the copy is one transaction's
+    /// snapshot, compacted, without WAL. Restore by stopping the service and
+    /// putting the copy in place of the database file (and removing its
+    /// `-wal` and `-shm` files).
+    async fn backup(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Corrupt(format!("{} already exists; back up to a new file", dest.display())));
+        }
+        let dest = dest.to_str().ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?").bind(dest).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`.
+    async fn integrity_check(&self) -> StoreResult<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        Ok(rows.join("; "))
+    }
+
+    async fn create_person(&self, person: &Person, actor: &str) -> StoreResult<()> {
+        persons::create(&self.pool, person, actor).await
+    }
+
+    async fn get_person(&self, id: &str) -> StoreResult<Option<Person>> {
+        persons::get(&self.pool, id).await
+    }
+
+    async fn find_person_by_name(&self, name: &str) -> StoreResult<Option<Person>> {
+        persons::find_by_name(&self.pool, name).await
+    }
+
+    async fn list_persons(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<Person>> {
+        persons::list(&self.pool, limit, cursor).await
+    }
+
+    async fn person_names(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
+        persons::names(&self.pool, ids).await
+    }
+
+    async fn update_person(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Option<&serde_json::Value>>,
+        actor: &str,
+    ) -> StoreResult<Option<Person>> {
+        persons::update(&self.pool, id, name, metadata, actor).await
+    }
+
+    async fn delete_person(&self, id: &str, actor: &str) -> StoreResult<bool> {
+        Ok(self.purged(persons::delete(&self.pool, id, actor).await?).await)
+    }
+
+    async fn add_face(&self, person_id: &str, face: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+        faces::add(&self.pool, person_id, face, actor).await
+    }
+
+    async fn create_person_with_face(
+        &self,
+        person: &Person,
+        face: &NewFace<'_>,
+        actor: &str,
+    ) -> StoreResult<FaceRecord> {
+        faces::create_person_with(&self.pool, person, face, actor).await
+    }
+
+    async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
+        faces::list(&self.pool, person_id).await
+    }
+
+    async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
+        Ok(self.purged(faces::delete(&self.pool, person_id, face_id, actor).await?).await)
+    }
+
+    fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
+        faces::embeddings(&self.pool)
+    }
+
+    async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
+        transfer::has_face_from(&self.pool, person_id, source_sha256).await
+    }
+
+    async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+        transfer::faces_not_of_model(&self.pool, model).await
+    }
+
+    async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+        // The old embedding's bytes must not linger in the WAL.
+        Ok(self.purged(transfer::replace_embedding(&self.pool, face, embedding, actor).await?).await)
+    }
+
+    async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
+        faces::bulk_enroll(&self.pool, items, model).await
+    }
+
+    async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
+        transfer::export_faces(&self.pool, person_id).await
+    }
+
+    async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool> {
+        transfer::import_person(&self.pool, person, faces, actor).await
+    }
+
+    async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()> {
+        keys::insert(&self.pool, key, secret_sha256, actor).await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        keys::list(&self.pool).await
+    }
+
+    async fn revoke_key(&self, id: &str, actor: &str) -> StoreResult<bool> {
+        keys::revoke(&self.pool, id, actor).await
+    }
+
+    async fn active_keys(&self) -> StoreResult<i64> {
+        keys::active(&self.pool).await
+    }
+
+    async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>> {
+        keys::valid(&self.pool, id).await
+    }
+
+    async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
+        audit::log(&self.pool, limit, before).await
+    }
+}

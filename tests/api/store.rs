@@ -1,0 +1,123 @@
+//! The store's contract, written against the `Database` interface only, so
+//! that every implementation runs the same checks (SQLite today).
+use futures_util::TryStreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use visage::domain::{BBox, Detection, Quality, Scope};
+use visage::store::{FaceExport, NewFace, Person, Store, StoreError};
+
+use crate::helpers::temp_dir;
+
+fn detection(x: f32) -> Detection {
+    Detection { bbox: BBox { x, y: 2.0, width: 50.0, height: 60.0 }, landmarks: [[x, 1.0]; 5], score: 0.9 }
+}
+
+fn new_face<'a>(d: &'a Detection, embedding: &'a [f32], model: &'a str, sha: Option<&'a str>) -> NewFace<'a> {
+    let quality = Quality { face_size: 50.0, eye_distance: 20.0, sharpness: 300.0 };
+    NewFace { detection: d, quality, embedding, model, source_sha256: sha }
+}
+
+/// Every operation of the interface, with the answers the service relies on.
+async fn contract(store: Store) {
+    store.ping().await.unwrap();
+    // Persons: created, read, listed by cursor, renamed, named in bulk.
+    let (d, e1, e2) = (detection(10.0), vec![0.6f32, 0.8], vec![1.0f32, 0.0]);
+    let ann = Person::new("Ann", Some(&serde_json::json!({"team": "a"})));
+    let face1 = store.create_person_with_face(&ann, &new_face(&d, &e1, "m1", Some("aa")), "t").await.unwrap();
+    assert_eq!((face1.person_id.as_str(), face1.bbox, face1.model.as_str()), (ann.id.as_str(), d.bbox, "m1"));
+    let bob = Person::new("Bob", None);
+    store.create_person(&bob, "t").await.unwrap();
+    let got = store.get_person(&ann.id).await.unwrap().unwrap();
+    assert_eq!((got.name.as_str(), got.face_count, got.metadata), ("Ann", 1, ann.metadata.clone()));
+    assert_eq!(store.get_person("0000").await.unwrap(), None);
+    let all = store.list_persons(10, None).await.unwrap();
+    assert_eq!(all.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [ann.id.as_str(), bob.id.as_str()]);
+    let after = store.list_persons(10, Some(&ann.id)).await.unwrap();
+    assert_eq!(after.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [bob.id.as_str()]);
+    assert_eq!(store.find_person_by_name("Bob").await.unwrap().map(|p| p.id), Some(bob.id.clone()));
+    let names = store.person_names(&[&ann.id, "ffff"]).await.unwrap();
+    assert_eq!((names.len(), names[&ann.id].as_str()), (1, "Ann"));
+    let renamed = store.update_person(&bob.id, Some("Robert"), Some(None), "t").await.unwrap().unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.metadata), ("Robert", None));
+    assert!(store.update_person("ffff", Some("x"), None, "t").await.unwrap().is_none());
+
+    // Faces: added, listed, found by photo hash, streamed, re-embedded, deleted.
+    let face2 = store.add_face(&bob.id, &new_face(&d, &e2, "m2", None), "t").await.unwrap();
+    let missing = store.add_face("ffff", &new_face(&d, &e2, "m2", None), "t").await;
+    assert!(matches!(missing, Err(StoreError::PersonNotFound(id)) if id == "ffff"));
+    assert_eq!(store.list_faces(&bob.id).await.unwrap(), [face2.clone()]);
+    assert!(store.has_face_from(&ann.id, "aa").await.unwrap());
+    assert!(!store.has_face_from(&bob.id, "aa").await.unwrap());
+    let mut streamed: Vec<_> = store.embeddings().try_collect().await.unwrap();
+    streamed.sort_by(|a, b| a.face_id.cmp(&b.face_id));
+    assert_eq!(
+        streamed.iter().map(|e| (&e.face_id, &e.values)).collect::<Vec<_>>(),
+        [(&face1.id, &e1), (&face2.id, &e2)]
+    );
+    let other = store.faces_not_of_model("m1").await.unwrap();
+    assert_eq!(other, [(face2.clone(), None)]);
+    let moved = visage::store::FaceRecord { model: "m1".into(), bbox: detection(30.0).bbox, ..face2.clone() };
+    assert!(store.replace_embedding(&moved, &e1, "t").await.unwrap());
+    assert_eq!(store.list_faces(&bob.id).await.unwrap(), [moved.clone()]);
+    assert!(store.faces_not_of_model("m1").await.unwrap().is_empty());
+    assert!(!store.delete_face(&ann.id, &face2.id, "t").await.unwrap(), "another person's face");
+    assert!(store.delete_face(&bob.id, &face2.id, "t").await.unwrap());
+    assert!(!store.delete_face(&bob.id, &face2.id, "t").await.unwrap());
+
+    // Export, then import: ids kept; a second import of the same person is refused.
+    let exported: Vec<FaceExport> = store.export_faces(&ann.id).await.unwrap();
+    assert_eq!((exported.len(), exported[0].embedding.clone()), (1, e1.clone()));
+    assert_eq!(exported[0].source_sha256.as_deref(), Some("aa"));
+    assert!(store.delete_person(&ann.id, "t").await.unwrap());
+    assert!(store.list_faces(&ann.id).await.unwrap().is_empty(), "faces go with their person");
+    assert!(!store.delete_person(&ann.id, "t").await.unwrap());
+    assert!(store.import_person(&ann, &exported, "t").await.unwrap());
+    assert!(!store.import_person(&ann, &exported, "t").await.unwrap());
+    assert_eq!(store.export_faces(&ann.id).await.unwrap(), exported);
+    let ids = store.bulk_enroll(&[("c".into(), e2.clone()), ("d".into(), e2.clone())], "m1").await.unwrap();
+    assert_eq!(store.list_persons(10, None).await.unwrap().len(), 4);
+    assert_eq!(store.list_faces(&ids[1]).await.unwrap().len(), 1);
+
+    // Keys: only a key's holder authenticates, until it is revoked.
+    assert_eq!(store.active_keys().await.unwrap(), 0);
+    let created = store.create_key("ops", Scope::Enroll, "t").await.unwrap();
+    assert_eq!(store.list_keys().await.unwrap(), [created.key.clone()]);
+    let found = store.authenticate(&created.secret).await.unwrap();
+    assert_eq!(found, Some(created.key.clone()));
+    let wrong = SecretString::from(format!("{}x", created.secret.expose_secret()));
+    assert_eq!(store.authenticate(&wrong).await.unwrap(), None);
+    assert!(store.revoke_key(&created.key.id, "t").await.unwrap());
+    assert!(!store.revoke_key(&created.key.id, "t").await.unwrap());
+    assert_eq!(store.authenticate(&created.secret).await.unwrap(), None);
+    assert_eq!(store.active_keys().await.unwrap(), 0);
+
+    // The audit log: every change above, newest first, paged by sequence number.
+    let log = store.audit_log(100, None).await.unwrap();
+    let actions: Vec<&str> = log.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "create_person",
+            "enroll_face",
+            "create_person",
+            "update_person",
+            "enroll_face",
+            "reembed_face",
+            "delete_face",
+            "delete_person",
+            "import_person",
+            "create_key",
+            "revoke_key"
+        ]
+    );
+    let older = store.audit_log(2, Some(log[1].seq)).await.unwrap();
+    assert_eq!(older, log[2..4]);
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    store.close().await;
+    assert!(store.ping().await.is_err(), "a closed store answers nothing");
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_store_contract() {
+    let dir = temp_dir();
+    contract(Store::open(&dir.path().join("contract.db")).await.unwrap()).await;
+}
