@@ -14,5 +14,5 @@ pub mod similarity;
 pub use face::{Detection, Quality};
 pub use geometry::{BBox, Point};
 pub use id::{is_valid_id, new_id};
-pub use name::{NameError, valid_name};
+pub use name::{MAX_NAME_CHARS, NameError, valid_name};
 pub use scope::Scope;

@@ -155,7 +155,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = Json(json!({ "error": { "code": self.code(), "message": message } }));
+        let mut detail = json!({ "code": self.code(), "message": message });
+        if let ApiError::Service(Error::InvalidParameter { name, .. }) = &self {
+            detail["param"] = json!(name);
+        }
+        let body = Json(json!({ "error": detail }));
         let mut response = (status, body).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -3,15 +3,16 @@
 //! (admin): the append-only log of changes.
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
-use super::persons::valid_name;
-use super::{AppState, Caller, JsonBody, PathParams};
+use utoipa::IntoParams;
+
+use super::input::{Form, JsonBody, Name, QueryParams};
+use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::Scope;
 use crate::error::Error;
 use crate::store::{ApiKey, AuditEntry};
@@ -20,9 +21,11 @@ use crate::store::{ApiKey, AuditEntry};
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
     /// Who or what uses the key.
-    name: String,
+    name: Name,
     scope: Scope,
 }
+
+impl Form for NewKeyRequest {}
 
 /// A new key: its listing fields and, this once, the secret.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -60,8 +63,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<NewKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let name = valid_name(&req.name)?;
-    let created = s.service.store().create_key(name, req.scope, &caller.actor()).await?;
+    let created = s.service.store().create_key(&req.name.0, req.scope, &caller.actor()).await?;
     tracing::info!(key_id = %created.key.id, scope = req.scope.as_str(), "API key created");
     let body = CreatedKey { info: created.key, key: created.secret.expose_secret().to_string() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -105,10 +107,24 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+/// A page of the audit log.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditPage {
+    /// Entries, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// A `seq` to page back from.
     before: Option<i64>,
+}
+
+impl Form for AuditPage {
+    fn check(&self, _: &AppState) -> Result<(), ApiError> {
+        if self.limit.is_some_and(|n| !(1..=1000).contains(&n)) {
+            return Err(Error::param("limit", "must be from 1 to 1000").into());
+        }
+        Ok(())
+    }
 }
 
 /// `GET /v1/audit?limit=&before=`: newest first; `before` is a `seq` to page back from.
@@ -117,20 +133,13 @@ pub struct AuditPage {
     path = "/audit",
     operation_id = "audit_log",
     tag = "keys",
-    params(("limit" = Option<u32>, Query, description = "Entries, 1 to 1000 (default 100)"), ("before" = Option<i64>, Query, description = "A `seq` to page back from")),
+    params(AuditPage),
     responses((status = 200, description = "Audit entries, newest first", body = AuditLog)),
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
 )]
-pub async fn audit(
-    State(s): State<AppState>,
-    query: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
+pub async fn audit(State(s): State<AppState>, QueryParams(page): QueryParams<AuditPage>) -> Result<Response, ApiError> {
     let limit = page.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::param("limit", "must be from 1 to 1000").into());
-    }
     let entries = s.service.store().audit_log(limit, page.before).await?;
     Ok(Json(AuditLog { entries }).into_response())
 }

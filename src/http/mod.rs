@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 pub use auth::Caller;
 pub use error::{ApiError, RETRY_AFTER_SECS, status};
-pub use input::{ImageForm, JsonBody, PathParams, decode_base64};
+pub use input::{Input, JsonBody, PathParams, QueryParams, decode_base64};
 
 use crate::domain::Scope;
 use crate::service::Service;

@@ -74,6 +74,8 @@ pub struct ErrorDetail {
     code: String,
     /// For people; may change between versions.
     message: String,
+    /// With `invalid_parameter`: the field or query parameter at fault.
+    param: Option<String>,
 }
 
 fn error_code_schema() -> ObjectBuilder {
@@ -85,100 +87,6 @@ fn error_code_schema() -> ObjectBuilder {
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct ImageFile(#[allow(dead_code)] Vec<u8>);
-
-// The request forms. The JSON variants take the same fields, the images as
-// base64 strings; a raw `image/*` body takes the scalar fields in the query.
-
-/// `POST /v1/detect` and `/v1/embed`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ImageForm {
-    /// The photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
-}
-
-/// `POST /v1/compare`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct CompareForm {
-    /// The first photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image_a: Vec<u8>,
-    /// The second photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image_b: Vec<u8>,
-}
-
-/// Which face of a photo with several to use.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum FaceParam {
-    /// Exactly one face is required (409/422 otherwise).
-    Single,
-    /// The largest face.
-    Largest,
-}
-
-/// `POST /v1/verify`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct VerifyForm {
-    /// The probe photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
-    person_id: String,
-    /// Cosine similarity from 0 to 1 at or above which it is a match (default: the service's).
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    threshold: Option<f32>,
-    /// `largest` (default) or `single`.
-    face: Option<FaceParam>,
-}
-
-/// `POST /v1/identify`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct IdentifyForm {
-    /// The probe photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
-    /// Candidates per face (default 5).
-    #[schema(minimum = 1)]
-    top_k: Option<u32>,
-    /// Cosine similarity from 0 to 1 at or above which a person is named (default: the service's 1:N threshold).
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    threshold: Option<f32>,
-}
-
-/// `POST /v1/enroll`: a new person (`name`) or an existing one (`person_id`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EnrollForm {
-    /// The enrollment photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
-    /// The new person's name (when no `person_id`).
-    name: Option<String>,
-    /// Add the face to this existing person instead.
-    person_id: Option<String>,
-    /// A JSON object kept with a new person (a JSON-encoded string in multipart).
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<serde_json::Value>,
-    /// `single` (default: exactly one face) or `largest`.
-    face: Option<FaceParam>,
-}
-
-/// `POST /v1/persons/{id}/faces`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EnrollFaceForm {
-    /// The enrollment photo (base64 in JSON).
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
-    /// `single` (default: exactly one face) or `largest`.
-    face: Option<FaceParam>,
-}
 
 const AUTH: &[&str] = &["unauthorized", "forbidden"];
 const IMAGE_INPUT: &[&str] = &[
@@ -299,6 +207,7 @@ fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, ApiError>) {
 /// The whole document: the router's paths plus the error responses.
 pub fn document(mut openapi: OpenApi) -> OpenApi {
     add_error_responses(&mut openapi);
+    super::schema::base64_in_json_bodies(&mut openapi);
     openapi
 }
 

@@ -1,38 +1,19 @@
 //! `/v1/persons`: create, list, show, update, delete; delete one face.
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa::IntoParams;
 
-use super::ApiError;
-use super::{AppState, Caller, JsonBody, PathParams};
+use super::input::{Form, JsonBody, Metadata, Name, QueryParams};
+use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
 use crate::error::Error;
 use crate::store::{FaceRecord, Person};
 
-/// Largest metadata object accepted, serialised, in bytes.
-pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
-
-/// A person's name as the API accepts it (`domain::valid_name`), refused
-/// as an invalid `name` parameter.
-pub fn valid_name(name: &str) -> Result<&str, ApiError> {
-    crate::domain::valid_name(name).map_err(|e| ApiError::param("name", e.to_string()))
-}
-
-/// Metadata must be a JSON object of bounded size.
-pub fn valid_metadata(v: &Value) -> Result<&Value, ApiError> {
-    if !v.is_object() {
-        return Err(Error::param("metadata", "must be a JSON object").into());
-    }
-    if v.to_string().len() > MAX_METADATA_BYTES {
-        return Err(Error::param("metadata", format!("larger than {MAX_METADATA_BYTES} bytes")).into());
-    }
-    Ok(v)
-}
 
 /// A path id: anything not shaped like one of ours cannot exist.
 pub fn person_id(id: &str) -> Result<&str, ApiError> {
@@ -58,13 +39,11 @@ pub struct PersonWithFaces {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
-    /// 1 to 256 characters, no control characters.
-    name: String,
-    /// A JSON object of at most 16 KiB.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    name: Name,
+    metadata: Option<Metadata>,
 }
+
+impl Form for NewPerson {}
 
 /// Create a person without a face (enroll faces with `POST /v1/persons/{id}/faces`).
 #[utoipa::path(
@@ -82,16 +61,33 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewPerson>,
 ) -> Result<Response, ApiError> {
-    let name = valid_name(&body.name)?;
-    let metadata = body.metadata.as_ref().filter(|m| !m.is_null()).map(valid_metadata).transpose()?;
-    let person = s.service.create_person(name, metadata, &caller.actor()).await?;
+    let metadata = body.metadata.as_ref().map(|m| &m.0);
+    let person = s.service.create_person(&body.name.0, metadata, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(person)).into_response())
 }
 
-#[derive(Deserialize)]
+/// A page of persons.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
-    limit: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9a-f]{32})?$")]
     cursor: Option<String>,
+}
+
+impl Form for Page {
+    fn check(&self, _: &AppState) -> Result<(), ApiError> {
+        if self.limit.is_some_and(|n| !(1..=MAX_PAGE).contains(&n)) {
+            return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}")).into());
+        }
+        if self.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+            return Err(Error::param("cursor", "not a cursor returned by this service").into());
+        }
+        Ok(())
+    }
 }
 
 /// Persons in creation order, a page at a time.
@@ -100,29 +96,14 @@ pub struct Page {
     path = "/persons",
     operation_id = "list_persons",
     tag = "persons",
-    params(("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 50)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(Page),
     responses((status = 200, description = "A page of persons", body = PersonPage)),
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
 )]
-pub async fn list(
-    State(s): State<AppState>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(page) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
-    let limit = match page.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(l) => match l.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}")).into()),
-        },
-    };
-    let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
-    if let Some(c) = cursor
-        && !is_valid_id(c)
-    {
-        return Err(Error::param("cursor", "not a cursor returned by this service").into());
-    }
+pub async fn list(State(s): State<AppState>, QueryParams(page): QueryParams<Page>) -> Result<Response, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    let cursor = page.cursor.as_deref();
     let persons = s.service.list_persons(limit, cursor).await?;
     let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
     Ok(Json(PersonPage { persons, next_cursor: next }).into_response())
@@ -150,17 +131,18 @@ pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>)
 #[serde(deny_unknown_fields)]
 pub struct PersonPatch {
     /// The new name (absent: unchanged).
-    #[serde(default)]
-    name: Option<String>,
-    /// Absent: unchanged; null: cleared; object: replaced.
+    name: Option<Name>,
+    /// Absent: unchanged; null: cleared; an object: replaced.
     #[serde(default, with = "double_option")]
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Option<Value>>,
+    #[schema(value_type = Option<Metadata>)]
+    metadata: Option<Option<Metadata>>,
 }
+
+impl Form for PersonPatch {}
 
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Ok(Some(Option::deserialize(d)?))
     }
 }
@@ -184,12 +166,8 @@ pub async fn update(
     JsonBody(patch): JsonBody<PersonPatch>,
 ) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
-    let name = patch.name.as_deref().map(valid_name).transpose()?;
-    let metadata = match &patch.metadata {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(v)) => Some(Some(valid_metadata(v)?)),
-    };
+    let name = patch.name.as_ref().map(|n| n.0.as_str());
+    let metadata = patch.metadata.as_ref().map(|m| m.as_ref().map(|m| &m.0));
     Ok(Json(s.service.update_person(id, name, metadata, &caller.actor()).await?).into_response())
 }
 

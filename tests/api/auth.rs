@@ -119,6 +119,12 @@ async fn admins_create_list_and_revoke_keys_over_http_and_secrets_stay_secret() 
     }
     // Bad requests.
     let r = c.post(app.url("/v1/keys")).bearer_auth(&admin).json(&json!({"name": "x", "scope": "root"})).send().await;
+    let body = assert_error(r.unwrap(), 400, "invalid_parameter").await;
+    assert_eq!(body["error"]["param"], "scope", "{body}");
+    let r =
+        c.post(app.url("/v1/keys")).bearer_auth(&admin).json(&json!({"name": "x", "scope": "admin", "x": 1})).send();
+    assert_error(r.await.unwrap(), 400, "invalid_json").await;
+    let r = c.post(app.url("/v1/keys")).bearer_auth(&admin).json(&json!(["x", "admin"])).send().await;
     assert_error(r.unwrap(), 400, "invalid_json").await;
     // Revoked: 401 from then on; revoking twice is 404.
     let r = c.delete(app.url(&format!("/v1/keys/{id}"))).bearer_auth(&admin).send().await.unwrap();

@@ -50,6 +50,9 @@ macro_rules! documented_as {
 
 // Declared after the macro, which it uses.
 mod answers;
+mod base64;
+
+pub use base64::base64_in_json_bodies;
 
 /// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).
 fn landmarks_schema() -> utoipa::openapi::schema::Array {
