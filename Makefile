@@ -53,12 +53,14 @@ target/test-venv/.installed: tests/requirements.txt
 
 ## Every test: unit, model parity (both backends), pipeline, HTTP, OpenAPI and
 ## metrics tests; the curl tests against the binary on each backend; the admin
-## commands; the demo page in headless Chromium; OpenTelemetry export; kill -9 runs.
+## commands; the API against its OpenAPI document (schemathesis); the demo page
+## in headless Chromium; OpenTelemetry export; kill -9 runs.
 test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --all-targets --features $(TEST_FEATURES)
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/curl/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/cli/admin.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/schemathesis/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/browser/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/otel/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9.sh 3

@@ -109,6 +109,7 @@ pub async fn revoke(
 
 /// A page of the audit log.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditPage {
     /// Entries, 1 to 1000 (default 100).

@@ -29,6 +29,7 @@ fn check_threshold(threshold: Option<f32>) -> Result<(), ApiError> {
 
 /// `POST /v1/detect` and `/v1/embed`: a photo.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PhotoForm {
     image: Image,
 }
@@ -39,6 +40,7 @@ impl Form for PhotoForm {
 
 /// `POST /v1/compare`: two photos.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CompareForm {
     image_a: Image,
     image_b: Image,
@@ -50,6 +52,7 @@ impl Form for CompareForm {
 
 /// `POST /v1/persons/{id}/faces`. With a raw image body, `face` comes in the query.
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EnrollFaceForm {
     #[param(ignore)]
@@ -65,6 +68,7 @@ impl Form for EnrollFaceForm {
 /// `POST /v1/enroll`: a new person (`name`) or an existing one
 /// (`person_id`). With a raw image body, the other fields come in the query.
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EnrollForm {
     #[param(ignore)]
@@ -80,12 +84,18 @@ pub struct EnrollForm {
     face: Option<FaceParam>,
 }
 
+impl EnrollForm {
+    /// Who the face is for: one of these is required (stated in the document).
+    pub const TARGET: &'static [&'static str] = &["person_id", "name"];
+}
+
 impl Form for EnrollForm {
     const IMAGES: &'static [&'static str] = &["image"];
 }
 
 /// `POST /v1/verify`. With a raw image body, the other fields come in the query.
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyForm {
     #[param(ignore)]
@@ -111,6 +121,7 @@ impl Form for VerifyForm {
 
 /// `POST /v1/identify`. With a raw image body, the other fields come in the query.
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct IdentifyForm {
     #[param(ignore)]
@@ -208,7 +219,8 @@ pub async fn enroll(
     let actor = caller.actor();
     let choice = form.face.map_or(FaceChoice::Single, FaceChoice::from);
     let image = form.image.0;
-    let e = match (&form.person_id, &form.name) {
+    // An empty `person_id` (an HTML form's blank input) is no person id.
+    let e = match (form.person_id.as_deref().filter(|p| !p.is_empty()), &form.name) {
         (Some(pid), _) => s.service.enroll(EnrollTarget::Existing(person_id(pid)?), image, choice, &actor).await?,
         (None, Some(name)) => {
             let metadata = form.metadata.as_ref().map(|m| &m.0);

@@ -207,7 +207,8 @@ fn add_errors(op: &mut Operation, samples: &BTreeMap<&str, ApiError>) {
 /// The whole document: the router's paths plus the error responses.
 pub fn document(mut openapi: OpenApi) -> OpenApi {
     add_error_responses(&mut openapi);
-    super::schema::base64_in_json_bodies(&mut openapi);
+    super::schema::encodings_of_image_inputs(&mut openapi);
+    super::schema::require_one_of(&mut openapi, "EnrollForm", super::matching::EnrollForm::TARGET);
     openapi
 }
 

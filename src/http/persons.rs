@@ -68,6 +68,7 @@ pub async fn create(
 
 /// A page of persons.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Page size, 1 to 1000 (default 50).
@@ -83,7 +84,7 @@ impl Form for Page {
         if self.limit.is_some_and(|n| !(1..=MAX_PAGE).contains(&n)) {
             return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}")).into());
         }
-        if self.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+        if self.cursor.as_deref().is_some_and(|c| !c.is_empty() && !is_valid_id(c)) {
             return Err(Error::param("cursor", "not a cursor returned by this service").into());
         }
         Ok(())
@@ -103,7 +104,7 @@ impl Form for Page {
 )]
 pub async fn list(State(s): State<AppState>, QueryParams(page): QueryParams<Page>) -> Result<Response, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    let cursor = page.cursor.as_deref();
+    let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
     let persons = s.service.list_persons(limit, cursor).await?;
     let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
     Ok(Json(PersonPage { persons, next_cursor: next }).into_response())

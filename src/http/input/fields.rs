@@ -2,9 +2,9 @@
 //! text (a multipart part or the query string), bytes (an image), or a JSON
 //! value (a member of a JSON body). A handler's input struct derives
 //! `Deserialize` once and is read from all three. Text is parsed into the
-//! type the struct asks for (`top_k=5` gives a number); an empty text or a
-//! JSON null is an absent optional field. A failure names the field it is
-//! about.
+//! type the struct asks for (`top_k=5` gives a number; `top_k=` is not a
+//! number); a JSON null is an absent optional field. A failure names the
+//! field it is about.
 use bytes::Bytes;
 use serde::de::value::StringDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
@@ -69,11 +69,25 @@ fn not_text() -> FieldError {
     de::Error::custom("a file was sent where text was expected")
 }
 
+/// A JSON number of integral value written as a whole number (`18.0` is
+/// the integer 18 to JSON Schema, not to serde).
+fn integral(j: &serde_json::Value) -> Option<String> {
+    let f = j.as_f64().filter(|_| j.is_f64())?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then(|| format!("{}", f as i64))
+}
+
 /// Parses text as the number or boolean the field asks for.
 macro_rules! parse_text {
     ($($method:ident => $visit:ident: $ty:ty, $what:literal;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
-            match self {
+            let field = match self {
+                Field::Json(j) => match integral(&j) {
+                    Some(whole) => Field::Text(whole),
+                    None => Field::Json(j),
+                },
+                other => other,
+            };
+            match field {
                 Field::Text(s) => match s.trim().parse::<$ty>() {
                     Ok(v) => visitor.$visit(v),
                     Err(_) => Err(de::Error::custom(format!("{s:?} is not {}", $what))),
@@ -112,7 +126,6 @@ impl<'de> de::Deserializer<'de> for Field {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
         match self {
-            Field::Text(s) if s.trim().is_empty() => visitor.visit_none(),
             Field::Json(serde_json::Value::Null) => visitor.visit_none(),
             field => visitor.visit_some(field),
         }
@@ -296,10 +309,12 @@ mod tests {
     }
 
     #[test]
-    fn empty_text_is_an_absent_optional_field_and_the_last_value_wins() {
-        let s = read(vec![text("name", "first"), text("top_k", ""), text("face", " "), text("name", "second")]);
-        let s = s.unwrap();
+    fn empty_text_is_a_value_and_the_last_value_wins() {
+        let s = read(vec![text("name", "first"), text("name", "second")]).unwrap();
         assert_eq!((s.name.as_str(), s.top_k, s.face), ("second", None, None));
+        assert_eq!(read(vec![text("name", "")]).unwrap().name, "");
+        assert_eq!(read(vec![text("name", "a"), text("top_k", "")]).unwrap_err().field, Some("top_k"));
+        assert_eq!(read(vec![text("name", "a"), text("face", " ")]).unwrap_err().field, Some("face"));
     }
 
     #[test]
@@ -320,5 +335,7 @@ mod tests {
         assert_eq!(e.field, Some("name"));
         let e = err(vec![text("name", "a"), ("top_k".into(), Field::json(serde_json::json!(1.5)))]);
         assert_eq!(e.field, Some("top_k"));
+        let whole = read(vec![text("name", "a"), ("top_k".into(), Field::json(serde_json::json!(18.0)))]);
+        assert_eq!(whole.unwrap().top_k, Some(18));
     }
 }

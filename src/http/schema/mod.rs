@@ -50,9 +50,9 @@ macro_rules! documented_as {
 
 // Declared after the macro, which it uses.
 mod answers;
-mod base64;
+mod media;
 
-pub use base64::base64_in_json_bodies;
+pub use media::{encodings_of_image_inputs, require_one_of};
 
 /// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).
 fn landmarks_schema() -> utoipa::openapi::schema::Array {
