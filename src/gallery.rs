@@ -1,10 +1,12 @@
 //! The in-memory gallery that 1:N identification and 1:1 verification search:
 //! every enrolled embedding of the loaded embedder, kept consistent with the
-//! store by the service layer. Exact search over contiguous f32 rows with
-//! SIMD dot products, split over cores for large galleries; the [`Index`]
-//! trait lets an approximate index replace it.
+//! store by the service layer. Faces and persons are compact integer
+//! [`Slot`]s, which the service maps to and from its ids; the index knows
+//! nothing of ids. Exact search over contiguous f32 rows with SIMD dot
+//! products, split over cores for large galleries; the [`Index`] trait lets
+//! an approximate index replace it.
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use crate::domain::similarity::dot;
 
@@ -30,27 +32,31 @@ pub enum IndexKind {
     Hnsw,
 }
 
+/// A face's or a person's place in the gallery: a small integer, reused
+/// once freed, that the service assigns to each id.
+pub type Slot = u32;
+
 /// One person's best match for a probe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub person_id: String,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub person: Slot,
     /// The enrolled face that matched best.
-    pub face_id: String,
+    pub face: Slot,
     pub similarity: f32,
 }
 
 /// A searchable set of unit embeddings, each tied to a face and a person.
-/// Ids are the service's own (32 lowercase hex digits); others are refused.
 pub trait Index: Send + Sync {
-    /// Adds a face; false when an id is malformed, the face is already
-    /// present or the embedding has the wrong length.
-    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool;
-    fn remove_face(&mut self, face_id: &str) -> bool;
-    fn remove_person(&mut self, person_id: &str) -> usize;
+    /// Adds a face; false when the face is already present or the
+    /// embedding has the wrong length.
+    fn insert(&mut self, face: Slot, person: Slot, embedding: &[f32]) -> bool;
+    fn remove_face(&mut self, face: Slot) -> bool;
+    /// Removes every face of the person; returns them.
+    fn remove_person(&mut self, person: Slot) -> Vec<Slot>;
     /// The `top_k` persons most similar to `query` (each by its best face), best first.
-    fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate>;
+    fn search(&self, query: &[f32], top_k: usize) -> Vec<Hit>;
     /// The best face of one person and how many faces were compared.
-    fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)>;
+    fn best_of_person(&self, query: &[f32], person: Slot) -> Option<(Hit, usize)>;
     fn faces(&self) -> usize;
     fn persons(&self) -> usize;
     /// Bytes held, approximately (for the memory report).
@@ -69,16 +75,6 @@ pub trait Index: Send + Sync {
     fn rebuilt(&self) -> Option<Box<dyn Index>> {
         None
     }
-}
-
-fn parse_id(id: &str) -> Option<u128> {
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| u128::from_str_radix(id, 16).ok())
-        .flatten()
-}
-
-fn format_id(id: u128) -> String {
-    format!("{id:032x}")
 }
 
 /// Total order on similarity for the heaps (NaN lowest).
@@ -103,18 +99,22 @@ impl Ord for Score {
 /// Rows per thread below which splitting the scan does not pay.
 const PARALLEL_MIN_ROWS: usize = 32_768;
 
+/// `face_row` of a face slot that holds no face.
+const NO_ROW: u32 = u32::MAX;
+
 /// Brute-force cosine search over a contiguous row-major matrix.
 #[derive(Default, Clone)]
 pub struct ExactIndex {
     dim: usize,
     rows: Vec<f32>,
-    row_face: Vec<u128>,
-    row_person: Vec<u32>,
-    face_row: HashMap<u128, u32>,
-    person_ids: Vec<u128>,
-    person_slot: HashMap<u128, u32>,
+    row_face: Vec<Slot>,
+    row_person: Vec<Slot>,
+    /// By face slot: its row, or [`NO_ROW`].
+    face_row: Vec<u32>,
+    /// By person slot: their rows.
     person_rows: Vec<Vec<u32>>,
-    free_slots: Vec<u32>,
+    /// Persons with at least one row.
+    persons: usize,
     /// Upper bound on any person's face count (bounds the search depth).
     max_faces_per_person: usize,
     threads: usize,
@@ -151,18 +151,55 @@ impl ExactIndex {
         heap
     }
 
-    /// Removes one face by key, moving the last row into its place.
-    fn remove_face_key(&mut self, face: u128) -> bool {
-        let Some(row) = self.face_row.remove(&face) else { return false };
+    /// The row of a face slot, when it holds a face.
+    fn row_of(&self, face: Slot) -> Option<u32> {
+        self.face_row.get(face as usize).copied().filter(|&r| r != NO_ROW)
+    }
+
+    fn hit(&self, row: u32, similarity: f32) -> Hit {
+        let r = row as usize;
+        Hit { person: self.row_person[r], face: self.row_face[r], similarity }
+    }
+}
+
+impl Index for ExactIndex {
+    fn insert(&mut self, face: Slot, person: Slot, embedding: &[f32]) -> bool {
+        if embedding.len() != self.dim || self.row_of(face).is_some() {
+            return false;
+        }
+        let row = self.row_face.len() as u32;
+        if self.face_row.len() <= face as usize {
+            self.face_row.resize(face as usize + 1, NO_ROW);
+        }
+        if self.person_rows.len() <= person as usize {
+            self.person_rows.resize_with(person as usize + 1, Vec::new);
+        }
+        self.rows.extend_from_slice(embedding);
+        self.row_face.push(face);
+        self.row_person.push(person);
+        self.face_row[face as usize] = row;
+        let rows = &mut self.person_rows[person as usize];
+        if rows.is_empty() {
+            self.persons += 1;
+        }
+        rows.push(row);
+        self.max_faces_per_person = self.max_faces_per_person.max(rows.len());
+        true
+    }
+
+    /// Removes the face, moving the last row into its place.
+    fn remove_face(&mut self, face: Slot) -> bool {
+        let Some(row) = self.row_of(face) else { return false };
+        self.face_row[face as usize] = NO_ROW;
         let (i, last) = (row as usize, self.row_face.len() - 1);
-        let slot = self.row_person[i];
-        self.person_rows[slot as usize].retain(|&r| r != row);
+        let person = self.row_person[i] as usize;
+        self.person_rows[person].retain(|&r| r != row);
         if i != last {
             // Move the last row into the hole and repoint its owners.
             self.rows.copy_within(last * self.dim..(last + 1) * self.dim, i * self.dim);
             self.row_face[i] = self.row_face[last];
             self.row_person[i] = self.row_person[last];
-            self.face_row.insert(self.row_face[i], row);
+            self.face_row[self.row_face[i] as usize] = row;
             for r in &mut self.person_rows[self.row_person[i] as usize] {
                 if *r == last as u32 {
                     *r = row;
@@ -172,70 +209,19 @@ impl ExactIndex {
         self.rows.truncate(last * self.dim);
         self.row_face.pop();
         self.row_person.pop();
-        if self.person_rows[slot as usize].is_empty() {
-            let person = self.person_ids[slot as usize];
-            self.person_slot.remove(&person);
-            self.free_slots.push(slot);
+        if self.person_rows[person].is_empty() {
+            self.persons -= 1;
         }
         true
     }
 
-    fn candidate(&self, row: u32, similarity: f32) -> Candidate {
-        let r = row as usize;
-        Candidate {
-            person_id: format_id(self.person_ids[self.row_person[r] as usize]),
-            face_id: format_id(self.row_face[r]),
-            similarity,
-        }
-    }
-}
-
-impl Index for ExactIndex {
-    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
-        let (Some(face), Some(person)) = (parse_id(face_id), parse_id(person_id)) else { return false };
-        if embedding.len() != self.dim || self.face_row.contains_key(&face) {
-            return false;
-        }
-        let slot = match self.person_slot.get(&person) {
-            Some(&s) => s,
-            None => {
-                let s = match self.free_slots.pop() {
-                    Some(s) => {
-                        self.person_ids[s as usize] = person;
-                        s
-                    }
-                    None => {
-                        self.person_ids.push(person);
-                        self.person_rows.push(Vec::new());
-                        (self.person_ids.len() - 1) as u32
-                    }
-                };
-                self.person_slot.insert(person, s);
-                s
-            }
-        };
-        let row = self.row_face.len() as u32;
-        self.rows.extend_from_slice(embedding);
-        self.row_face.push(face);
-        self.row_person.push(slot);
-        self.face_row.insert(face, row);
-        let rows = &mut self.person_rows[slot as usize];
-        rows.push(row);
-        self.max_faces_per_person = self.max_faces_per_person.max(rows.len());
-        true
+    fn remove_person(&mut self, person: Slot) -> Vec<Slot> {
+        let Some(rows) = self.person_rows.get(person as usize) else { return Vec::new() };
+        let faces: Vec<Slot> = rows.iter().map(|&r| self.row_face[r as usize]).collect();
+        faces.into_iter().filter(|&f| self.remove_face(f)).collect()
     }
 
-    fn remove_face(&mut self, face_id: &str) -> bool {
-        parse_id(face_id).is_some_and(|f| self.remove_face_key(f))
-    }
-
-    fn remove_person(&mut self, person_id: &str) -> usize {
-        let Some(&slot) = parse_id(person_id).and_then(|p| self.person_slot.get(&p)) else { return 0 };
-        let faces: Vec<u128> = self.person_rows[slot as usize].iter().map(|&r| self.row_face[r as usize]).collect();
-        faces.into_iter().filter(|&f| self.remove_face_key(f)).count()
-    }
-
-    fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate> {
+    fn search(&self, query: &[f32], top_k: usize) -> Vec<Hit> {
         let n = self.row_face.len();
         if query.len() != self.dim || top_k == 0 || n == 0 {
             return Vec::new();
@@ -261,18 +247,17 @@ impl Index for ExactIndex {
         rows.into_iter()
             .filter(|(_, r)| seen.insert(self.row_person[*r as usize]))
             .take(top_k)
-            .map(|(s, r)| self.candidate(r, s.0))
+            .map(|(s, r)| self.hit(r, s.0))
             .collect()
     }
 
-    fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)> {
-        let slot = *self.person_slot.get(&parse_id(person_id)?)?;
-        let rows = &self.person_rows[slot as usize];
+    fn best_of_person(&self, query: &[f32], person: Slot) -> Option<(Hit, usize)> {
+        let rows = self.person_rows.get(person as usize)?;
         let best = rows
             .iter()
             .map(|&r| (Score(dot(query, self.row(r as usize))), r))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
-        Some((self.candidate(best.1, best.0.0), rows.len()))
+        Some((self.hit(best.1, best.0.0), rows.len()))
     }
 
     fn faces(&self) -> usize {
@@ -280,18 +265,13 @@ impl Index for ExactIndex {
     }
 
     fn persons(&self) -> usize {
-        self.person_slot.len()
+        self.persons
     }
 
     fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        // A hash map entry costs its key and value plus about one control byte.
         self.rows.capacity() * size_of::<f32>()
-            + self.row_face.capacity() * size_of::<u128>()
-            + self.row_person.capacity() * size_of::<u32>()
-            + self.face_row.capacity() * (size_of::<u128>() + size_of::<u32>() + 1)
-            + self.person_ids.capacity() * size_of::<u128>()
-            + self.person_slot.capacity() * (size_of::<u128>() + size_of::<u32>() + 1)
+            + (self.row_face.capacity() + self.row_person.capacity() + self.face_row.capacity()) * size_of::<u32>()
             + self.person_rows.iter().map(|r| size_of::<Vec<u32>>() + r.capacity() * size_of::<u32>()).sum::<usize>()
     }
 }
@@ -319,55 +299,52 @@ mod tests {
         v.iter().map(|x| x / n).collect()
     }
 
-    /// Test ids in the service's format: `id(7)` = "000…07".
-    fn id(n: u128) -> String {
-        format_id(n)
-    }
-
     #[test]
     fn search_returns_each_person_once_by_their_best_face() {
-        let (alice, bob, carol) = (id(0xa), id(0xb), id(0xc));
+        let (alice, bob, carol) = (0, 1, 2);
         let mut g = ExactIndex::new(2);
-        assert!(g.insert(&id(1), &alice, &unit(&[1.0, 0.0])));
-        assert!(g.insert(&id(2), &alice, &unit(&[0.0, 1.0])));
-        assert!(g.insert(&id(3), &bob, &unit(&[1.0, 1.0])));
+        assert!(g.insert(1, alice, &unit(&[1.0, 0.0])));
+        assert!(g.insert(2, alice, &unit(&[0.0, 1.0])));
+        assert!(g.insert(3, bob, &unit(&[1.0, 1.0])));
         let r = g.search(&unit(&[0.0, 1.0]), 10);
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), (alice.as_str(), id(2).as_str()));
+        assert_eq!((r[0].person, r[0].face), (alice, 2));
         assert!((r[0].similarity - 1.0).abs() < 1e-6);
-        assert_eq!(r[1].person_id, bob);
+        assert_eq!(r[1].person, bob);
         assert_eq!(g.search(&unit(&[0.0, 1.0]), 1).len(), 1);
-        let (best, n) = g.best_of_person(&unit(&[1.0, 0.1]), &alice).unwrap();
-        assert_eq!((best.face_id.as_str(), n), (id(1).as_str(), 2));
-        assert!(g.best_of_person(&unit(&[1.0, 0.1]), &carol).is_none());
+        let (best, n) = g.best_of_person(&unit(&[1.0, 0.1]), alice).unwrap();
+        assert_eq!((best.face, n), (1, 2));
+        assert!(g.best_of_person(&unit(&[1.0, 0.1]), carol).is_none());
+        assert!(g.best_of_person(&unit(&[1.0, 0.1]), 99).is_none());
     }
 
     #[test]
     fn removals_keep_rows_and_ids_consistent() {
-        let (alice, bob, carol, dan) = (id(0xa), id(0xb), id(0xc), id(0xd));
+        let (alice, bob, carol) = (10, 11, 12);
         let mut g = ExactIndex::new(2);
-        g.insert(&id(1), &alice, &unit(&[1.0, 0.0]));
-        g.insert(&id(2), &bob, &unit(&[0.0, 1.0]));
-        g.insert(&id(3), &carol, &unit(&[-1.0, 0.0]));
-        assert!(g.remove_face(&id(1)));
-        assert!(!g.remove_face(&id(1)));
-        // carol's row moved into slot 0 and must still be found as carol
+        g.insert(1, alice, &unit(&[1.0, 0.0]));
+        g.insert(2, bob, &unit(&[0.0, 1.0]));
+        g.insert(3, carol, &unit(&[-1.0, 0.0]));
+        assert!(g.remove_face(1));
+        assert!(!g.remove_face(1));
+        // carol's row moved into row 0 and must still be found as carol
         let r = g.search(&unit(&[-1.0, 0.0]), 1);
-        assert_eq!((r[0].person_id.as_str(), r[0].face_id.as_str()), (carol.as_str(), id(3).as_str()));
+        assert_eq!((r[0].person, r[0].face), (carol, 3));
         assert!((r[0].similarity - 1.0).abs() < 1e-6);
         assert_eq!((g.faces(), g.persons()), (2, 2));
-        g.insert(&id(4), &bob, &unit(&[0.5, 0.5]));
-        assert_eq!(g.remove_person(&bob), 2);
+        g.insert(4, bob, &unit(&[0.5, 0.5]));
+        let mut removed = g.remove_person(bob);
+        removed.sort();
+        assert_eq!(removed, [2, 4]);
         assert_eq!((g.faces(), g.persons()), (1, 1));
-        assert!(g.search(&unit(&[0.0, 1.0]), 5).iter().all(|c| c.person_id != bob));
-        // A freed person slot is reused without mixing identities.
-        g.insert(&id(5), &dan, &unit(&[0.0, 1.0]));
-        assert_eq!(g.search(&unit(&[0.0, 1.0]), 1)[0].person_id, dan);
-        assert_eq!(g.best_of_person(&unit(&[-1.0, 0.0]), &carol).unwrap().1, 1);
-        // Wrong dimension, duplicates and foreign ids are refused.
-        assert!(!g.insert(&id(6), &dan, &[1.0]));
-        assert!(!g.insert(&id(3), &dan, &unit(&[1.0, 0.0])));
-        assert!(!g.insert("f7", &dan, &unit(&[1.0, 0.0])));
+        assert!(g.search(&unit(&[0.0, 1.0]), 5).iter().all(|c| c.person != bob));
+        // A freed face slot is reused, for another person, without mixing identities.
+        g.insert(2, alice, &unit(&[0.0, 1.0]));
+        assert_eq!(g.search(&unit(&[0.0, 1.0]), 1)[0], Hit { person: alice, face: 2, similarity: 1.0 });
+        assert_eq!(g.best_of_person(&unit(&[-1.0, 0.0]), carol).unwrap().1, 1);
+        // Wrong dimension and duplicates are refused.
+        assert!(!g.insert(6, alice, &[1.0]));
+        assert!(!g.insert(3, alice, &unit(&[1.0, 0.0])));
         assert_eq!(g.faces(), 2);
     }
 
@@ -380,26 +357,26 @@ mod tests {
         let mut next = || rng.random::<f32>() - 0.5;
         let mut g = ExactIndex::new(dim).with_threads(2);
         let mut all = Vec::new();
-        for f in 0..(2 * PARALLEL_MIN_ROWS + 100) as u128 {
+        for f in 0..(2 * PARALLEL_MIN_ROWS + 100) as u32 {
             let person = f / 3 + (f % 2);
             let v = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
-            assert!(g.insert(&id(f + 1_000_000), &id(person), &v));
+            assert!(g.insert(f, person, &v));
             all.push((person, v));
         }
         for _ in 0..3 {
             let q = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
-            let mut best: HashMap<u128, f32> = HashMap::new();
+            let mut best: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
             for (p, v) in &all {
                 let s = dot(&q, v);
                 let e = best.entry(*p).or_insert(f32::NEG_INFINITY);
                 *e = e.max(s);
             }
-            let mut naive: Vec<(u128, f32)> = best.into_iter().collect();
+            let mut naive: Vec<(u32, f32)> = best.into_iter().collect();
             naive.sort_by(|a, b| b.1.total_cmp(&a.1));
             let got = g.search(&q, 10);
             assert_eq!(got.len(), 10);
             for (c, (p, s)) in got.iter().zip(&naive) {
-                assert_eq!(c.person_id, id(*p));
+                assert_eq!(c.person, *p);
                 assert!((c.similarity - s).abs() < 1e-6);
             }
         }

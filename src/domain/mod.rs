@@ -13,6 +13,6 @@ pub mod similarity;
 
 pub use face::{Detection, Quality};
 pub use geometry::{BBox, Point};
-pub use id::{is_valid_id, new_id};
+pub use id::{id_bits, id_from_bits, is_valid_id, new_id};
 pub use name::{MAX_NAME_CHARS, NameError, valid_name};
 pub use scope::Scope;

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::graph::Graph;
-use super::{Candidate, ExactIndex, Index, Score, parse_id};
+use super::{ExactIndex, Hit, Index, Score, Slot};
 use crate::domain::similarity::dot;
 
 /// HNSW construction and search parameters.
@@ -41,10 +41,10 @@ pub struct HnswIndex {
     exact: ExactIndex,
     params: HnswParams,
     graph: Graph,
-    /// Graph data id → face key; `alive[id]` is false once removed.
-    data_face: Vec<u128>,
+    /// Graph data id → face slot; `alive[id]` is false once removed.
+    data_face: Vec<Slot>,
     alive: Vec<bool>,
-    face_data: HashMap<u128, usize>,
+    face_data: HashMap<Slot, usize>,
     dead: usize,
 }
 
@@ -93,7 +93,7 @@ impl HnswIndex {
         }
     }
 
-    fn mark_dead(&mut self, face: u128) {
+    fn mark_dead(&mut self, face: Slot) {
         if let Some(i) = self.face_data.remove(&face) {
             self.alive[i] = false;
             self.dead += 1;
@@ -107,11 +107,10 @@ impl HnswIndex {
 }
 
 impl Index for HnswIndex {
-    fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
-        if !self.exact.insert(face_id, person_id, embedding) {
+    fn insert(&mut self, face: Slot, person: Slot, embedding: &[f32]) -> bool {
+        if !self.exact.insert(face, person, embedding) {
             return false;
         }
-        let Some(face) = parse_id(face_id) else { return false };
         let i = self.data_face.len();
         self.data_face.push(face);
         self.alive.push(true);
@@ -121,31 +120,23 @@ impl Index for HnswIndex {
         true
     }
 
-    fn remove_face(&mut self, face_id: &str) -> bool {
-        if !self.exact.remove_face(face_id) {
+    fn remove_face(&mut self, face: Slot) -> bool {
+        if !self.exact.remove_face(face) {
             return false;
         }
-        if let Some(face) = parse_id(face_id) {
-            self.mark_dead(face);
-        }
+        self.mark_dead(face);
         true
     }
 
-    fn remove_person(&mut self, person_id: &str) -> usize {
-        let faces: Vec<u128> = parse_id(person_id)
-            .and_then(|p| self.exact.person_slot.get(&p))
-            .map(|&slot| {
-                self.exact.person_rows[slot as usize].iter().map(|&r| self.exact.row_face[r as usize]).collect()
-            })
-            .unwrap_or_default();
-        let removed = self.exact.remove_person(person_id);
-        for f in faces {
+    fn remove_person(&mut self, person: Slot) -> Vec<Slot> {
+        let removed = self.exact.remove_person(person);
+        for &f in &removed {
             self.mark_dead(f);
         }
         removed
     }
 
-    fn search(&self, query: &[f32], top_k: usize) -> Vec<Candidate> {
+    fn search(&self, query: &[f32], top_k: usize) -> Vec<Hit> {
         let n = self.exact.faces();
         if n < self.params.min_faces || query.len() != self.exact.dim {
             return self.exact.search(query, top_k);
@@ -162,7 +153,7 @@ impl Index for HnswIndex {
             .iter()
             .filter_map(|&(id, _)| {
                 let face = *self.data_face.get(id as usize)?;
-                let row = *self.exact.face_row.get(&face)?;
+                let row = self.exact.row_of(face)?;
                 Some((Score(dot(query, self.exact.row(row as usize))), row))
             })
             .collect();
@@ -172,12 +163,12 @@ impl Index for HnswIndex {
             .into_iter()
             .filter(|(_, r)| seen.insert(self.exact.row_person[*r as usize]))
             .take(top_k)
-            .map(|(s, r)| self.exact.candidate(r, s.0))
+            .map(|(s, r)| self.exact.hit(r, s.0))
             .collect()
     }
 
-    fn best_of_person(&self, query: &[f32], person_id: &str) -> Option<(Candidate, usize)> {
-        self.exact.best_of_person(query, person_id)
+    fn best_of_person(&self, query: &[f32], person: Slot) -> Option<(Hit, usize)> {
+        self.exact.best_of_person(query, person)
     }
 
     fn faces(&self) -> usize {
@@ -192,8 +183,8 @@ impl Index for HnswIndex {
         use std::mem::size_of;
         self.exact.memory_bytes()
             + self.graph.memory_bytes()
-            + self.data_face.capacity() * (size_of::<u128>() + 1)
-            + self.face_data.capacity() * (size_of::<u128>() + size_of::<usize>() + 1)
+            + self.data_face.capacity() * (size_of::<Slot>() + 1)
+            + self.face_data.capacity() * (size_of::<Slot>() + size_of::<usize>() + 1)
     }
 
     fn kind(&self) -> &'static str {
@@ -211,7 +202,6 @@ impl Index for HnswIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::format_id;
     use super::super::random_unit_vectors as vectors;
     use super::*;
 
@@ -230,7 +220,7 @@ mod tests {
         let mut exact = ExactIndex::new(dim);
         for (i, v) in data.iter().enumerate() {
             // Persons with two faces each.
-            assert!(exact.insert(&format_id(i as u128 + 1), &format_id(i as u128 / 2 + 1_000_000), v));
+            assert!(exact.insert(i as u32 + 1, i as u32 / 2, v));
         }
         let mut g = HnswIndex::from_exact(exact, params);
         let noise = vectors(200, dim, 11);
@@ -242,23 +232,23 @@ mod tests {
             agree += usize::from(a[0] == b[0]);
             // Similarities are exact rescoring, never the graph's estimate.
             for c in &a {
-                let face = u128::from_str_radix(&c.face_id, 16).unwrap() as usize - 1;
+                let face = c.face as usize - 1;
                 assert!((c.similarity - dot(&q, &data[face])).abs() < 1e-6);
             }
         }
         assert!(agree >= 198, "recall@1 {agree}/200");
         // Inserted after the build: found. Removed: never returned.
         let extra = vectors(1, dim, 99).remove(0);
-        assert!(g.insert(&format_id(9_999_999), &format_id(42), &extra));
+        assert!(g.insert(9_999, 42_000, &extra));
         // A duplicate embedding (distance 0, or a hair below through rounding) is fine.
-        assert!(g.insert(&format_id(9_999_998), &format_id(43), &extra));
-        assert!(g.remove_face(&format_id(9_999_998)));
-        assert_eq!(g.search(&extra, 1)[0].face_id, format_id(9_999_999));
-        assert!(g.remove_face(&format_id(9_999_999)));
-        assert!(g.search(&extra, 5).iter().all(|c| c.face_id != format_id(9_999_999)));
-        let person = g.search(&data[0], 1)[0].person_id.clone();
-        assert_eq!(g.remove_person(&person), 2);
-        assert!(g.search(&data[0], 5).iter().all(|c| c.person_id != person));
+        assert!(g.insert(9_998, 43_000, &extra));
+        assert!(g.remove_face(9_998));
+        assert_eq!(g.search(&extra, 1)[0].face, 9_999);
+        assert!(g.remove_face(9_999));
+        assert!(g.search(&extra, 5).iter().all(|c| c.face != 9_999));
+        let person = g.search(&data[0], 1)[0].person;
+        assert_eq!(g.remove_person(person).len(), 2);
+        assert!(g.search(&data[0], 5).iter().all(|c| c.person != person));
         assert_eq!((g.faces(), g.persons()), (n - 2, n / 2 - 1));
     }
 
@@ -269,10 +259,10 @@ mod tests {
         let data = vectors(n, dim, 3);
         let mut g = HnswIndex::new(dim, params);
         for (i, v) in data.iter().enumerate() {
-            assert!(g.insert(&format_id(i as u128 + 1), &format_id(i as u128 + 1), v));
+            assert!(g.insert(i as u32 + 1, i as u32 + 1, v));
         }
         for i in 0..2000 {
-            assert!(g.remove_face(&format_id(i as u128 + 1)));
+            assert!(g.remove_face(i as u32 + 1));
         }
         // 2000 dead > 1024 and > a quarter of 4000 live: a rebuild is asked
         // for, and the rebuilt copy has nothing dead left.

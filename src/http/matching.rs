@@ -160,7 +160,7 @@ impl Form for IdentifyForm {
     request_body(content(
         (EnrollFaceForm = "multipart/form-data"),
         (EnrollFaceForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 201, description = "The enrolled face", body = FaceRecord)),
     security(("bearer" = [])),
@@ -205,7 +205,7 @@ pub struct Embedded {
     request_body(content(
         (EnrollForm = "multipart/form-data"),
         (EnrollForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 201, description = "Enrolled", body = Enrolled, example = json!({"person_id": "01a2224222ec71bdb9d7a84a1ee5db30", "created_person": true, "person": {"id": "01a2224222ec71bdb9d7a84a1ee5db30", "name": "Barack Obama", "metadata": null, "created_at": "2026-11-28T13:04:49.388400547Z", "updated_at": "2026-11-28T13:04:49.388400547Z", "face_count": 1}, "face": {"id": "01a2224222ec71bdb9d7a84b8110f255", "person_id": "01a2224222ec71bdb9d7a84a1ee5db30", "box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}, "model": "sface-2021dec-int8bq@sha256:fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", "created_at": "2026-11-28T13:04:49.388555378Z"}}))),
     security(("bearer" = [])),
@@ -243,7 +243,7 @@ pub async fn enroll(
     request_body(content(
         (VerifyForm = "multipart/form-data"),
         (VerifyForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 200, description = "The decision", body = Verification, example = json!({"match": true, "similarity": 0.7425, "threshold": 0.363, "person_id": "01a2224222ec71bdb9d7a84a1ee5db30", "best_face_id": "01a2224222ec71bdb9d7a84b8110f255", "compared_faces": 1, "decision": "highest cosine similarity over the person's enrolled faces, compared with the threshold", "face": {"box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}}}))),
     security(("bearer" = [])),
@@ -268,7 +268,7 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
     request_body(content(
         (IdentifyForm = "multipart/form-data"),
         (IdentifyForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 200, description = "Every face with its match and candidates", body = Identification, example = json!({"threshold": 0.48, "gallery_size": 1, "faces": [{"face": {"box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}}, "match": {"person_id": "01a2224222ec71bdb9d7a84a1ee5db30", "name": "Barack Obama", "similarity": 0.7865, "face_id": "01a2224222ec71bdb9d7a84b8110f255"}, "status": "identified", "candidates": [{"person_id": "01a2224222ec71bdb9d7a84a1ee5db30", "name": "Barack Obama", "similarity": 0.7865, "face_id": "01a2224222ec71bdb9d7a84b8110f255"}]}]}))),
     security(("bearer" = [])),
@@ -288,7 +288,7 @@ pub async fn identify(State(s): State<AppState>, Input(form): Input<IdentifyForm
     request_body(content(
         (CompareForm = "multipart/form-data"),
         (CompareForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 200, description = "The decision", body = Comparison, example = json!({"match": true, "similarity": 0.7425, "threshold": 0.363, "face_a": {"box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}}, "face_b": {"box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}}, "model": "sface-2021dec-int8bq@sha256:fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"}))),
     security(("bearer" = [])),
@@ -307,7 +307,7 @@ pub async fn compare(State(s): State<AppState>, Input(form): Input<CompareForm>)
     request_body(content(
         (PhotoForm = "multipart/form-data"),
         (PhotoForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 200, description = "Every face, largest first", body = Analysis, example = json!({"image": {"width": 960, "height": 720}, "faces": [{"box": {"x": 370.8, "y": 90.12, "width": 239.0, "height": 328.8}, "landmarks": [[439.1, 214.58], [553.99, 213.96], [495.14, 268.07], [440.54, 318.41], [546.59, 320.3]], "score": 0.9465, "quality": {"face_size": 239.0, "eye_distance": 114.88, "sharpness": 1882.7}}]}))),
     security(("bearer" = [])),
@@ -326,7 +326,7 @@ pub async fn detect(State(s): State<AppState>, Input(form): Input<PhotoForm>) ->
     request_body(content(
         (PhotoForm = "multipart/form-data"),
         (PhotoForm = "application/json"),
-        (super::openapi::ImageFile = "image/*"),
+        (Image = "image/*"),
     )),
     responses((status = 200, description = "Every face with its embedding", body = Embedded)),
     security(("bearer" = [])),

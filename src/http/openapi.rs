@@ -83,11 +83,6 @@ fn error_code_schema() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes))
 }
 
-/// An image in a multipart upload or a raw body.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-pub struct ImageFile(#[allow(dead_code)] Vec<u8>);
-
 const AUTH: &[&str] = &["unauthorized", "forbidden"];
 const IMAGE_INPUT: &[&str] = &[
     "invalid_request",

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use tokio::sync::OwnedMutexGuard;
 
-use super::Service;
+use super::{Gallery, Service};
 use crate::error::{Error, Result};
 use crate::gallery::{ExactIndex, HnswIndex, Index, IndexConfig, IndexKind};
 use crate::store::Store;
@@ -35,7 +35,7 @@ impl Service {
         Ok(self.gallery_info())
     }
 
-    pub(super) fn gallery_read(&self) -> parking_lot::RwLockReadGuard<'_, Box<dyn Index>> {
+    pub(super) fn gallery_read(&self) -> parking_lot::RwLockReadGuard<'_, Gallery> {
         self.gallery.read()
     }
 
@@ -49,7 +49,7 @@ impl Service {
     pub(super) async fn change_gallery<T: Send + 'static>(
         &self,
         write: OwnedMutexGuard<()>,
-        change: impl FnOnce(&mut Box<dyn Index>) -> T + Send + 'static,
+        change: impl FnOnce(&mut Gallery) -> T + Send + 'static,
     ) -> Result<T> {
         let gallery = self.gallery.clone();
         let span = tracing::Span::current();
@@ -92,13 +92,8 @@ impl Service {
 
 /// Builds the in-memory gallery from the store: embeddings of `model` only.
 /// Returns it with the count of faces embedded by another model.
-pub async fn load_gallery(
-    store: &Store,
-    model: &str,
-    dim: usize,
-    index: IndexConfig,
-) -> Result<(Box<dyn Index>, usize)> {
-    let mut gallery = ExactIndex::new(dim);
+pub async fn load_gallery(store: &Store, model: &str, dim: usize, index: IndexConfig) -> Result<(Gallery, usize)> {
+    let mut gallery: Gallery<ExactIndex> = Gallery::new(Box::new(ExactIndex::new(dim)));
     let mut other = 0usize;
     let mut embeddings = store.embeddings();
     while let Some(e) = embeddings.try_next().await? {
@@ -115,15 +110,16 @@ pub async fn load_gallery(
         );
     }
     tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");
-    let gallery: Box<dyn Index> = match index.kind {
-        IndexKind::Exact => Box::new(gallery),
+    let gallery: Gallery = match index.kind {
+        IndexKind::Exact => gallery.map_index(|exact| exact as Box<dyn Index>),
         IndexKind::Hnsw => {
             let start = Instant::now();
-            let g = tokio::task::spawn_blocking(move || HnswIndex::from_exact(gallery, index.hnsw))
+            let build = move || gallery.map_index(|exact| Box::new(HnswIndex::from_exact(*exact, index.hnsw)) as _);
+            let g = tokio::task::spawn_blocking(build)
                 .await
                 .map_err(|e| anyhow::anyhow!("building the HNSW index failed: {e}"))?;
             tracing::info!(faces = g.faces(), seconds = start.elapsed().as_secs_f64(), "HNSW index built");
-            Box::new(g)
+            g
         }
     };
     Ok((gallery, other))

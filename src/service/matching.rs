@@ -6,9 +6,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{FaceChoice, Service};
+use super::{Candidate, FaceChoice, Service};
 use crate::error::{Error, Result};
-use crate::gallery::Candidate;
 use crate::telemetry;
 use crate::vision::pipeline::Face;
 

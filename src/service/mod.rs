@@ -8,12 +8,14 @@ mod enroll;
 mod gallery;
 mod matching;
 mod persons;
+mod slots;
 
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verification, assign,
 };
+pub use slots::{Candidate, Gallery};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +28,7 @@ use serde::Serialize;
 use crate::domain::Detection;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::gallery::{Index, IndexConfig};
+use crate::gallery::IndexConfig;
 use crate::store::Store;
 use crate::telemetry;
 use crate::vision::pipeline::{Face, Pipeline, Timings};
@@ -92,7 +94,7 @@ pub struct Analysis {
 pub struct Service {
     engine: Engine,
     store: Store,
-    gallery: Arc<RwLock<Box<dyn Index>>>,
+    gallery: Arc<RwLock<Gallery>>,
     /// Serialises writes so the store and the gallery change together (and
     /// held by a background index rebuild until it is swapped in).
     writes: Arc<tokio::sync::Mutex<()>>,
