@@ -191,6 +191,65 @@ pub fn conv_gathered(p: &Packed, input: &[f32], stride: usize, offsets: &[usize]
     conv_points(p, input, stride, offsets, gather.len(), Some(gather), out);
 }
 
+/// How [`conv_points`] walks a product: its panels, where each packed row
+/// of the input starts, and whether strips are copied.
+struct Layout {
+    avx2: bool,
+    panels: usize,
+    /// Panels of a full `MR` rows.
+    whole: usize,
+    /// Where each row of the packed depth (tap t, input channel k) starts.
+    rows: Vec<usize>,
+    /// Whether full strips are read from the input where they lie.
+    in_place: bool,
+    /// Points per strip buffer row (0: nothing is copied).
+    strip_points: usize,
+    /// Where row `d` of a packed strip starts.
+    packed_rows: Vec<usize>,
+    /// Panels that go by one strip before the next.
+    group: usize,
+}
+
+impl Layout {
+    fn new(
+        p: &Packed,
+        input: &[f32],
+        stride: usize,
+        offsets: &[usize],
+        points: usize,
+        gather: Option<&[usize]>,
+    ) -> Self {
+        // Every read is `k * stride + offsets[t] + i` with i < points (or
+        // `gather[i]` in place of `i`).
+        let span = gather.map_or(points, |g| g.iter().max().map_or(0, |&m| m + 1));
+        let last = (p.channels - 1) * stride + offsets.iter().max().copied().unwrap_or(0) + span;
+        assert!(last <= input.len(), "convolution reads {last} floats of {}", input.len());
+        // A chunk of the depth over a block of points, strip by strip
+        // (`strips x chunk x NR`, the last strip zero-padded).
+        let in_place = !packs(p);
+        let strip_points = if !in_place {
+            BLOCK
+        } else if points.is_multiple_of(NR) {
+            0
+        } else {
+            NR
+        };
+        Self {
+            avx2: avx2_fma(),
+            panels: p.rows.div_ceil(MR),
+            whole: p.rows / MR,
+            rows: (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect(),
+            in_place,
+            strip_points,
+            packed_rows: (0..p.depth.min(DEPTH_CHUNK)).map(|d| d * NR).collect(),
+            // As many as keep their weights for a chunk of the depth in L2;
+            // read in place, one (its outputs and inputs then go by in
+            // order, a few pages at a time).
+            group: if in_place { 1 } else { (PANEL_FLOATS / (MR * p.depth.min(DEPTH_CHUNK))).max(1) },
+        }
+    }
+}
+
 fn conv_points(
     p: &Packed,
     input: &[f32],
@@ -205,26 +264,8 @@ fn conv_points(
     if points == 0 {
         return;
     }
-    // Every read below is `k * stride + offsets[t] + i` with i < points (or
-    // `gather[i]` in place of `i`).
-    let span = gather.map_or(points, |g| g.iter().max().map_or(0, |&m| m + 1));
-    let last = (p.channels - 1) * stride + offsets.iter().max().copied().unwrap_or(0) + span;
-    assert!(last <= input.len(), "convolution reads {last} floats of {}", input.len());
-    let avx2 = avx2_fma();
-    let panels = p.rows.div_ceil(MR);
-    let whole = p.rows / MR;
-    // Where each row of the packed depth (tap t, input channel k) starts.
-    let rows: Vec<usize> = (0..p.depth).map(|d| offsets[d / p.channels] + d % p.channels * stride).collect();
-    // A chunk of the depth over a block of points, strip by strip
-    // (`strips x chunk x NR`, the last strip zero-padded).
-    let in_place = !packs(p);
-    let strip_points = if !in_place {
-        BLOCK
-    } else if points.is_multiple_of(NR) {
-        0
-    } else {
-        NR
-    };
+    let Layout { avx2, panels, whole, rows, in_place, strip_points, packed_rows, group } =
+        Layout::new(p, input, stride, offsets, points, gather);
     // Kept by the thread between calls: packed, it is 224 KiB, which the
     // allocator would hand back as fresh pages.
     thread_local!(static STRIPS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
@@ -234,12 +275,6 @@ fn conv_points(
     // last strip when partial (`panels x MR x NR`).
     let mut edge = vec![0f32; if whole < panels { MR * BLOCK } else { 0 }];
     let mut tail = vec![0f32; if points.is_multiple_of(NR) { 0 } else { panels * MR * NR }];
-    // Where row `d` of a packed strip starts.
-    let packed_rows: Vec<usize> = (0..p.depth.min(DEPTH_CHUNK)).map(|d| d * NR).collect();
-    // Panels that go by one strip before the next: as many as keep their
-    // weights for a chunk of the depth in L2; read in place, one (its
-    // outputs and inputs then go by in order, a few pages at a time).
-    let group = if in_place { 1 } else { (PANEL_FLOATS / (MR * p.depth.min(DEPTH_CHUNK))).max(1) };
     let mut tiles = Vec::with_capacity(panels);
     for start in (0..points).step_by(BLOCK) {
         let n = (points - start).min(BLOCK);
