@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::IntoParams;
 
-use super::input::{Form, JsonBody, Name, QueryParams};
+use super::input::{Form, JsonBody, Name, QueryParams, within};
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::Scope;
 use crate::error::Error;
@@ -121,10 +121,7 @@ pub struct AuditPage {
 
 impl Form for AuditPage {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        if self.limit.is_some_and(|n| !(1..=1000).contains(&n)) {
-            return Err(Error::param("limit", "must be from 1 to 1000").into());
-        }
-        Ok(())
+        within("limit", self.limit, 1..=1000)
     }
 }
 

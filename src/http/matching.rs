@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::input::{FaceParam, Form, Image, Input, Metadata, Name};
+use super::input::{FaceParam, Form, Image, Input, Metadata, Name, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
@@ -140,12 +140,8 @@ impl Form for IdentifyForm {
     const IMAGES: &'static [&'static str] = &["image"];
 
     fn check(&self, state: &AppState) -> Result<(), ApiError> {
-        let max = state.service.config.max_top_k;
-        if let Some(k) = self.top_k
-            && !(1..=max).contains(&(k as usize))
-        {
-            return Err(Error::param("top_k", format!("must be a whole number from 1 to {max}")).into());
-        }
+        let max = u32::try_from(state.service.config.max_top_k).unwrap_or(u32::MAX);
+        within("top_k", self.top_k, 1..=max)?;
         check_threshold(self.threshold)
     }
 }

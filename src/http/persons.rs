@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use super::input::{Form, JsonBody, Metadata, Name, QueryParams};
+use super::input::{Form, JsonBody, Metadata, Name, QueryParams, within};
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
 use crate::error::Error;
@@ -81,9 +81,7 @@ pub struct Page {
 
 impl Form for Page {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        if self.limit.is_some_and(|n| !(1..=MAX_PAGE).contains(&n)) {
-            return Err(Error::param("limit", format!("must be a whole number from 1 to {MAX_PAGE}")).into());
-        }
+        within("limit", self.limit, 1..=MAX_PAGE)?;
         if self.cursor.as_deref().is_some_and(|c| !c.is_empty() && !is_valid_id(c)) {
             return Err(Error::param("cursor", "not a cursor returned by this service").into());
         }

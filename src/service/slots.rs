@@ -16,23 +16,31 @@ pub struct Candidate {
     pub similarity: f32,
 }
 
+/// An id's 128 bits as bytes: a map entry of 20 bytes, where a `u128` key
+/// (16-byte aligned) would take 32.
+type Key = [u8; 16];
+
+fn key(id: &str) -> Option<Key> {
+    id_bits(id).map(u128::to_le_bytes)
+}
+
 /// Ids and their slots, in both directions; freed slots are reused.
 #[derive(Default, Clone)]
 struct Slots {
-    slot_of: HashMap<u128, Slot>,
-    /// By slot: its id's bits (meaningless while the slot is free).
-    ids: Vec<u128>,
+    slot_of: HashMap<Key, Slot>,
+    /// By slot: its id's key (meaningless while the slot is free).
+    ids: Vec<Key>,
     free: Vec<Slot>,
 }
 
 impl Slots {
     fn get(&self, id: &str) -> Option<Slot> {
-        self.slot_of.get(&id_bits(id)?).copied()
+        self.slot_of.get(&key(id)?).copied()
     }
 
     /// The id's slot, given one when it has none; None for a malformed id.
     fn assign(&mut self, id: &str) -> Option<Slot> {
-        let bits = id_bits(id)?;
+        let bits = key(id)?;
         if let Some(&slot) = self.slot_of.get(&bits) {
             return Some(slot);
         }
@@ -51,7 +59,7 @@ impl Slots {
     }
 
     fn id(&self, slot: Slot) -> String {
-        id_from_bits(self.ids[slot as usize])
+        id_from_bits(u128::from_le_bytes(self.ids[slot as usize]))
     }
 
     fn release(&mut self, slot: Slot) {
@@ -63,8 +71,8 @@ impl Slots {
     fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         // A hash map entry costs its key and value plus about one control byte.
-        self.slot_of.capacity() * (size_of::<u128>() + size_of::<Slot>() + 1)
-            + self.ids.capacity() * size_of::<u128>()
+        self.slot_of.capacity() * (size_of::<(Key, Slot)>() + 1)
+            + self.ids.capacity() * size_of::<Key>()
             + self.free.capacity() * size_of::<Slot>()
     }
 }
@@ -92,7 +100,7 @@ impl<I: Index + ?Sized> Gallery<I> {
     /// Adds a face; false when an id is malformed, the face is already
     /// present or the embedding has the wrong length.
     pub fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
-        if self.faces.get(face_id).is_some() || id_bits(face_id).is_none() || id_bits(person_id).is_none() {
+        if self.faces.get(face_id).is_some() || key(face_id).is_none() || key(person_id).is_none() {
             return false;
         }
         let new_person = self.persons.get(person_id).is_none();

@@ -39,6 +39,16 @@ pub trait Form: DeserializeOwned {
     }
 }
 
+/// A whole number within `range`, or a 400 naming the parameter.
+pub fn within(name: &'static str, value: Option<u32>, range: std::ops::RangeInclusive<u32>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !range.contains(&v) => {
+            Err(Error::param(name, format!("must be a whole number from {} to {}", range.start(), range.end())).into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The input struct `T`, read from multipart, a raw image body with the
 /// query string, or base64 JSON.
 pub struct Input<T>(pub T);
