@@ -30,8 +30,9 @@ hypersphere, and compared by cosine similarity against a threshold.\n\n\
 Images can be sent three ways: a `multipart/form-data` upload (field `image`, or `image_a` and \
 `image_b`), a raw `image/*` body with the other parameters in the query string, or a JSON object \
 with base64 strings (a `data:` URL prefix is fine).\n\n\
-Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code; unknown routes answer 404 \
-`not_found`, a known route with the wrong method 405 `method_not_allowed`.\n\n\
+Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code (an `invalid_parameter` also \
+names the field at fault in `param`); unknown fields are refused; unknown routes answer 404 `not_found`, a known \
+route with the wrong method 405 `method_not_allowed`.\n\n\
 Authentication: `Authorization: Bearer <key>` with a key of the scope the operation names \
 (`match` < `enroll` < `admin`). A service bound to loopback with no keys created runs open.",
         license(name = "MIT OR Apache-2.0"),
