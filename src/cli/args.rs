@@ -38,7 +38,7 @@ impl OtlpArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DbArg {
-    /// SQLite database file.
+    /// SQLite database file (a path, or sqlite://PATH).
     #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
     pub db: PathBuf,
 }
@@ -49,7 +49,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VISAGE_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
-    /// SQLite database file (created with its folder).
+    /// SQLite database file, created with its folder (a path, or sqlite://PATH).
     #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
     pub db: PathBuf,
     /// Inference threads (default: the number of cores).

@@ -6,6 +6,7 @@
 //! implementation.
 mod database;
 mod keys;
+mod location;
 mod records;
 mod sqlite;
 
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use database::Database;
+pub use location::Location;
 pub use records::{ApiKey, AuditEntry, FaceExport, FaceRecord, NewFace, NewKey, Person, StoredEmbedding, now};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot create the database folder {path}: {source}")]
     Folder { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Location(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -39,9 +43,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database file and applies migrations.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        Ok(Self::new(sqlite::Sqlite::open(path).await?))
+    /// Opens (creating if needed) the store `--db` names (see [`Location`])
+    /// and applies its migrations.
+    pub async fn open(db: &Path) -> StoreResult<Self> {
+        match Location::parse(db)? {
+            Location::Sqlite(path) => Ok(Self::new(sqlite::Sqlite::open(&path).await?)),
+        }
     }
 
     pub fn new(db: impl Database + 'static) -> Self {

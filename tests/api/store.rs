@@ -121,3 +121,17 @@ async fn sqlite_keeps_the_store_contract() {
     let dir = temp_dir();
     contract(Store::open(&dir.path().join("contract.db")).await.unwrap()).await;
 }
+
+#[tokio::test]
+async fn a_database_url_this_build_cannot_serve_is_refused_not_taken_for_a_file() {
+    let dir = temp_dir();
+    let url = format!("postgres://user@{}:5432/db", dir.path().display());
+    let e = Store::open(std::path::Path::new(&url)).await.err().expect("refused");
+    assert!(e.to_string().contains("postgres://") && e.to_string().contains("sqlite://PATH"), "{e}");
+    assert!(!std::path::Path::new("postgres:").exists(), "a folder named after the URL was created");
+    // The same file is reachable as a path or as a sqlite:// URL.
+    let path = dir.path().join("v.db");
+    Store::open(&path).await.unwrap().create_person(&Person::new("Ann", None), "t").await.unwrap();
+    let url = std::path::PathBuf::from(format!("sqlite://{}", path.display()));
+    assert_eq!(Store::open(&url).await.unwrap().list_persons(10, None).await.unwrap().len(), 1);
+}
