@@ -10,7 +10,8 @@
 #   - a raw image body without the query parameter the operation needs
 #     (verify's `person_id`, enroll's `name` or `person_id`): OpenAPI cannot
 #     make a query parameter required for one media type only.
-# Usage: tests/schemathesis/run.sh [EXAMPLES] (per operation, default 50).
+# Usage: [ST_SEED=N] tests/schemathesis/run.sh [EXAMPLES] (per operation, default 50;
+# the seed is fixed unless ST_SEED is given).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -27,7 +28,7 @@ port=$(free_port)
 start_visage "$port" "$state/server.log" --db "$state/visage.db" || exit 1
 set +e
 "$st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $key" --checks all \
-  --max-examples "$examples" --seed 20261201 --generation-database none \
+  --max-examples "$examples" --seed "${ST_SEED:-20261201}" --generation-database none \
   --report junit --report-dir "$state/report" >"$state/out.txt" 2>&1
 set -e
 grep -E 'generated|passed|failures' "$state/out.txt" | tail -3
