@@ -110,9 +110,28 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::PersonNotFound(id) => Error::PersonNotFound(id),
+            // Every connection busy for the whole wait, or the pool closed at
+            // shutdown: the request may be retried, it is not a bug.
+            StoreError::Db(sqlx::Error::PoolTimedOut) => {
+                Error::Unavailable("the database is busy: no connection was free in time".into())
+            }
+            StoreError::Db(sqlx::Error::PoolClosed) => Error::Unavailable("the database is closed".into()),
             other => Error::Internal(other.into()),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_or_closed_pool_is_unavailable_not_internal() {
+        assert_eq!(Error::from(StoreError::Db(sqlx::Error::PoolTimedOut)).code(), "unavailable");
+        assert_eq!(Error::from(StoreError::Db(sqlx::Error::PoolClosed)).code(), "unavailable");
+        assert_eq!(Error::from(StoreError::Db(sqlx::Error::RowNotFound)).code(), "internal_error");
+        assert_eq!(Error::from(StoreError::PersonNotFound("p".into())).code(), "person_not_found");
+    }
+}

@@ -22,6 +22,9 @@ use super::{
     ApiKey, AuditEntry, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding,
 };
 
+/// Longest wait for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct Sqlite {
     pool: SqlitePool,
 }
@@ -43,7 +46,10 @@ impl Sqlite {
             // a deleted embedding cannot be recovered from the file.
             .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        // A request waits at most ACQUIRE_TIMEOUT for a connection, then gets
+        // a 503 (`unavailable`, with Retry-After) rather than hanging.
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
