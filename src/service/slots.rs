@@ -38,24 +38,23 @@ impl Slots {
         self.slot_of.get(&key(id)?).copied()
     }
 
-    /// The id's slot, given one when it has none; None for a malformed id.
-    fn assign(&mut self, id: &str) -> Option<Slot> {
-        let bits = key(id)?;
-        if let Some(&slot) = self.slot_of.get(&bits) {
-            return Some(slot);
+    /// The key's slot, given one when it has none; true when it is new.
+    fn assign(&mut self, key: Key) -> (Slot, bool) {
+        if let Some(&slot) = self.slot_of.get(&key) {
+            return (slot, false);
         }
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.ids[slot as usize] = bits;
+                self.ids[slot as usize] = key;
                 slot
             }
             None => {
-                self.ids.push(bits);
+                self.ids.push(key);
                 (self.ids.len() - 1) as Slot
             }
         };
-        self.slot_of.insert(bits, slot);
-        Some(slot)
+        self.slot_of.insert(key, slot);
+        (slot, true)
     }
 
     fn id(&self, slot: Slot) -> String {
@@ -100,13 +99,13 @@ impl<I: Index + ?Sized> Gallery<I> {
     /// Adds a face; false when an id is malformed, the face is already
     /// present or the embedding has the wrong length.
     pub fn insert(&mut self, face_id: &str, person_id: &str, embedding: &[f32]) -> bool {
-        if self.faces.get(face_id).is_some() || key(face_id).is_none() || key(person_id).is_none() {
+        // Each id is parsed once (this runs for every face at start-up).
+        let (Some(face_key), Some(person_key)) = (key(face_id), key(person_id)) else { return false };
+        let (face, new_face) = self.faces.assign(face_key);
+        if !new_face {
             return false;
         }
-        let new_person = self.persons.get(person_id).is_none();
-        let (Some(face), Some(person)) = (self.faces.assign(face_id), self.persons.assign(person_id)) else {
-            return false;
-        };
+        let (person, new_person) = self.persons.assign(person_key);
         if self.index.insert(face, person, embedding) {
             return true;
         }
