@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::engine::Engine;
 use crate::http::{AppState, app};
 use crate::service::{Service, ServiceConfig};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
 
 /// Everything `visage serve` can be told.
@@ -113,7 +113,8 @@ impl Application {
         rules.identify_threshold =
             config.identify_threshold.or(e.identify_threshold).unwrap_or(rules.identify_threshold);
         let engine = Engine::start(Arc::new(pipeline), config.workers, config.queue)?;
-        let store = Store::open(&config.db).await.with_context(|| format!("opening {}", config.db.display()))?;
+        let db = Location::redact(&config.db);
+        let store = Store::open(&config.db).await.with_context(|| format!("opening {db}"))?;
         let service = Service::new(engine, store, rules).await?;
         let listener =
             TcpListener::bind(&config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -128,7 +129,7 @@ impl Application {
                 "refusing to serve {} (not loopback) without API keys: create one with `visage keys create \
                  --scope admin --name NAME --db {}`, or pass --insecure-no-auth to serve without authentication",
                 config.addr,
-                config.db.display()
+                db
             );
         }
         let open_without_keys = loopback || config.insecure_no_auth;

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::engine::Engine;
 use crate::service::{Service, ServiceConfig};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
 
 /// Who the audit log names for changes made from the command line.
@@ -22,7 +22,7 @@ pub const ACTOR: &str = "cli";
 
 /// Opens the database, creating it (and its folder) when absent.
 pub async fn open_store(db: &Path) -> Result<Store> {
-    Store::open(db).await.with_context(|| format!("opening {}", db.display()))
+    Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))
 }
 
 /// The service with its models loaded, for the commands that analyse photos.

@@ -3,10 +3,12 @@
 //! [`Store`] is the handle the rest of the program holds (cheap to clone),
 //! with the key format and hashing that every database shares. SQLite
 //! (`sqlite/`, WAL mode, migrations from `migrations/sqlite/`) is the
-//! implementation.
+//! embedded default; PostgreSQL (`postgres/`, `migrations/postgres/`) is
+//! the store several replicas share.
 mod database;
 mod keys;
 mod location;
+mod postgres;
 mod records;
 mod sqlite;
 
@@ -32,6 +34,9 @@ pub enum StoreError {
     Folder { path: String, source: std::io::Error },
     #[error("{0}")]
     Location(String),
+    /// The operation is not one this database offers (the message says what to use).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -48,6 +53,7 @@ impl Store {
     pub async fn open(db: &Path) -> StoreResult<Self> {
         match Location::parse(db)? {
             Location::Sqlite(path) => Ok(Self::new(sqlite::Sqlite::open(&path).await?)),
+            Location::Postgres(url) => Ok(Self::new(postgres::Postgres::open(&url).await?)),
         }
     }
 

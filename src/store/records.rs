@@ -117,9 +117,14 @@ pub struct AuditEntry {
     pub subject: String,
 }
 
-/// The current time, RFC 3339 in UTC: how every timestamp is stored.
+/// The current time, RFC 3339 in UTC, to the microsecond: how every
+/// timestamp is stored (PostgreSQL keeps microseconds, so a timestamp reads
+/// back as it was written in either database).
 pub fn now() -> String {
-    time::OffsetDateTime::now_utc()
+    let t = time::OffsetDateTime::now_utc();
+    let micros = t.nanosecond() / 1000 * 1000;
+    t.replace_nanosecond(micros)
+        .unwrap_or(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }

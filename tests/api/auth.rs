@@ -10,10 +10,16 @@ use crate::helpers::{assert_error, config, photo, spawn_with, temp_dir};
 /// A fresh database holding one key of each scope; returns (its folder, db,
 /// [admin, enroll, match]).
 async fn keyed_db() -> (tempfile::TempDir, std::path::PathBuf, [String; 3]) {
-    use secrecy::ExposeSecret;
     let dir = temp_dir();
-    let db = dir.path().join("visage.db");
-    let store = Store::open(&db).await.unwrap();
+    let db = crate::helpers::fresh_db(&dir);
+    let keys = keys_in(&db).await;
+    (dir, db, keys)
+}
+
+/// One key of each scope in the database `db`: [admin, enroll, match].
+async fn keys_in(db: &std::path::Path) -> [String; 3] {
+    use secrecy::ExposeSecret;
+    let store = Store::open(db).await.unwrap();
     let mut keys = Vec::new();
     for scope in [Scope::Admin, Scope::Enroll, Scope::Match] {
         keys.push(
@@ -27,7 +33,7 @@ async fn keyed_db() -> (tempfile::TempDir, std::path::PathBuf, [String; 3]) {
         );
     }
     store.close().await;
-    (dir, db, keys.try_into().unwrap())
+    keys.try_into().unwrap()
 }
 
 #[tokio::test]
@@ -111,8 +117,15 @@ async fn admins_create_list_and_revoke_keys_over_http_and_secrets_stay_secret() 
     // Lists never show secrets; the database holds only hashes.
     let list = c.get(app.url("/v1/keys")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     assert!(list.contains(&id) && !list.contains(&key[21..]), "{list}");
-    let raw = std::fs::read(&db).unwrap();
-    let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+    let (raw, wal) = if crate::pg::selected() {
+        // Every key row as PostgreSQL prints it (the hash in hex, too).
+        let pool = sqlx::PgPool::connect(db.to_str().unwrap()).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar("SELECT t::text FROM api_keys t").fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        (rows.concat().into_bytes(), Vec::new())
+    } else {
+        (std::fs::read(&db).unwrap(), std::fs::read(db.with_extension("db-wal")).unwrap_or_default())
+    };
     let secret = &key.as_bytes()[21..];
     for bytes in [&raw, &wal] {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret), "the secret is in the database file");
@@ -138,7 +151,7 @@ async fn admins_create_list_and_revoke_keys_over_http_and_secrets_stay_secret() 
 #[tokio::test]
 async fn loopback_without_keys_is_open_until_the_first_key() {
     let dir = temp_dir();
-    let db = dir.path().join("visage.db");
+    let db = crate::helpers::fresh_db(&dir);
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     assert_eq!(c.get(app.url("/v1/info")).send().await.unwrap().status(), StatusCode::OK);
@@ -153,7 +166,7 @@ async fn loopback_without_keys_is_open_until_the_first_key() {
 #[tokio::test]
 async fn a_public_address_without_keys_is_refused_unless_insecure() {
     let dir = temp_dir();
-    let db = dir.path().join("visage.db");
+    let db = crate::helpers::fresh_db(&dir);
     let public =
         |insecure| visage::server::Config { addr: "0.0.0.0:0".into(), insecure_no_auth: insecure, ..config(&db) };
     let err = visage::server::Application::build(public(false)).await.err().expect("refused");
@@ -173,7 +186,10 @@ async fn a_public_address_without_keys_is_refused_unless_insecure() {
 
 #[tokio::test]
 async fn changes_are_audited_append_only_and_deleted_embeddings_leave_no_trace() {
-    let (_dir, db, [admin, enroll, _]) = keyed_db().await;
+    // SQLite's files are read below: this test is about the embedded store.
+    let dir = temp_dir();
+    let db = dir.path().join("visage.db");
+    let [admin, enroll, _] = keys_in(&db).await;
     let app = spawn_with(config(&db)).await;
     let c = &app.client;
     let form = || {

@@ -12,7 +12,7 @@ const ROUNDS: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_clients_leave_store_and_gallery_consistent() {
     let dir = temp_dir();
-    let mut cfg = config(&dir.path().join("visage.db"));
+    let mut cfg = config(&crate::helpers::fresh_db(&dir));
     cfg.queue = 64;
     let app = std::sync::Arc::new(spawn_with(cfg).await);
     let photos = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];

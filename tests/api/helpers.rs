@@ -32,6 +32,12 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("visage-api-").tempdir().unwrap()
 }
 
+/// A fresh database for one test: a SQLite file in `dir`, or a PostgreSQL
+/// database when the suite runs with `VISAGE_TEST_STORE=postgres`.
+pub fn fresh_db(dir: &tempfile::TempDir) -> PathBuf {
+    if crate::pg::selected() { crate::pg::database() } else { dir.path().join("visage.db") }
+}
+
 pub fn config(db: &Path) -> Config {
     Config {
         addr: "127.0.0.1:0".into(),
@@ -42,9 +48,12 @@ pub fn config(db: &Path) -> Config {
     }
 }
 
+/// The app on a fresh database: a SQLite file, or a PostgreSQL database when
+/// the suite runs with `VISAGE_TEST_STORE=postgres`.
 pub async fn spawn_app() -> TestApp {
     let dir = temp_dir();
-    let mut app = spawn_with(config(&dir.path().join("visage.db"))).await;
+    let db = fresh_db(&dir);
+    let mut app = spawn_with(config(&db)).await;
     app.dir = Some(dir);
     app
 }

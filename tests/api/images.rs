@@ -108,7 +108,7 @@ async fn bad_images_and_bodies_get_clear_errors() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused_with_413() {
     let dir = temp_dir();
-    let mut c = config(&dir.path().join("v.db"));
+    let mut c = config(&crate::helpers::fresh_db(&dir));
     c.body_limit = 64 * 1024;
     let app = spawn_with(c).await;
     let big = photo("obama.jpg"); // ~100 KB
@@ -123,7 +123,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
 #[tokio::test]
 async fn decompression_bombs_are_refused_before_decoding() {
     let dir = temp_dir();
-    let mut c = config(&dir.path().join("v.db"));
+    let mut c = config(&crate::helpers::fresh_db(&dir));
     c.pipeline.decode.max_pixels = 500_000;
     let app = spawn_with(c).await;
     // obama.jpg is 910x1137 = 1.03 MP
@@ -134,7 +134,7 @@ async fn decompression_bombs_are_refused_before_decoding() {
 #[tokio::test]
 async fn overload_is_a_quick_429_with_retry_after() {
     let dir = temp_dir();
-    let mut c = config(&dir.path().join("v.db"));
+    let mut c = config(&crate::helpers::fresh_db(&dir));
     c.workers = 1;
     c.queue = 1;
     let app = spawn_with(c).await;

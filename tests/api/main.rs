@@ -9,6 +9,7 @@ mod images;
 mod metrics;
 mod openapi;
 mod persons;
+mod pg;
 mod router;
 mod store;
 mod story;

@@ -52,7 +52,7 @@ fn value(samples: &[(String, HashMap<String, String>, f64)], name: &str, labels:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_requests_stages_queue_and_gallery() {
     let dir = temp_dir();
-    let mut cfg = config(&dir.path().join("visage.db"));
+    let mut cfg = config(&crate::helpers::fresh_db(&dir));
     cfg.metrics_addr = Some("127.0.0.1:0".into());
     let mut app = spawn_with(cfg).await;
     app.enroll("Barack Obama", "obama.jpg").await;

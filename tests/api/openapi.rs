@@ -28,7 +28,7 @@ async fn call(router: &axum::Router, method: &str, path: &str) -> (StatusCode, V
 #[tokio::test]
 async fn every_route_is_documented_and_every_documented_operation_is_routed() {
     let dir = temp_dir();
-    let application = Application::build(config(&dir.path().join("v.db"))).await.unwrap();
+    let application = Application::build(config(&crate::helpers::fresh_db(&dir))).await.unwrap();
     let router = app(application.state().clone());
     let (status, served) = call(&router, "get", "/openapi.json").await;
     assert_eq!(status, 200);
@@ -100,7 +100,7 @@ fn routes_are_only_added_through_the_documented_router() {
 #[tokio::test]
 async fn the_docs_page_and_its_assets_are_served_from_the_binary() {
     let dir = temp_dir();
-    let application = Application::build(config(&dir.path().join("v.db"))).await.unwrap();
+    let application = Application::build(config(&crate::helpers::fresh_db(&dir))).await.unwrap();
     let router = app(application.state().clone());
     let r = router.clone().oneshot(Request::get("/docs").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(r.status(), 200);

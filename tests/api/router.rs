@@ -10,7 +10,7 @@ use crate::helpers::{config, temp_dir};
 #[tokio::test]
 async fn health_ready_and_unknown_routes_through_the_router() {
     let dir = temp_dir();
-    let application = Application::build(config(&dir.path().join("v.db"))).await.unwrap();
+    let application = Application::build(config(&crate::helpers::fresh_db(&dir))).await.unwrap();
     let router = app(application.state().clone());
     let r = router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -31,7 +31,7 @@ async fn slow_clients_are_cut_off_headers_by_connection_close_bodies_by_408() {
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = crate::helpers::temp_dir();
-    let mut cfg = crate::helpers::config(&dir.path().join("visage.db"));
+    let mut cfg = crate::helpers::config(&crate::helpers::fresh_db(&dir));
     cfg.header_read_timeout = Duration::from_secs(1);
     cfg.request_timeout = Duration::from_secs(1);
     let app = crate::helpers::spawn_with(cfg).await;
@@ -66,7 +66,7 @@ async fn slow_clients_are_cut_off_headers_by_connection_close_bodies_by_408() {
 #[tokio::test]
 async fn errors_before_the_body_is_read_close_the_connection() {
     let dir = temp_dir();
-    let application = Application::build(config(&dir.path().join("v.db"))).await.unwrap();
+    let application = Application::build(config(&crate::helpers::fresh_db(&dir))).await.unwrap();
     let router = app(application.state().clone());
     // 415 with an unread body: the connection cannot be reused.
     let req = Request::post("/v1/detect")

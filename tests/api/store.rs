@@ -1,5 +1,5 @@
 //! The store's contract, written against the `Database` interface only, so
-//! that every implementation runs the same checks (SQLite today).
+//! that every implementation runs the same checks (SQLite and PostgreSQL).
 use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use visage::domain::{BBox, Detection, Quality, Scope};
@@ -105,6 +105,8 @@ async fn contract(store: Store) {
             "delete_face",
             "delete_person",
             "import_person",
+            "import_person",
+            "import_person",
             "create_key",
             "revoke_key"
         ]
@@ -123,15 +125,51 @@ async fn sqlite_keeps_the_store_contract() {
 }
 
 #[tokio::test]
+async fn postgres_keeps_the_store_contract() {
+    contract(Store::open(&crate::pg::database()).await.unwrap()).await;
+}
+
+#[tokio::test]
 async fn a_database_url_this_build_cannot_serve_is_refused_not_taken_for_a_file() {
     let dir = temp_dir();
-    let url = format!("postgres://user@{}:5432/db", dir.path().display());
+    let url = format!("mysql://user@{}:3306/db", dir.path().display());
     let e = Store::open(std::path::Path::new(&url)).await.err().expect("refused");
-    assert!(e.to_string().contains("postgres://") && e.to_string().contains("sqlite://PATH"), "{e}");
-    assert!(!std::path::Path::new("postgres:").exists(), "a folder named after the URL was created");
+    assert!(e.to_string().contains("mysql://") && e.to_string().contains("sqlite://PATH"), "{e}");
+    assert!(!std::path::Path::new("mysql:").exists(), "a folder named after the URL was created");
     // The same file is reachable as a path or as a sqlite:// URL.
     let path = dir.path().join("v.db");
     Store::open(&path).await.unwrap().create_person(&Person::new("Ann", None), "t").await.unwrap();
     let url = std::path::PathBuf::from(format!("sqlite://{}", path.display()));
     assert_eq!(Store::open(&url).await.unwrap().list_persons(10, None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_refuses_to_rewrite_the_audit_log_and_points_backups_to_pg_dump() {
+    let url = crate::pg::database();
+    let store = Store::open(&url).await.unwrap();
+    store.create_person(&Person::new("Ann", None), "t").await.unwrap();
+    let pool = sqlx::PgPool::connect(url.to_str().unwrap()).await.unwrap();
+    for sql in ["DELETE FROM audit", "UPDATE audit SET actor = 'someone else'", "TRUNCATE audit"] {
+        let err = sqlx::query(sql).execute(&pool).await.expect_err("refused");
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(store.audit_log(10, None).await.unwrap().len(), 1);
+    let err = store.backup(&temp_dir().path().join("b.db")).await.unwrap_err().to_string();
+    assert!(err.contains("pg_dump"), "{err}");
+    pool.close().await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn replicas_starting_together_apply_the_migrations_once() {
+    let url = crate::pg::database();
+    let opened = futures_util::future::join_all((0..4).map(|_| Store::open(&url))).await;
+    for store in &opened {
+        store.as_ref().unwrap().ping().await.unwrap();
+    }
+    let pool = sqlx::PgPool::connect(url.to_str().unwrap()).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    let expected = std::fs::read_dir(crate::helpers::root().join("migrations/postgres")).unwrap().count();
+    assert_eq!(applied, expected as i64);
+    pool.close().await;
 }

@@ -184,6 +184,7 @@ pub(super) async fn bulk_enroll(
                 created_at: now(),
             };
             insert_record(&mut *tx, &record, embedding, None).await?;
+            audit::record(&mut *tx, "bulk", "import_person", &person.id).await?;
             ids.push(person.id);
         }
         tx.commit().await?;

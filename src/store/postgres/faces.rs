@@ -1,0 +1,221 @@
+//! Face rows: enrolled embeddings and where they came from.
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use sqlx::PgPool;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::audit;
+use super::convert::{at, id, new_uuid, text, uuid};
+use crate::domain::{BBox, Point, Quality};
+use crate::store::{
+    FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+};
+
+/// The columns [`FaceRow`] reads.
+pub(super) const COLUMNS: &str =
+    "id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, created_at";
+
+/// A face's columns as [`COLUMNS`] reads them.
+#[derive(sqlx::FromRow)]
+pub(super) struct FaceRow {
+    id: Uuid,
+    person_id: Uuid,
+    model: String,
+    box_x: f32,
+    box_y: f32,
+    box_width: f32,
+    box_height: f32,
+    landmarks: Json<[Point; 5]>,
+    score: f32,
+    quality: Json<Quality>,
+    created_at: OffsetDateTime,
+}
+
+impl From<FaceRow> for FaceRecord {
+    fn from(r: FaceRow) -> Self {
+        FaceRecord {
+            id: id(r.id),
+            person_id: id(r.person_id),
+            bbox: BBox { x: r.box_x, y: r.box_y, width: r.box_width, height: r.box_height },
+            landmarks: r.landmarks.0,
+            score: r.score,
+            quality: r.quality.0,
+            model: r.model,
+            created_at: text(r.created_at),
+        }
+    }
+}
+
+/// Writes one face row as it is (new enrollments and imports alike).
+pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
+    exec: E,
+    r: &FaceRecord,
+    embedding: &[f32],
+    source_sha256: Option<&str>,
+) -> StoreResult<()> {
+    let person = new_uuid(&r.person_id)?;
+    let done = sqlx::query(
+        "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+         score, quality, created_at, source_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(new_uuid(&r.id)?)
+    .bind(person)
+    .bind(embedding_to_blob(embedding))
+    .bind(&r.model)
+    .bind(r.bbox.x)
+    .bind(r.bbox.y)
+    .bind(r.bbox.width)
+    .bind(r.bbox.height)
+    .bind(Json(&r.landmarks))
+    .bind(r.score)
+    .bind(Json(&r.quality))
+    .bind(at(&r.created_at)?)
+    .bind(source_sha256)
+    .execute(exec)
+    .await;
+    match done {
+        Ok(_) => Ok(()),
+        // The person vanished (foreign key): report it as such.
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            Err(StoreError::PersonNotFound(r.person_id.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn insert_face(tx: &mut sqlx::PgConnection, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
+    if uuid(person_id).is_none() {
+        return Err(StoreError::PersonNotFound(person_id.into()));
+    }
+    let record = new.record(person_id);
+    insert_record(&mut *tx, &record, new.embedding, new.source_sha256).await?;
+    Ok(record)
+}
+
+pub(super) async fn add(pool: &PgPool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+    let mut tx = pool.begin().await?;
+    let face = insert_face(&mut tx, person_id, new).await?;
+    audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    tx.commit().await?;
+    Ok(face)
+}
+
+pub(super) async fn create_person_with(
+    pool: &PgPool,
+    person: &Person,
+    new: &NewFace<'_>,
+    actor: &str,
+) -> StoreResult<FaceRecord> {
+    let mut tx = pool.begin().await?;
+    if !super::persons::insert(&mut *tx, person).await? {
+        return Err(StoreError::Corrupt(format!("person {} exists already", person.id)));
+    }
+    let face = insert_face(&mut tx, &person.id, new).await?;
+    audit::record(&mut *tx, actor, "create_person", &person.id).await?;
+    audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    tx.commit().await?;
+    Ok(face)
+}
+
+pub(super) async fn list(pool: &PgPool, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
+    let Some(p) = uuid(person_id) else { return Ok(Vec::new()) };
+    let rows = sqlx::query_as::<_, FaceRow>(&format!("SELECT {COLUMNS} FROM faces WHERE person_id = $1 ORDER BY id"))
+        .bind(p)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(FaceRecord::from).collect())
+}
+
+/// Deletes one face of a person. False when there is no such face.
+pub(super) async fn delete(pool: &PgPool, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
+    let (Some(p), Some(f)) = (uuid(person_id), uuid(face_id)) else { return Ok(false) };
+    let mut tx = pool.begin().await?;
+    let done =
+        sqlx::query("DELETE FROM faces WHERE id = $1 AND person_id = $2").bind(f).bind(p).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EmbeddingRow {
+    id: Uuid,
+    person_id: Uuid,
+    model: String,
+    embedding: Vec<u8>,
+}
+
+impl TryFrom<EmbeddingRow> for StoredEmbedding {
+    type Error = StoreError;
+
+    fn try_from(r: EmbeddingRow) -> StoreResult<Self> {
+        Ok(StoredEmbedding {
+            face_id: id(r.id),
+            person_id: id(r.person_id),
+            model: r.model,
+            values: blob_to_embedding(&r.embedding)?,
+        })
+    }
+}
+
+/// Every stored embedding, row by row.
+pub(super) fn embeddings(pool: &PgPool) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
+    sqlx::query_as::<_, EmbeddingRow>("SELECT id, person_id, model, embedding FROM faces")
+        .fetch(pool)
+        .map(|row| row.map_err(StoreError::from).and_then(StoredEmbedding::try_from))
+        .boxed()
+}
+
+/// Creates one person per embedding, each with one face, in batched
+/// transactions of arrays (one statement per table and batch).
+pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
+    let mut ids = Vec::with_capacity(items.len());
+    let no_quality = Quality { face_size: 0.0, eye_distance: 0.0, sharpness: 0.0 };
+    for batch in items.chunks(5_000) {
+        let persons: Vec<Person> = batch.iter().map(|(name, _)| Person::new(name, None)).collect();
+        let person_ids: Vec<Uuid> = persons.iter().map(|p| new_uuid(&p.id)).collect::<StoreResult<_>>()?;
+        let face_ids: Vec<Uuid> =
+            persons.iter().map(|_| new_uuid(&crate::domain::new_id())).collect::<StoreResult<_>>()?;
+        let names: Vec<&str> = batch.iter().map(|(name, _)| name.as_str()).collect();
+        let blobs: Vec<Vec<u8>> = batch.iter().map(|(_, e)| embedding_to_blob(e)).collect();
+        let subjects: Vec<&str> = persons.iter().map(|p| p.id.as_str()).collect();
+        let created = at(&now())?;
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO persons (id, name, created_at, updated_at) \
+             SELECT id, name, $3, $3 FROM UNNEST($1::uuid[], $2::text[]) AS t(id, name)",
+        )
+        .bind(&person_ids)
+        .bind(&names)
+        .bind(created)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
+             score, quality, created_at) SELECT f, p, e, $4, 0, 0, 0, 0, $5, 0, $6, $7 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[]) AS t(f, p, e)",
+        )
+        .bind(&face_ids)
+        .bind(&person_ids)
+        .bind(&blobs)
+        .bind(model)
+        .bind(Json([[0.0f32; 2]; 5]))
+        .bind(Json(no_quality))
+        .bind(created)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO audit (at, actor, action, subject) SELECT $1, 'bulk', 'import_person', s FROM UNNEST($2::text[]) AS t(s)")
+            .bind(created)
+            .bind(&subjects)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        ids.extend(persons.into_iter().map(|p| p.id));
+    }
+    Ok(ids)
+}
