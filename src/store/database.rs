@@ -11,7 +11,9 @@ use std::path::Path;
 
 use futures_util::stream::BoxStream;
 
-use super::{ApiKey, AuditEntry, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding};
+use super::{
+    ApiKey, AuditEntry, Change, ChangePos, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding,
+};
 
 #[async_trait::async_trait]
 pub trait Database: Send + Sync {
@@ -89,6 +91,26 @@ pub trait Database: Send + Sync {
     async fn active_keys(&self) -> StoreResult<i64>;
     /// A valid (not revoked) key with the SHA-256 of its secret.
     async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>>;
+
+    /// Every valid key with the SHA-256 of its secret (a replica's key ring).
+    async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>>;
+
+    // Following changes made by other processes (replicas).
+    /// Where to start following: every change before this position is
+    /// visible to any read made after this call (so a gallery loaded next
+    /// holds it). Take it before loading.
+    async fn change_horizon(&self) -> StoreResult<ChangePos>;
+    /// Committed changes after `after`, in order, at most `limit`. A change
+    /// is returned only once no change before it can still commit: after
+    /// reading up to a position, nothing ever appears before it.
+    async fn changes_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>>;
+    /// A stream with an item each time changes may have been committed by
+    /// any process; it ends (or errs) when the connection is lost, and
+    /// notifications may then have been missed. None when the database does
+    /// not notify (SQLite: one process owns it).
+    async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>>;
+    /// The embeddings of these faces and of every face of these persons.
+    async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>>;
 
     /// The latest `limit` audit entries, newest first, before sequence
     /// number `before` when given.

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 pub use database::Database;
 pub use location::Location;
-pub use records::{ApiKey, AuditEntry, FaceExport, FaceRecord, NewFace, NewKey, Person, StoredEmbedding, now};
+pub use records::{
+    ApiKey, AuditEntry, Change, ChangePos, FaceExport, FaceRecord, NewFace, NewKey, Person, StoredEmbedding, now,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

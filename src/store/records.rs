@@ -128,3 +128,20 @@ pub fn now() -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
+
+/// A position in the change log (the audit log read in commit-safe order):
+/// every change before it has been seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChangePos {
+    /// The writing transaction's id (0 where the database commits in `seq` order).
+    pub txid: i64,
+    pub seq: i64,
+}
+
+/// One change: an audit record, as a replica follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub pos: ChangePos,
+    pub action: String,
+    pub subject: String,
+}

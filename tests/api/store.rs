@@ -19,6 +19,7 @@ fn new_face<'a>(d: &'a Detection, embedding: &'a [f32], model: &'a str, sha: Opt
 /// Every operation of the interface, with the answers the service relies on.
 async fn contract(store: Store) {
     store.ping().await.unwrap();
+    let start = store.change_horizon().await.unwrap();
     // Persons: created, read, listed by cursor, renamed, named in bulk.
     let (d, e1, e2) = (detection(10.0), vec![0.6f32, 0.8], vec![1.0f32, 0.0]);
     let ann = Person::new("Ann", Some(&serde_json::json!({"team": "a"})));
@@ -53,6 +54,12 @@ async fn contract(store: Store) {
         streamed.iter().map(|e| (&e.face_id, &e.values)).collect::<Vec<_>>(),
         [(&face1.id, &e1), (&face2.id, &e2)]
     );
+    let of = store.embeddings_of(&[&face2.id, "nope"], &[&ann.id]).await.unwrap();
+    let mut of: Vec<_> = of.iter().map(|e| (e.face_id.as_str(), e.person_id.as_str())).collect();
+    of.sort();
+    let mut both = vec![(face1.id.as_str(), ann.id.as_str()), (face2.id.as_str(), bob.id.as_str())];
+    both.sort();
+    assert_eq!(of, both);
     let other = store.faces_not_of_model("m1").await.unwrap();
     assert_eq!(other, [(face2.clone(), None)]);
     let moved = visage::store::FaceRecord { model: "m1".into(), bbox: detection(30.0).bbox, ..face2.clone() };
@@ -83,6 +90,8 @@ async fn contract(store: Store) {
     assert_eq!(store.list_keys().await.unwrap(), std::slice::from_ref(&created.key));
     let found = store.authenticate(&created.secret).await.unwrap();
     assert_eq!(found, Some(created.key.clone()));
+    let ring = store.valid_keys().await.unwrap();
+    assert_eq!((ring.len(), &ring[0].0, ring[0].1.len()), (1, &created.key, 32));
     let wrong = SecretString::from(format!("{}x", created.secret.expose_secret()));
     assert_eq!(store.authenticate(&wrong).await.unwrap(), None);
     assert!(store.revoke_key(&created.key.id, "t").await.unwrap());
@@ -111,6 +120,15 @@ async fn contract(store: Store) {
             "revoke_key"
         ]
     );
+    // The same changes, in the same order, as a replica follows them.
+    let changes = store.changes_after(start, 1000).await.unwrap();
+    let followed: Vec<(&str, &str)> = changes.iter().map(|c| (c.action.as_str(), c.subject.as_str())).collect();
+    let logged: Vec<(&str, &str)> = log.iter().rev().map(|e| (e.action.as_str(), e.subject.as_str())).collect();
+    assert_eq!(followed, logged);
+    assert!(changes.windows(2).all(|w| w[0].pos < w[1].pos));
+    let rest = store.changes_after(changes[8].pos, 2).await.unwrap();
+    assert_eq!(rest, changes[9..11]);
+    assert!(store.changes_after(changes[changes.len() - 1].pos, 10).await.unwrap().is_empty());
     let older = store.audit_log(2, Some(log[1].seq)).await.unwrap();
     assert_eq!(older, log[2..4]);
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
@@ -171,5 +189,39 @@ async fn replicas_starting_together_apply_the_migrations_once() {
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
     let expected = std::fs::read_dir(crate::helpers::root().join("migrations/postgres")).unwrap().count();
     assert_eq!(applied, expected as i64);
+    pool.close().await;
+}
+
+/// Transactions commit out of sequence order: one that took a lower `seq`
+/// can commit after one with a higher `seq` was read. A reader that
+/// remembered "up to that seq" would skip the slow one for good.
+#[tokio::test]
+async fn postgres_changes_that_commit_out_of_order_are_never_skipped() {
+    let url = crate::pg::database();
+    let store = Store::open(&url).await.unwrap();
+    let mut position = store.change_horizon().await.unwrap();
+    let mut followed = Vec::new();
+    let mut follow = async |position: &mut visage::store::ChangePos| {
+        let changes = store.changes_after(*position, 100).await.unwrap();
+        if let Some(last) = changes.last() {
+            *position = last.pos;
+        }
+        changes.into_iter().map(|c| c.subject).collect::<Vec<_>>()
+    };
+    // A slow writer takes its sequence number first and keeps its transaction open...
+    let pool = sqlx::PgPool::connect(url.to_str().unwrap()).await.unwrap();
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO audit (at, actor, action, subject) VALUES (now(), 't', 'create_person', 'slow')")
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    // ...while a fast one commits after it, with a higher number.
+    let fast = Person::new("fast", None);
+    store.create_person(&fast, "t").await.unwrap();
+    followed.extend(follow(&mut position).await);
+    slow.commit().await.unwrap();
+    followed.extend(follow(&mut position).await);
+    followed.extend(follow(&mut position).await);
+    assert_eq!(followed, ["slow", fast.id.as_str()], "every change, each once, in commit-safe order");
     pool.close().await;
 }

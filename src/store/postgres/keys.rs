@@ -93,3 +93,12 @@ pub(super) async fn valid(pool: &PgPool, id: &str) -> StoreResult<Option<(ApiKey
     .await?;
     row.map(|r| Ok((ApiKey::try_from(r.key)?, r.secret_sha256))).transpose()
 }
+
+pub(super) async fn all_valid(pool: &PgPool) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
+    let rows = sqlx::query_as::<_, ValidKey>(
+        "SELECT id, name, scope, created_at, revoked_at, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|r| Ok((ApiKey::try_from(r.key)?, r.secret_sha256))).collect()
+}

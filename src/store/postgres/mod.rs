@@ -5,6 +5,7 @@
 //! `jsonb`, `bytea` embeddings. The audit log doubles as the change log the
 //! replicas follow (`changes.rs`). One file per table, as for SQLite.
 mod audit;
+mod changes;
 mod convert;
 mod faces;
 mod keys;
@@ -22,7 +23,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    ApiKey, AuditEntry, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult,
+    StoredEmbedding,
 };
 
 /// Longest wait for a free connection (then 503, not a hang).
@@ -196,6 +198,26 @@ impl Database for Postgres {
 
     async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>> {
         keys::valid(&self.pool, id).await
+    }
+
+    async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
+        keys::all_valid(&self.pool).await
+    }
+
+    async fn change_horizon(&self) -> StoreResult<ChangePos> {
+        changes::horizon(&self.pool).await
+    }
+
+    async fn changes_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>> {
+        changes::after(&self.pool, after, limit).await
+    }
+
+    async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>> {
+        Ok(Some(changes::signals(&self.pool).await?))
+    }
+
+    async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>> {
+        changes::embeddings_of(&self.pool, face_ids, person_ids).await
     }
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {

@@ -143,7 +143,7 @@ pub(super) async fn delete(pool: &SqlitePool, person_id: &str, face_id: &str, ac
     Ok(true)
 }
 
-fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
+pub(super) fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
     let blob: &[u8] = r.try_get("embedding")?;
     Ok(StoredEmbedding {
         face_id: r.try_get("id")?,

@@ -76,3 +76,12 @@ pub(super) async fn valid(pool: &SqlitePool, id: &str) -> StoreResult<Option<(Ap
     .await?;
     row.map(|r| Ok((key(&r)?, r.try_get("secret_sha256")?))).transpose()
 }
+
+pub(super) async fn all_valid(pool: &SqlitePool) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
+    let rows = sqlx::query(
+        "SELECT id, name, scope, created_at, revoked_at, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| Ok((key(r)?, r.try_get("secret_sha256")?))).collect()
+}

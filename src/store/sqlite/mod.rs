@@ -4,6 +4,7 @@
 //! file per table: `persons`, `faces`, `keys`, `audit`, and `transfer` for
 //! the admin commands' bulk operations.
 mod audit;
+mod changes;
 mod faces;
 mod keys;
 mod persons;
@@ -19,7 +20,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    ApiKey, AuditEntry, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult,
+    StoredEmbedding,
 };
 
 /// Longest wait for a free connection.
@@ -208,6 +210,26 @@ impl Database for Sqlite {
 
     async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>> {
         keys::valid(&self.pool, id).await
+    }
+
+    async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
+        keys::all_valid(&self.pool).await
+    }
+
+    async fn change_horizon(&self) -> StoreResult<ChangePos> {
+        changes::horizon(&self.pool).await
+    }
+
+    async fn changes_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>> {
+        changes::after(&self.pool, after, limit).await
+    }
+
+    async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>> {
+        Ok(None)
+    }
+
+    async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>> {
+        changes::embeddings_of(&self.pool, face_ids, person_ids).await
     }
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
