@@ -201,7 +201,7 @@ async fn postgres_changes_that_commit_out_of_order_are_never_skipped() {
     let store = Store::open(&url).await.unwrap();
     let mut position = store.change_horizon().await.unwrap();
     let mut followed = Vec::new();
-    let mut follow = async |position: &mut visage::store::ChangePos| {
+    let follow = async |position: &mut visage::store::ChangePos| {
         let changes = store.changes_after(*position, 100).await.unwrap();
         if let Some(last) = changes.last() {
             *position = last.pos;
