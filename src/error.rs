@@ -38,6 +38,10 @@ pub enum Error {
     Overloaded,
     #[error("{0}")]
     Unavailable(String),
+    /// The database cannot be reached: writes are refused until it is back;
+    /// a replica answers verify and identify from memory meanwhile.
+    #[error("{0}")]
+    DatabaseUnavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -61,12 +65,25 @@ impl Error {
             Error::NoEnrolledFaces(_) => "no_enrolled_faces",
             Error::Overloaded => "overloaded",
             Error::Unavailable(_) => "unavailable",
+            Error::DatabaseUnavailable(_) => "database_unavailable",
             Error::Internal(_) => "internal_error",
         }
     }
 
     pub fn param(name: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidParameter { name, message: message.into() }
+    }
+}
+
+/// Whether a database error means the connection is gone (the server is
+/// down, restarting or unreachable), not that the request was wrong.
+pub fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        // SQLSTATE class 08 (connection exception) and 57P (operator
+        // intervention: shutdown, crash recovery, cannot connect now).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -116,6 +133,9 @@ impl From<StoreError> for Error {
                 Error::Unavailable("the database is busy: no connection was free in time".into())
             }
             StoreError::Db(sqlx::Error::PoolClosed) => Error::Unavailable("the database is closed".into()),
+            StoreError::Db(e) if connection_lost(&e) => {
+                Error::DatabaseUnavailable(format!("the database cannot be reached: {e}"))
+            }
             other => Error::Internal(other.into()),
         }
     }
@@ -132,6 +152,8 @@ mod tests {
         assert_eq!(Error::from(StoreError::Db(sqlx::Error::PoolTimedOut)).code(), "unavailable");
         assert_eq!(Error::from(StoreError::Db(sqlx::Error::PoolClosed)).code(), "unavailable");
         assert_eq!(Error::from(StoreError::Db(sqlx::Error::RowNotFound)).code(), "internal_error");
+        let refused = sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(Error::from(StoreError::Db(refused)).code(), "database_unavailable");
         assert_eq!(Error::from(StoreError::PersonNotFound("p".into())).code(), "person_not_found");
     }
 }

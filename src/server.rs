@@ -196,6 +196,8 @@ impl Application {
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
         let graceful = GracefulShutdown::new();
         let reloader = tokio::spawn(reload_on_sighup(self.state.service.clone()));
+        // Replicas on a shared database follow each other's changes.
+        let follower = self.state.service.follows().then(|| tokio::spawn(self.state.service.clone().follow_changes()));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -223,6 +225,9 @@ impl Application {
         drop(self.listener);
         let _ = stop_metrics.send(true);
         reloader.abort();
+        if let Some(f) = follower {
+            f.abort();
+        }
         if let Some(m) = metrics_server {
             let _ = m.await;
         }

@@ -42,10 +42,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<SecretString>, ApiError> {
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<Caller, ApiError> {
-    let store = state.service.store();
+    let service = &state.service;
     match bearer(headers)? {
         Some(presented) => {
-            let key = store
+            let key = service
                 .authenticate(&presented)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
@@ -59,7 +59,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> Resu
             }
             Ok(Caller(Some(key)))
         }
-        None if state.open_without_keys && store.active_keys().await? == 0 => Ok(Caller(None)),
+        None if state.open_without_keys && service.active_keys().await? == 0 => Ok(Caller(None)),
         None => Err(ApiError::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into())),
     }
 }

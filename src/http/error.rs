@@ -97,6 +97,9 @@ impl ApiError {
             s(Error::NoEnrolledFaces("01a2224222ec71bdb9d7a84a1ee5db30".into())),
             s(Error::Overloaded),
             s(Error::Unavailable("the service is shutting down".into())),
+            s(Error::DatabaseUnavailable(
+                "the database cannot be reached: writes are refused until it is back".into(),
+            )),
             s(Error::Internal(anyhow::anyhow!("example"))),
         ];
         // A new variant of either enum does not compile until its status is
@@ -134,7 +137,7 @@ fn service_status(e: &Error) -> StatusCode {
         | Error::FaceTooSmall { .. }
         | Error::FaceTooBlurry { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Overloaded => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

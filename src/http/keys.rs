@@ -14,7 +14,6 @@ use utoipa::IntoParams;
 use super::input::{Form, JsonBody, Name, QueryParams, within};
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::Scope;
-use crate::error::Error;
 use crate::store::{ApiKey, AuditEntry};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,7 +62,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<NewKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let created = s.service.store().create_key(&req.name.0, req.scope, &caller.actor()).await?;
+    let created = s.service.create_key(&req.name.0, req.scope, &caller.actor()).await?;
     tracing::info!(key_id = %created.key.id, scope = req.scope.as_str(), "API key created");
     let body = CreatedKey { info: created.key, key: created.secret.expose_secret().to_string() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -100,9 +99,7 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    if !s.service.store().revoke_key(&id, &caller.actor()).await? {
-        return Err(Error::KeyNotFound(id.chars().take(64).collect()).into());
-    }
+    s.service.revoke_key(&id, &caller.actor()).await?;
     tracing::info!(key_id = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -45,6 +45,7 @@ impl Service {
         choice: FaceChoice,
         actor: &str,
     ) -> Result<Enrollment> {
+        self.writable()?;
         if let EnrollTarget::Existing(id) = target {
             // Refuse unknown persons before spending inference on them.
             self.get_person(id).await?;
@@ -83,6 +84,7 @@ impl Service {
     /// photo it was enrolled from (the detection overlapping its stored box
     /// most), and makes it searchable. Returns the updated face.
     pub async fn reembed(&self, face: &FaceRecord, bytes: Bytes, actor: &str) -> Result<FaceRecord> {
+        self.writable()?;
         let old = face.bbox;
         let new = self
             .with_image(bytes, move |p, img, t| {
@@ -124,6 +126,7 @@ impl Service {
     }
 
     pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {
+        self.writable()?;
         self.get_person(person_id).await?;
         let write = self.writes.clone().lock_owned().await;
         if !self.store.delete_face(person_id, face_id, actor).await? {

@@ -105,7 +105,7 @@ impl Service {
         choice: FaceChoice,
         threshold: Option<f32>,
     ) -> Result<Verification> {
-        self.get_person(person_id).await?;
+        self.known_person(person_id).await?;
         let face = self.probe(bytes, choice).await?;
         let query = &face.embedding.as_ref().ok_or(Error::NoFace)?.values;
         let found = self.gallery_read().best_of_person(query, person_id);
@@ -172,11 +172,39 @@ impl Service {
         Ok(Identification { threshold, gallery_size, faces })
     }
 
+    /// Names of the persons; a replica whose database is unreachable answers
+    /// with the names it has seen (others stay empty).
     async fn names<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashMap<String, String>> {
         let mut unique: Vec<&str> = ids.collect();
         unique.sort_unstable();
         unique.dedup();
-        Ok(self.store.person_names(&unique).await?)
+        let Some(f) = &self.follow else { return Ok(self.store.person_names(&unique).await?) };
+        if self.database_up() {
+            match self.store.person_names(&unique).await.map_err(Error::from) {
+                Ok(names) => {
+                    f.names.lock().extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    return Ok(names);
+                }
+                Err(Error::DatabaseUnavailable(_) | Error::Unavailable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let seen = f.names.lock();
+        Ok(unique.iter().filter_map(|id| seen.get(*id).map(|n| (id.to_string(), n.clone()))).collect())
+    }
+
+    /// Refuses an unknown person; a replica whose database is unreachable
+    /// knows the persons of its gallery.
+    async fn known_person(&self, id: &str) -> Result<()> {
+        let in_gallery = || self.follows() && self.gallery_read().has_person(id);
+        if !self.database_up() && in_gallery() {
+            return Ok(());
+        }
+        match self.get_person(id).await {
+            Ok(_) => Ok(()),
+            Err(Error::DatabaseUnavailable(_) | Error::Unavailable(_)) if in_gallery() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //! verify, identify), `persons`, and `gallery` (the in-memory 1:N index and
 //! how it is loaded from the store).
 mod enroll;
+mod follow;
 mod gallery;
+mod keys;
 mod matching;
 mod persons;
 mod slots;
@@ -99,6 +101,8 @@ pub struct Service {
     /// held by a background index rebuild until it is swapped in).
     writes: Arc<tokio::sync::Mutex<()>>,
     faces_other_model: std::sync::atomic::AtomicUsize,
+    /// On a database shared by replicas: the place in the change log, the key ring.
+    follow: Option<follow::Follow>,
     model: String,
     pub config: ServiceConfig,
     pub started: Instant,
@@ -109,8 +113,18 @@ impl Service {
     pub async fn new(engine: Engine, store: Store, config: ServiceConfig) -> Result<Self> {
         let model = engine.pipeline().embedder.id().to_string();
         let dim = engine.pipeline().embedder.dim();
+        // The position is taken before the load: what commits meanwhile is
+        // in the gallery or after the position (applying it again is harmless).
+        let follow = match store.shared() {
+            true => {
+                let position = store.change_horizon().await?;
+                Some(follow::Follow::new(keys::KeyRing::load(&store).await?, position))
+            }
+            false => None,
+        };
         let (gallery, other) = load_gallery(&store, &model, dim, config.index).await?;
         Ok(Self {
+            follow,
             engine,
             store,
             gallery: Arc::new(RwLock::new(gallery)),
@@ -134,12 +148,19 @@ impl Service {
         &self.model
     }
 
-    /// Ready to serve: workers alive and the database answering.
+    /// Ready to serve: workers alive and the database answering (within
+    /// two seconds: a load balancer's health check must not hang).
     pub async fn ready(&self) -> std::result::Result<(), String> {
         if !self.engine.healthy() {
             return Err("the inference workers are not running".into());
         }
-        self.store.ping().await.map_err(|e| format!("the database does not answer: {e}"))
+        if !self.database_up() {
+            return Err("the database cannot be reached".into());
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(2), self.store.ping()).await {
+            Ok(answer) => answer.map_err(|e| format!("the database does not answer: {e}")),
+            Err(_) => Err("the database does not answer within 2 s".into()),
+        }
     }
 
     /// Runs `f` with the decoded image on an inference thread; the stage

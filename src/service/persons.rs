@@ -6,6 +6,7 @@ use crate::store::{FaceRecord, Person};
 
 impl Service {
     pub async fn create_person(&self, name: &str, metadata: Option<&serde_json::Value>, actor: &str) -> Result<Person> {
+        self.writable()?;
         let person = Person::new(name, metadata);
         self.store.create_person(&person, actor).await?;
         Ok(person)
@@ -30,11 +31,16 @@ impl Service {
         metadata: Option<Option<&serde_json::Value>>,
         actor: &str,
     ) -> Result<Person> {
+        self.writable()?;
+        if let Some(f) = &self.follow {
+            f.names.lock().remove(id);
+        }
         self.store.update_person(id, name, metadata, actor).await?.ok_or_else(|| Error::PersonNotFound(id.into()))
     }
 
     /// Deletes the person and every face; the gallery forgets them at once.
     pub async fn delete_person(&self, id: &str, actor: &str) -> Result<()> {
+        self.writable()?;
         let write = self.writes.clone().lock_owned().await;
         if !self.store.delete_person(id, actor).await? {
             return Err(Error::PersonNotFound(id.into()));

@@ -153,6 +153,11 @@ impl<I: Index + ?Sized> Gallery<I> {
         Some((self.candidate(hit), compared))
     }
 
+    /// Whether any face of this person is in the gallery.
+    pub fn has_person(&self, person_id: &str) -> bool {
+        self.persons.get(person_id).is_some()
+    }
+
     pub fn faces(&self) -> usize {
         self.index.faces()
     }

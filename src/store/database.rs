@@ -96,6 +96,9 @@ pub trait Database: Send + Sync {
     async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>>;
 
     // Following changes made by other processes (replicas).
+    /// Whether several processes may write this database at once (replicas
+    /// of the service): then each follows the change log.
+    fn shared(&self) -> bool;
     /// Where to start following: every change before this position is
     /// visible to any read made after this call (so a gallery loaded next
     /// holds it). Take it before loading.

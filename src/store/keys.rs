@@ -43,14 +43,26 @@ impl Store {
     /// The valid key a client presented, or None (malformed, unknown,
     /// revoked, or wrong secret: the caller cannot tell which).
     pub async fn authenticate(&self, presented: &SecretString) -> StoreResult<Option<ApiKey>> {
-        let Some((id, secret)) = split(presented.expose_secret()) else { return Ok(None) };
+        let Some(id) = presented_id(presented) else { return Ok(None) };
         let found = self.valid_key(id).await?;
-        // Hash the secret whether or not the id exists, so timing does not
-        // tell a known id from an unknown one.
-        let presented = digest(secret);
-        let Some((key, stored)) = found else { return Ok(None) };
-        Ok(bool::from(stored.as_slice().ct_eq(presented.as_slice())).then_some(key))
+        Ok(verify(presented, found))
     }
+}
+
+/// The id of a presented key; None when it is not shaped like a key.
+pub fn presented_id(presented: &SecretString) -> Option<&str> {
+    split(presented.expose_secret()).map(|(id, _)| id)
+}
+
+/// The key `found` under the presented key's id, when the presented secret
+/// is its secret (compared in constant time). The secret is hashed whether
+/// or not a key was found, so timing does not tell a known id from an
+/// unknown one.
+pub fn verify(presented: &SecretString, found: Option<(ApiKey, Vec<u8>)>) -> Option<ApiKey> {
+    let (_, secret) = split(presented.expose_secret())?;
+    let presented = digest(secret);
+    let (key, stored) = found?;
+    bool::from(stored.as_slice().ct_eq(presented.as_slice())).then_some(key)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use database::Database;
+pub use keys::{presented_id, verify as verify_key};
 pub use location::Location;
 pub use records::{
     ApiKey, AuditEntry, Change, ChangePos, FaceExport, FaceRecord, NewFace, NewKey, Person, StoredEmbedding, now,

@@ -204,6 +204,10 @@ impl Database for Postgres {
         keys::all_valid(&self.pool).await
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn change_horizon(&self) -> StoreResult<ChangePos> {
         changes::horizon(&self.pool).await
     }

@@ -216,6 +216,10 @@ impl Database for Sqlite {
         keys::all_valid(&self.pool).await
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn change_horizon(&self) -> StoreResult<ChangePos> {
         changes::horizon(&self.pool).await
     }
