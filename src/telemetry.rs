@@ -129,8 +129,9 @@ pub fn render(snapshot: Snapshot) -> Option<String> {
 }
 
 /// tract warns that opset 21 is newer than it is tested with; the parity tests
-/// cover these models, so that warning is hidden unless asked for.
-pub const DEFAULT_LOG_FILTER: &str = "info,tract_onnx=error";
+/// cover these models, so that warning is hidden unless asked for. PostgreSQL's
+/// notices at start-up ("relation already exists, skipping") are not news.
+pub const DEFAULT_LOG_FILTER: &str = "info,tract_onnx=error,sqlx::postgres::notice=warn";
 
 /// What keeps the log and trace outputs running (the OTLP exporter flushes
 /// when it is dropped).

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use super::args::{FaceArg, PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
 use crate::service::ServiceConfig;
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum PersonsCommand {
@@ -85,8 +85,17 @@ pub fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, 
     })
 }
 
+/// Commands that read a database never create one: a SQLite file must
+/// exist (a PostgreSQL database is checked by connecting to it).
+fn ensure_exists(db: &Path) -> Result<()> {
+    if let Location::Sqlite(path) = Location::parse(db)? {
+        anyhow::ensure!(path.is_file(), "no database at {}", path.display());
+    }
+    Ok(())
+}
+
 pub fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
-    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    ensure_exists(db)?;
     runtime(Threads::One)?.block_on(async {
         let store = crate::admin::open_store(db).await?;
         let (persons, faces) = match out {
@@ -120,7 +129,7 @@ pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>)
 }
 
 pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
-    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    ensure_exists(db)?;
     runtime(Threads::One)?.block_on(async {
         let store = crate::admin::open_store(db).await?;
         let code = match action {
@@ -151,7 +160,7 @@ pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
 }
 
 pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
-    anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+    ensure_exists(db)?;
     let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
@@ -183,7 +192,7 @@ pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
     use secrecy::ExposeSecret;
     let runtime = runtime(Threads::One)?;
     runtime.block_on(async {
-        let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
+        let store = Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))?;
         let code = match action {
             KeysCommand::Create { scope, name, quiet } => {
                 let name = crate::domain::valid_name(&name).map_err(|e| anyhow::anyhow!("invalid `name`: {e}"))?;
@@ -217,8 +226,8 @@ pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
 /// `visage backup`: a consistent copy while the service runs, checked.
 pub fn backup(dest: &Path, db: &Path) -> Result<ExitCode> {
     runtime(Threads::One)?.block_on(async {
-        anyhow::ensure!(db.is_file(), "no database at {}", db.display());
-        let store = Store::open(db).await.with_context(|| format!("opening {}", db.display()))?;
+        ensure_exists(db)?;
+        let store = Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))?;
         store.backup(dest).await.with_context(|| format!("backing up to {}", dest.display()))?;
         store.close().await;
         let copy = Store::open(dest).await?;

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Access control as an operator meets it: a key made with `visage keys create`
-# while the server runs closes the API at once; scopes give 403; health stays open.
+# while the server runs closes the API (at once on SQLite, within a second on
+# PostgreSQL, where the service follows the change log); scopes give 403;
+# health stays open.
 set -euo pipefail
 : "${BASE:?}" "${VISAGE_BIN:?}" "${STATE_DIR:?}"
 source "$(dirname "$0")/lib.sh"
 
-db="$STATE_DIR/visage.db"
+db="${DB:?}"
 admin=$("$VISAGE_BIN" keys create --scope admin --name ops --quiet --db "$db")
 matcher=$("$VISAGE_BIN" keys create --scope match --name kiosk --quiet --db "$db")
 
 curl --fail -s "$BASE/healthz" >/dev/null
+closed() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/info")" = 401 ]; }
+source "$(dirname "$0")/../lib/visage.sh"
+eventually 2 closed
 expect_status 401 "$BASE/v1/info"
 jq -e '.error.code == "unauthorized"' "$BODY_FILE" >/dev/null
 curl --fail -s -H "Authorization: Bearer $matcher" "$BASE/v1/info" | jq -e '.models.embedder' >/dev/null

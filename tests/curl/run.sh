@@ -18,12 +18,17 @@ ensure_bin || exit 2
 export DATA="$root/tests/data"
 STATE_DIR=$(mktemp -d)
 export STATE_DIR
+trap 'store_cleanup; rm -rf "$STATE_DIR"' EXIT
+store_init || exit 2
+# The database the scripts share: a SQLite file, or a PostgreSQL database.
+DB=$(new_db "$STATE_DIR/visage.db") || exit 2
+export DB
 port=$(free_port)
 export BASE="http://127.0.0.1:$port"
 server_pid=""
 
 start_server() {
-  start_visage "$port" "$STATE_DIR/server.log" --db "$STATE_DIR/visage.db"
+  start_visage "$port" "$STATE_DIR/server.log" --db "$DB"
   local rc=$?
   server_pid=$SERVER_PID
   return $rc
@@ -40,6 +45,7 @@ stop_server() {
 
 cleanup() {
   [ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
+  store_cleanup
   rm -rf "$STATE_DIR"
 }
 trap cleanup EXIT
@@ -70,5 +76,5 @@ run after_restart.sh
 run auth.sh
 stop_server
 [ "$failed" -eq 0 ] || { echo "server log:"; tail -30 "$STATE_DIR/server.log"; }
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed (store: ${VISAGE_TEST_STORE:-sqlite})"
 [ "$failed" -eq 0 ]

@@ -34,3 +34,44 @@ start_visage() {
   tail -20 "$log" >&2
   return 1
 }
+
+# The store under test: SQLite files (default) or, with
+# VISAGE_TEST_STORE=postgres, databases in a throwaway PostgreSQL cluster
+# of this script's own (tests/pg/cluster.sh). Call store_init once (after
+# setting a trap that calls store_cleanup), then new_db FILE for each
+# database: it prints FILE, or the URL of a fresh PostgreSQL database.
+PG_DIR=""
+store_init() {
+  case "${VISAGE_TEST_STORE:-sqlite}" in
+    sqlite) ;;
+    postgres)
+      PG_DIR=$(mktemp -d)
+      bash tests/pg/cluster.sh start "$PG_DIR" >/dev/null || return 2
+      ;;
+    *) echo "VISAGE_TEST_STORE=$VISAGE_TEST_STORE: expected sqlite or postgres" >&2; return 2 ;;
+  esac
+}
+new_db() {
+  if [ -n "$PG_DIR" ]; then bash tests/pg/cluster.sh createdb "$PG_DIR"; else echo "$1"; fi
+}
+store_cleanup() {
+  if [ -n "$PG_DIR" ]; then bash tests/pg/cluster.sh stop "$PG_DIR"; PG_DIR=""; fi
+}
+# db_sql DB SQL: runs SQL on the database (prints rows, one per line).
+db_sql() {
+  case "$1" in
+    postgres://*) "$(bash tests/pg/cluster.sh bin x)/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2" ;;
+    *) python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for row in c.execute(sys.argv[2]): print("|".join(map(str, row)))
+c.commit()' "$1" "$2" ;;
+  esac
+}
+# eventually SECONDS CMD...: runs CMD every 0.05 s until it succeeds, for at most SECONDS.
+eventually() {
+  local until=$(( $(date +%s%N) + ${1%.*} * 1000000000 )); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$(date +%s%N)" -lt "$until" ] || return 1
+    sleep 0.05
+  done
+}

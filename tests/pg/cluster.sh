@@ -7,6 +7,7 @@
 #   tests/pg/cluster.sh pause DIR     stop the server, keeping its data and port (fault tests)
 #   tests/pg/cluster.sh resume DIR    start it again
 #   tests/pg/cluster.sh stop DIR      stop it and remove DIR
+#   tests/pg/cluster.sh bin x         the folder of PostgreSQL's programs (psql, pg_dump)
 #
 # initdb refuses to run as root: as root the cluster belongs to the
 # `postgres` user that Debian's package creates. Durability settings are
@@ -61,6 +62,7 @@ case $cmd in
     url "$dir"
     ;;
   url) url "$dir" ;;
+  bin) bindir ;;
   createdb)
     name="t_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
     "$(bindir)/psql" -q -X -v ON_ERROR_STOP=1 "$(url "$dir")" -c "CREATE DATABASE $name" >/dev/null
