@@ -37,12 +37,19 @@ onnxruntime:
 test-data:
 	@$(PYTHON) models/fetch.py --manifest tests/data.toml --dest tests/data
 
-## curl and jq for the curl tests (installed with apt when missing and root).
+## curl and jq for the curl tests, PostgreSQL for the store and replica tests
+## (installed with apt when missing and root; the tests start throwaway
+## clusters of their own, never a system server).
 test-tools:
 	@command -v curl >/dev/null && command -v jq >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
 	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
+	@bash tests/pg/cluster.sh bin x >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+	    && { command -v systemctl >/dev/null && systemctl disable --now postgresql >/dev/null 2>&1 || true; }; \
+	  else echo "the store tests need PostgreSQL's server programs (initdb, pg_ctl): please install them" >&2; exit 1; fi; }
 
 ## Python tools of the tests (the OpenAPI validator, the Prometheus parser, Selenium).
 test-venv: target/test-venv/.installed
@@ -52,14 +59,20 @@ target/test-venv/.installed: tests/requirements.txt
 	touch $@
 
 ## Every test: unit, model parity (both backends), pipeline, HTTP, OpenAPI and
-## metrics tests; the curl tests against the binary on each backend; the admin
-## commands; the API against its OpenAPI document (schemathesis); the demo page
-## in headless Chromium; OpenTelemetry export; kill -9 runs.
+## metrics tests (the HTTP suite on SQLite and on PostgreSQL); the curl tests
+## against the binary on each backend and each store; the admin commands on
+## each store; three replicas on one PostgreSQL database; the API against its
+## OpenAPI document (schemathesis); the demo page in headless Chromium;
+## OpenTelemetry export; kill -9 runs.
 test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --all-targets --features $(TEST_FEATURES)
+	VISAGE_TEST_STORE=postgres $(CARGO) test --locked --features $(TEST_FEATURES) --test api
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/curl/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_TEST_STORE=postgres bash tests/curl/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_BACKEND=onnxruntime bash tests/curl/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/cli/admin.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_TEST_STORE=postgres bash tests/cli/admin.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/replicas/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/schemathesis/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/browser/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/otel/run.sh

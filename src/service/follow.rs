@@ -174,56 +174,60 @@ impl Service {
     /// notification, every [`POLL`] without one, and at once after a lost
     /// connection; marks the database down while it cannot be reached.
     pub async fn follow_changes(self: std::sync::Arc<Self>) {
+        use futures_util::StreamExt as _;
         let Some(f) = &self.follow else { return };
         let mut signals = None;
         loop {
-            if signals.is_none() {
-                signals = match self.store.change_signals().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "cannot listen for changes (yet)");
-                        None
-                    }
-                };
-            }
-            let start = Instant::now();
-            let caught = tokio::time::timeout(PROBE, self.catch_up()).await;
-            let ok = match caught {
-                Ok(Ok(n)) => {
-                    if n > 0 {
-                        tracing::debug!(changes = n, seconds = start.elapsed().as_secs_f64(), "caught up");
-                    }
-                    true
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "catching up with the change log failed");
-                    false
-                }
-                Err(_) => {
-                    tracing::warn!("catching up with the change log timed out");
-                    false
-                }
-            };
+            let ok = self.probe_catch_up().await;
             if f.up.swap(ok, Ordering::Relaxed) != ok {
                 if ok {
-                    tracing::info!("the database is reachable again: writes accepted, caught up");
+                    tracing::info!("the database is reachable again: writes accepted, changes followed");
                 } else {
                     tracing::error!("the database cannot be reached: writes refused, serving matches from memory");
                 }
             }
             if !ok {
                 signals = None;
+            } else if signals.is_none() {
+                // Listening starts after a catch-up: catch up once more at
+                // once, for what committed in between.
+                match tokio::time::timeout(PROBE, self.store.change_signals()).await {
+                    Ok(Ok(s)) => {
+                        signals = s;
+                        continue;
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot listen for changes; polling"),
+                    Err(_) => tracing::warn!("listening for changes timed out; polling"),
+                }
             }
             match signals.as_mut() {
-                Some(s) => {
-                    use futures_util::StreamExt as _;
-                    match tokio::time::timeout(POLL, s.next()).await {
-                        Ok(Some(Ok(()))) | Err(_) => {}
-                        // The connection was lost: notifications may have been missed.
-                        Ok(Some(Err(_)) | None) => signals = None,
-                    }
-                }
+                Some(s) => match tokio::time::timeout(POLL, s.next()).await {
+                    Ok(Some(Ok(()))) | Err(_) => {}
+                    // The connection was lost: notifications may have been missed.
+                    Ok(Some(Err(_)) | None) => signals = None,
+                },
                 None => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// One catch-up, bounded by [`PROBE`]; false when the database failed it.
+    async fn probe_catch_up(&self) -> bool {
+        let start = Instant::now();
+        match tokio::time::timeout(PROBE, self.catch_up()).await {
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    tracing::debug!(changes = n, seconds = start.elapsed().as_secs_f64(), "caught up");
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "catching up with the change log failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("catching up with the change log timed out");
+                false
             }
         }
     }

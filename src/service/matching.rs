@@ -82,6 +82,10 @@ pub enum DecisionRule {
     BestEnrolledFace,
 }
 
+/// Longest a replica waits for the names of identified persons before
+/// answering with the names it has seen.
+const NAMES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Service {
     pub async fn compare(&self, a: Bytes, b: Bytes) -> Result<Comparison> {
         let face_a = self.probe(a, FaceChoice::Largest).await?;
@@ -172,7 +176,8 @@ impl Service {
         Ok(Identification { threshold, gallery_size, faces })
     }
 
-    /// Names of the persons; a replica whose database is unreachable answers
+    /// Names of the persons; a replica whose database is unreachable (or
+    /// does not answer within [`NAMES_WAIT`]) answers
     /// with the names it has seen (others stay empty).
     async fn names<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashMap<String, String>> {
         let mut unique: Vec<&str> = ids.collect();
@@ -180,13 +185,17 @@ impl Service {
         unique.dedup();
         let Some(f) = &self.follow else { return Ok(self.store.person_names(&unique).await?) };
         if self.database_up() {
-            match self.store.person_names(&unique).await.map_err(Error::from) {
-                Ok(names) => {
+            // Not the pool's 5 s: a database that stopped answering must not hold up matches.
+            match tokio::time::timeout(NAMES_WAIT, self.store.person_names(&unique)).await {
+                Ok(Ok(names)) => {
                     f.names.lock().extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
                     return Ok(names);
                 }
-                Err(Error::DatabaseUnavailable(_) | Error::Unavailable(_)) => {}
-                Err(e) => return Err(e),
+                Ok(Err(e)) => match Error::from(e) {
+                    Error::DatabaseUnavailable(_) | Error::Unavailable(_) => {}
+                    e => return Err(e),
+                },
+                Err(_too_slow) => {}
             }
         }
         let seen = f.names.lock();

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Replicas: three `visage serve` processes on one PostgreSQL database (a
+# throwaway cluster of this script's own), each holding the gallery and the
+# keys in memory and following the others through the change log.
+#
+#  - enrolled on one, identified on the others; deleted on one, gone on the others;
+#  - a key created on one works on the others; revoked on one, refused by all;
+#  - concurrent writers on every replica, then every gallery equals the database;
+#  - the database stopped while they serve: /readyz 503, writes 503
+#    database_unavailable, identify and verify answered from memory; back:
+#    writes accepted and changes followed, without a restart;
+#  - kill -9 of a replica during enrollment: no acknowledged enrollment lost;
+#    started again, it loads the gallery and follows.
+#
+# Prints one line per check and "N passed, N failed".
+#   bash tests/replicas/run.sh        (VISAGE_BIN overrides the binary)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || { echo "the replica tests need $tool (make test installs it)" >&2; exit 2; }
+done
+source tests/lib/visage.sh
+ensure_bin || exit 2
+export RUST_LOG=${RUST_LOG:-warn,tract_onnx=error}
+work=$(mktemp -d)
+declare -A PID PORT
+loops=()
+cleanup() {
+  for p in "${PID[@]}" "${loops[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  store_cleanup
+  rm -rf "$work"
+}
+trap cleanup EXIT
+VISAGE_TEST_STORE=postgres store_init || exit 2
+DB=$(new_db unused) || exit 2
+ADMIN=$("$VISAGE_BIN" keys create --scope admin --name replicas --quiet --db "$DB" 2>>"$work/cli.log") || exit 2
+AUTH="Authorization: Bearer $ADMIN"
+
+start_replica() {
+  local name=$1
+  [ -n "${PORT[$name]:-}" ] || PORT[$name]=$(free_port)
+  start_visage "${PORT[$name]}" "$work/$name.log" --db "$DB" --workers 1 || return 1
+  PID[$name]=$SERVER_PID
+}
+url() { echo "http://127.0.0.1:${PORT[$1]}"; }
+sql() { db_sql "$DB" "$1"; }
+
+# enroll REPLICA PHOTO NAME: prints the new person's id.
+enroll() {
+  curl -sf -H "$AUTH" -F "image=@tests/data/$2" -F "name=$3" "$(url "$1")/v1/enroll" | jq -er .person_id
+}
+# who REPLICA PHOTO: the person identified in the photo, or "none".
+who() {
+  curl -sf -H "$AUTH" -F "image=@tests/data/$2" "$(url "$1")/v1/identify" | jq -r '.faces[0].match.person_id // "none"'
+}
+is_who() { [ "$(who "$1" "$2")" = "$3" ]; }
+# verified REPLICA PERSON PHOTO: the replica's gallery holds the person's face and it matches the photo.
+verified() {
+  curl -sf -H "$AUTH" -F "image=@tests/data/$3" -F "person_id=$2" "$(url "$1")/v1/verify" | jq -e '.match == true' >/dev/null
+}
+code() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
+# The gallery of a replica equals the database: faces and persons.
+gallery_is_db() {
+  local info faces persons
+  info=$(curl -sf -H "$AUTH" "$(url "$1")/v1/info") || return 1
+  faces=$(sql "SELECT count(*) FROM faces")
+  persons=$(sql "SELECT count(DISTINCT person_id) FROM faces")
+  [ "$(jq '.gallery.faces' <<<"$info")" = "$faces" ] && [ "$(jq '.gallery.persons' <<<"$info")" = "$persons" ]
+}
+all_galleries_are_db() { for r in "$@"; do gallery_is_db "$r" || return 1; done; }
+
+passed=0
+failed=0
+check() {
+  local name=$1; shift
+  if "$@"; then
+    echo "ok   replicas/$name"; passed=$((passed + 1))
+  else
+    echo "FAIL replicas/$name"; failed=$((failed + 1))
+  fi
+}
+
+for r in a b c; do start_replica "$r" || exit 1; done
+
+enrolled_on_one_identified_on_the_others() {
+  OBAMA=$(enroll a obama.jpg "Barack Obama") || return 1
+  eventually 5 is_who b obama2.jpg "$OBAMA" && eventually 5 is_who c obama2.jpg "$OBAMA"
+}
+
+deleted_on_one_gone_on_the_others() {
+  [ "$(code -X DELETE -H "$AUTH" "$(url b)/v1/persons/$OBAMA")" = 204 ] || return 1
+  eventually 5 is_who a obama2.jpg none && eventually 5 is_who c obama2.jpg none
+}
+
+key_created_on_one_works_everywhere_and_revoked_on_one_is_refused_by_all() {
+  local key id
+  key=$(curl -sf -H "$AUTH" -H 'content-type: application/json' -d '{"name": "kiosk", "scope": "match"}' \
+    "$(url a)/v1/keys" | jq -er .key) || return 1
+  id=$(echo "$key" | cut -d_ -f2)
+  works() { [ "$(code -H "Authorization: Bearer $key" "$(url "$1")/v1/info")" = "$2" ]; }
+  works a 200 || return 1
+  eventually 5 works b 200 && eventually 5 works c 200 || return 1
+  [ "$(code -X DELETE -H "$AUTH" "$(url c)/v1/keys/$id")" = 204 ] || return 1
+  works c 401 || return 1
+  eventually 5 works a 401 && eventually 5 works b 401
+}
+
+# Each replica's writer enrolls 6 persons and deletes every third, all at once.
+concurrent_writers_leave_every_gallery_equal_to_the_database() {
+  local photos=(obama.jpg obama2.jpg obama3.jpg biden.jpg) pids=() r
+  for r in a b c; do
+    (
+      for i in 1 2 3 4 5 6; do
+        id=$(enroll "$r" "${photos[$(( (i + ${#r}) % 4 ))]}" "writer $r #$i") || exit 1
+        if [ $((i % 3)) = 0 ]; then
+          [ "$(code -X DELETE -H "$AUTH" "$(url "$r")/v1/persons/$id")" = 204 ] || exit 1
+        fi
+      done
+    ) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || return 1; done
+  [ "$(sql "SELECT count(*) FROM persons WHERE name LIKE 'writer %'")" = 12 ] || return 1
+  eventually 5 all_galleries_are_db a b c
+}
+
+database_stopped_while_replicas_serve() {
+  local biden
+  BIDEN=$(enroll a biden.jpg "Joe Biden") || return 1
+  biden=$BIDEN
+  eventually 5 verified b "$biden" biden.jpg || return 1
+  # Identify load on b for the whole outage: every answer from memory.
+  : >"$work/load.codes"
+  (
+    while true; do
+      curl -s -o "$work/load.body" -w '%{http_code}\n' -H "$AUTH" -F image=@tests/data/obama2.jpg \
+        "$(url b)/v1/identify" >>"$work/load.codes"
+    done
+  ) &
+  LOAD=$!
+  loops+=($LOAD)
+  bash tests/pg/cluster.sh pause "$PG_DIR" || return 1
+  not_ready() { [ "$(code "$(url "$1")/readyz")" = 503 ]; }
+  eventually 10 not_ready a && eventually 10 not_ready b && eventually 10 not_ready c || { echo "readyz stayed 200" >&2; return 1; }
+  refused() {
+    [ "$(code -H "$AUTH" -F image=@tests/data/obama.jpg -F name=x "$(url a)/v1/enroll")" = 503 ] \
+      && jq -e '.error.code == "database_unavailable"' "$work/body" >/dev/null
+  }
+  eventually 10 refused || { echo "writes not refused: $(cat "$work/body")" >&2; return 1; }
+  sleep 2   # the load goes on against the stopped database
+  verified c "$biden" biden.jpg || { echo "verify failed during the outage" >&2; return 1; }
+  [ "$(code -H "$AUTH" -F image=@tests/data/biden.jpg "$(url c)/v1/identify")" = 200 ] || { cat "$work/body" >&2; return 1; }
+}
+
+database_back_writes_accepted_and_followed_without_restart() {
+  local probe codes
+  bash tests/pg/cluster.sh resume "$PG_DIR" || return 1
+  ready() { [ "$(code "$(url "$1")/readyz")" = 200 ]; }
+  eventually 10 ready a && eventually 10 ready b && eventually 10 ready c || { echo "not ready again" >&2; return 1; }
+  probe=$(enroll a obama.jpg "after the outage") || return 1
+  eventually 5 verified c "$probe" obama2.jpg || return 1
+  kill "$LOAD" 2>/dev/null; wait "$LOAD" 2>/dev/null
+  codes=$(sort "$work/load.codes" | uniq -c | tr -s ' \n' ' ')
+  echo "     identify on b during the outage and the recovery (count, status):$codes" >&2
+  [ "$(grep -c '^200$' "$work/load.codes")" -gt 0 ] && [ -z "$(grep -v '^200$' "$work/load.codes")" ]
+}
+
+kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back() {
+  local w pids=() acked present=0 person
+  : >"$work/acked"
+  for w in 1 2; do
+    (
+      i=0
+      while true; do
+        i=$((i + 1))
+        c=$(curl -s -o "$work/k.$w" -w '%{http_code}' -H "$AUTH" -F image=@tests/data/obama3.jpg \
+          -F "name=kill $w #$i" "$(url a)/v1/enroll")
+        [ "$c" = 201 ] && jq -r .person_id "$work/k.$w" >>"$work/acked"
+      done
+    ) &
+    pids+=($!)
+  done
+  sleep 3
+  kill -KILL "${PID[a]}"; wait "${PID[a]}" 2>/dev/null
+  for w in "${pids[@]}"; do kill "$w" 2>/dev/null; wait "$w" 2>/dev/null; done
+  acked=$(wc -l <"$work/acked")
+  while read -r person; do
+    [ "$(curl -sf -H "$AUTH" "$(url b)/v1/persons/$person" | jq '.faces | length')" = 1 ] && present=$((present + 1))
+  done <"$work/acked"
+  echo "     kill -9: acknowledged $acked, present $present" >&2
+  [ "$acked" -gt 0 ] && [ "$present" = "$acked" ] || return 1
+  start_replica a || return 1
+  gallery_is_db a || return 1
+  person=$(enroll b obama.jpg "after the restart") || return 1
+  eventually 5 verified a "$person" obama2.jpg && eventually 5 all_galleries_are_db a b c
+}
+
+check enrolled-on-one-identified-on-the-others enrolled_on_one_identified_on_the_others
+check deleted-on-one-gone-on-the-others deleted_on_one_gone_on_the_others
+check key-revoked-on-one-refused-by-all key_created_on_one_works_everywhere_and_revoked_on_one_is_refused_by_all
+check concurrent-writers-galleries-equal-the-database concurrent_writers_leave_every_gallery_equal_to_the_database
+check database-stopped database_stopped_while_replicas_serve
+check database-back database_back_writes_accepted_and_followed_without_restart
+check kill9-during-enrollment kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back
+if [ "$failed" -ne 0 ]; then
+  for r in a b c; do echo "--- $r.log"; tail -15 "$work/$r.log"; done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
