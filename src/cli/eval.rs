@@ -151,6 +151,9 @@ pub struct GalleryBenchArgs {
     /// Folder for the temporary databases (default: the system temp folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Measure in this empty database instead (a `postgres://` URL, say), for one size.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
     /// The index to measure; for hnsw, recall@1 against exact search is reported.
@@ -216,7 +219,7 @@ pub fn bench_models(args: ModelBenchArgs) -> Result<ExitCode> {
 
 /// `visage bench-gallery`.
 pub fn bench_gallery(args: GalleryBenchArgs) -> Result<ExitCode> {
-    let GalleryBenchArgs { sizes, queries, dim, top_k, dir, json, index } = args;
-    let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, json, index: index.config() };
+    let GalleryBenchArgs { sizes, queries, dim, top_k, dir, db, json, index } = args;
+    let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, db, json, index: index.config() };
     runtime(Threads::Many)?.block_on(crate::eval::gallery_bench::run(o))
 }

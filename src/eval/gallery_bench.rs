@@ -1,6 +1,7 @@
 //! `visage bench-gallery`: 1:N search at scale. Synthetic unit embeddings are
 //! inserted through the store (one person and one face each), the gallery is
-//! loaded from SQLite as at start-up, and probes are searched one at a time.
+//! loaded from the store as at start-up (temporary SQLite files, or the
+//! database `--db` names), and probes are searched one at a time.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -26,6 +27,9 @@ pub struct GalleryBenchOptions {
     pub top_k: usize,
     /// Folder for the temporary databases (None: the system temp folder).
     pub dir: Option<PathBuf>,
+    /// An empty database to measure in instead of temporary SQLite files
+    /// (a PostgreSQL database, say); then only one size.
+    pub db: Option<PathBuf>,
     pub json: bool,
     /// The index measured; for HNSW, recall@1 against exact search is reported.
     pub index: IndexConfig,
@@ -83,6 +87,15 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 const MODEL: &str = "synthetic@sha256:0";
 
 pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
+    if let Some(db) = &args.db {
+        anyhow::ensure!(args.sizes.len() == 1, "with --db, give one size (--sizes N): the database is not emptied");
+        let row = measure(&args, args.sizes[0], db).await?;
+        match args.json {
+            true => println!("{}", serde_json::to_string(&[row])?),
+            false => print_row(&row),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir =
         args.dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("visage-gallery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
