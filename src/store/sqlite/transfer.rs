@@ -44,7 +44,10 @@ pub(super) async fn import_person(
     faces: &[FaceExport],
     actor: &str,
 ) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
+    // The write lock from the start: a deferred transaction that reads
+    // first and then writes fails at once ("database is locked") when
+    // another connection wrote in between, instead of waiting its turn.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     if persons::exists(&mut *tx, &person.id).await? {
         return Ok(false);
     }
