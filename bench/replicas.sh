@@ -2,14 +2,15 @@
 # One SQLite node against two replicas on PostgreSQL, in the same run, on
 # the same machine: enrollments/s and identifications/s (wrk, 8 clients; the
 # replicas get 4 each, through no load balancer), then how fast a change
-# acknowledged by one replica is seen by the other (bench/replicas.py).
+# acknowledged by one replica is seen by the other (bench/replicas.py), idle
+# and while both serve identifications.
 # Both sides have two inference threads in all (the node --workers 2, each
 # replica --workers 1). On a 2-core machine the replicas share the cores
 # with each other and with PostgreSQL: the figures show the cost of the
 # shared store and of following, not the gain of more machines, which only
 # more machines can show.
 #
-#   bash bench/replicas.sh        # DURATION=15s N=200 (enrollments timed) M=30 (revocations timed)
+#   bash bench/replicas.sh        # DURATION=15s N=200 (enrollments timed; half as many under load) M=30 (revocations timed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -55,7 +56,7 @@ rate() {
   for r in "${runs[@]}"; do wait "$r"; done
   for f in "${files[@]}"; do
     total=$(awk -v t="$total" '/Requests\/sec/ {printf "%.1f", t + $2}' "$f")
-    bad=$(( bad + $(awk '/Non-2xx/ {print $NF}' "$f" | tr -d '\n' | sed 's/^$/0/') ))
+    bad=$(( bad + $(awk '/Non-2xx/ {n = $NF} END {print n + 0}' "$f") ))
   done
   printf '%-40s %10s req/s   non-2xx %s\n' "$label" "$total" "$bad"
 }
@@ -88,3 +89,13 @@ echo "galleries: a $(curl -sf -H "Authorization: Bearer $KEY" "$a/v1/info" | jq 
 echo
 echo "== propagation between the two replicas (idle otherwise)"
 python3 bench/replicas.py "$a" "$b" tests/data/obama.jpg "$N" "$M"
+echo
+echo "== propagation while both replicas serve identify (2 wrk clients each)"
+loads=()
+for u in "$a" "$b"; do
+  IMG=tests/data/obama2.jpg wrk -t 1 -c 2 -d 600s -s bench/post_image.lua -H "Authorization: Bearer $KEY" "$u/v1/identify" >/dev/null &
+  loads+=($!)
+done
+sleep 2
+python3 bench/replicas.py "$a" "$b" tests/data/obama.jpg "$(( N / 2 ))" "$M"
+for l in "${loads[@]}"; do kill "$l" 2>/dev/null; wait "$l" 2>/dev/null; done
