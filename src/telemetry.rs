@@ -31,6 +31,10 @@ pub const GALLERY_FACES: &str = "visage_gallery_faces";
 pub const GALLERY_PERSONS: &str = "visage_gallery_persons";
 /// Stored faces embedded by another model (never compared).
 pub const GALLERY_OTHER_MODEL: &str = "visage_gallery_faces_other_model";
+/// 1 while the database answers (a replica's last catch-up succeeded), else 0.
+pub const DATABASE_UP: &str = "visage_database_up";
+/// Changes made by other replicas or admin commands, read from the change log and applied.
+pub const CHANGES_FOLLOWED: &str = "visage_changes_followed_total";
 
 const LATENCY_BUCKETS: [f64; 15] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -104,6 +108,11 @@ pub fn record_rejection() {
     metrics::counter!(QUEUE_REJECTED).increment(1);
 }
 
+/// Changes read from the change log and applied by a replica.
+pub fn record_changes_followed(count: usize) {
+    metrics::counter!(CHANGES_FOLLOWED).increment(count as u64);
+}
+
 /// Values read at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Snapshot {
@@ -113,6 +122,7 @@ pub struct Snapshot {
     pub gallery_faces: usize,
     pub gallery_persons: usize,
     pub gallery_other_model: usize,
+    pub database_up: bool,
 }
 
 /// The Prometheus text exposition, with `snapshot`'s gauges set first.
@@ -124,6 +134,7 @@ pub fn render(snapshot: Snapshot) -> Option<String> {
     metrics::gauge!(GALLERY_FACES).set(snapshot.gallery_faces as f64);
     metrics::gauge!(GALLERY_PERSONS).set(snapshot.gallery_persons as f64);
     metrics::gauge!(GALLERY_OTHER_MODEL).set(snapshot.gallery_other_model as f64);
+    metrics::gauge!(DATABASE_UP).set(if snapshot.database_up { 1.0 } else { 0.0 });
     handle.run_upkeep();
     Some(handle.render())
 }

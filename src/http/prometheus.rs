@@ -46,6 +46,7 @@ pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         gallery_faces: gallery.faces,
         gallery_persons: gallery.persons,
         gallery_other_model: gallery.faces_other_model,
+        database_up: s.service.database_up(),
     };
     let text = telemetry::render(snapshot)
         .ok_or_else(|| Error::Unavailable("metrics are off: another metrics recorder is installed".into()))?;

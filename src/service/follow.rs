@@ -16,6 +16,7 @@ use super::Service;
 use super::keys::KeyRing;
 use crate::error::{Error, Result};
 use crate::store::{Change, ChangePos};
+use crate::telemetry;
 
 /// Longest wait between two catch-ups without a notification.
 pub const POLL: Duration = Duration::from_millis(1000);
@@ -110,6 +111,7 @@ impl Service {
             let changes = self.store.changes_after(*position, BATCH).await?;
             let Some(last) = changes.last().map(|c| c.pos) else { break };
             self.apply(f, Touched::of(&changes)).await?;
+            telemetry::record_changes_followed(changes.len());
             *position = last;
             read += changes.len();
             if changes.len() < BATCH as usize {

@@ -6,6 +6,7 @@
 //! embedded default; PostgreSQL (`postgres/`, `migrations/postgres/`) is
 //! the store several replicas share.
 mod database;
+mod forward;
 mod keys;
 mod location;
 mod postgres;

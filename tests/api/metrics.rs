@@ -91,6 +91,7 @@ async fn metrics_show_requests_stages_queue_and_gallery() {
     assert!(value(&samples, "visage_faces_per_photo_bucket", &[("le", "1")]).is_some());
     assert_eq!(value(&samples, "visage_gallery_faces", &[]), Some(1.0));
     assert_eq!(value(&samples, "visage_gallery_persons", &[]), Some(1.0));
+    assert_eq!(value(&samples, "visage_database_up", &[]), Some(1.0));
     assert_eq!(value(&samples, "visage_inference_queue_depth", &[]), Some(0.0));
     assert!(value(&samples, "visage_inference_queue_capacity", &[]).is_some_and(|c| c >= 1.0));
     assert!(text.contains("# TYPE visage_http_request_duration_seconds histogram"));

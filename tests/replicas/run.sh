@@ -148,6 +148,8 @@ database_stopped_while_replicas_serve() {
       && jq -e '.error.code == "database_unavailable"' "$work/body" >/dev/null
   }
   eventually 10 refused || { echo "writes not refused: $(cat "$work/body")" >&2; return 1; }
+  gauge() { curl -sf -H "$AUTH" "$(url b)/metrics" | grep -qx "visage_database_up $1"; }
+  eventually 5 gauge 0 || { echo "database_up gauge not 0" >&2; return 1; }
   sleep 2   # the load goes on against the stopped database
   verified c "$biden" biden.jpg || { echo "verify failed during the outage" >&2; return 1; }
   [ "$(code -H "$AUTH" -F image=@tests/data/biden.jpg "$(url c)/v1/identify")" = 200 ] || { cat "$work/body" >&2; return 1; }
@@ -158,6 +160,7 @@ database_back_writes_accepted_and_followed_without_restart() {
   bash tests/pg/cluster.sh resume "$PG_DIR" || return 1
   ready() { [ "$(code "$(url "$1")/readyz")" = 200 ]; }
   eventually 10 ready a && eventually 10 ready b && eventually 10 ready c || { echo "not ready again" >&2; return 1; }
+  eventually 5 gauge 1 || { echo "database_up gauge not 1" >&2; return 1; }
   probe=$(enroll a obama.jpg "after the outage") || return 1
   eventually 5 verified c "$probe" obama2.jpg || return 1
   kill "$LOAD" 2>/dev/null; wait "$LOAD" 2>/dev/null

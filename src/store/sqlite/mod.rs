@@ -78,8 +78,7 @@ impl Sqlite {
     }
 }
 
-#[async_trait::async_trait]
-impl Database for Sqlite {
+super::forward::database_impl!(Sqlite {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -108,71 +107,12 @@ impl Database for Sqlite {
         Ok(rows.join("; "))
     }
 
-    async fn create_person(&self, person: &Person, actor: &str) -> StoreResult<()> {
-        persons::create(&self.pool, person, actor).await
-    }
-
-    async fn get_person(&self, id: &str) -> StoreResult<Option<Person>> {
-        persons::get(&self.pool, id).await
-    }
-
-    async fn find_person_by_name(&self, name: &str) -> StoreResult<Option<Person>> {
-        persons::find_by_name(&self.pool, name).await
-    }
-
-    async fn list_persons(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<Person>> {
-        persons::list(&self.pool, limit, cursor).await
-    }
-
-    async fn person_names(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
-        persons::names(&self.pool, ids).await
-    }
-
-    async fn update_person(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        metadata: Option<Option<&serde_json::Value>>,
-        actor: &str,
-    ) -> StoreResult<Option<Person>> {
-        persons::update(&self.pool, id, name, metadata, actor).await
-    }
-
     async fn delete_person(&self, id: &str, actor: &str) -> StoreResult<bool> {
         Ok(self.purged(persons::delete(&self.pool, id, actor).await?).await)
     }
 
-    async fn add_face(&self, person_id: &str, face: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
-        faces::add(&self.pool, person_id, face, actor).await
-    }
-
-    async fn create_person_with_face(
-        &self,
-        person: &Person,
-        face: &NewFace<'_>,
-        actor: &str,
-    ) -> StoreResult<FaceRecord> {
-        faces::create_person_with(&self.pool, person, face, actor).await
-    }
-
-    async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
-        faces::list(&self.pool, person_id).await
-    }
-
     async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
         Ok(self.purged(faces::delete(&self.pool, person_id, face_id, actor).await?).await)
-    }
-
-    fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
-        faces::embeddings(&self.pool)
-    }
-
-    async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
-        transfer::has_face_from(&self.pool, person_id, source_sha256).await
-    }
-
-    async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
-        transfer::faces_not_of_model(&self.pool, model).await
     }
 
     async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool> {
@@ -180,63 +120,11 @@ impl Database for Sqlite {
         Ok(self.purged(transfer::replace_embedding(&self.pool, face, embedding, actor).await?).await)
     }
 
-    async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
-        faces::bulk_enroll(&self.pool, items, model).await
-    }
-
-    async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
-        transfer::export_faces(&self.pool, person_id).await
-    }
-
-    async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool> {
-        transfer::import_person(&self.pool, person, faces, actor).await
-    }
-
-    async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()> {
-        keys::insert(&self.pool, key, secret_sha256, actor).await
-    }
-
-    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        keys::list(&self.pool).await
-    }
-
-    async fn revoke_key(&self, id: &str, actor: &str) -> StoreResult<bool> {
-        keys::revoke(&self.pool, id, actor).await
-    }
-
-    async fn active_keys(&self) -> StoreResult<i64> {
-        keys::active(&self.pool).await
-    }
-
-    async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>> {
-        keys::valid(&self.pool, id).await
-    }
-
-    async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
-        keys::all_valid(&self.pool).await
-    }
-
     fn shared(&self) -> bool {
         false
-    }
-
-    async fn change_horizon(&self) -> StoreResult<ChangePos> {
-        changes::horizon(&self.pool).await
-    }
-
-    async fn changes_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>> {
-        changes::after(&self.pool, after, limit).await
     }
 
     async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>> {
         Ok(None)
     }
-
-    async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>> {
-        changes::embeddings_of(&self.pool, face_ids, person_ids).await
-    }
-
-    async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
-        audit::log(&self.pool, limit, before).await
-    }
-}
+});
