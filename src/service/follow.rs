@@ -20,8 +20,18 @@ use crate::telemetry;
 
 /// Longest wait between two catch-ups without a notification.
 pub const POLL: Duration = Duration::from_millis(1000);
-/// Longest a catch-up may take before the database counts as unreachable.
+/// Longest one database call of a catch-up may take before the database
+/// counts as unreachable (waiting for this replica's own writes, or for an
+/// index rebuild, does not count).
 const PROBE: Duration = Duration::from_secs(2);
+
+/// `call`, or `database_unavailable` when it takes longer than [`PROBE`].
+async fn probed<T>(call: impl std::future::Future<Output = crate::store::StoreResult<T>>) -> Result<T> {
+    match tokio::time::timeout(PROBE, call).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(Error::DatabaseUnavailable(format!("the database did not answer within {PROBE:?}"))),
+    }
+}
 /// Changes read per query.
 const BATCH: u32 = 1000;
 
@@ -108,7 +118,7 @@ impl Service {
         let mut position = f.position.lock().await;
         let mut read = 0;
         loop {
-            let changes = self.store.changes_after(*position, BATCH).await?;
+            let changes = probed(self.store.changes_after(*position, BATCH)).await?;
             let Some(last) = changes.last().map(|c| c.pos) else { break };
             self.apply(f, Touched::of(&changes)).await?;
             telemetry::record_changes_followed(changes.len());
@@ -123,7 +133,7 @@ impl Service {
 
     async fn apply(&self, f: &Follow, t: Touched) -> Result<()> {
         for id in &t.keys {
-            f.keys.refresh(&self.store, id).await?;
+            probed(f.keys.refresh(&self.store, id)).await?;
         }
         {
             let mut names = f.names.lock();
@@ -139,7 +149,7 @@ impl Service {
         let write = self.writes.clone().lock_owned().await;
         let faces: Vec<&str> = t.faces.iter().map(String::as_str).collect();
         let persons: Vec<&str> = t.persons.iter().map(String::as_str).collect();
-        let found = self.store.embeddings_of(&faces, &persons).await?;
+        let found = probed(self.store.embeddings_of(&faces, &persons)).await?;
         let model = self.model.clone();
         let other = self
             .change_gallery(write, move |g| {
@@ -213,23 +223,25 @@ impl Service {
         }
     }
 
-    /// One catch-up, bounded by [`PROBE`]; false when the database failed it.
+    /// One catch-up; false when the database could not be reached (a call
+    /// failed to connect or took longer than [`PROBE`]). Any other failure
+    /// is logged and the same changes are tried again at the next round.
     async fn probe_catch_up(&self) -> bool {
         let start = Instant::now();
-        match tokio::time::timeout(PROBE, self.catch_up()).await {
-            Ok(Ok(n)) => {
+        match self.catch_up().await {
+            Ok(n) => {
                 if n > 0 {
                     tracing::debug!(changes = n, seconds = start.elapsed().as_secs_f64(), "caught up");
                 }
                 true
             }
-            Ok(Err(e)) => {
+            Err(e @ (Error::DatabaseUnavailable(_) | Error::Unavailable(_))) => {
                 tracing::warn!(error = %e, "catching up with the change log failed");
                 false
             }
-            Err(_) => {
-                tracing::warn!("catching up with the change log timed out");
-                false
+            Err(e) => {
+                tracing::error!(error = %e, "applying followed changes failed; retrying at the next round");
+                true
             }
         }
     }
