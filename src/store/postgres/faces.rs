@@ -48,6 +48,24 @@ impl From<FaceRow> for FaceRecord {
     }
 }
 
+/// A statement under construction.
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds what an embedding run produces, in column order: `embedding`,
+/// `model`, `box_x`, `box_y`, `box_width`, `box_height`, `landmarks`,
+/// `score`, `quality` (inserts and re-embeddings alike).
+pub(super) fn bind_embedded<'q>(q: PgQuery<'q>, r: &'q FaceRecord, embedding: &[f32]) -> PgQuery<'q> {
+    q.bind(embedding_to_blob(embedding))
+        .bind(&r.model)
+        .bind(r.bbox.x)
+        .bind(r.bbox.y)
+        .bind(r.bbox.width)
+        .bind(r.bbox.height)
+        .bind(Json(&r.landmarks))
+        .bind(r.score)
+        .bind(Json(&r.quality))
+}
+
 /// Writes one face row as it is (new enrollments and imports alike).
 pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
     exec: E,
@@ -56,25 +74,13 @@ pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
     source_sha256: Option<&str>,
 ) -> StoreResult<()> {
     let person = new_uuid(&r.person_id)?;
-    let done = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
          score, quality, created_at, source_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(new_uuid(&r.id)?)
-    .bind(person)
-    .bind(embedding_to_blob(embedding))
-    .bind(&r.model)
-    .bind(r.bbox.x)
-    .bind(r.bbox.y)
-    .bind(r.bbox.width)
-    .bind(r.bbox.height)
-    .bind(Json(&r.landmarks))
-    .bind(r.score)
-    .bind(Json(&r.quality))
-    .bind(at(&r.created_at)?)
-    .bind(source_sha256)
-    .execute(exec)
-    .await;
+    .bind(person);
+    let done = bind_embedded(insert, r, embedding).bind(at(&r.created_at)?).bind(source_sha256).execute(exec).await;
     match done {
         Ok(_) => Ok(()),
         // The person vanished (foreign key): report it as such.

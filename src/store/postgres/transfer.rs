@@ -1,12 +1,11 @@
 //! Bulk operations of the admin commands: look-ups by photo hash, export and
 //! import of persons with their embeddings, and re-embedding.
 use sqlx::PgPool;
-use sqlx::types::Json;
 
 use super::convert::uuid;
-use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, insert_record};
+use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, bind_embedded, insert_record};
 use super::{audit, persons};
-use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding, embedding_to_blob};
+use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &PgPool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -87,22 +86,11 @@ pub(super) async fn replace_embedding(
 ) -> StoreResult<bool> {
     let Some(f) = uuid(&face.id) else { return Ok(false) };
     let mut tx = pool.begin().await?;
-    let done = sqlx::query(
+    let update = sqlx::query(
         "UPDATE faces SET embedding = $1, model = $2, box_x = $3, box_y = $4, box_width = $5, box_height = $6, \
          landmarks = $7, score = $8, quality = $9 WHERE id = $10",
-    )
-    .bind(embedding_to_blob(embedding))
-    .bind(&face.model)
-    .bind(face.bbox.x)
-    .bind(face.bbox.y)
-    .bind(face.bbox.width)
-    .bind(face.bbox.height)
-    .bind(Json(&face.landmarks))
-    .bind(face.score)
-    .bind(Json(&face.quality))
-    .bind(f)
-    .execute(&mut *tx)
-    .await?;
+    );
+    let done = bind_embedded(update, face, embedding).bind(f).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
