@@ -59,6 +59,10 @@ pub trait Index: Send + Sync {
     fn best_of_person(&self, query: &[f32], person: Slot) -> Option<(Hit, usize)>;
     fn faces(&self) -> usize;
     fn persons(&self) -> usize;
+    /// The `i`-th face held, for `i` below [`Index::faces`] (in no
+    /// particular order, which changes as faces come and go): its slot, its
+    /// person's and its embedding.
+    fn entry(&self, i: usize) -> Option<(Slot, Slot, &[f32])>;
     /// Bytes held, approximately (for the memory report).
     fn memory_bytes(&self) -> usize;
     /// The index's name, for /v1/info.
@@ -262,6 +266,10 @@ impl Index for ExactIndex {
 
     fn faces(&self) -> usize {
         self.row_face.len()
+    }
+
+    fn entry(&self, i: usize) -> Option<(Slot, Slot, &[f32])> {
+        (i < self.row_face.len()).then(|| (self.row_face[i], self.row_person[i], self.row(i)))
     }
 
     fn persons(&self) -> usize {

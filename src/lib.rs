@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod calibration;
 pub mod cli;
 pub mod domain;
 pub mod engine;

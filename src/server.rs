@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::Engine;
 use crate::http::{AppState, app};
-use crate::service::{Service, ServiceConfig};
+use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
 
@@ -29,10 +29,8 @@ pub struct Config {
     /// The service's rules; its two thresholds are replaced at start-up by
     /// the overrides below or, without them, by the embedder's defaults.
     pub service: ServiceConfig,
-    /// 1:1 threshold set explicitly (None: the embedder's default).
-    pub verify_threshold: Option<f32>,
-    /// 1:N threshold set explicitly (None: the embedder's default).
-    pub identify_threshold: Option<f32>,
+    /// How the two thresholds are to be set.
+    pub thresholds: ThresholdChoice,
     /// Serve without keys on a non-loopback address (while no key exists).
     pub insecure_no_auth: bool,
     /// Longest a client may take to send a request's headers (slow-loris guard).
@@ -66,8 +64,7 @@ impl Default for Config {
             metrics_addr: None,
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
-            verify_threshold: None,
-            identify_threshold: None,
+            thresholds: ThresholdChoice::default(),
         }
     }
 }
@@ -105,13 +102,7 @@ impl Application {
             embedder = %pipeline.embedder.id(),
             "models loaded and warmed up"
         );
-        // Cosines of different embedders live on different scales: each
-        // brings its own thresholds unless they were set explicitly.
-        let mut rules = config.service.clone();
-        let e = &pipeline.embedder;
-        rules.verify_threshold = config.verify_threshold.or(e.threshold).unwrap_or(rules.verify_threshold);
-        rules.identify_threshold =
-            config.identify_threshold.or(e.identify_threshold).unwrap_or(rules.identify_threshold);
+        let rules = config.thresholds.apply(config.service.clone(), &pipeline, &config.models_dir)?;
         let engine = Engine::start(Arc::new(pipeline), config.workers, config.queue)?;
         let db = Location::redact(&config.db);
         let store = Store::open(&config.db).await.with_context(|| format!("opening {db}"))?;

@@ -11,7 +11,7 @@ use crate::domain::Scope;
 use crate::gallery::{HnswParams, IndexConfig, IndexKind};
 use crate::model::{Backend, BackendConfig};
 use crate::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
-use crate::service::{FaceChoice, ServiceConfig};
+use crate::service::{FaceChoice, ServiceConfig, ThresholdChoice};
 use crate::vision::decode::DecodeLimits;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::{Pipeline, PipelineConfig};
@@ -67,13 +67,8 @@ pub struct ServeArgs {
     /// Largest image width or height, in pixels.
     #[arg(long, env = "VISAGE_MAX_DIMENSION", default_value_t = DecodeLimits::default().max_dimension)]
     pub max_dimension: u32,
-    /// Cosine similarity at or above which verify and compare say "match" (default: the model's).
-    #[arg(long, env = "VISAGE_VERIFY_THRESHOLD")]
-    pub verify_threshold: Option<f32>,
-    /// Cosine similarity at or above which identify names a person (stricter
-    /// than 1:1; default: the embedder's).
-    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD")]
-    pub identify_threshold: Option<f32>,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
     /// Smallest face (box side, px) accepted for enrollment.
     #[arg(long, env = "VISAGE_MIN_FACE_SIZE", default_value_t = ServiceConfig::default().min_face_size)]
     pub min_face_size: f32,
@@ -126,8 +121,7 @@ impl ServeArgs {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),
-            verify_threshold: self.verify_threshold,
-            identify_threshold: self.identify_threshold,
+            thresholds: self.thresholds.choice()?,
             service: ServiceConfig {
                 min_face_size: self.min_face_size,
                 min_sharpness: self.min_sharpness,
@@ -138,7 +132,41 @@ impl ServeArgs {
         };
         c.pipeline.decode = DecodeLimits { max_pixels: self.max_pixels, max_dimension: self.max_dimension };
         c.pipeline.detector.top_k = c.service.max_faces.max(c.pipeline.detector.top_k);
-        for (name, t) in [("verify", c.verify_threshold), ("identify", c.identify_threshold)] {
+        Ok(c)
+    }
+}
+
+/// How the 1:1 and 1:N thresholds are set (serve and calibrate).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ThresholdArgs {
+    /// Cosine similarity at or above which verify and compare say "match"
+    /// (default: the embedder's; README: Thresholds).
+    #[arg(long, env = "VISAGE_VERIFY_THRESHOLD", conflicts_with = "verify_far")]
+    pub verify_threshold: Option<f32>,
+    /// Instead of a 1:1 threshold, the false-accept rate to meet (e.g. 1e-3):
+    /// the lowest threshold expected to accept at most this share of other
+    /// persons' faces, from the embedder's reference scores and the gallery's own.
+    #[arg(long, env = "VISAGE_VERIFY_FAR")]
+    pub verify_far: Option<f64>,
+    /// Cosine similarity at or above which identify names a person (stricter
+    /// than 1:1; default: the embedder's).
+    #[arg(long, env = "VISAGE_IDENTIFY_THRESHOLD", conflicts_with = "identify_fpir")]
+    pub identify_threshold: Option<f32>,
+    /// Instead of a 1:N threshold, the false-positive identification rate to
+    /// meet (e.g. 1e-2): the share of strangers named as someone, for the
+    /// gallery's current size (the threshold rises as the gallery grows).
+    #[arg(long, env = "VISAGE_IDENTIFY_FPIR")]
+    pub identify_fpir: Option<f64>,
+    /// How far the best of two persons above the 1:N threshold must lead the
+    /// second to be named, else "ambiguous" (default: the embedder's
+    /// calibrated margin; 0 turns ambiguity off).
+    #[arg(long, env = "VISAGE_IDENTIFY_MARGIN")]
+    pub identify_margin: Option<f32>,
+}
+
+impl ThresholdArgs {
+    pub fn choice(&self) -> Result<ThresholdChoice> {
+        for (name, t) in [("verify", self.verify_threshold), ("identify", self.identify_threshold)] {
             if let Some(t) = t {
                 anyhow::ensure!(
                     t.is_finite() && (-1.0..=1.0).contains(&t),
@@ -146,7 +174,21 @@ impl ServeArgs {
                 );
             }
         }
-        Ok(c)
+        for (name, r) in [("--verify-far", self.verify_far), ("--identify-fpir", self.identify_fpir)] {
+            if let Some(r) = r {
+                anyhow::ensure!(r > 0.0 && r < 1.0, "{name} must be a rate between 0 and 1 (e.g. 1e-3)");
+            }
+        }
+        if let Some(m) = self.identify_margin {
+            anyhow::ensure!(m.is_finite() && (0.0..=1.0).contains(&m), "--identify-margin must be within [0, 1]");
+        }
+        Ok(ThresholdChoice {
+            verify: self.verify_threshold,
+            identify: self.identify_threshold,
+            verify_far: self.verify_far,
+            identify_fpir: self.identify_fpir,
+            identify_margin: self.identify_margin,
+        })
     }
 }
 

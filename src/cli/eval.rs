@@ -67,6 +67,38 @@ pub enum EvalCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// The reference score distribution of the embedder: every same-person
+    /// and different-person pair of the photos a pairs file names (LFW View
+    /// 1's DevTrain), written to `models/reference/<embedder>.json`.
+    Reference {
+        /// The pairs file whose photos are used (LFW format).
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Folder the image paths are relative to.
+        #[arg(long)]
+        root: PathBuf,
+        /// Write here instead of `<models-dir>/reference/<embedder>.json`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// How well the reference predicts error rates on other photos (LFW
+    /// View 1's DevTest): the thresholds it gives for FAR targets, with the
+    /// expected and observed FAR and FRR over every pair of those photos.
+    Calibration {
+        /// The pairs file whose photos are used (LFW format).
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Folder the image paths are relative to.
+        #[arg(long)]
+        root: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Every face found in a set of photos down to a low score floor, as JSON
     /// lines (`bench/detection_tradeoff.py` tabulates missed and extra faces
     /// per pair of score bars from one run).
@@ -189,6 +221,12 @@ pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
         EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
             let o = OneShotOptions { root, pairs, persons, strangers, threshold, json };
             crate::eval::one_shot_command(o, &pipeline.models())
+        }
+        EvalCommand::Reference { pairs, root, out, pipeline } => {
+            crate::eval::calibrate::reference_command(&pipeline.models(), &pairs, &root, out)
+        }
+        EvalCommand::Calibration { pairs, root, json, pipeline } => {
+            crate::eval::calibrate::calibration_command(&pipeline.models(), &pairs, &root, json)
         }
         EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
             crate::eval::detections_command(DetectionsOptions { pairs, dir, root, floor, out }, &pipeline.models())

@@ -1,6 +1,7 @@
 //! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
 //! the per-stage latency benchmark (`visage bench`).
 pub mod bench;
+pub mod calibrate;
 pub mod detections;
 pub mod gallery_bench;
 pub mod identify;
@@ -160,7 +161,7 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
     let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
     let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
     let strangers = analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
-    let default = threshold.or(p.embedder.identify_threshold).unwrap_or(svc.identify_threshold);
+    let default = threshold.or(p.embedder.identify_threshold).unwrap_or(crate::service::DEFAULT_IDENTIFY_THRESHOLD);
     let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
     thresholds.push(default);
     let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
@@ -297,7 +298,7 @@ pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize, select: Se
 }
 
 /// The person an LFW photo path shows (its folder's name).
-fn person_of(path: &Path) -> Option<String> {
+pub(crate) fn person_of(path: &Path) -> Option<String> {
     path.parent()?.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
@@ -305,7 +306,7 @@ fn person_of(path: &Path) -> Option<String> {
 /// the image cannot be decoded, or the face fails `gate`: smallest face size
 /// and sharpness, as enrollment checks them); an unreadable file fails the
 /// whole run.
-fn analyze_all(
+pub(crate) fn analyze_all(
     p: &Pipeline,
     images: &[&PathBuf],
     threads: usize,

@@ -171,6 +171,10 @@ impl Index for HnswIndex {
         self.exact.best_of_person(query, person)
     }
 
+    fn entry(&self, i: usize) -> Option<(Slot, Slot, &[f32])> {
+        self.exact.entry(i)
+    }
+
     fn faces(&self) -> usize {
         self.exact.faces()
     }

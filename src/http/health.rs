@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::ApiError;
 use super::AppState;
 use crate::error::Error;
-use crate::service::GalleryInfo;
+use crate::service::{GalleryInfo, ThresholdRule};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Status {
@@ -34,6 +34,30 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Status>, ApiError>
 /// An f32 as the JSON number it reads as (0.363, not 0.3630000054836273).
 fn num(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+fn thresholds(svc: &crate::service::Service) -> ThresholdsInfo {
+    let faces = svc.gallery_info().faces;
+    let (verify, identify) = (svc.verify_threshold(), svc.identify_threshold(faces));
+    let cal = svc.calibrated();
+    let e = &cal.estimate;
+    let c = &svc.config;
+    ThresholdsInfo {
+        verify: num(verify),
+        verify_rule: c.verify,
+        verify_source: c.verify.source(),
+        verify_expected_far: e.far(f64::from(verify)),
+        verify_expected_frr: e.frr(f64::from(verify)),
+        identify: num(identify),
+        identify_rule: c.identify,
+        identify_source: c.identify.source(),
+        identify_gallery_faces: faces,
+        identify_expected_fpir: e.fpir(f64::from(identify), faces),
+        identify_expected_fnir: e.frr(f64::from(identify)),
+        ambiguity_margin: num(svc.identify_margin()),
+        reference: c.reference.as_ref().map(|r| r.source.clone()),
+        metric: "cosine similarity; match when similarity >= threshold",
+    }
 }
 
 /// What the service runs and its limits.
@@ -107,12 +131,33 @@ fn embedders(p: &crate::vision::Pipeline) -> Vec<EmbedderInfo> {
         .collect()
 }
 
+/// The thresholds in force, how each is set and the error rates expected there.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ThresholdsInfo {
     verify: f64,
+    /// `{"embedder_default": t}`, `{"fixed": t}` or `{"far": target}`.
+    #[schema(value_type = Object)]
+    verify_rule: ThresholdRule,
     verify_source: &'static str,
+    /// Expected false-accept rate at the 1:1 threshold (null: no reference scores).
+    verify_expected_far: Option<f64>,
+    /// Expected false-reject rate at the 1:1 threshold.
+    verify_expected_frr: Option<f64>,
     identify: f64,
+    /// `{"embedder_default": t}`, `{"fixed": t}` or `{"fpir": target}`.
+    #[schema(value_type = Object)]
+    identify_rule: ThresholdRule,
     identify_source: &'static str,
+    /// The gallery size (faces) the 1:N threshold and its expected FPIR are for.
+    identify_gallery_faces: usize,
+    /// Expected false-positive identification rate at the 1:N threshold.
+    identify_expected_fpir: Option<f64>,
+    /// Expected share of enrolled persons not found at the 1:N threshold.
+    identify_expected_fnir: Option<f64>,
+    /// How far the best of two persons above the 1:N threshold must lead the second (else "ambiguous").
+    ambiguity_margin: f64,
+    /// The reference scores the estimates come from (null: none for this embedder).
+    reference: Option<String>,
     metric: &'static str,
 }
 
@@ -178,13 +223,7 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
             backend: p.embedder.backend().name().to_string(),
             embedders: embedders(p),
         },
-        thresholds: ThresholdsInfo {
-            verify: num(c.verify_threshold),
-            verify_source: "the embedder's default in models/manifest.toml (chosen on LFW View 1 DevTrain) unless set with --verify-threshold; see README: Thresholds",
-            identify: num(c.identify_threshold),
-            identify_source: "the embedder's 1:N default in models/manifest.toml (one-shot identification on LFW View 1 DevTrain) unless set with --identify-threshold; see README: Thresholds",
-            metric: "cosine similarity; match when similarity >= threshold",
-        },
+        thresholds: thresholds(svc),
         gallery: svc.gallery_info(),
         enrollment: EnrollmentInfo { min_face_size: num(c.min_face_size), min_sharpness: num(c.min_sharpness) },
         detector: DetectorInfo {

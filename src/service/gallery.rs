@@ -32,6 +32,7 @@ impl Service {
         // The old gallery is dropped on the blocking thread too.
         self.change_gallery(write, move |g| drop(std::mem::replace(g, gallery))).await?;
         self.faces_other_model.store(other, std::sync::atomic::Ordering::Relaxed);
+        self.recalibrate().await?;
         Ok(self.gallery_info())
     }
 
@@ -61,6 +62,7 @@ impl Service {
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("a gallery change failed: {e}")))?;
+        self.recalibrate_when_changed();
         if rebuild {
             let gallery = self.gallery.clone();
             let span = tracing::info_span!(parent: None, "gallery_rebuild");

@@ -4,6 +4,8 @@
 //! `enroll` (enrollment, re-embedding, face removal), `matching` (compare,
 //! verify, identify), `persons`, and `gallery` (the in-memory 1:N index and
 //! how it is loaded from the store).
+mod calibration;
+mod calibration_report;
 mod enroll;
 mod follow;
 mod gallery;
@@ -12,10 +14,13 @@ mod matching;
 mod persons;
 mod slots;
 
+pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
+pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
 pub use matching::{
-    Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verification, assign,
+    Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
+    assign,
 };
 pub use slots::{Candidate, Gallery};
 use std::sync::Arc;
@@ -38,10 +43,16 @@ use crate::vision::pipeline::{Face, Pipeline, Timings};
 /// Decision thresholds and enrollment rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceConfig {
-    /// Cosine similarity at or above which 1:1 verify/compare say "match".
-    pub verify_threshold: f32,
-    /// Stricter cosine threshold for 1:N identification.
-    pub identify_threshold: f32,
+    /// How the cosine similarity at or above which 1:1 verify/compare say "match" is set.
+    pub verify: ThresholdRule,
+    /// How the stricter 1:N identification threshold is set.
+    pub identify: ThresholdRule,
+    /// How far the best of two persons above the 1:N threshold must lead
+    /// the second to be named (None: the reference's calibrated margin).
+    pub identify_margin: Option<f32>,
+    /// The embedder's reference score distribution, when it ships one.
+    #[serde(skip)]
+    pub reference: Option<Arc<crate::calibration::Reference>>,
     /// Smallest face side (px) accepted for enrollment.
     pub min_face_size: f32,
     /// Smallest sharpness (Laplacian variance of the aligned crop) accepted for enrollment.
@@ -54,14 +65,18 @@ pub struct ServiceConfig {
     pub index: IndexConfig,
 }
 
-/// 1:N default, calibrated on the deepface development set (see README).
+/// 1:1 default of an embedder without one (SFace's published point).
+pub const DEFAULT_VERIFY_THRESHOLD: f32 = 0.363;
+/// 1:N default of an embedder without one (SFace's, README: Thresholds).
 pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.48;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
-            verify_threshold: 0.363,
-            identify_threshold: DEFAULT_IDENTIFY_THRESHOLD,
+            verify: ThresholdRule::EmbedderDefault(DEFAULT_VERIFY_THRESHOLD),
+            identify: ThresholdRule::EmbedderDefault(DEFAULT_IDENTIFY_THRESHOLD),
+            identify_margin: None,
+            reference: None,
             min_face_size: 40.0,
             min_sharpness: 25.0,
             max_faces: 20,
@@ -101,6 +116,8 @@ pub struct Service {
     /// held by a background index rebuild until it is swapped in).
     writes: Arc<tokio::sync::Mutex<()>>,
     faces_other_model: std::sync::atomic::AtomicUsize,
+    /// The estimate thresholds are derived from.
+    calibration: calibration::Calibration,
     /// On a database shared by replicas: the place in the change log, the key ring.
     follow: Option<follow::Follow>,
     model: String,
@@ -123,17 +140,20 @@ impl Service {
             false => None,
         };
         let (gallery, other) = load_gallery(&store, &model, dim, config.index).await?;
-        Ok(Self {
+        let service = Self {
             follow,
             engine,
             store,
             gallery: Arc::new(RwLock::new(gallery)),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             faces_other_model: other.into(),
+            calibration: calibration::Calibration::default(),
             model,
             config,
             started: Instant::now(),
-        })
+        };
+        service.recalibrate().await?;
+        Ok(service)
     }
 
     pub fn engine(&self) -> &Engine {

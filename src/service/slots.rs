@@ -4,6 +4,7 @@
 //! never sees an id.
 use std::collections::HashMap;
 
+use crate::calibration::Labelled;
 use crate::domain::{id_bits, id_from_bits};
 use crate::gallery::{Hit, Index, Slot};
 
@@ -170,6 +171,13 @@ impl<I: Index + ?Sized> Gallery<I> {
         self.index.kind()
     }
 
+    /// The `i`-th face held (for `i` below [`Gallery::faces`]): its id, its
+    /// person's id and its embedding.
+    pub fn entry(&self, i: usize) -> Option<(String, String, &[f32])> {
+        let (face, person, v) = self.index.entry(i)?;
+        Some((self.faces.id(face), self.persons.id(person), v))
+    }
+
     /// Bytes held, approximately: the index and the id maps.
     pub fn memory_bytes(&self) -> usize {
         self.index.memory_bytes() + self.faces.memory_bytes() + self.persons.memory_bytes()
@@ -183,6 +191,19 @@ impl<I: Index + ?Sized> Gallery<I> {
     pub fn rebuilt(&self) -> Option<Gallery> {
         let index = self.index.rebuilt()?;
         Some(Gallery { index, faces: self.faces.clone(), persons: self.persons.clone() })
+    }
+}
+
+/// The gallery's faces labelled by person, as calibration reads them.
+impl<I: Index + ?Sized> Labelled for Gallery<I> {
+    fn len(&self) -> usize {
+        self.index.faces()
+    }
+    fn person(&self, i: usize) -> u32 {
+        self.index.entry(i).map_or(u32::MAX, |e| e.1)
+    }
+    fn vector(&self, i: usize) -> &[f32] {
+        self.index.entry(i).map_or(&[], |e| e.2)
     }
 }
 

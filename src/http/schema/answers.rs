@@ -16,6 +16,9 @@ struct VerificationDoc {
     is_match: bool,
     similarity: f32,
     threshold: f32,
+    /// The share of other persons' faces expected to score this similarity
+    /// or more (null: the embedder ships no reference scores).
+    estimated_far: Option<f64>,
     person_id: String,
     /// The enrolled face that matched best.
     best_face_id: String,
@@ -45,12 +48,19 @@ struct IdentifiedFaceDoc {
     status: IdentifyStatus,
     /// The most similar enrolled persons, best first (whether or not they match).
     candidates: Vec<IdentifiedPerson>,
+    /// The chance that a stranger's face scores the best candidate's
+    /// similarity or more against a gallery this size (null: no candidate,
+    /// or no reference scores).
+    estimated_fpir: Option<f64>,
 }
 documented_as!(IdentifiedFace, IdentifiedFaceDoc, "IdentifiedFace");
 
 #[derive(ToSchema)]
 struct IdentificationDoc {
     threshold: f32,
+    /// How far the best person must lead the second when both clear the
+    /// threshold; closer than this the face is "ambiguous".
+    ambiguity_margin: f32,
     gallery_size: usize,
     faces: Vec<IdentifiedFace>,
 }
@@ -62,6 +72,8 @@ struct ComparisonDoc {
     is_match: bool,
     similarity: f32,
     threshold: f32,
+    /// The share of different persons' pairs expected to score this similarity or more.
+    estimated_far: Option<f64>,
     face_a: Face,
     face_b: Face,
     model: String,
@@ -76,6 +88,9 @@ enum IdentifyStatusDoc {
     Identified,
     /// No one does (`match` is null).
     Unknown,
+    /// Two or more persons clear the threshold and the best does not lead by
+    /// `ambiguity_margin` (`match` is null; `candidates` lists them).
+    Ambiguous,
 }
 documented_as!(IdentifyStatus, IdentifyStatusDoc, "IdentifyStatus");
 
@@ -132,11 +147,13 @@ mod tests {
             matched: Some(person.clone()),
             status: IdentifyStatus::Identified,
             candidates: vec![person.clone()],
+            estimated_fpir: Some(1e-3),
         };
         let verification = Verification {
             is_match: true,
             similarity: 0.5,
             threshold: 0.4,
+            estimated_far: Some(1e-4),
             person_id: "p".into(),
             best_face_id: "f".into(),
             compared_faces: 1,
@@ -147,6 +164,7 @@ mod tests {
             is_match: false,
             similarity: 0.1,
             threshold: 0.4,
+            estimated_far: None,
             face_a: face.clone(),
             face_b: face.clone(),
             model: "m".into(),
@@ -154,7 +172,8 @@ mod tests {
         let image = ImageSize { width: 1, height: 2 };
         let analysis = Analysis { image: image.clone(), faces: vec![face] };
         let gallery = GalleryInfo { faces: 1, persons: 1, faces_other_model: 0, index: "exact" };
-        let identification = Identification { threshold: 0.5, gallery_size: 1, faces: vec![identified.clone()] };
+        let identification =
+            Identification { threshold: 0.5, ambiguity_margin: 0.02, gallery_size: 1, faces: vec![identified.clone()] };
         for (name, (documented, serialised)) in [
             ("Verification", fields(&verification)),
             ("IdentifiedPerson", fields(&person)),
@@ -170,6 +189,7 @@ mod tests {
         for (value, schema) in [
             (serde_json::to_value(IdentifyStatus::Identified), IdentifyStatus::schema()),
             (serde_json::to_value(IdentifyStatus::Unknown), IdentifyStatus::schema()),
+            (serde_json::to_value(IdentifyStatus::Ambiguous), IdentifyStatus::schema()),
             (serde_json::to_value(DecisionRule::BestEnrolledFace), DecisionRule::schema()),
         ] {
             let schema = serde_json::to_value(schema).unwrap();
