@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::engine::Engine;
-use crate::service::{Service, ServiceConfig};
+use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
 
@@ -25,18 +25,20 @@ pub async fn open_store(db: &Path) -> Result<Store> {
     Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))
 }
 
-/// The service with its models loaded, for the commands that analyse photos.
+/// The service with its models loaded, for the commands that analyse photos
+/// or report on the gallery; its thresholds are set as `thresholds` asks.
 pub async fn open_service(
     models_dir: &Path,
     pipeline: PipelineConfig,
     db: &Path,
     workers: usize,
-    config: ServiceConfig,
+    thresholds: &ThresholdChoice,
 ) -> Result<Service> {
     let dir = models_dir.to_path_buf();
     let pipeline = tokio::task::spawn_blocking(move || Pipeline::load(&dir, pipeline))
         .await
         .context("model loading panicked")??;
+    let config = thresholds.apply(ServiceConfig::default(), &pipeline, models_dir)?;
     // A queue deep enough that the command's own parallelism never hits it.
     let engine = Engine::start(Arc::new(pipeline), workers, workers * 4)?;
     Ok(Service::new(engine, open_store(db).await?, config).await?)

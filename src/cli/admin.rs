@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use super::args::{FaceArg, PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
-use crate::service::ServiceConfig;
+use crate::service::ThresholdChoice;
 use crate::store::{Location, Store};
 
 #[derive(Subcommand, Debug)]
@@ -55,7 +55,7 @@ pub fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, 
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
         let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, &ThresholdChoice::default()).await?;
         let started = std::time::Instant::now();
         let s = crate::admin::enroll_dir::run(&service, dir, choice, workers).await?;
         let secs = started.elapsed().as_secs_f64();
@@ -87,7 +87,7 @@ pub fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, 
 
 /// Commands that read a database never create one: a SQLite file must
 /// exist (a PostgreSQL database is checked by connecting to it).
-fn ensure_exists(db: &Path) -> Result<()> {
+pub(super) fn ensure_exists(db: &Path) -> Result<()> {
     if let Location::Sqlite(path) = Location::parse(db)? {
         anyhow::ensure!(path.is_file(), "no database at {}", path.display());
     }
@@ -165,7 +165,7 @@ pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &Pip
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
         let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, workers, ServiceConfig::default()).await?;
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, &ThresholdChoice::default()).await?;
         let s = crate::admin::reembed::run(&service, photos).await?;
         if s.faces_to_reembed == 0 {
             eprintln!("every face is already embedded by {}", s.model);

@@ -99,6 +99,35 @@ pub enum EvalCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// What the "ambiguous" identify verdict buys: one-shot galleries (first
+    /// photo enrolled, others searched, persons with one photo as strangers,
+    /// some persons enrolled twice), right and wrong names per margin.
+    Ambiguity {
+        /// Folder of `<Name>/<Name>_NNNN.jpg` photos.
+        #[arg(long)]
+        root: PathBuf,
+        /// Take only the persons this pairs file names (LFW format), e.g. View 1's DevTrain.
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        /// Photos searched per enrolled person.
+        #[arg(long, default_value_t = 5)]
+        probes: usize,
+        /// Persons (with three or more photos) enrolled twice, from two photos under two ids.
+        #[arg(long, default_value_t = 50)]
+        duplicates: usize,
+        /// The identification threshold (default: the embedder's).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Store the chosen margin (the smallest that makes 90 % of the probes
+        /// of persons enrolled twice ambiguous) in the embedder's reference file.
+        #[arg(long)]
+        write: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Every face found in a set of photos down to a low score floor, as JSON
     /// lines (`bench/detection_tradeoff.py` tabulates missed and extra faces
     /// per pair of score bars from one run).
@@ -227,6 +256,11 @@ pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
         }
         EvalCommand::Calibration { pairs, root, json, pipeline } => {
             crate::eval::calibrate::calibration_command(&pipeline.models(), &pairs, &root, json)
+        }
+        EvalCommand::Ambiguity { root, pairs, probes, duplicates, threshold, write, json, pipeline } => {
+            let o =
+                crate::eval::ambiguity::AmbiguityOptions { root, pairs, probes, duplicates, threshold, write, json };
+            crate::eval::ambiguity::command(o, &pipeline.models())
         }
         EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
             crate::eval::detections_command(DetectionsOptions { pairs, dir, root, floor, out }, &pipeline.models())

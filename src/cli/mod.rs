@@ -4,6 +4,7 @@
 mod admin;
 mod args;
 mod eval;
+mod gallery;
 mod photos;
 
 use std::path::PathBuf;
@@ -131,6 +132,20 @@ pub enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// The error rates expected at the thresholds (those `visage serve` would
+    /// use with the same flags), from the embedder's reference scores and the
+    /// gallery's own pairs, and the thresholds that meet common targets.
+    Calibrate {
+        /// Print JSON (as `GET /v1/calibration` answers) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        thresholds: args::ThresholdArgs,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Manage API keys in the database (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -210,6 +225,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Persons { action, db } => admin::persons(action, &db.db),
         Command::Reembed { photos, workers, db, pipeline } => {
             admin::reembed(photos.as_deref(), workers, &db.db, &pipeline)
+        }
+        Command::Calibrate { json, thresholds, db, pipeline } => {
+            gallery::calibrate(&db.db, &pipeline, &thresholds, json)
         }
         Command::Openapi => {
             println!("{}", crate::http::openapi().to_pretty_json()?);

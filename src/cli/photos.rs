@@ -45,12 +45,15 @@ pub fn compare(image_a: &Path, image_b: &Path, pipeline: &PipelineArgs) -> Resul
     }
     let similarity = dot(&embs[0].values, &embs[1].values);
     let threshold = p.embedder.threshold.unwrap_or(0.0);
+    let id = p.embedder.id();
+    let reference = crate::calibration::Reference::load(&pipeline.models_dir, &id.name, &id.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "similarity": similarity,
             "threshold": threshold,
             "match": similarity >= threshold,
+            "estimated_far": reference.map(|r| r.scores().far(f64::from(similarity))),
             "model": p.embedder.id().to_string(),
         }))?
     );

@@ -1,5 +1,6 @@
 //! Accuracy evaluation on labelled pairs of photos (`visage eval pairs`), and
 //! the per-stage latency benchmark (`visage bench`).
+pub mod ambiguity;
 pub mod bench;
 pub mod calibrate;
 pub mod detections;

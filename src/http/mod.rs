@@ -3,6 +3,7 @@
 mod assets;
 mod auth;
 mod error;
+mod gallery;
 mod health;
 mod input;
 mod keys;
@@ -117,7 +118,8 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(scoped(routes!(health::info), Scope::Match))
         .routes(scoped(routes!(keys::create, keys::list), Scope::Admin))
         .routes(scoped(routes!(keys::revoke), Scope::Admin))
-        .routes(scoped(routes!(keys::audit), Scope::Admin));
+        .routes(scoped(routes!(keys::audit), Scope::Admin))
+        .routes(scoped(routes!(gallery::calibration), Scope::Admin));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -5,7 +5,7 @@
 //! verify, identify), `persons`, and `gallery` (the in-memory 1:N index and
 //! how it is loaded from the store).
 mod calibration;
-mod calibration_report;
+pub mod calibration_report;
 mod enroll;
 mod follow;
 mod gallery;

@@ -2,6 +2,7 @@
 //! Each test starts the real app on port 0 with a fresh database.
 //! Needs `make models test-data` (the README's test command runs it).
 mod auth;
+mod calibration;
 mod concurrency;
 mod helpers;
 mod hostile;

@@ -1,0 +1,94 @@
+//! `visage calibrate`: the calibration report on the database directly.
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::args::{PipelineArgs, ThresholdArgs};
+use super::{Threads, runtime};
+use crate::service::CalibrationReport;
+
+/// `visage calibrate`.
+pub fn calibrate(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, json: bool) -> Result<ExitCode> {
+    super::admin::ensure_exists(db)?;
+    let choice = thresholds.choice()?;
+    runtime(Threads::Many)?.block_on(async {
+        let service = crate::admin::open_service(&p.models_dir, p.config(), db, 1, &choice).await?;
+        let report = service.calibration_report().await?;
+        service.store().close().await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", describe(&report));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn rate(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x >= 0.01 => format!("{:.2} %", 100.0 * x),
+        Some(x) => format!("{x:.2e}"),
+        None => "unknown".into(),
+    }
+}
+
+/// The report as a person reads it.
+pub fn describe(r: &CalibrationReport) -> String {
+    let mut out = format!("embedder {}\n", r.model);
+    match &r.reference {
+        Some(x) => {
+            out += &format!(
+                "reference: {} ({} same-person, {} different-person pairs)\n",
+                x.source, x.genuine_pairs, x.impostor_pairs
+            )
+        }
+        None => out += "reference: none for this embedder (rates come from the gallery alone)\n",
+    }
+    let g = &r.gallery;
+    out += &format!(
+        "gallery: {} faces, {} persons ({} with two or more faces): {} same-person, {} different-person pairs{}\n\n",
+        g.faces,
+        g.persons,
+        g.persons_with_two_or_more_faces,
+        g.genuine_pairs,
+        g.impostor_pairs,
+        if g.impostor_pairs_sampled { " (sampled)" } else { "" }
+    );
+    let v = &r.verify;
+    out += &format!("1:1 (verify, compare): threshold {} ({})\n", v.threshold, v.source);
+    out += &format!("  expected: FAR {}, FRR {}\n", rate(v.expected.far), rate(v.expected.frr));
+    if let Some(x) = &v.reference {
+        out += &format!("  reference alone: FAR {}, FRR {}\n", rate(x.far), rate(x.frr));
+    }
+    let counted = |c: &Option<crate::service::calibration_report::Counted>| match c {
+        Some(c) => format!("{} of {} (at most {} at 95 %)", c.errors, c.pairs, rate(Some(c.upper_95))),
+        None => "no pairs".into(),
+    };
+    out += &format!(
+        "  the gallery's own pairs: false accepts {}, false rejects {}\n",
+        counted(&v.gallery.far),
+        counted(&v.gallery.frr)
+    );
+    out += "  thresholds for targets:";
+    for t in &v.targets {
+        out += &format!(" FAR {:.0e} -> {} (FRR {});", t.far, t.threshold, rate(t.expected_frr));
+    }
+    let i = &r.identify;
+    out += &format!("\n\n1:N (identify): threshold {} for {} faces ({})\n", i.threshold, i.faces, i.source);
+    out += &format!("  expected: FPIR {}, FNIR {}\n", rate(i.expected_fpir), rate(i.expected_fnir));
+    if let Some(l) = &i.gallery_leave_one_out {
+        out += &format!(
+            "  enrolled faces searched as strangers: {} of {} named (at most {} at 95 %)\n",
+            l.false_positives,
+            l.probes,
+            rate(Some(l.upper_95))
+        );
+    }
+    out += &format!("  ambiguous when the best two persons are less than {} apart\n", i.ambiguity_margin);
+    out += "  thresholds for targets at this size:";
+    for t in &i.targets {
+        out += &format!(" FPIR {:.0e} -> {} (FNIR {});", t.fpir, t.threshold, rate(t.expected_fnir));
+    }
+    out + "\n"
+}
