@@ -1,4 +1,5 @@
-//! `visage calibrate`: the calibration report on the database directly.
+//! `visage calibrate` and `visage gallery doctor`: the calibration report
+//! and the gallery's health, on the database directly.
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use anyhow::Result;
 
 use super::args::{PipelineArgs, ThresholdArgs};
 use super::{Threads, runtime};
-use crate::service::CalibrationReport;
+use crate::service::{CalibrationReport, GalleryHealth};
 
 /// `visage calibrate`.
 pub fn calibrate(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, json: bool) -> Result<ExitCode> {
@@ -91,4 +92,79 @@ pub fn describe(r: &CalibrationReport) -> String {
         out += &format!(" FPIR {:.0e} -> {} (FNIR {});", t.fpir, t.threshold, rate(t.expected_fnir));
     }
     out + "\n"
+}
+
+/// `visage gallery doctor`: exit code 0 when nothing is found, 4 otherwise.
+pub fn doctor(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, all: bool, json: bool) -> Result<ExitCode> {
+    super::admin::ensure_exists(db)?;
+    let choice = thresholds.choice()?;
+    runtime(Threads::Many)?.block_on(async {
+        let service = crate::admin::open_service(&p.models_dir, p.config(), db, 1, &choice).await?;
+        let report = service.gallery_health(all).await?;
+        service.store().close().await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", findings(&report));
+        }
+        let c = &report.counts;
+        let clean = c.disagreeing_faces + c.look_alikes + c.low_quality + c.other_model == 0;
+        Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(4) })
+    })
+}
+
+/// The findings as a person reads them.
+pub fn findings(r: &GalleryHealth) -> String {
+    let mut out = format!(
+        "{} faces, {} persons; embedder {}\nlook-alikes searched from {} of {} faces{}\n",
+        r.faces,
+        r.persons,
+        r.model,
+        r.look_alike_probes,
+        r.faces,
+        if r.complete { "" } else { " (an even spread; --all searches every face)" }
+    );
+    let c = &r.counts;
+    out += &format!(
+        "\n{} faces disagree with their own person (no other face of theirs reaches {}): likely mislabelled\n",
+        c.disagreeing_faces, r.disagree_below
+    );
+    for f in &r.disagreeing_faces {
+        out += &format!(
+            "  person {} {:?}: face {} (best {:.3} against {} other faces)\n",
+            f.person_id,
+            f.name,
+            f.face_id,
+            f.best_own_similarity,
+            f.own_faces - 1
+        );
+    }
+    out += &format!(
+        "\n{} pairs of persons at or above {} (the 1:N threshold): one person enrolled twice, or look-alikes\n",
+        c.look_alikes, r.look_alike_from
+    );
+    for p in &r.look_alikes {
+        out += &format!(
+            "  {} {:?} and {} {:?}: {:.3} (faces {} and {})\n",
+            p.person_ids[0], p.names[0], p.person_ids[1], p.names[1], p.similarity, p.face_ids[0], p.face_ids[1]
+        );
+    }
+    out += &format!("\n{} enrollments today's gates would refuse\n", c.low_quality);
+    for f in &r.low_quality {
+        out += &format!(
+            "  person {} {:?}: face {} ({}; size {:.0} px, sharpness {:.0}, detector {:.2})\n",
+            f.person_id,
+            f.name,
+            f.face_id,
+            f.reasons.join(", "),
+            f.face_size,
+            f.sharpness,
+            f.detection_score
+        );
+    }
+    out += &format!("\n{} faces embedded by another model (run `visage reembed`)\n", c.other_model);
+    for f in &r.other_model {
+        out += &format!("  person {} {:?}: face {} ({})\n", f.person_id, f.name, f.face_id, f.model);
+    }
+    out
 }

@@ -146,6 +146,11 @@ pub enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// The gallery's health: `visage gallery doctor`.
+    Gallery {
+        #[command(subcommand)]
+        action: GalleryCommand,
+    },
     /// Manage API keys in the database (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -153,6 +158,29 @@ pub enum Command {
         /// SQLite database file.
         #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GalleryCommand {
+    /// Faces that disagree with their own person (likely mislabelled), pairs
+    /// of persons closer than the 1:N threshold (twins, duplicates),
+    /// enrollments today's gates would refuse, faces of another model; each
+    /// with its ids. Exit code 4 when anything is found.
+    Doctor {
+        /// Search every face for look-alikes however large the gallery (the
+        /// API searches an even spread beyond 50 million comparisons).
+        #[arg(long)]
+        all: bool,
+        /// Print JSON (as `GET /v1/gallery/health` answers) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        thresholds: args::ThresholdArgs,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
 }
 
@@ -228,6 +256,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Calibrate { json, thresholds, db, pipeline } => {
             gallery::calibrate(&db.db, &pipeline, &thresholds, json)
+        }
+        Command::Gallery { action: GalleryCommand::Doctor { all, json, thresholds, db, pipeline } } => {
+            gallery::doctor(&db.db, &pipeline, &thresholds, all, json)
         }
         Command::Openapi => {
             println!("{}", crate::http::openapi().to_pretty_json()?);

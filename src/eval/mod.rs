@@ -166,12 +166,19 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
     let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
     thresholds.push(default);
     let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
+    // What the reference scores expect strangers to meet: 1 - (1 - FAR)^faces.
+    let id = p.embedder.id();
+    let reference = crate::calibration::Reference::load(&models.dir, &id.name, &id.to_string())?.map(|r| r.scores());
+    let gallery = r.persons - r.not_enrollable;
+    let expected = |t: f32| reference.as_ref().map(|m| crate::calibration::fpir(m.far(f64::from(t)), gallery));
     if json {
+        let expected: Vec<Option<f64>> = r.outcomes.iter().map(|o| expected(o.threshold)).collect();
         println!(
             "{}",
-            serde_json::to_string(
-                &serde_json::json!({ "model": p.embedder.id().to_string(), "threshold": default, "report": r })
-            )?
+            serde_json::to_string(&serde_json::json!({
+                "model": p.embedder.id().to_string(), "threshold": default, "report": r,
+                "expected_strangers_accepted": expected
+            }))?
         );
     } else {
         println!(
@@ -182,15 +189,16 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
             r.probes_without_face,
             p.embedder.id()
         );
-        println!("{:>9} {:>7} {:>7} {:>9}", "threshold", "found", "wrong", "strangers");
+        println!("{:>9} {:>7} {:>7} {:>9} {:>9}", "threshold", "found", "wrong", "strangers", "expected");
         for o in r.outcomes.iter().filter(|o| (o.threshold * 200.0).round() as i32 % 2 == 0 || o.threshold == default) {
             let mark = if o.threshold == default && std::ptr::eq(o, r.outcomes.last().unwrap_or(o)) {
                 "  <- default"
             } else {
                 ""
             };
+            let e = expected(o.threshold).map_or("-".into(), |e| format!("{:.2}%", 100.0 * e));
             println!(
-                "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}%{mark}",
+                "{:>9.3} {:>6.2}% {:>6.2}% {:>8.2}% {e:>9}{mark}",
                 o.threshold,
                 100.0 * o.found,
                 100.0 * o.wrong,

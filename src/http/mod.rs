@@ -119,7 +119,8 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(scoped(routes!(keys::create, keys::list), Scope::Admin))
         .routes(scoped(routes!(keys::revoke), Scope::Admin))
         .routes(scoped(routes!(keys::audit), Scope::Admin))
-        .routes(scoped(routes!(gallery::calibration), Scope::Admin));
+        .routes(scoped(routes!(gallery::calibration), Scope::Admin))
+        .routes(scoped(routes!(gallery::health), Scope::Admin));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -130,7 +130,7 @@ fn errors_of(operation_id: &str) -> Vec<&'static str> {
         "get_person" | "delete_person" => &[AUTH, &["invalid_request", "person_not_found"]],
         "delete_face" => &[AUTH, &["invalid_request", "person_not_found", "face_not_found"]],
         "revoke_key" => &[AUTH, &["invalid_request", "key_not_found"]],
-        "list_keys" | "info" | "calibration" => &[AUTH],
+        "list_keys" | "info" | "calibration" | "gallery_health" => &[AUTH],
         "metrics" => &[AUTH, &["unavailable"]],
         "readyz" => &[&["unavailable"]],
         _ => &[],

@@ -9,6 +9,7 @@ pub mod calibration_report;
 mod enroll;
 mod follow;
 mod gallery;
+pub mod health;
 mod keys;
 mod matching;
 mod persons;
@@ -18,6 +19,7 @@ pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule}
 pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
+pub use health::GalleryHealth;
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
     assign,

@@ -64,6 +64,9 @@ pub trait Database: Send + Sync {
     /// Every stored embedding, row by row (the gallery's load: a million
     /// embeddings are never all held twice).
     fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>>;
+    /// Every face record (no embeddings), row by row, by person (the
+    /// gallery health check).
+    fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>>;
     /// Whether this person already has a face from the photo with this hash.
     async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool>;
     /// Faces embedded by another model than `model`, with their photo hashes.

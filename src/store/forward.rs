@@ -62,6 +62,10 @@ macro_rules! database_impl {
                 faces::embeddings(&self.pool)
             }
 
+            fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>> {
+                faces::face_records(&self.pool)
+            }
+
             async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
                 transfer::has_face_from(&self.pool, person_id, source_sha256).await
             }

@@ -209,3 +209,64 @@ async fn a_gallery_of_look_alikes_raises_a_far_target_threshold() {
     assert!(info["thresholds"]["verify_expected_far"].as_f64().unwrap() <= 1e-3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn gallery_health_finds_planted_problems_with_their_ids() {
+    let dir = temp_dir();
+    let db = fresh_db(&dir);
+    let mut app = spawn_with(config(&db)).await;
+    let obama = app.enroll("Barack Obama", "obama.jpg").await;
+    let biden = app.enroll("Joe Biden", "biden.jpg").await;
+    let clean = app.get_json("/v1/gallery/health").await;
+    assert_eq!(
+        clean["counts"],
+        serde_json::json!({"disagreeing_faces": 0, "look_alikes": 0, "low_quality": 0, "other_model": 0}),
+        "{clean}"
+    );
+    assert_eq!(clean["complete"], true);
+
+    // Planted: Biden's photo filed under Obama, and Obama enrolled a second time.
+    let r = app.post_raw(&format!("/v1/persons/{obama}/faces"), photo("obama2.jpg"), "image/jpeg").await;
+    assert_eq!(r.status(), 201);
+    let r = app.post_raw(&format!("/v1/persons/{obama}/faces"), photo("biden.jpg"), "image/jpeg").await;
+    assert_eq!(r.status(), 201);
+    let wrong_face = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let again = app.enroll("B. Obama", "obama3.jpg").await;
+    let h = app.get_json("/v1/gallery/health").await;
+    assert_eq!(h["counts"]["disagreeing_faces"], 1, "{h}");
+    let d = &h["disagreeing_faces"][0];
+    assert_eq!(
+        (d["person_id"].as_str(), d["face_id"].as_str()),
+        (Some(obama.as_str()), Some(wrong_face.as_str())),
+        "{h}"
+    );
+    assert_eq!(d["name"], "Barack Obama");
+    assert!(d["best_own_similarity"].as_f64() < h["disagree_below"].as_f64());
+    // Obama and "B. Obama" look alike; so do Biden and Obama, through the misfiled photo.
+    let pairs: Vec<Vec<&str>> = h["look_alikes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["person_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect())
+        .collect();
+    let has = |a: &str, b: &str| pairs.iter().any(|p| p.contains(&a) && p.contains(&b));
+    assert!(has(&obama, &again) && has(&obama, &biden), "{h}");
+    assert!(!has(&again, &biden), "{h}");
+    assert!(h["look_alikes"][0]["similarity"].as_f64() >= h["look_alike_from"].as_f64());
+    app.stop().await;
+
+    // Planted: a face of another model; and stricter gates than at enrollment.
+    let store = Store::open(&db).await.unwrap();
+    store.bulk_enroll(&[("Old Model".into(), vec![1.0, 0.0])], "old-model@sha256:00").await.unwrap();
+    store.close().await;
+    let mut c = config(&db);
+    c.service.min_face_size = 10_000.0;
+    let app = spawn_with(c).await;
+    let h = app.get_json("/v1/gallery/health").await;
+    assert_eq!(h["counts"]["other_model"], 1, "{h}");
+    assert_eq!(h["other_model"][0]["name"], "Old Model");
+    assert_eq!(h["other_model"][0]["model"], "old-model@sha256:00");
+    assert_eq!(h["counts"]["low_quality"], 5, "{h}");
+    assert!(h["low_quality"].as_array().unwrap().iter().all(|f| f["reasons"][0] == "face_too_small"));
+    app.stop().await;
+}

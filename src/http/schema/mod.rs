@@ -51,6 +51,7 @@ macro_rules! documented_as {
 // Declared after the macro, which it uses.
 mod answers;
 mod calibration;
+mod health;
 mod media;
 
 pub use media::{encodings_of_image_inputs, require_one_of};

@@ -177,6 +177,17 @@ pub(super) fn embeddings(pool: &PgPool) -> BoxStream<'_, StoreResult<StoredEmbed
         .boxed()
 }
 
+/// Every face record, by person.
+pub(super) fn face_records(pool: &PgPool) -> BoxStream<'_, StoreResult<FaceRecord>> {
+    // The query text lives as long as the stream: a static string.
+    static QUERY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM faces ORDER BY person_id, id"));
+    sqlx::query_as::<_, FaceRow>(QUERY.as_str())
+        .fetch(pool)
+        .map(|row| row.map(FaceRecord::from).map_err(StoreError::from))
+        .boxed()
+}
+
 /// Creates one person per embedding, each with one face, in batched
 /// transactions of arrays (one statement per table and batch).
 pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {

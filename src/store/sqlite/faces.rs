@@ -161,6 +161,14 @@ pub(super) fn embeddings(pool: &SqlitePool) -> BoxStream<'_, StoreResult<StoredE
         .boxed()
 }
 
+/// Every face record, by person.
+pub(super) fn face_records(pool: &SqlitePool) -> BoxStream<'_, StoreResult<FaceRecord>> {
+    // The query text lives as long as the stream: a static string.
+    static QUERY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM faces ORDER BY person_id, id"));
+    sqlx::query(QUERY.as_str()).fetch(pool).map(|row| row.map_err(StoreError::from).and_then(|r| face(&r))).boxed()
+}
+
 /// Creates one person per embedding, each with one face, in batched transactions.
 pub(super) async fn bulk_enroll(
     pool: &SqlitePool,
