@@ -63,6 +63,7 @@ run() {
 
 start_server || exit 1
 run story.sh
+run decisions.sh
 run errors.sh
 run ecosystem.sh
 if stop_server; then
