@@ -12,6 +12,9 @@ use crate::domain::similarity::dot;
 /// Unit embeddings, each labelled with its person.
 pub trait Labelled {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn person(&self, i: usize) -> u32;
     fn vector(&self, i: usize) -> &[f32];
 }

@@ -93,8 +93,11 @@ enum Answer {
     Unknown,
 }
 
+/// The two best gallery ids and their similarities, best first.
+type BestTwo = [(usize, f32); 2];
+
 /// The two best persons (by their best entry) for each probe.
-fn best_two(gallery: &[(Vec<f32>, usize)], probe: &[f32]) -> [(usize, f32); 2] {
+fn best_two(gallery: &[(Vec<f32>, usize)], probe: &[f32]) -> BestTwo {
     let mut best: Vec<(usize, f32)> = Vec::new();
     for (e, person) in gallery {
         let s = dot(probe, e);
@@ -109,7 +112,7 @@ fn best_two(gallery: &[(Vec<f32>, usize)], probe: &[f32]) -> [(usize, f32); 2] {
 
 /// The service's rule (`service::assign` for one face): both best persons
 /// at or above `threshold` less than `margin` apart is ambiguous.
-fn answer(two: &[(usize, f32); 2], threshold: f32, margin: f32) -> Answer {
+fn answer(two: &BestTwo, threshold: f32, margin: f32) -> Answer {
     let [(p1, s1), (_, s2)] = *two;
     if s2 >= threshold && s1 - s2 < margin {
         Answer::Ambiguous
@@ -130,7 +133,7 @@ pub fn score(
     threshold: f32,
     margins: &[f32],
 ) -> Vec<Row> {
-    let twos: Vec<Option<([(usize, f32); 2], Truth)>> =
+    let twos: Vec<Option<(BestTwo, Truth)>> =
         probes.iter().map(|(e, t)| e.as_ref().map(|e| (best_two(gallery, e), *t))).collect();
     let is = |p: usize, q: usize| owner.get(p) == Some(&q);
     let is_right = |a: Answer, t: Truth| matches!((a, t), (Answer::Named(p), Truth::Person(q)) if is(p, q));
