@@ -78,6 +78,28 @@ v export --db "$db" | jq -e -s '[.[1:][].faces[]] | all((.embedding | length) ==
 v reembed --db "$db" --photos "$photos" | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
   >/dev/null || fail "reembed back to the default"
 
+# calibrate: the report on this gallery, with the flags serve takes.
+v calibrate --db "$db" --json > "$work/calibration.json"
+jq -e '.gallery.persons == 2 and .gallery.persons_with_two_or_more_faces == 1 and .verify.gallery.frr.pairs >= 3
+       and .reference.impostor_pairs > 1000000 and .identify.gallery_leave_one_out.probes >= 4' \
+  "$work/calibration.json" >/dev/null || fail "calibrate: $(cat "$work/calibration.json")"
+far4=$(jq -r '.verify.targets[] | select(.far == 0.0001) | .threshold' "$work/calibration.json")
+v calibrate --db "$db" --verify-far 1e-4 --json | jq -e --argjson t "$far4" '.verify.threshold == $t and .verify.rule.far == 0.0001' \
+  >/dev/null || fail "calibrate --verify-far"
+v calibrate --db "$db" | grep -q "^1:1 (verify, compare): threshold" || fail "calibrate's text"
+
+# gallery doctor: clean, then Biden's photo filed under Obama is found (exit code 4).
+v gallery doctor --db "$db" --json > "$work/doctor0.json" || fail "doctor on a clean gallery: $(cat "$work/doctor0.json")"
+mkdir -p "$work/misfiled/Barack_Obama" && cp tests/data/biden.jpg "$work/misfiled/Barack_Obama/"
+v enroll-dir "$work/misfiled" --db "$db" >/dev/null
+set +e; v gallery doctor --db "$db" --json > "$work/doctor1.json"; rc=$?; set -e
+[ "$rc" -eq 4 ] || fail "doctor exited $rc, expected 4"
+jq -e --arg o "$obama" '.counts.disagreeing_faces == 1 and .disagreeing_faces[0].person_id == $o
+       and .disagreeing_faces[0].name == "Barack Obama" and .complete' "$work/doctor1.json" >/dev/null \
+  || fail "doctor: $(cat "$work/doctor1.json")"
+set +e; v gallery doctor --db "$db" > "$work/doctor.txt"; set -e
+grep -q "^1 faces disagree with their own person" "$work/doctor.txt" || fail "doctor's text: $(cat "$work/doctor.txt")"
+
 # A running service sees the admin commands' changes after SIGHUP.
 port=$(free_port)
 start_visage "$port" "$work/log" --db "$db" || fail "the server did not start"
@@ -98,4 +120,4 @@ else
   [ "$(who)" = unknown ] || fail "the service did not follow the deletion"
 fi
 kill -TERM "$server"; wait "$server" || fail "the server did not stop cleanly"
-echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed, calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
