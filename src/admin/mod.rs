@@ -32,13 +32,14 @@ pub async fn open_service(
     pipeline: PipelineConfig,
     db: &Path,
     workers: usize,
+    base: ServiceConfig,
     thresholds: &ThresholdChoice,
 ) -> Result<Service> {
     let dir = models_dir.to_path_buf();
     let pipeline = tokio::task::spawn_blocking(move || Pipeline::load(&dir, pipeline))
         .await
         .context("model loading panicked")??;
-    let config = thresholds.apply(ServiceConfig::default(), &pipeline, models_dir)?;
+    let config = thresholds.apply(base, &pipeline, models_dir)?;
     // A queue deep enough that the command's own parallelism never hits it.
     let engine = Engine::start(Arc::new(pipeline), workers, workers * 4)?;
     Ok(Service::new(engine, open_store(db).await?, config).await?)

@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use super::args::{FaceArg, PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
-use crate::service::ThresholdChoice;
+use crate::service::{ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
 
 #[derive(Subcommand, Debug)]
@@ -48,14 +48,22 @@ fn not_found(what: &str, id: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub fn enroll_dir(dir: &Path, face: FaceArg, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+pub fn enroll_dir(
+    dir: &Path,
+    face: FaceArg,
+    workers: Option<usize>,
+    keep_crops: bool,
+    db: &Path,
+    p: &PipelineArgs,
+) -> Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
     let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
     let choice = face.into();
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
+        let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
         let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, workers, &ThresholdChoice::default()).await?;
+            crate::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default()).await?;
         let started = std::time::Instant::now();
         let s = crate::admin::enroll_dir::run(&service, dir, choice, workers).await?;
         let secs = started.elapsed().as_secs_f64();
@@ -164,8 +172,15 @@ pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &Pip
     let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
-        let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, workers, &ThresholdChoice::default()).await?;
+        let service = crate::admin::open_service(
+            &p.models_dir,
+            p.config(),
+            db,
+            workers,
+            ServiceConfig::default(),
+            &ThresholdChoice::default(),
+        )
+        .await?;
         let s = crate::admin::reembed::run(&service, photos).await?;
         if s.faces_to_reembed == 0 {
             eprintln!("every face is already embedded by {}", s.model);

@@ -80,6 +80,10 @@ pub struct ServeArgs {
     pub max_faces: usize,
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Keep each enrolled face's aligned crop (a 256x256 PNG; biometric data,
+    /// deleted with the face), so `visage reembed --to` needs no photos.
+    #[arg(long, env = "VISAGE_KEEP_CROPS")]
+    pub keep_crops: bool,
     /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
     #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = Config::default().shutdown_timeout.as_secs())]
     pub shutdown_timeout: u64,
@@ -127,6 +131,7 @@ impl ServeArgs {
                 min_sharpness: self.min_sharpness,
                 max_faces: self.max_faces.max(1),
                 index: self.index.config(),
+                keep_crops: self.keep_crops,
                 ..ServiceConfig::default()
             },
         };

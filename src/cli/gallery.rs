@@ -7,14 +7,15 @@ use anyhow::Result;
 
 use super::args::{PipelineArgs, ThresholdArgs};
 use super::{Threads, runtime};
-use crate::service::{CalibrationReport, GalleryHealth};
+use crate::service::{CalibrationReport, GalleryHealth, ServiceConfig};
 
 /// `visage calibrate`.
 pub fn calibrate(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, json: bool) -> Result<ExitCode> {
     super::admin::ensure_exists(db)?;
     let choice = thresholds.choice()?;
     runtime(Threads::Many)?.block_on(async {
-        let service = crate::admin::open_service(&p.models_dir, p.config(), db, 1, &choice).await?;
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, 1, ServiceConfig::default(), &choice).await?;
         let report = service.calibration_report().await?;
         service.store().close().await;
         if json {
@@ -99,7 +100,8 @@ pub fn doctor(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, all: bool
     super::admin::ensure_exists(db)?;
     let choice = thresholds.choice()?;
     runtime(Threads::Many)?.block_on(async {
-        let service = crate::admin::open_service(&p.models_dir, p.config(), db, 1, &choice).await?;
+        let service =
+            crate::admin::open_service(&p.models_dir, p.config(), db, 1, ServiceConfig::default(), &choice).await?;
         let report = service.gallery_health(all).await?;
         service.store().close().await;
         if json {

@@ -88,6 +88,9 @@ pub enum Command {
         /// Photos analysed at once (default: the number of cores).
         #[arg(long, env = "VISAGE_WORKERS")]
         workers: Option<usize>,
+        /// Keep each face's aligned crop (biometric data; README: Keeping crops).
+        #[arg(long, env = "VISAGE_KEEP_CROPS")]
+        keep_crops: bool,
         #[command(flatten)]
         db: DbArg,
         #[command(flatten)]
@@ -243,8 +246,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchModels(args) => eval::bench_models(args),
         Command::BenchGallery(args) => eval::bench_gallery(args),
         Command::Keys { action, db } => admin::keys(action, &db),
-        Command::EnrollDir { dir, face, workers, db, pipeline } => {
-            admin::enroll_dir(&dir, face, workers, &db.db, &pipeline)
+        Command::EnrollDir { dir, face, workers, keep_crops, db, pipeline } => {
+            admin::enroll_dir(&dir, face, workers, keep_crops, &db.db, &pipeline)
         }
         Command::Export { out, db } => admin::export(out.as_deref(), &db.db),
         Command::Import { file, db, models_dir, embedder } => {

@@ -167,6 +167,8 @@ pub struct EnrollmentInfo {
     min_face_size: f64,
     /// Smallest sharpness accepted (Laplacian variance).
     min_sharpness: f64,
+    /// Whether each face's aligned crop is kept (`--keep-crops`).
+    keep_crops: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -225,7 +227,11 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
         },
         thresholds: thresholds(svc),
         gallery: svc.gallery_info(),
-        enrollment: EnrollmentInfo { min_face_size: num(c.min_face_size), min_sharpness: num(c.min_sharpness) },
+        enrollment: EnrollmentInfo {
+            min_face_size: num(c.min_face_size),
+            min_sharpness: num(c.min_sharpness),
+            keep_crops: c.keep_crops,
+        },
         detector: DetectorInfo {
             score_threshold: num(d.score_threshold),
             best_score_threshold: num(d.best_score_threshold),

@@ -51,7 +51,7 @@ impl Service {
             self.get_person(id).await?;
         }
         let source = hex::encode(sha2::Sha256::digest(&bytes));
-        let face = self.probe(bytes, choice).await?;
+        let (face, crop) = self.probe_keeping(bytes, choice, self.config.keep_crops).await?;
         self.check_enrollable(&face)?;
         let embedding = face.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
         let new = NewFace {
@@ -60,6 +60,7 @@ impl Service {
             embedding: &embedding,
             model: &self.model,
             source_sha256: Some(&source),
+            crop: crop.as_ref(),
         };
         let write = self.writes.clone().lock_owned().await;
         let (person, record, created) = match target {

@@ -65,6 +65,9 @@ pub struct ServiceConfig {
     pub max_top_k: usize,
     /// The 1:N index.
     pub index: IndexConfig,
+    /// Keep each enrolled face's aligned crop (`--keep-crops`), so that
+    /// another embedder can be moved to without the photos.
+    pub keep_crops: bool,
 }
 
 /// 1:1 default of an embedder without one (SFace's published point).
@@ -85,6 +88,7 @@ impl Default for ServiceConfig {
             default_top_k: 5,
             max_top_k: 100,
             index: IndexConfig::default(),
+            keep_crops: false,
         }
     }
 }
@@ -221,6 +225,16 @@ impl Service {
 
     /// The one face to use from a photo, embedded.
     pub(super) async fn probe(&self, bytes: Bytes, choice: FaceChoice) -> Result<Face> {
+        Ok(self.probe_keeping(bytes, choice, false).await?.0)
+    }
+
+    /// [`Service::probe`], with the face's kept crop when `keep` (`--keep-crops`).
+    pub(super) async fn probe_keeping(
+        &self,
+        bytes: Bytes,
+        choice: FaceChoice,
+        keep: bool,
+    ) -> Result<(Face, Option<crate::store::Crop>)> {
         self.with_image(bytes, move |p, img, t| {
             let dets = detect(p, img, t)?;
             let det = match (dets.len(), choice) {
@@ -228,10 +242,22 @@ impl Service {
                 (1, _) | (_, FaceChoice::Largest) => dets.into_iter().next().ok_or(Error::NoFace)?,
                 (n, FaceChoice::Single) => return Err(Error::MultipleFaces(n)),
             };
-            Ok(p.describe(img, det, true, t)?)
+            let crop = if keep { Some(kept_crop(img, &det.landmarks)?) } else { None };
+            Ok((p.describe(img, det, true, t)?, crop))
         })
         .await
     }
+}
+
+/// The face's kept crop, as PNG.
+fn kept_crop(img: &RgbImage, landmarks: &[crate::domain::Point; 5]) -> Result<crate::store::Crop> {
+    use image::ImageEncoder as _;
+    let (crop, landmarks) = crate::vision::align::kept_crop(img, landmarks).ok_or(Error::NoFace)?;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(crop.as_raw(), crop.width(), crop.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("encoding the kept crop: {e}")))?;
+    Ok(crate::store::Crop { png, landmarks })
 }
 
 /// Detection, timed and counted for the metrics.

@@ -12,7 +12,7 @@ use std::path::Path;
 use futures_util::stream::BoxStream;
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding,
 };
 
 #[async_trait::async_trait]
@@ -67,6 +67,8 @@ pub trait Database: Send + Sync {
     /// Every face record (no embeddings), row by row, by person (the
     /// gallery health check).
     fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>>;
+    /// The face's kept crop, when it has one (`--keep-crops`).
+    async fn face_crop(&self, face_id: &str) -> StoreResult<Option<Crop>>;
     /// Whether this person already has a face from the photo with this hash.
     async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool>;
     /// Faces embedded by another model than `model`, with their photo hashes.

@@ -66,6 +66,10 @@ macro_rules! database_impl {
                 faces::face_records(&self.pool)
             }
 
+            async fn face_crop(&self, face_id: &str) -> StoreResult<Option<$crate::store::Crop>> {
+                faces::face_crop(&self.pool, face_id).await
+            }
+
             async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
                 transfer::has_face_from(&self.pool, person_id, source_sha256).await
             }

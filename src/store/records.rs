@@ -54,6 +54,17 @@ pub struct NewFace<'a> {
     pub model: &'a str,
     /// SHA-256 (hex) of the photo, when known.
     pub source_sha256: Option<&'a str>,
+    /// The aligned crop to keep (`--keep-crops`), if any.
+    pub crop: Option<&'a Crop>,
+}
+
+/// A face's kept crop (`--keep-crops`): a PNG of the face and its
+/// surroundings in the frame of `vision::align::kept_crop`, and where its
+/// landmarks fall in it. Biometric data, deleted with the face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crop {
+    pub png: Vec<u8>,
+    pub landmarks: [Point; 5],
 }
 
 impl NewFace<'_> {

@@ -159,6 +159,29 @@ pub fn template(alignment: Alignment, width: u32, height: u32) -> [Point; 5] {
     }
 }
 
+/// The side of the crops `--keep-crops` stores.
+pub const KEPT_CROP_SIZE: u32 = 256;
+/// The ArcFace template's share of a kept crop: its eyes 56 px apart, the
+/// crop about 4.5 eye distances wide, so every embedder's own crop (ArcFace
+/// 112x112 spans about 3.2 eye distances, dlib's chip about 2.9) lies well
+/// inside it and is cut again from it like from the photo.
+const KEPT_CROP_ZOOM: f32 = 0.7;
+
+/// The five points of a kept crop: the ArcFace template, shrunk about its centre.
+pub fn kept_crop_template() -> [Point; 5] {
+    let s = KEPT_CROP_SIZE as f32 / 112.0 * KEPT_CROP_ZOOM;
+    let c = KEPT_CROP_SIZE as f32 / 2.0;
+    ARCFACE_112.map(|p| [c + (p[0] - 56.0) * s, c + (p[1] - 56.0) * s])
+}
+
+/// The face and its surroundings in the frame `--keep-crops` stores, with
+/// where its landmarks fall in it: what re-embedding with another model needs.
+pub fn kept_crop(img: &RgbImage, landmarks: &[Point; 5]) -> Option<(RgbImage, [Point; 5])> {
+    let m = umeyama(landmarks, &kept_crop_template())?;
+    let crop = warp(img, &m, KEPT_CROP_SIZE, KEPT_CROP_SIZE)?;
+    Some((crop, landmarks.map(|p| m.apply(p))))
+}
+
 /// Aligns the face with the given landmarks into a `width x height` crop of
 /// the ArcFace template.
 pub fn align_face(img: &RgbImage, landmarks: &[Point; 5], width: u32, height: u32) -> Option<RgbImage> {
@@ -262,6 +285,32 @@ mod tests {
         let img = RgbImage::from_fn(150, 150, |x, y| Rgb([x as u8, y as u8, (x ^ y) as u8]));
         let out = align_to(&img, &dlib_template(150, 150, 0.25), Alignment::Dlib, 150, 150).unwrap();
         assert_eq!(out, img);
+    }
+
+    #[test]
+    fn a_kept_crop_gives_every_embedder_the_crop_the_photo_gives() {
+        // A smooth synthetic "photo" (bilinear resampling of noise would blur it apart).
+        let img = RgbImage::from_fn(400, 300, |x, y| {
+            let (x, y) = (x as f32, y as f32);
+            let v = |k: f32| (127.0 + 120.0 * ((x * k).sin() * (y * 0.7 * k).cos())) as u8;
+            Rgb([v(0.05), v(0.031), v(0.017)])
+        });
+        let landmarks = [[180.0, 130.0], [222.0, 128.0], [201.0, 152.0], [184.0, 176.0], [219.0, 175.0]];
+        let (kept, at) = kept_crop(&img, &landmarks).unwrap();
+        assert_eq!(kept.dimensions(), (KEPT_CROP_SIZE, KEPT_CROP_SIZE));
+        // The landmarks land near the template (they are not an exact similarity of it).
+        for (p, q) in at.iter().zip(kept_crop_template()) {
+            assert!((p[0] - q[0]).abs() < 6.0 && (p[1] - q[1]).abs() < 6.0, "{p:?} {q:?}");
+        }
+        for (alignment, w, h) in [(Alignment::Arcface, 112, 112), (Alignment::Dlib, 150, 150)] {
+            let direct = align_to(&img, &landmarks, alignment, w, h).unwrap();
+            let again = align_to(&kept, &at, alignment, w, h).unwrap();
+            let diff: f64 = direct.as_raw().iter().zip(again.as_raw()).map(|(a, b)| f64::from(a.abs_diff(*b))).sum();
+            let mean = diff / direct.as_raw().len() as f64;
+            // Twice resampled: close, not identical; and no black border crept in.
+            assert!(mean < 2.0, "{alignment:?}: mean difference {mean}");
+            assert!(again.pixels().all(|p| p.0 != [0, 0, 0]), "{alignment:?} reached past the kept crop");
+        }
     }
 
     #[test]

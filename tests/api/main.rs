@@ -4,6 +4,7 @@
 mod auth;
 mod calibration;
 mod concurrency;
+mod crops;
 mod helpers;
 mod hostile;
 mod images;

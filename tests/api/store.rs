@@ -3,7 +3,7 @@
 use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use visage::domain::{BBox, Detection, Quality, Scope};
-use visage::store::{FaceExport, NewFace, Person, Store, StoreError};
+use visage::store::{Crop, FaceExport, NewFace, Person, Store, StoreError};
 
 use crate::helpers::temp_dir;
 
@@ -13,7 +13,7 @@ fn detection(x: f32) -> Detection {
 
 fn new_face<'a>(d: &'a Detection, embedding: &'a [f32], model: &'a str, sha: Option<&'a str>) -> NewFace<'a> {
     let quality = Quality { face_size: 50.0, eye_distance: 20.0, sharpness: 300.0 };
-    NewFace { detection: d, quality, embedding, model, source_sha256: sha }
+    NewFace { detection: d, quality, embedding, model, source_sha256: sha, crop: None }
 }
 
 /// Every operation of the interface, with the answers the service relies on.
@@ -154,6 +154,44 @@ async fn sqlite_keeps_the_store_contract() {
 #[tokio::test]
 async fn postgres_keeps_the_store_contract() {
     contract(Store::open(&crate::pg::database()).await.unwrap()).await;
+}
+
+/// Kept crops: stored with the face in its transaction, read back as they
+/// were, deleted with the face and with the person.
+async fn crops_contract(store: Store) {
+    let d = detection(10.0);
+    let crop = Crop {
+        png: vec![0x89, b'P', b'N', b'G', 1, 2, 3],
+        landmarks: [[1.5, 2.5], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, 10.25]],
+    };
+    let ann = Person::new("Ann", None);
+    let kept = NewFace { crop: Some(&crop), ..new_face(&d, &[1.0, 0.0], "m1", None) };
+    let f1 = store.create_person_with_face(&ann, &kept, "t").await.unwrap();
+    let f2 = store.add_face(&ann.id, &kept, "t").await.unwrap();
+    let f3 = store.add_face(&ann.id, &new_face(&d, &[0.0, 1.0], "m1", None), "t").await.unwrap();
+    assert_eq!(store.face_crop(&f1.id).await.unwrap(), Some(crop.clone()));
+    assert_eq!(store.face_crop(&f2.id).await.unwrap(), Some(crop.clone()));
+    assert_eq!(store.face_crop(&f3.id).await.unwrap(), None, "enrolled without --keep-crops");
+    assert_eq!(store.face_crop("not an id").await.unwrap(), None);
+    // A crop for a person who vanished is refused with the face, not left behind.
+    let e = store.add_face("01a2224222ec71bdb9d7a84a1ee5db30", &kept, "t").await.err().expect("refused");
+    assert!(matches!(e, StoreError::PersonNotFound(_)), "{e}");
+    assert!(store.delete_face(&ann.id, &f1.id, "t").await.unwrap());
+    assert_eq!(store.face_crop(&f1.id).await.unwrap(), None);
+    assert!(store.delete_person(&ann.id, "t").await.unwrap());
+    assert_eq!(store.face_crop(&f2.id).await.unwrap(), None);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_crops_with_their_faces_only() {
+    let dir = temp_dir();
+    crops_contract(Store::open(&dir.path().join("crops.db")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_crops_with_their_faces_only() {
+    crops_contract(Store::open(&crate::pg::database()).await.unwrap()).await;
 }
 
 #[tokio::test]

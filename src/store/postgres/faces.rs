@@ -10,7 +10,8 @@ use super::audit;
 use super::convert::{at, id, new_uuid, text, uuid};
 use crate::domain::{BBox, Point, Quality};
 use crate::store::{
-    FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+    Crop, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob,
+    now,
 };
 
 /// The columns [`FaceRow`] reads.
@@ -97,6 +98,15 @@ async fn insert_face(tx: &mut sqlx::PgConnection, person_id: &str, new: &NewFace
     }
     let record = new.record(person_id);
     insert_record(&mut *tx, &record, new.embedding, new.source_sha256).await?;
+    if let Some(crop) = new.crop {
+        sqlx::query("INSERT INTO face_crops (face_id, image, landmarks, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(new_uuid(&record.id)?)
+            .bind(&crop.png)
+            .bind(Json(&crop.landmarks))
+            .bind(at(&record.created_at)?)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(record)
 }
 
@@ -175,6 +185,17 @@ pub(super) fn embeddings(pool: &PgPool) -> BoxStream<'_, StoreResult<StoredEmbed
         .fetch(pool)
         .map(|row| row.map_err(StoreError::from).and_then(StoredEmbedding::try_from))
         .boxed()
+}
+
+/// The face's kept crop.
+pub(super) async fn face_crop(pool: &PgPool, face_id: &str) -> StoreResult<Option<Crop>> {
+    let Some(id) = uuid(face_id) else { return Ok(None) };
+    let row: Option<(Vec<u8>, Json<[crate::domain::Point; 5]>)> =
+        sqlx::query_as("SELECT image, landmarks FROM face_crops WHERE face_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(png, landmarks)| Crop { png, landmarks: landmarks.0 }))
 }
 
 /// Every face record, by person.

@@ -8,7 +8,8 @@ use super::{audit, persons};
 use crate::domain::new_id;
 use crate::domain::{BBox, Quality};
 use crate::store::{
-    FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+    Crop, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob,
+    now,
 };
 
 /// The columns `face` reads.
@@ -79,15 +80,23 @@ pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
     })
 }
 
-async fn insert_face<'e, E: sqlx::SqliteExecutor<'e>>(
-    exec: E,
-    person_id: &str,
-    new: &NewFace<'_>,
-) -> StoreResult<FaceRecord> {
+async fn insert_face(conn: &mut sqlx::SqliteConnection, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
     let record = new.record(person_id);
-    let result = insert_record(exec, &record, new.embedding, new.source_sha256).await;
+    let result = insert_record(&mut *conn, &record, new.embedding, new.source_sha256).await;
     match result {
-        Ok(_) => Ok(record),
+        Ok(_) => {
+            if let Some(crop) = new.crop {
+                let landmarks = serde_json::to_string(&crop.landmarks).map_err(corrupt("landmarks"))?;
+                sqlx::query("INSERT INTO face_crops (face_id, image, landmarks, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(&record.id)
+                    .bind(&crop.png)
+                    .bind(landmarks)
+                    .bind(&record.created_at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(record)
+        }
         // The person vanished (foreign key): report it as such.
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
             Err(StoreError::PersonNotFound(person_id.into()))
@@ -159,6 +168,22 @@ pub(super) fn embeddings(pool: &SqlitePool) -> BoxStream<'_, StoreResult<StoredE
         .fetch(pool)
         .map(|row| row.map_err(StoreError::from).and_then(stored_embedding))
         .boxed()
+}
+
+/// The face's kept crop.
+pub(super) async fn face_crop(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<Crop>> {
+    let Some(row) = sqlx::query("SELECT image, landmarks FROM face_crops WHERE face_id = ?")
+        .bind(face_id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let landmarks: String = row.try_get("landmarks")?;
+    Ok(Some(Crop {
+        png: row.try_get("image")?,
+        landmarks: serde_json::from_str(&landmarks).map_err(corrupt("landmarks"))?,
+    }))
 }
 
 /// Every face record, by person.
