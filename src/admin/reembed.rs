@@ -1,8 +1,8 @@
 //! `visage reembed`: after a new embedder is configured, embed the stored
-//! faces again from their photos. Photos are never stored, so they are found
-//! again by the SHA-256 recorded at enrollment in the folder given with
-//! `--photos`; faces whose photo is not there are listed, by person, as
-//! needing new photos.
+//! faces again: from their kept crops (`--keep-crops`), else from their
+//! photos. Photos are never stored, so they are found again by the SHA-256
+//! recorded at enrollment in the folder given with `--photos`; faces with
+//! neither are listed, by person, as needing new photos.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,8 @@ pub struct Summary {
     /// Faces embedded by another model before the run.
     pub faces_to_reembed: usize,
     pub reembedded: usize,
+    /// Of those, from their kept crops (no photo needed).
+    pub from_crops: usize,
     /// Faces whose photo was found but shows no matching face any more.
     pub failed: usize,
     pub needs_new_photos: Vec<NeedsPhotos>,
@@ -54,6 +56,18 @@ pub async fn run(service: &Service, photos: Option<&Path>) -> Result<Summary> {
     let mut missing: BTreeMap<String, usize> = BTreeMap::new();
     for (face, source) in &faces {
         bar.inc(1);
+        if let Some(crop) = service.store().face_crop(&face.id).await? {
+            match service.reembed_from_crop(face, &crop, ACTOR).await {
+                Ok(_) => {
+                    summary.reembedded += 1;
+                    summary.from_crops += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(face = %face.id, error = %e, "cannot re-embed from the kept crop; trying the photo")
+                }
+            }
+        }
         let Some(path) = source.as_ref().and_then(|s| index.get(s)) else {
             *missing.entry(face.person_id.clone()).or_default() += 1;
             continue;

@@ -5,8 +5,9 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::{FaceChoice, Service, detect};
+use crate::domain::{BBox, Detection};
 use crate::error::{Error, Result};
-use crate::store::{FaceRecord, NewFace, Person};
+use crate::store::{Crop, FaceRecord, NewFace, Person};
 use crate::vision::pipeline::Face;
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +107,37 @@ impl Service {
             model: self.model.clone(),
             ..face.clone()
         };
+        self.store_reembedding(face, updated, embedding, actor).await
+    }
+
+    /// Embeds an enrolled face again with the current embedder from its kept
+    /// crop (`--keep-crops`): no photo needed. Where the face was in its
+    /// photo, and its quality, stay as recorded.
+    pub async fn reembed_from_crop(&self, face: &FaceRecord, crop: &Crop, actor: &str) -> Result<FaceRecord> {
+        self.writable()?;
+        let landmarks = crop.landmarks;
+        let new = self
+            .with_image(Bytes::from(crop.png.clone()), move |p, img, t| {
+                let (xs, ys) = (landmarks.map(|l| l[0]), landmarks.map(|l| l[1]));
+                let low = |v: [f32; 5]| v.into_iter().fold(f32::MAX, f32::min);
+                let high = |v: [f32; 5]| v.into_iter().fold(f32::MIN, f32::max);
+                let bbox = BBox { x: low(xs), y: low(ys), width: high(xs) - low(xs), height: high(ys) - low(ys) };
+                Ok(p.describe(img, Detection { bbox, landmarks, score: 1.0 }, true, t)?)
+            })
+            .await?;
+        let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
+        let updated = FaceRecord { model: self.model.clone(), ..face.clone() };
+        self.store_reembedding(face, updated, embedding, actor).await
+    }
+
+    /// Stores a face's new embedding and makes it searchable.
+    async fn store_reembedding(
+        &self,
+        face: &FaceRecord,
+        updated: FaceRecord,
+        embedding: Vec<f32>,
+        actor: &str,
+    ) -> Result<FaceRecord> {
         let write = self.writes.clone().lock_owned().await;
         if !self.store.replace_embedding(&updated, &embedding, actor).await? {
             return Err(Error::FaceNotFound(face.id.clone()));

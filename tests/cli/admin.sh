@@ -78,6 +78,17 @@ v export --db "$db" | jq -e -s '[.[1:][].faces[]] | all((.embedding | length) ==
 v reembed --db "$db" --photos "$photos" | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
   >/dev/null || fail "reembed back to the default"
 
+# --keep-crops: a move to another embedder needs no photos.
+db_k=$(new_db "$work/k.db")
+v enroll-dir "$photos" --db "$db_k" --keep-crops > /dev/null
+v reembed --db "$db_k" --embedder sface > "$work/rk.json" || fail "reembed from crops: $(cat "$work/rk.json")"
+jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed and .from_crops == .reembedded
+       and .needs_new_photos == []' "$work/rk.json" >/dev/null || fail "reembed from crops: $(cat "$work/rk.json")"
+# The faces embedded from their crops agree with each other as the photos' would.
+v gallery doctor --db "$db_k" --embedder sface --json > "$work/dk.json" || fail "doctor after the move: $(cat "$work/dk.json")"
+jq -e '.counts.other_model == 0 and .counts.disagreeing_faces == 0 and .faces >= 4' "$work/dk.json" >/dev/null \
+  || fail "doctor after the move: $(cat "$work/dk.json")"
+
 # calibrate: the report on this gallery, with the flags serve takes.
 v calibrate --db "$db" --json > "$work/calibration.json"
 jq -e '.gallery.persons == 2 and .gallery.persons_with_two_or_more_faces == 1 and .verify.gallery.frr.pairs >= 3
@@ -120,4 +131,4 @@ else
   [ "$(who)" = unknown ] || fail "the service did not follow the deletion"
 fi
 kill -TERM "$server"; wait "$server" || fail "the server did not stop cleanly"
-echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed, calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed (from photos and from kept crops), calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
