@@ -1,30 +1,57 @@
 //! `visage calibrate` and `visage gallery doctor`: the calibration report
 //! and the gallery's health, on the database directly.
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::args::{PipelineArgs, ThresholdArgs};
+use super::args::{DbArg, PipelineArgs, ThresholdArgs};
 use super::{Threads, runtime};
-use crate::service::{CalibrationReport, GalleryHealth, ServiceConfig};
+use crate::service::{CalibrationReport, GalleryHealth, Service, ServiceConfig};
 
-/// `visage calibrate`.
-pub fn calibrate(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, json: bool) -> Result<ExitCode> {
-    super::admin::ensure_exists(db)?;
-    let choice = thresholds.choice()?;
+/// What both gallery reports take: the database, the models, the threshold
+/// flags `visage serve` takes, and the output form.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Print JSON (as the API answers) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// Opens the service on the database, makes the report, prints it (JSON or
+/// `text`) and returns it.
+fn report<T: serde::Serialize>(
+    a: &ReportArgs,
+    text: fn(&T) -> String,
+    make: impl AsyncFnOnce(&Service) -> crate::error::Result<T>,
+) -> Result<T> {
+    super::admin::ensure_exists(&a.db.db)?;
+    let choice = a.thresholds.choice()?;
+    let p = &a.pipeline;
     runtime(Threads::Many)?.block_on(async {
-        let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, 1, ServiceConfig::default(), &choice).await?;
-        let report = service.calibration_report().await?;
+        let config = ServiceConfig::default();
+        let service = crate::admin::open_service(&p.models_dir, p.config(), &a.db.db, 1, config, &choice).await?;
+        let report = make(&service).await;
         service.store().close().await;
-        if json {
+        let report = report?;
+        if a.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", describe(&report));
+            print!("{}", text(&report));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(report)
     })
+}
+
+/// `visage calibrate`.
+pub fn calibrate(a: &ReportArgs) -> Result<ExitCode> {
+    report(a, describe, async |s| s.calibration_report().await)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rate(x: Option<f64>) -> String {
@@ -96,23 +123,11 @@ pub fn describe(r: &CalibrationReport) -> String {
 }
 
 /// `visage gallery doctor`: exit code 0 when nothing is found, 4 otherwise.
-pub fn doctor(db: &Path, p: &PipelineArgs, thresholds: &ThresholdArgs, all: bool, json: bool) -> Result<ExitCode> {
-    super::admin::ensure_exists(db)?;
-    let choice = thresholds.choice()?;
-    runtime(Threads::Many)?.block_on(async {
-        let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, 1, ServiceConfig::default(), &choice).await?;
-        let report = service.gallery_health(all).await?;
-        service.store().close().await;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", findings(&report));
-        }
-        let c = &report.counts;
-        let clean = c.disagreeing_faces + c.look_alikes + c.low_quality + c.other_model == 0;
-        Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(4) })
-    })
+pub fn doctor(a: &ReportArgs, all: bool) -> Result<ExitCode> {
+    let r = report(a, findings, async |s| s.gallery_health(all).await)?;
+    let c = &r.counts;
+    let clean = c.disagreeing_faces + c.look_alikes + c.low_quality + c.other_model == 0;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(4) })
 }
 
 /// The findings as a person reads them.

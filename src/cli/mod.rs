@@ -138,17 +138,7 @@ pub enum Command {
     /// The error rates expected at the thresholds (those `visage serve` would
     /// use with the same flags), from the embedder's reference scores and the
     /// gallery's own pairs, and the thresholds that meet common targets.
-    Calibrate {
-        /// Print JSON (as `GET /v1/calibration` answers) instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        thresholds: args::ThresholdArgs,
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
-    },
+    Calibrate(gallery::ReportArgs),
     /// The gallery's health: `visage gallery doctor`.
     Gallery {
         #[command(subcommand)]
@@ -175,15 +165,8 @@ pub enum GalleryCommand {
         /// API searches an even spread beyond 50 million comparisons).
         #[arg(long)]
         all: bool,
-        /// Print JSON (as `GET /v1/gallery/health` answers) instead of text.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        thresholds: args::ThresholdArgs,
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
+        report: gallery::ReportArgs,
     },
 }
 
@@ -257,12 +240,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reembed { photos, workers, db, pipeline } => {
             admin::reembed(photos.as_deref(), workers, &db.db, &pipeline)
         }
-        Command::Calibrate { json, thresholds, db, pipeline } => {
-            gallery::calibrate(&db.db, &pipeline, &thresholds, json)
-        }
-        Command::Gallery { action: GalleryCommand::Doctor { all, json, thresholds, db, pipeline } } => {
-            gallery::doctor(&db.db, &pipeline, &thresholds, all, json)
-        }
+        Command::Calibrate(args) => gallery::calibrate(&args),
+        Command::Gallery { action: GalleryCommand::Doctor { all, report } } => gallery::doctor(&report, all),
         Command::Openapi => {
             println!("{}", crate::http::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
