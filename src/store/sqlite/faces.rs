@@ -107,7 +107,7 @@ async fn insert_face(conn: &mut sqlx::SqliteConnection, person_id: &str, new: &N
 
 pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
-    let face = insert_face(&mut *tx, person_id, new).await?;
+    let face = insert_face(&mut tx, person_id, new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
     Ok(face)
@@ -121,7 +121,7 @@ pub(super) async fn create_person_with(
 ) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
     persons::insert(&mut *tx, person).await?;
-    let face = insert_face(&mut *tx, &person.id, new).await?;
+    let face = insert_face(&mut tx, &person.id, new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
