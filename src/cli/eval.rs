@@ -39,6 +39,10 @@ pub enum EvalCommand {
         /// centre (LFW's convention for its subject) or the largest (the API's).
         #[arg(long, value_enum, default_value_t = FacePick::Central)]
         face: FacePick,
+        /// Embed each face from the crop `--keep-crops` would keep of it (what
+        /// `visage reembed` embeds), not from the photo.
+        #[arg(long)]
+        via_kept_crop: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -243,8 +247,8 @@ impl From<FacePick> for Select {
 /// `visage eval ...`.
 pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
-        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, pipeline } => {
-            let o = PairsOptions { pairs, root, folds, threads, json, scores, face: face.into() };
+        EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, via_kept_crop, pipeline } => {
+            let o = PairsOptions { pairs, root, folds, threads, json, scores, face: face.into(), via_kept_crop };
             crate::eval::pairs_command(o, &pipeline.models())
         }
         EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {

@@ -32,7 +32,7 @@ fn labelled_photos(models: &Models, pairs_file: &Path, root: &Path) -> Result<Ph
         list.pairs.iter().flat_map(|p| [&p.a, &p.b]).collect::<BTreeSet<_>>().into_iter().collect();
     let p = models.load()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let embeddings = analyze_all(&p, &photos, threads, Select::Central, None)?;
+    let embeddings = analyze_all(&p, &photos, threads, Select::Central, None, false)?;
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();
     let mut set = Owned { persons: Vec::new(), vectors: Vec::new() };
     let mut without = 0;

@@ -50,6 +50,8 @@ pub struct PairsOptions {
     pub scores: Option<PathBuf>,
     /// Which face of a photo with several is compared.
     pub face: Select,
+    /// Embed each face from the crop `--keep-crops` keeps of it, not the photo.
+    pub via_kept_crop: bool,
 }
 
 /// What `eval pairs` reports.
@@ -84,7 +86,7 @@ pub fn pairs_command(o: PairsOptions, models: &Models) -> Result<ExitCode> {
     let list = pairs::parse(&text, &o.root, o.folds)?;
     let p = models.load()?;
     let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (report, scored) = evaluate(&p, &list, threads, o.face)?;
+    let (report, scored) = evaluate(&p, &list, threads, o.face, o.via_kept_crop)?;
     if let Some(path) = o.scores {
         let mut csv = String::from("img_a,img_b,same,similarity\n");
         for (pair, s) in list.pairs.iter().zip(&scored) {
@@ -107,7 +109,7 @@ pub fn identify_command(clusters: &Path, root: &Path, json: bool, models: &Model
     let p = models.load()?;
     let all: Vec<&PathBuf> = groups.iter().flatten().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut flat = analyze_all(&p, &all, threads, Select::Central, None)?.into_iter();
+    let mut flat = analyze_all(&p, &all, threads, Select::Central, None, false)?.into_iter();
     let embeddings: Vec<Vec<Option<Vec<f32>>>> =
         groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
     let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
@@ -159,9 +161,10 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
     let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
     let probes: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.1).collect();
     let gate = Some((svc.min_face_size, svc.min_sharpness));
-    let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate)?;
-    let probes = analyze_all(&p, &probes, threads, Select::Largest, None)?;
-    let strangers = analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None)?;
+    let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate, false)?;
+    let probes = analyze_all(&p, &probes, threads, Select::Largest, None, false)?;
+    let strangers =
+        analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None, false)?;
     let default = threshold.or(p.embedder.identify_threshold).unwrap_or(crate::service::DEFAULT_IDENTIFY_THRESHOLD);
     let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
     thresholds.push(default);
@@ -257,11 +260,17 @@ pub fn detections_command(o: DetectionsOptions, models: &Models) -> Result<ExitC
 /// Embeds each distinct image once (the face `select` picks), on `threads`
 /// threads, and scores every pair.
 /// Returns the report and every pair's score, in the list's order.
-pub fn evaluate(p: &Pipeline, list: &pairs::PairList, threads: usize, select: Select) -> Result<(Report, Vec<Scored>)> {
+pub fn evaluate(
+    p: &Pipeline,
+    list: &pairs::PairList,
+    threads: usize,
+    select: Select,
+    via_kept_crop: bool,
+) -> Result<(Report, Vec<Scored>)> {
     let start = std::time::Instant::now();
     let images: Vec<&PathBuf> =
         list.pairs.iter().flat_map(|x| [&x.a, &x.b]).collect::<BTreeSet<_>>().into_iter().collect();
-    let embeddings = analyze_all(p, &images, threads.max(1), select, None)?;
+    let embeddings = analyze_all(p, &images, threads.max(1), select, None, via_kept_crop)?;
     let lookup: BTreeMap<&Path, &Option<Vec<f32>>> =
         images.iter().map(|x| x.as_path()).zip(embeddings.iter()).collect();
     let no_face = embeddings.iter().filter(|e| e.is_none()).count();
@@ -315,12 +324,31 @@ pub(crate) fn person_of(path: &Path) -> Option<String> {
 /// the image cannot be decoded, or the face fails `gate`: smallest face size
 /// and sharpness, as enrollment checks them); an unreadable file fails the
 /// whole run.
+/// The selected face of a photo, embedded from the photo, or (with
+/// `via_kept_crop`) from the crop `--keep-crops` would keep of it, after a
+/// PNG round trip, as `visage reembed` embeds it.
+fn analyze_one(p: &Pipeline, bytes: &[u8], select: Select, via_kept_crop: bool) -> Result<Vec<crate::vision::Face>> {
+    if !via_kept_crop {
+        return Ok(p.analyze_bytes(bytes, select, true)?.0);
+    }
+    let img = p.decode(bytes)?;
+    let mut t = crate::vision::Timings::default();
+    let Some(face) = p.analyze(&img, select, false, &mut t)?.into_iter().next() else { return Ok(Vec::new()) };
+    let (png, at) = crate::vision::kept::encode(&img, &face.detection.landmarks).context("degenerate landmarks")?;
+    let crop = p.decode(&png)?;
+    let mut again = p.describe(&crop, crate::vision::kept::detection(at), true, &mut t)?;
+    // The gates judge the face as found in the photo.
+    again.quality = face.quality;
+    Ok(vec![again])
+}
+
 pub(crate) fn analyze_all(
     p: &Pipeline,
     images: &[&PathBuf],
     threads: usize,
     select: Select,
     gate: Option<(f32, f32)>,
+    via_kept_crop: bool,
 ) -> Result<Vec<Option<Vec<f32>>>> {
     let passes =
         |q: &crate::domain::Quality| gate.is_none_or(|(size, sharp)| q.face_size >= size && q.sharpness >= sharp);
@@ -339,8 +367,8 @@ pub(crate) fn analyze_all(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = images.get(i) else { break };
                     let emb = match std::fs::read(path) {
-                        Ok(bytes) => match p.analyze_bytes(&bytes, select, true) {
-                            Ok((faces, _)) => Ok(faces
+                        Ok(bytes) => match analyze_one(p, &bytes, select, via_kept_crop) {
+                            Ok(faces) => Ok(faces
                                 .into_iter()
                                 .next()
                                 .filter(|f| passes(&f.quality))

@@ -5,7 +5,6 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::{FaceChoice, Service, detect};
-use crate::domain::{BBox, Detection};
 use crate::error::{Error, Result};
 use crate::store::{Crop, FaceRecord, NewFace, Person};
 use crate::vision::pipeline::Face;
@@ -118,11 +117,7 @@ impl Service {
         let landmarks = crop.landmarks;
         let new = self
             .with_image(Bytes::from(crop.png.clone()), move |p, img, t| {
-                let (xs, ys) = (landmarks.map(|l| l[0]), landmarks.map(|l| l[1]));
-                let low = |v: [f32; 5]| v.into_iter().fold(f32::MAX, f32::min);
-                let high = |v: [f32; 5]| v.into_iter().fold(f32::MIN, f32::max);
-                let bbox = BBox { x: low(xs), y: low(ys), width: high(xs) - low(xs), height: high(ys) - low(ys) };
-                Ok(p.describe(img, Detection { bbox, landmarks, score: 1.0 }, true, t)?)
+                Ok(p.describe(img, crate::vision::kept::detection(landmarks), true, t)?)
             })
             .await?;
         let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;

@@ -251,12 +251,7 @@ impl Service {
 
 /// The face's kept crop, as PNG.
 fn kept_crop(img: &RgbImage, landmarks: &[crate::domain::Point; 5]) -> Result<crate::store::Crop> {
-    use image::ImageEncoder as _;
-    let (crop, landmarks) = crate::vision::align::kept_crop(img, landmarks).ok_or(Error::NoFace)?;
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(crop.as_raw(), crop.width(), crop.height(), image::ExtendedColorType::Rgb8)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("encoding the kept crop: {e}")))?;
+    let (png, landmarks) = crate::vision::kept::encode(img, landmarks).ok_or(Error::NoFace)?;
     Ok(crate::store::Crop { png, landmarks })
 }
 

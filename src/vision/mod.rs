@@ -4,6 +4,7 @@ pub mod align;
 pub mod decode;
 pub mod detect;
 pub mod embed;
+pub mod kept;
 pub mod pipeline;
 pub mod quality;
 pub mod resize;
