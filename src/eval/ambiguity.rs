@@ -248,25 +248,7 @@ fn margins() -> Vec<f32> {
 /// `visage eval ambiguity`.
 pub fn command(o: AmbiguityOptions, models: &super::Models) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context as _;
-    let names: Vec<String> = match &o.pairs {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let list = super::pairs::parse(&text, &o.root, 10)?;
-            let set: std::collections::BTreeSet<String> =
-                list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| super::person_of(x)).collect();
-            set.into_iter().collect()
-        }
-        None => {
-            let mut v: Vec<String> = std::fs::read_dir(&o.root)
-                .with_context(|| format!("cannot list {}", o.root.display()))?
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            v
-        }
-    };
+    let names: Vec<String> = super::persons_named(&o.root, o.pairs.as_deref())?.into_iter().collect();
     let proto = protocol(&o.root, &names, o.probes, o.duplicates);
     let p = models.load()?;
     let model = p.embedder.id().clone();

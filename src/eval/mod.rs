@@ -146,14 +146,7 @@ pub struct OneShotOptions {
 /// `visage eval one-shot`.
 pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> {
     let OneShotOptions { root, pairs, persons, strangers, threshold, json } = o;
-    let names = match &pairs {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let list = pairs::parse(&text, &root, 10)?;
-            Some(list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| person_of(x)).collect())
-        }
-        None => None,
-    };
+    let names = persons_named(&root, pairs.as_deref())?;
     let proto = one_shot::protocol(&root, names, persons, strangers)?;
     let p = models.load()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -313,6 +306,24 @@ pub fn evaluate(
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((report, scored))
+}
+
+/// The persons a pairs file names (LFW format), or without one every
+/// folder under `root`, in name order.
+pub(crate) fn persons_named(root: &Path, pairs_file: Option<&Path>) -> Result<BTreeSet<String>> {
+    match pairs_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let list = pairs::parse(&text, root, 10)?;
+            Ok(list.pairs.iter().flat_map(|p| [&p.a, &p.b]).filter_map(|x| person_of(x)).collect())
+        }
+        None => Ok(std::fs::read_dir(root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()),
+    }
 }
 
 /// The person an LFW photo path shows (its folder's name).

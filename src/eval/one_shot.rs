@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use serde::Serialize;
 
 use crate::domain::similarity::dot;
@@ -28,25 +28,11 @@ fn photos(root: &Path, name: &str) -> Vec<PathBuf> {
     v
 }
 
-/// The persons a pairs file names (or every folder under `root`), in name
+/// The persons `names` (see [`crate::eval::persons_named`]), in name
 /// order: those with two or more photos are enrolled from the first and
 /// probed with the second, at most `max_persons`; those with one photo are
 /// strangers, at most `max_strangers`.
-pub fn protocol(
-    root: &Path,
-    names: Option<BTreeSet<String>>,
-    max_persons: usize,
-    max_strangers: usize,
-) -> Result<Protocol> {
-    let names = match names {
-        Some(n) => n,
-        None => std::fs::read_dir(root)
-            .with_context(|| format!("cannot list {}", root.display()))?
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-    };
+pub fn protocol(root: &Path, names: BTreeSet<String>, max_persons: usize, max_strangers: usize) -> Result<Protocol> {
     let (mut persons, mut strangers) = (Vec::new(), Vec::new());
     for name in names {
         let p = photos(root, &name);
@@ -152,7 +138,7 @@ mod tests {
                 std::fs::write(dir.join(name).join(format!("{name}_{i:04}.jpg")), b"x").unwrap();
             }
         }
-        let p = protocol(dir, None, 10, 1).unwrap();
+        let p = protocol(dir, crate::eval::persons_named(dir, None).unwrap(), 10, 1).unwrap();
         assert_eq!(
             p.persons,
             vec![
@@ -162,7 +148,7 @@ mod tests {
         );
         assert_eq!(p.strangers, vec![dir.join("Bob/Bob_0001.jpg")]);
         let names: BTreeSet<String> = ["Cid".to_string(), "Dee".to_string()].into();
-        let p = protocol(dir, Some(names), 10, 10).unwrap();
+        let p = protocol(dir, names, 10, 10).unwrap();
         assert_eq!((p.persons.len(), p.strangers.len()), (1, 1));
     }
 }
