@@ -179,7 +179,9 @@ impl Service {
         let names = self.names(lists.iter().flatten().map(|c| c.person_id.as_str())).await?;
         let threshold = threshold.unwrap_or_else(|| self.identify_threshold(gallery_faces));
         let margin = self.identify_margin();
-        let estimate = self.calibrated().estimate.clone();
+        // The estimate is shared, not copied (its histograms are tens of kilobytes).
+        let calibrated = self.calibrated();
+        let estimate = &calibrated.estimate;
         let assigned = assign(&lists, threshold, margin);
         let person = |c: &Candidate| IdentifiedPerson {
             person_id: c.person_id.clone(),
