@@ -46,13 +46,6 @@ impl Histogram {
         }
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-    }
-
     pub fn total(&self) -> u64 {
         self.total
     }
@@ -83,22 +76,6 @@ impl Histogram {
     /// Non-empty bins from the highest down: (lower edge, count).
     pub fn from_top(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
         self.counts.iter().enumerate().rev().filter(|&(_, &c)| c > 0).map(|(i, &c)| (lower(i), c))
-    }
-
-    /// The lowest and the highest observation's bin edges, when any.
-    pub fn range(&self) -> Option<(f64, f64)> {
-        let lo = self.counts.iter().position(|&c| c > 0)?;
-        let hi = self.counts.iter().rposition(|&c| c > 0)?;
-        Some((lower(lo), lower(hi + 1)))
-    }
-
-    /// The mean similarity (0 when empty), from bin centres.
-    pub fn mean(&self) -> f64 {
-        if self.total == 0 {
-            return 0.0;
-        }
-        let sum: f64 = self.counts.iter().enumerate().map(|(i, &c)| c as f64 * (lower(i) + 0.5 / PER_UNIT)).sum();
-        sum / self.total as f64
     }
 }
 
@@ -151,7 +128,6 @@ mod tests {
             h.add(s);
         }
         assert_eq!(h.total(), 8);
-        assert_eq!(h.range(), Some((-1.0, 1.0)));
         // 0.5, 1.0 and 7.0 (clamped into the last bin) are at or above 0.5.
         assert_eq!(h.at_or_above(0.5), 3.0);
         // Half of 0.4999's bin [0.499, 0.5) lies above 0.4995.

@@ -40,10 +40,8 @@ impl Estimate {
             (None, Some(g)) => Some(g.far(t)),
             (Some(r), None) => Some(r.far(t)),
             (Some(r), Some(g)) => {
-                let own = match g.impostor().at_or_above(t) >= MIN_SUPPORT {
-                    true => g.impostor().share_at_or_above(t),
-                    false => 0.0,
-                };
+                let above = g.impostor().at_or_above(t);
+                let own = if above >= MIN_SUPPORT { above / g.impostor().total() as f64 } else { 0.0 };
                 Some(r.far(t).max(own))
             }
         }
