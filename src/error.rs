@@ -34,6 +34,13 @@ pub enum Error {
     FaceTooBlurry { sharpness: f32, min: f32 },
     #[error("person {0:?} has no enrolled faces to compare with")]
     NoEnrolledFaces(String),
+    /// No face has embeddings by this model (or it is not one the manifest knows).
+    #[error("{0}")]
+    ModelNotFound(String),
+    #[error("{lacking} faces have no embedding by {model}: run `visage reembed --to` that embedder first, or force the switch (those faces stay on their model)")]
+    ModelIncomplete { model: String, lacking: u64 },
+    #[error("{0}")]
+    ModelInUse(String),
     #[error("the service is busy: the inference queue is full, retry shortly")]
     Overloaded,
     #[error("{0}")]
@@ -63,6 +70,9 @@ impl Error {
             Error::FaceTooSmall { .. } => "face_too_small",
             Error::FaceTooBlurry { .. } => "face_too_blurry",
             Error::NoEnrolledFaces(_) => "no_enrolled_faces",
+            Error::ModelNotFound(_) => "model_not_found",
+            Error::ModelIncomplete { .. } => "model_incomplete",
+            Error::ModelInUse(_) => "model_in_use",
             Error::Overloaded => "overloaded",
             Error::Unavailable(_) => "unavailable",
             Error::DatabaseUnavailable(_) => "database_unavailable",

@@ -1,8 +1,12 @@
-//! `visage reembed`: after a new embedder is configured, embed the stored
-//! faces again: from their kept crops (`--keep-crops`), else from their
-//! photos. Photos are never stored, so they are found again by the SHA-256
-//! recorded at enrollment in the folder given with `--photos`; faces with
-//! neither are listed, by person, as needing new photos.
+//! `visage reembed --to EMBEDDER`: embeds the stored faces with another
+//! embedder, keeping the new embeddings beside the old (a service of either
+//! model finds every face meanwhile): from their kept crops
+//! (`--keep-crops`), else from their photos. Photos are never stored, so
+//! they are found again by the SHA-256 recorded at enrollment in the folder
+//! given with `--photos`; faces with neither are listed, by person, as
+//! needing new photos. Resumable: faces that have the model are skipped.
+//! Then what identify would answer differently on the gallery's own faces,
+//! and, when asked, the switch.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +15,9 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::{ACTOR, image_files_below, progress};
-use crate::service::Service;
+use crate::error::Error;
+use crate::service::{ModelChanges, Service};
+use crate::store::Switched;
 
 #[derive(Debug, Serialize)]
 pub struct NeedsPhotos {
@@ -24,7 +30,7 @@ pub struct NeedsPhotos {
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub model: String,
-    /// Faces embedded by another model before the run.
+    /// Faces without an embedding of `model` before the run.
     pub faces_to_reembed: usize,
     pub reembedded: usize,
     /// Of those, from their kept crops (no photo needed).
@@ -32,6 +38,11 @@ pub struct Summary {
     /// Faces whose photo was found but shows no matching face any more.
     pub failed: usize,
     pub needs_new_photos: Vec<NeedsPhotos>,
+    /// What identify answers differently with `model` than with the model
+    /// most faces own (when that is another).
+    pub changes: Option<ModelChanges>,
+    /// What `--switch` did.
+    pub switched: Option<Switched>,
 }
 
 /// Every image under `dir` (recursively) by its SHA-256.
@@ -44,9 +55,30 @@ fn photos_by_hash(dir: &Path) -> Result<HashMap<String, PathBuf>> {
     Ok(out)
 }
 
-pub async fn run(service: &Service, photos: Option<&Path>) -> Result<Summary> {
+/// Embeds the faces that lack this service's model, reports the changes,
+/// and switches the faces' own model to it when `switch` says so.
+pub async fn run(service: &Service, photos: Option<&Path>, switch: Option<bool>) -> Result<Summary> {
+    let mut summary = embed(service, photos).await?;
+    summary.changes = match service.model_changes(None, None).await {
+        Ok(c) => Some(c),
+        // Every face's own model is this one already: nothing to compare.
+        Err(Error::ModelNotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(force) = switch {
+        summary.switched = Some(match service.switch_model(service.model(), force, ACTOR).await {
+            Ok(done) => done,
+            // Refused: the faces lacking the model are listed as needing photos.
+            Err(Error::ModelIncomplete { lacking, .. }) => Switched { switched: 0, lacking, done: false },
+            Err(e) => return Err(e.into()),
+        });
+    }
+    Ok(summary)
+}
+
+async fn embed(service: &Service, photos: Option<&Path>) -> Result<Summary> {
     let model = service.model().to_string();
-    let faces = service.store().faces_not_of_model(&model).await?;
+    let faces = service.store().faces_lacking(&model).await?;
     let mut summary = Summary { model, faces_to_reembed: faces.len(), ..Summary::default() };
     let index = match photos {
         Some(dir) if !faces.is_empty() => photos_by_hash(dir)?,

@@ -4,11 +4,13 @@
 //! rates they imply at a threshold, the thresholds that meet a target, and
 //! the 1:N rate for a gallery of N faces. Pure computation: the service
 //! supplies the embeddings.
+mod answers;
 mod histogram;
 mod pairs;
 mod rates;
 mod reference;
 
+pub use answers::{Answer, Faces, Rule, spread};
 pub use histogram::Histogram;
 pub use pairs::{FACES_PER_PERSON, Labelled, Owned, Pairs, score_pairs};
 pub use rates::{ScoreModel, far_for_fpir, fpir, threshold_for, wilson_upper};

@@ -167,7 +167,13 @@ pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
     })
 }
 
-pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &PipelineArgs) -> Result<ExitCode> {
+pub fn reembed(
+    photos: Option<&Path>,
+    switch: Option<bool>,
+    workers: Option<usize>,
+    db: &Path,
+    p: &PipelineArgs,
+) -> Result<ExitCode> {
     ensure_exists(db)?;
     let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
     let runtime = runtime(Threads::Many)?;
@@ -181,11 +187,13 @@ pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &Pip
             &ThresholdChoice::default(),
         )
         .await?;
-        let s = crate::admin::reembed::run(&service, photos).await?;
+        let s = crate::admin::reembed::run(&service, photos, switch).await;
+        service.store().close().await;
+        let s = s?;
         if s.faces_to_reembed == 0 {
-            eprintln!("every face is already embedded by {}", s.model);
+            eprintln!("every face has an embedding by {}", s.model);
         } else {
-            eprintln!("{} of {} faces re-embedded with {}", s.reembedded, s.faces_to_reembed, s.model);
+            eprintln!("{} of {} faces embedded with {} (beside their own)", s.reembedded, s.faces_to_reembed, s.model);
         }
         if !s.needs_new_photos.is_empty() {
             eprintln!(
@@ -197,8 +205,13 @@ pub fn reembed(photos: Option<&Path>, workers: Option<usize>, db: &Path, p: &Pip
                 eprintln!("  {} {:?}: {} faces", n.person_id, n.name, n.faces);
             }
         }
+        if let Some(c) = &s.changes {
+            eprint!("{}", super::models::describe_changes(c));
+        }
+        if let Some(w) = &s.switched {
+            eprintln!("{}", super::models::describe_switch(w, &s.model));
+        }
         println!("{}", serde_json::to_string_pretty(&s)?);
-        service.store().close().await;
         Ok(if s.needs_new_photos.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
     })
 }

@@ -25,9 +25,9 @@ pub struct ReportArgs {
 
 /// Opens the service on the database, makes the report, prints it (JSON or
 /// `text`) and returns it.
-fn report<T: serde::Serialize>(
+pub(super) fn report<T: serde::Serialize>(
     a: &ReportArgs,
-    text: fn(&T) -> String,
+    text: impl Fn(&T) -> String,
     make: impl AsyncFnOnce(&Service) -> crate::error::Result<T>,
 ) -> Result<T> {
     super::admin::ensure_exists(&a.db.db)?;

@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod eval;
 mod gallery;
+mod models;
 mod photos;
 
 use std::path::PathBuf;
@@ -122,12 +123,26 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Embed stored faces again with the configured embedder, from their photos
-    /// (found by hash under --photos); lists persons who need new photos.
+    /// Embed the stored faces with another embedder (--to; default: the
+    /// configured one), kept beside their own embeddings: from their kept
+    /// crops, else their photos (found by hash under --photos); lists persons
+    /// who need new photos, then what identify would answer differently.
+    /// Resumable. `--switch` then makes it every face's own model.
     Reembed {
+        /// The embedder to move to (as --embedder names it).
+        #[arg(long)]
+        to: Option<String>,
         /// A folder searched (recursively) for the original photos.
         #[arg(long)]
         photos: Option<PathBuf>,
+        /// Afterwards, make the new model every face's own (one transaction;
+        /// the old embeddings stay beside until `visage gallery prune`).
+        #[arg(long)]
+        switch: bool,
+        /// With --switch: switch even though some faces have no embedding of
+        /// the model (they stay on theirs).
+        #[arg(long, requires = "switch")]
+        force: bool,
         #[arg(long, env = "VISAGE_WORKERS")]
         workers: Option<usize>,
         #[command(flatten)]
@@ -165,6 +180,44 @@ pub enum GalleryCommand {
         /// API searches an even spread beyond 50 million comparisons).
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        report: gallery::ReportArgs,
+    },
+    /// The models the faces have embeddings of: their own, and kept beside
+    /// by `visage reembed --to`.
+    Models {
+        #[command(flatten)]
+        report: gallery::ReportArgs,
+    },
+    /// What identify would answer differently on the gallery's own faces
+    /// under another model (each face the probe, the others the gallery;
+    /// each model with its own threshold and margin).
+    Changes {
+        /// Default: the model most faces own, other than --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Default: the configured embedder's model.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        report: gallery::ReportArgs,
+    },
+    /// Make MODEL (an embedder's name or a model id) every face's own, in one
+    /// transaction; the previous embeddings stay beside, so switching back
+    /// undoes it until they are pruned. Refused while faces lack MODEL.
+    Switch {
+        model: String,
+        /// Switch even though some faces lack MODEL (they stay on theirs).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        report: gallery::ReportArgs,
+    },
+    /// Delete the embeddings kept beside the faces' own (of MODEL, or all):
+    /// after a switch, once the old model will not be needed again. Refused
+    /// when the configured embedder compares faces by them.
+    Prune {
+        model: Option<String>,
         #[command(flatten)]
         report: gallery::ReportArgs,
     },
@@ -237,11 +290,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             admin::import(&file, &db.db, &models_dir, embedder.as_deref())
         }
         Command::Persons { action, db } => admin::persons(action, &db.db),
-        Command::Reembed { photos, workers, db, pipeline } => {
-            admin::reembed(photos.as_deref(), workers, &db.db, &pipeline)
+        Command::Reembed { to, photos, switch, force, workers, db, mut pipeline } => {
+            pipeline.embedder = to.or(pipeline.embedder);
+            admin::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
         }
         Command::Calibrate(args) => gallery::calibrate(&args),
-        Command::Gallery { action: GalleryCommand::Doctor { all, report } } => gallery::doctor(&report, all),
+        Command::Gallery { action } => match action {
+            GalleryCommand::Doctor { all, report } => gallery::doctor(&report, all),
+            GalleryCommand::Models { report } => models::models(&report),
+            GalleryCommand::Changes { from, to, report } => models::changes(&report, from, to),
+            GalleryCommand::Switch { model, force, report } => models::switch(&report, &model, force),
+            GalleryCommand::Prune { model, report } => models::prune(&report, model),
+        },
         Command::Openapi => {
             println!("{}", crate::http::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)

@@ -95,6 +95,9 @@ impl ApiError {
             s(Error::FaceTooSmall { size: 24.0, min: 40.0 }),
             s(Error::FaceTooBlurry { sharpness: 3.2, min: 10.0 }),
             s(Error::NoEnrolledFaces("01a2224222ec71bdb9d7a84a1ee5db30".into())),
+            s(Error::ModelNotFound("no face has embeddings by dlib-resnet-v1@sha256:5553".into())),
+            s(Error::ModelIncomplete { model: "sface-2021dec-int8bq@sha256:fb14".into(), lacking: 3 }),
+            s(Error::ModelInUse("this service compares sface-2021dec-int8bq@sha256:fb14 embeddings kept beside: prune them after switching".into())),
             s(Error::Overloaded),
             s(Error::Unavailable("the service is shutting down".into())),
             s(Error::DatabaseUnavailable(
@@ -128,8 +131,10 @@ pub fn status(e: &ApiError) -> StatusCode {
 fn service_status(e: &Error) -> StatusCode {
     match e {
         Error::InvalidRequest(_) | Error::InvalidParameter { .. } | Error::MissingImage(_) => StatusCode::BAD_REQUEST,
-        Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::KeyNotFound(_) => StatusCode::NOT_FOUND,
-        Error::NoEnrolledFaces(_) => StatusCode::CONFLICT,
+        Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::KeyNotFound(_) | Error::ModelNotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        Error::NoEnrolledFaces(_) | Error::ModelIncomplete { .. } | Error::ModelInUse(_) => StatusCode::CONFLICT,
         Error::InvalidImage(_)
         | Error::ImageTooLarge(_)
         | Error::NoFace

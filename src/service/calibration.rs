@@ -219,6 +219,7 @@ impl ThresholdChoice {
             }
         };
         config.identify_margin = self.identify_margin;
+        config.embedders = super::known_embedders(models_dir)?;
         if config.reference.is_none() && (config.verify.is_target() || config.identify.is_target()) {
             anyhow::bail!(
                 "--verify-far and --identify-fpir need the embedder's reference scores ({}), which do not exist: \

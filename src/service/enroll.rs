@@ -81,10 +81,11 @@ impl Service {
         Ok(Enrollment { person, face: record, created_person: created })
     }
 
-    /// Embeds an enrolled face again with the current embedder, from the
-    /// photo it was enrolled from (the detection overlapping its stored box
-    /// most), and makes it searchable. Returns the updated face.
-    pub async fn reembed(&self, face: &FaceRecord, bytes: Bytes, actor: &str) -> Result<FaceRecord> {
+    /// Embeds an enrolled face with this service's embedder, from the photo
+    /// it was enrolled from (the detection overlapping its stored box most),
+    /// keeps the embedding beside the face's own, and makes it searchable.
+    /// Where the face was in its photo, and its quality, stay as recorded.
+    pub async fn reembed(&self, face: &FaceRecord, bytes: Bytes, actor: &str) -> Result<()> {
         self.writable()?;
         let old = face.bbox;
         let new = self
@@ -97,22 +98,13 @@ impl Service {
                 }
             })
             .await?;
-        let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
-        let updated = FaceRecord {
-            bbox: new.detection.bbox,
-            landmarks: new.detection.landmarks,
-            score: new.detection.score,
-            quality: new.quality,
-            model: self.model.clone(),
-            ..face.clone()
-        };
-        self.store_reembedding(face, updated, embedding, actor).await
+        let embedding = new.embedding.map(|e| e.values).ok_or(Error::NoFace)?;
+        self.store_beside(face, embedding, actor).await
     }
 
-    /// Embeds an enrolled face again with the current embedder from its kept
-    /// crop (`--keep-crops`): no photo needed. Where the face was in its
-    /// photo, and its quality, stay as recorded.
-    pub async fn reembed_from_crop(&self, face: &FaceRecord, crop: &Crop, actor: &str) -> Result<FaceRecord> {
+    /// As [`Service::reembed`], from the face's kept crop (`--keep-crops`):
+    /// no photo needed.
+    pub async fn reembed_from_crop(&self, face: &FaceRecord, crop: &Crop, actor: &str) -> Result<()> {
         self.writable()?;
         let landmarks = crop.landmarks;
         let new = self
@@ -120,37 +112,32 @@ impl Service {
                 Ok(p.describe(img, crate::vision::kept::detection(landmarks), true, t)?)
             })
             .await?;
-        let embedding = new.embedding.as_ref().map(|e| e.values.clone()).ok_or(Error::NoFace)?;
-        let updated = FaceRecord { model: self.model.clone(), ..face.clone() };
-        self.store_reembedding(face, updated, embedding, actor).await
+        let embedding = new.embedding.map(|e| e.values).ok_or(Error::NoFace)?;
+        self.store_beside(face, embedding, actor).await
     }
 
-    /// Stores a face's new embedding and makes it searchable.
-    async fn store_reembedding(
-        &self,
-        face: &FaceRecord,
-        updated: FaceRecord,
-        embedding: Vec<f32>,
-        actor: &str,
-    ) -> Result<FaceRecord> {
+    /// Keeps a face's embedding by this service's model beside its own and
+    /// makes it searchable.
+    async fn store_beside(&self, face: &FaceRecord, embedding: Vec<f32>, actor: &str) -> Result<()> {
         let write = self.writes.clone().lock_owned().await;
-        if !self.store.replace_embedding(&updated, &embedding, actor).await? {
+        if !self.store.put_embedding(&face.id, &self.model, &embedding, actor).await? {
             return Err(Error::FaceNotFound(face.id.clone()));
         }
-        let (face_id, person_id) = (updated.id.clone(), updated.person_id.clone());
-        self.change_gallery(write, move |g| {
-            g.remove_face(&face_id);
-            g.insert(&face_id, &person_id, &embedding)
-        })
-        .await?;
-        if face.model != self.model {
+        let (face_id, person_id) = (face.id.clone(), face.person_id.clone());
+        let added = self
+            .change_gallery(write, move |g| {
+                let known = g.remove_face(&face_id);
+                g.insert(&face_id, &person_id, &embedding) && !known
+            })
+            .await?;
+        if added {
             let _ = self.faces_other_model.fetch_update(
                 std::sync::atomic::Ordering::Relaxed,
                 std::sync::atomic::Ordering::Relaxed,
                 |n| n.checked_sub(1),
             );
         }
-        Ok(updated)
+        Ok(())
     }
 
     pub async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> Result<()> {

@@ -60,6 +60,8 @@ struct Touched {
     persons: Vec<String>,
     renamed: Vec<String>,
     keys: Vec<String>,
+    /// Own and beside embeddings were switched or pruned: load anew.
+    reload: bool,
 }
 
 impl Touched {
@@ -79,6 +81,7 @@ impl Touched {
                 }
                 "update_person" => t.renamed.push(subject),
                 "create_key" | "revoke_key" => t.keys.push(subject),
+                "switch_model" | "prune_embeddings" => t.reload = true,
                 // create_person: nothing of theirs is in memory yet.
                 _ => {}
             }
@@ -141,6 +144,11 @@ impl Service {
                 names.remove(id);
             }
         }
+        if t.reload {
+            // Everything else in the batch is in the fresh load too.
+            self.reload_gallery().await?;
+            return Ok(());
+        }
         if t.faces.is_empty() && t.persons.is_empty() {
             return Ok(());
         }
@@ -149,7 +157,7 @@ impl Service {
         let write = self.writes.clone().lock_owned().await;
         let faces: Vec<&str> = t.faces.iter().map(String::as_str).collect();
         let persons: Vec<&str> = t.persons.iter().map(String::as_str).collect();
-        let found = probed(self.store.embeddings_of(&faces, &persons)).await?;
+        let found = probed(self.store.embeddings_of(&faces, &persons, &self.model)).await?;
         let model = self.model.clone();
         let other = self
             .change_gallery(write, move |g| {

@@ -15,7 +15,8 @@ use crate::store::Store;
 pub struct GalleryInfo {
     pub faces: usize,
     pub persons: usize,
-    /// Stored faces embedded by another model: never compared; re-enroll them.
+    /// Stored faces with no embedding by this model: never compared;
+    /// `visage reembed` them or re-enroll them.
     pub faces_other_model: usize,
     /// "exact" or "hnsw".
     pub index: &'static str,
@@ -92,12 +93,13 @@ impl Service {
     }
 }
 
-/// Builds the in-memory gallery from the store: embeddings of `model` only.
-/// Returns it with the count of faces embedded by another model.
+/// Builds the in-memory gallery from the store: each face's embedding by
+/// `model`, its own or kept beside it (`visage reembed --to`). Returns it
+/// with the count of faces that have none.
 pub async fn load_gallery(store: &Store, model: &str, dim: usize, index: IndexConfig) -> Result<(Gallery, usize)> {
     let mut gallery: Gallery<ExactIndex> = Gallery::new(Box::new(ExactIndex::new(dim)));
     let mut other = 0usize;
-    let mut embeddings = store.embeddings();
+    let mut embeddings = store.embeddings(model);
     while let Some(e) = embeddings.try_next().await? {
         if e.model != model || !gallery.insert(&e.face_id, &e.person_id, &e.values) {
             other += 1;
@@ -108,7 +110,7 @@ pub async fn load_gallery(store: &Store, model: &str, dim: usize, index: IndexCo
         tracing::warn!(
             faces = other,
             model = %model,
-            "stored faces were embedded by another model and will not be compared; run `visage reembed --photos DIR` or re-enroll those persons"
+            "stored faces have no embedding by this model and will not be compared; run `visage reembed --to` this embedder (with --photos DIR unless their crops were kept) or re-enroll those persons"
         );
     }
     tracing::info!(faces = gallery.faces(), persons = gallery.persons(), "gallery loaded");

@@ -147,7 +147,7 @@ impl Service {
         let (mut low, mut other) = (Vec::new(), Vec::new());
         let mut records = self.store.face_records();
         while let Some(f) = records.try_next().await? {
-            if f.model != self.model {
+            if !self.gallery_read().has_face(&f.id) {
                 other.push(OtherModel { person_id: f.person_id, name: String::new(), face_id: f.id, model: f.model });
                 continue;
             }

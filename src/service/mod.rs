@@ -12,6 +12,7 @@ mod gallery;
 pub mod health;
 mod keys;
 mod matching;
+pub mod models;
 mod persons;
 mod slots;
 
@@ -20,6 +21,7 @@ pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
 pub use health::GalleryHealth;
+pub use models::{GalleryModels, KnownEmbedder, ModelChanges, known_embedders};
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
     assign,
@@ -55,6 +57,10 @@ pub struct ServiceConfig {
     /// The embedder's reference score distribution, when it ships one.
     #[serde(skip)]
     pub reference: Option<Arc<crate::calibration::Reference>>,
+    /// Every embedder of the manifest with its 1:N rule (the change report
+    /// between models).
+    #[serde(skip)]
+    pub embedders: Vec<KnownEmbedder>,
     /// Smallest face side (px) accepted for enrollment.
     pub min_face_size: f32,
     /// Smallest sharpness (Laplacian variance of the aligned crop) accepted for enrollment.
@@ -82,6 +88,7 @@ impl Default for ServiceConfig {
             identify: ThresholdRule::EmbedderDefault(DEFAULT_IDENTIFY_THRESHOLD),
             identify_margin: None,
             reference: None,
+            embedders: Vec::new(),
             min_face_size: 40.0,
             min_sharpness: 25.0,
             max_faces: 20,

@@ -155,6 +155,10 @@ impl<I: Index + ?Sized> Gallery<I> {
     }
 
     /// Whether any face of this person is in the gallery.
+    pub fn has_face(&self, face_id: &str) -> bool {
+        self.faces.get(face_id).is_some()
+    }
+
     pub fn has_person(&self, person_id: &str) -> bool {
         self.persons.get(person_id).is_some()
     }

@@ -12,7 +12,8 @@ use std::path::Path;
 use futures_util::stream::BoxStream;
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, NewFace, Person, StoreResult, StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, Person, StoreResult,
+    StoredEmbedding, Switched,
 };
 
 #[async_trait::async_trait]
@@ -61,9 +62,10 @@ pub trait Database: Send + Sync {
     async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>>;
     /// Deletes one face of a person, as `delete_person` does; false when absent.
     async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool>;
-    /// Every stored embedding, row by row (the gallery's load: a million
-    /// embeddings are never all held twice).
-    fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>>;
+    /// Every face's embedding, row by row (the gallery's load: a million
+    /// embeddings are never all held twice): its embedding by `model`, own
+    /// or kept beside, else its own embedding (of another model).
+    fn embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<StoredEmbedding>>;
     /// Every face record (no embeddings), row by row, by person (the
     /// gallery health check).
     fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>>;
@@ -71,14 +73,28 @@ pub trait Database: Send + Sync {
     async fn face_crop(&self, face_id: &str) -> StoreResult<Option<Crop>>;
     /// Whether this person already has a face from the photo with this hash.
     async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool>;
-    /// Faces embedded by another model than `model`, with their photo hashes.
-    async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>>;
-    /// Replaces a face's embedding (and where the new model found the face);
-    /// the old embedding leaves no recoverable copy. False when absent.
-    async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool>;
+    /// Faces with no embedding of `model` (neither own nor kept beside),
+    /// with their photo hashes.
+    async fn faces_lacking(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>>;
     /// Creates one person per embedding, each with one face, in batched
     /// transactions (bulk imports and benchmarks). Returns the person ids.
     async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>>;
+
+    // Moving to another embedder: embeddings kept beside the faces' own.
+    /// Keeps `embedding` as the face's embedding by `model` beside its own
+    /// (replacing an earlier one). False when the face is absent or its own
+    /// embedding is already of `model`.
+    async fn put_embedding(&self, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool>;
+    /// Makes `model` the own model of every face with an embedding of it
+    /// kept beside, the previous own embedding kept beside in its place (so
+    /// a switch back undoes it), in one transaction. Refused (`done` false,
+    /// nothing changed) when faces lack `model`, unless `force`.
+    async fn switch_model(&self, model: &str, force: bool, actor: &str) -> StoreResult<Switched>;
+    /// Deletes the embeddings kept beside the faces' own (of `model`, or
+    /// all), leaving no recoverable copy where the database allows.
+    async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64>;
+    /// How many faces have embeddings of each model, own and beside.
+    async fn model_counts(&self) -> StoreResult<Vec<ModelCount>>;
 
     // Export and import.
     /// A person's faces with their embeddings.
@@ -117,8 +133,14 @@ pub trait Database: Send + Sync {
     /// notifications may then have been missed. None when the database does
     /// not notify (SQLite: one process owns it).
     async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>>;
-    /// The embeddings of these faces and of every face of these persons.
-    async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>>;
+    /// The embeddings of these faces and of every face of these persons,
+    /// one a face, preferring `model`'s as [`Database::embeddings`] does.
+    async fn embeddings_of(
+        &self,
+        face_ids: &[&str],
+        person_ids: &[&str],
+        model: &str,
+    ) -> StoreResult<Vec<StoredEmbedding>>;
 
     /// The latest `limit` audit entries, newest first, before sequence
     /// number `before` when given.

@@ -1,9 +1,9 @@
 //! The `Database` methods both implementations forward, unchanged, to their
-//! per-table modules (`persons`, `faces`, `transfer`, `keys`, `changes`,
-//! `audit`, each with the same functions over its own pool). An
+//! per-table modules (`persons`, `faces`, `transfer`, `models`, `keys`,
+//! `changes`, `audit`, each with the same functions over its own pool). An
 //! implementation writes `database_impl!(Type { its own methods })`: the
 //! methods that differ (opening, health, backup, following, and SQLite's
-//! purge of the write-ahead log after deletions) are its own; the rest are
+//! purge of the write-ahead log after deletions, pruning included) are its own; the rest are
 //! generated here, so the two cannot drift apart.
 macro_rules! database_impl {
     ($ty:ty { $($own:item)* }) => {
@@ -58,8 +58,8 @@ macro_rules! database_impl {
                 faces::list(&self.pool, person_id).await
             }
 
-            fn embeddings(&self) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
-                faces::embeddings(&self.pool)
+            fn embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
+                faces::embeddings(&self.pool, model)
             }
 
             fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>> {
@@ -74,8 +74,20 @@ macro_rules! database_impl {
                 transfer::has_face_from(&self.pool, person_id, source_sha256).await
             }
 
-            async fn faces_not_of_model(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
-                transfer::faces_not_of_model(&self.pool, model).await
+            async fn faces_lacking(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+                transfer::faces_lacking(&self.pool, model).await
+            }
+
+            async fn put_embedding(&self, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+                models::put(&self.pool, face_id, model, embedding, actor).await
+            }
+
+            async fn switch_model(&self, model: &str, force: bool, actor: &str) -> StoreResult<$crate::store::Switched> {
+                models::switch(&self.pool, model, force, actor).await
+            }
+
+            async fn model_counts(&self) -> StoreResult<Vec<$crate::store::ModelCount>> {
+                models::counts(&self.pool).await
             }
 
             async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
@@ -122,8 +134,13 @@ macro_rules! database_impl {
                 changes::after(&self.pool, after, limit).await
             }
 
-            async fn embeddings_of(&self, face_ids: &[&str], person_ids: &[&str]) -> StoreResult<Vec<StoredEmbedding>> {
-                changes::embeddings_of(&self.pool, face_ids, person_ids).await
+            async fn embeddings_of(
+                &self,
+                face_ids: &[&str],
+                person_ids: &[&str],
+                model: &str,
+            ) -> StoreResult<Vec<StoredEmbedding>> {
+                changes::embeddings_of(&self.pool, face_ids, person_ids, model).await
             }
 
             async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {

@@ -93,6 +93,29 @@ pub struct StoredEmbedding {
     pub values: Vec<f32>,
 }
 
+/// How many faces carry embeddings of one model: as their own
+/// (`faces.model`) or kept beside it (`visage reembed --to`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelCount {
+    pub model: String,
+    pub own: u64,
+    pub beside: u64,
+}
+
+/// What a switch of the faces' own model did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Switched {
+    /// Faces whose own embedding is now the target model's (their previous
+    /// one kept beside).
+    pub switched: u64,
+    /// Faces with no embedding of the target model: left on their model
+    /// (with `force`), or the reason nothing was switched.
+    pub lacking: u64,
+    /// False when faces lacked the model and `force` was not given: then
+    /// nothing changed.
+    pub done: bool,
+}
+
 /// A stored face with its embedding and the hash of the photo it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceExport {

@@ -17,7 +17,7 @@ use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use super::convert::uuids;
-use super::faces::EmbeddingRow;
+use super::faces::{EMBEDDING_OF_MODEL, EmbeddingRow};
 use crate::store::{Change, ChangePos, StoreResult, StoredEmbedding};
 
 /// The channel the audit trigger notifies.
@@ -72,11 +72,12 @@ pub(super) async fn embeddings_of(
     pool: &PgPool,
     faces: &[&str],
     persons: &[&str],
+    model: &str,
 ) -> StoreResult<Vec<StoredEmbedding>> {
     let (faces, persons): (Vec<Uuid>, Vec<Uuid>) = (uuids(faces), uuids(persons));
-    let rows = sqlx::query_as::<_, EmbeddingRow>(
-        "SELECT id, person_id, model, embedding FROM faces WHERE id = ANY($1) OR person_id = ANY($2)",
-    )
+    let sql = format!("{EMBEDDING_OF_MODEL} WHERE f.id = ANY($2) OR f.person_id = ANY($3)");
+    let rows = sqlx::query_as::<_, EmbeddingRow>(&sql)
+    .bind(model)
     .bind(faces)
     .bind(persons)
     .fetch_all(pool)

@@ -179,9 +179,16 @@ impl TryFrom<EmbeddingRow> for StoredEmbedding {
     }
 }
 
-/// Every stored embedding, row by row.
-pub(super) fn embeddings(pool: &PgPool) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
-    sqlx::query_as::<_, EmbeddingRow>("SELECT id, person_id, model, embedding FROM faces")
+/// One row a face: its embedding by the model bound as `$1`, own or kept
+/// beside; else its own (of another model).
+pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(e.model, f.model) AS model, \
+     COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = $1";
+
+/// Every face's embedding, preferring `model`'s, row by row.
+pub(super) fn embeddings<'a>(pool: &'a PgPool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
+    sqlx::query_as::<_, EmbeddingRow>(EMBEDDING_OF_MODEL)
+        .bind(model.to_string())
         .fetch(pool)
         .map(|row| row.map_err(StoreError::from).and_then(StoredEmbedding::try_from))
         .boxed()

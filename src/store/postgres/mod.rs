@@ -9,6 +9,7 @@ mod changes;
 mod convert;
 mod faces;
 mod keys;
+mod models;
 mod persons;
 mod transfer;
 
@@ -104,8 +105,8 @@ super::forward::database_impl!(Postgres {
         faces::delete(&self.pool, person_id, face_id, actor).await
     }
 
-    async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool> {
-        transfer::replace_embedding(&self.pool, face, embedding, actor).await
+    async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {
+        models::prune(&self.pool, model, actor).await
     }
 
     fn shared(&self) -> bool {

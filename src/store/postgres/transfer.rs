@@ -1,9 +1,10 @@
 //! Bulk operations of the admin commands: look-ups by photo hash, export and
-//! import of persons with their embeddings, and re-embedding.
+//! import of persons with their embeddings, and the faces a re-embedding
+//! still has to do.
 use sqlx::PgPool;
 
 use super::convert::uuid;
-use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, bind_embedded, insert_record};
+use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, insert_record};
 use super::{audit, persons};
 use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding};
 
@@ -66,35 +67,15 @@ pub(super) async fn import_person(
     Ok(true)
 }
 
-/// Faces embedded by another model than `model`, with their photo hashes.
-pub(super) async fn faces_not_of_model(pool: &PgPool, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+/// Faces with no embedding of `model` (neither their own nor one kept
+/// beside), with their photo hashes.
+pub(super) async fn faces_lacking(pool: &PgPool, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
     let rows = sqlx::query_as::<_, FullRow>(&format!(
-        "SELECT {FACE_COLUMNS}, source_sha256 FROM faces WHERE model <> $1 ORDER BY person_id, id"
+        "SELECT {FACE_COLUMNS}, source_sha256 FROM faces WHERE model <> $1 AND NOT EXISTS \
+         (SELECT 1 FROM face_embeddings e WHERE e.face_id = faces.id AND e.model = $1) ORDER BY person_id, id"
     ))
     .bind(model)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|r| (r.face.into(), r.source_sha256)).collect())
-}
-
-/// Replaces a face's embedding (and where the new model found the face).
-pub(super) async fn replace_embedding(
-    pool: &PgPool,
-    face: &FaceRecord,
-    embedding: &[f32],
-    actor: &str,
-) -> StoreResult<bool> {
-    let Some(f) = uuid(&face.id) else { return Ok(false) };
-    let mut tx = pool.begin().await?;
-    let update = sqlx::query(
-        "UPDATE faces SET embedding = $1, model = $2, box_x = $3, box_y = $4, box_width = $5, box_height = $6, \
-         landmarks = $7, score = $8, quality = $9 WHERE id = $10",
-    );
-    let done = bind_embedded(update, face, embedding).bind(f).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    audit::record(&mut *tx, actor, "reembed_face", &face.id).await?;
-    tx.commit().await?;
-    Ok(true)
 }

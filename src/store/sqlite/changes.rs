@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use sqlx::SqlitePool;
 
-use super::faces::stored_embedding;
+use super::faces::{EMBEDDING_OF_MODEL, stored_embedding};
 use crate::store::{Change, ChangePos, StoreResult, StoredEmbedding};
 
 pub(super) async fn horizon(pool: &SqlitePool) -> StoreResult<ChangePos> {
@@ -30,13 +30,14 @@ pub(super) async fn embeddings_of(
     pool: &SqlitePool,
     faces: &[&str],
     persons: &[&str],
+    model: &str,
 ) -> StoreResult<Vec<StoredEmbedding>> {
     let (mut out, mut seen) = (Vec::new(), HashSet::new());
     for (column, ids) in [("id", faces), ("person_id", persons)] {
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT id, person_id, model, embedding FROM faces WHERE {column} IN ({marks})");
-            let mut q = sqlx::query(&sql);
+            let sql = format!("{EMBEDDING_OF_MODEL} WHERE f.{column} IN ({marks})");
+            let mut q = sqlx::query(&sql).bind(model);
             for id in chunk {
                 q = q.bind(*id);
             }

@@ -162,9 +162,16 @@ pub(super) fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
     })
 }
 
-/// Every stored embedding, row by row.
-pub(super) fn embeddings(pool: &SqlitePool) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
-    sqlx::query("SELECT id, person_id, model, embedding FROM faces")
+/// One row a face: its embedding by the model bound first, own or kept
+/// beside; else its own (of another model). `{}` takes a WHERE clause.
+pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(e.model, f.model) AS model, \
+     COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ?";
+
+/// Every face's embedding, preferring `model`'s, row by row.
+pub(super) fn embeddings<'a>(pool: &'a SqlitePool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
+    sqlx::query(EMBEDDING_OF_MODEL)
+        .bind(model.to_string())
         .fetch(pool)
         .map(|row| row.map_err(StoreError::from).and_then(stored_embedding))
         .boxed()

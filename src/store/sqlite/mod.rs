@@ -7,6 +7,7 @@ mod audit;
 mod changes;
 mod faces;
 mod keys;
+mod models;
 mod persons;
 mod transfer;
 
@@ -115,9 +116,11 @@ super::forward::database_impl!(Sqlite {
         Ok(self.purged(faces::delete(&self.pool, person_id, face_id, actor).await?).await)
     }
 
-    async fn replace_embedding(&self, face: &FaceRecord, embedding: &[f32], actor: &str) -> StoreResult<bool> {
-        // The old embedding's bytes must not linger in the WAL.
-        Ok(self.purged(transfer::replace_embedding(&self.pool, face, embedding, actor).await?).await)
+    async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {
+        // The pruned embeddings' bytes must not linger in the WAL.
+        let deleted = models::prune(&self.pool, model, actor).await?;
+        self.purged(deleted > 0).await;
+        Ok(deleted)
     }
 
     fn shared(&self) -> bool {

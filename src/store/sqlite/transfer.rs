@@ -1,10 +1,11 @@
 //! Bulk operations of the admin commands: look-ups by photo hash, export and
-//! import of persons with their embeddings, and re-embedding.
+//! import of persons with their embeddings, and the faces a re-embedding
+//! still has to do.
 use sqlx::{Row, SqlitePool};
 
 use super::faces::{COLUMNS as FACE_COLUMNS, face as face_row, insert_record};
 use super::{audit, persons};
-use crate::store::{FaceExport, FaceRecord, Person, StoreError, StoreResult, blob_to_embedding, embedding_to_blob};
+use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &SqlitePool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -61,49 +62,16 @@ pub(super) async fn import_person(
     Ok(true)
 }
 
-/// Faces embedded by another model than `model`, with their photo hashes.
-pub(super) async fn faces_not_of_model(
-    pool: &SqlitePool,
-    model: &str,
-) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+/// Faces with no embedding of `model` (neither their own nor one kept
+/// beside), with their photo hashes.
+pub(super) async fn faces_lacking(pool: &SqlitePool, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
     let rows = sqlx::query(&format!(
-        "SELECT {FACE_COLUMNS}, source_sha256 FROM faces WHERE model <> ? ORDER BY person_id, id"
+        "SELECT {FACE_COLUMNS}, source_sha256 FROM faces WHERE model <> ? AND NOT EXISTS \
+         (SELECT 1 FROM face_embeddings e WHERE e.face_id = faces.id AND e.model = ?) ORDER BY person_id, id"
     ))
+    .bind(model)
     .bind(model)
     .fetch_all(pool)
     .await?;
     rows.iter().map(|r| Ok((face_row(r)?, r.try_get("source_sha256")?))).collect()
-}
-
-/// Replaces a face's embedding (and where the new model found the face).
-pub(super) async fn replace_embedding(
-    pool: &SqlitePool,
-    face: &FaceRecord,
-    embedding: &[f32],
-    actor: &str,
-) -> StoreResult<bool> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE faces SET embedding = ?, model = ?, box_x = ?, box_y = ?, box_width = ?, box_height = ?, \
-         landmarks = ?, score = ?, quality = ? WHERE id = ?",
-    )
-    .bind(embedding_to_blob(embedding))
-    .bind(&face.model)
-    .bind(f64::from(face.bbox.x))
-    .bind(f64::from(face.bbox.y))
-    .bind(f64::from(face.bbox.width))
-    .bind(f64::from(face.bbox.height))
-    .bind(serde_json::to_string(&face.landmarks).map_err(corrupt)?)
-    .bind(f64::from(face.score))
-    .bind(serde_json::to_string(&face.quality).map_err(corrupt)?)
-    .bind(&face.id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    audit::record(&mut *tx, actor, "reembed_face", &face.id).await?;
-    tx.commit().await?;
-    Ok(true)
 }
