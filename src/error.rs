@@ -37,7 +37,9 @@ pub enum Error {
     /// No face has embeddings by this model (or it is not one the manifest knows).
     #[error("{0}")]
     ModelNotFound(String),
-    #[error("{lacking} faces have no embedding by {model}: run `visage reembed --to` that embedder first, or force the switch (those faces stay on their model)")]
+    #[error(
+        "{lacking} faces have no embedding by {model}: run `visage reembed --to` that embedder first, or force the switch (those faces stay on their model)"
+    )]
     ModelIncomplete { model: String, lacking: u64 },
     #[error("{0}")]
     ModelInUse(String),

@@ -8,6 +8,7 @@ mod health;
 mod input;
 mod keys;
 mod matching;
+mod models;
 pub mod openapi;
 mod persons;
 mod prometheus;
@@ -120,7 +121,11 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(scoped(routes!(keys::revoke), Scope::Admin))
         .routes(scoped(routes!(keys::audit), Scope::Admin))
         .routes(scoped(routes!(gallery::calibration), Scope::Admin))
-        .routes(scoped(routes!(gallery::health), Scope::Admin));
+        .routes(scoped(routes!(gallery::health), Scope::Admin))
+        .routes(scoped(routes!(models::models), Scope::Admin))
+        .routes(scoped(routes!(models::changes), Scope::Admin))
+        .routes(scoped(routes!(models::switch), Scope::Admin))
+        .routes(scoped(routes!(models::prune), Scope::Admin));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -21,11 +21,11 @@ pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, load_gallery};
 pub use health::GalleryHealth;
-pub use models::{GalleryModels, KnownEmbedder, ModelChanges, known_embedders};
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
     assign,
 };
+pub use models::{GalleryModels, KnownEmbedder, ModelChanges, known_embedders};
 pub use slots::{Candidate, Gallery};
 use std::sync::Arc;
 use std::time::Instant;

@@ -189,11 +189,15 @@ impl Service {
     pub async fn gallery_models(&self) -> Result<GalleryModels> {
         let counts = self.store.model_counts().await?;
         let faces: u64 = counts.iter().map(|c| c.own).sum();
-        let serving =
-            counts.iter().find(|c| c.model == self.model).map_or(0, |c| c.own + c.beside);
+        let serving = counts.iter().find(|c| c.model == self.model).map_or(0, |c| c.own + c.beside);
         let models = counts
             .into_iter()
-            .map(|c| ModelFaces { embedder: self.embedder_name(&c.model), model: c.model, own: c.own, beside: c.beside })
+            .map(|c| ModelFaces {
+                embedder: self.embedder_name(&c.model),
+                model: c.model,
+                own: c.own,
+                beside: c.beside,
+            })
             .collect();
         Ok(GalleryModels {
             serving: self.model.clone(),

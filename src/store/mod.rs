@@ -21,8 +21,8 @@ pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};
 pub use location::Location;
 pub use records::{
-    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Person, StoredEmbedding,
-    Switched, now,
+    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Person,
+    StoredEmbedding, Switched, now,
 };
 
 #[derive(Debug, thiserror::Error)]

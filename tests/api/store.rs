@@ -3,7 +3,7 @@
 use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use visage::domain::{BBox, Detection, Quality, Scope};
-use visage::store::{Crop, FaceExport, NewFace, Person, Store, StoreError};
+use visage::store::{Crop, FaceExport, NewFace, Person, Store, StoreError, Switched};
 
 use crate::helpers::temp_dir;
 
@@ -14,6 +14,20 @@ fn detection(x: f32) -> Detection {
 fn new_face<'a>(d: &'a Detection, embedding: &'a [f32], model: &'a str, sha: Option<&'a str>) -> NewFace<'a> {
     let quality = Quality { face_size: 50.0, eye_distance: 20.0, sharpness: 300.0 };
     NewFace { detection: d, quality, embedding, model, source_sha256: sha, crop: None }
+}
+
+/// Each face's embedding by `model` (else its own), by face id.
+async fn by_model(store: &Store, model: &str) -> Vec<(String, &'static str, Vec<f32>)> {
+    let mut rows: Vec<_> = store.embeddings(model).try_collect().await.unwrap();
+    rows.sort_by(|a, b| a.face_id.cmp(&b.face_id));
+    let name = |m: &str| -> &'static str { ["m1", "m2", "m3"].into_iter().find(|n| *n == m).unwrap() };
+    rows.into_iter().map(|e| (e.face_id, name(&e.model), e.values)).collect()
+}
+
+/// Faces by model: (model, own, beside).
+async fn counts(store: &Store) -> Vec<(&'static str, u64, u64)> {
+    let name = |m: &str| -> &'static str { ["m1", "m2", "m3"].into_iter().find(|n| *n == m).unwrap() };
+    store.model_counts().await.unwrap().into_iter().map(|c| (name(&c.model), c.own, c.beside)).collect()
 }
 
 /// Every operation of the interface, with the answers the service relies on.
@@ -48,27 +62,66 @@ async fn contract(store: Store) {
     assert_eq!(store.list_faces(&bob.id).await.unwrap(), std::slice::from_ref(&face2));
     assert!(store.has_face_from(&ann.id, "aa").await.unwrap());
     assert!(!store.has_face_from(&bob.id, "aa").await.unwrap());
-    let mut streamed: Vec<_> = store.embeddings().try_collect().await.unwrap();
-    streamed.sort_by(|a, b| a.face_id.cmp(&b.face_id));
-    assert_eq!(
-        streamed.iter().map(|e| (&e.face_id, &e.values)).collect::<Vec<_>>(),
-        [(&face1.id, &e1), (&face2.id, &e2)]
-    );
-    let of = store.embeddings_of(&[&face2.id, "nope"], &[&ann.id]).await.unwrap();
+    let streamed = by_model(&store, "m1").await;
+    assert_eq!(streamed, [(face1.id.clone(), "m1", e1.clone()), (face2.id.clone(), "m2", e2.clone())]);
+    let of = store.embeddings_of(&[&face2.id, "nope"], &[&ann.id], "m1").await.unwrap();
     let mut of: Vec<_> = of.iter().map(|e| (e.face_id.as_str(), e.person_id.as_str())).collect();
     of.sort();
     let mut both = vec![(face1.id.as_str(), ann.id.as_str()), (face2.id.as_str(), bob.id.as_str())];
     both.sort();
     assert_eq!(of, both);
-    let other = store.faces_not_of_model("m1").await.unwrap();
-    assert_eq!(other, [(face2.clone(), None)]);
-    let moved = visage::store::FaceRecord { model: "m1".into(), bbox: detection(30.0).bbox, ..face2.clone() };
-    assert!(store.replace_embedding(&moved, &e1, "t").await.unwrap());
-    assert_eq!(store.list_faces(&bob.id).await.unwrap(), std::slice::from_ref(&moved));
-    assert!(store.faces_not_of_model("m1").await.unwrap().is_empty());
+
+    // Another model's embedding kept beside: each face by m1 (Bob's from
+    // beside), Bob's own m2 still there; counted; switched and back; pruned.
+    assert_eq!(store.faces_lacking("m1").await.unwrap(), [(face2.clone(), None)]);
+    assert!(store.put_embedding(&face2.id, "m1", &e1, "t").await.unwrap());
+    assert!(!store.put_embedding(&face1.id, "m1", &e2, "t").await.unwrap(), "its own model");
+    assert!(!store.put_embedding("ffff", "m1", &e2, "t").await.unwrap());
+    assert!(store.faces_lacking("m1").await.unwrap().is_empty());
+    assert_eq!(store.faces_lacking("m2").await.unwrap(), [(face1.clone(), Some("aa".into()))]);
+    assert_eq!(
+        by_model(&store, "m1").await,
+        [(face1.id.clone(), "m1", e1.clone()), (face2.id.clone(), "m1", e1.clone())]
+    );
+    assert_eq!(
+        by_model(&store, "m2").await,
+        [(face1.id.clone(), "m1", e1.clone()), (face2.id.clone(), "m2", e2.clone())]
+    );
+    let of = store.embeddings_of(&[&face2.id], &[], "m1").await.unwrap();
+    assert_eq!((of.len(), of[0].model.as_str(), &of[0].values), (1, "m1", &e1));
+    assert_eq!(counts(&store).await, [("m1", 1, 1), ("m2", 1, 0)]);
+    let done = store.switch_model("m1", false, "t").await.unwrap();
+    assert_eq!(done, Switched { switched: 1, lacking: 0, done: true });
+    assert_eq!(counts(&store).await, [("m1", 2, 0), ("m2", 0, 1)]);
+    let switched = visage::store::FaceRecord { model: "m1".into(), ..face2.clone() };
+    assert_eq!(store.list_faces(&bob.id).await.unwrap(), std::slice::from_ref(&switched));
+    assert_eq!(
+        by_model(&store, "m2").await,
+        [(face1.id.clone(), "m1", e1.clone()), (face2.id.clone(), "m2", e2.clone())]
+    );
+    // Back to m2: refused while Ann has no m2 embedding (nothing changes),
+    // done with force (Ann stays on m1), and forward again.
+    let refused = store.switch_model("m2", false, "t").await.unwrap();
+    assert_eq!(refused, Switched { switched: 0, lacking: 1, done: false });
+    assert_eq!(counts(&store).await, [("m1", 2, 0), ("m2", 0, 1)]);
+    let forced = store.switch_model("m2", true, "t").await.unwrap();
+    assert_eq!(forced, Switched { switched: 1, lacking: 1, done: true });
+    assert_eq!(store.list_faces(&bob.id).await.unwrap(), std::slice::from_ref(&face2));
+    assert_eq!(counts(&store).await, [("m1", 1, 1), ("m2", 1, 0)]);
+    assert_eq!(store.switch_model("m1", false, "t").await.unwrap().switched, 1);
+    assert_eq!(store.prune_embeddings(Some("m9"), "t").await.unwrap(), 0);
+    assert_eq!(store.prune_embeddings(None, "t").await.unwrap(), 1);
+    assert_eq!(counts(&store).await, [("m1", 2, 0)]);
+    assert_eq!(
+        by_model(&store, "m2").await,
+        [(face1.id.clone(), "m1", e1.clone()), (face2.id.clone(), "m1", e1.clone())]
+    );
+    // Kept-beside embeddings go with their face.
+    assert!(store.put_embedding(&face2.id, "m3", &e2, "t").await.unwrap());
     assert!(!store.delete_face(&ann.id, &face2.id, "t").await.unwrap(), "another person's face");
     assert!(store.delete_face(&bob.id, &face2.id, "t").await.unwrap());
     assert!(!store.delete_face(&bob.id, &face2.id, "t").await.unwrap());
+    assert_eq!(counts(&store).await, [("m1", 1, 0)]);
 
     // Export, then import: ids kept; a second import of the same person is refused.
     let exported: Vec<FaceExport> = store.export_faces(&ann.id).await.unwrap();
@@ -110,6 +163,11 @@ async fn contract(store: Store) {
             "create_person",
             "update_person",
             "enroll_face",
+            "reembed_face",
+            "switch_model",
+            "switch_model",
+            "switch_model",
+            "prune_embeddings",
             "reembed_face",
             "delete_face",
             "delete_person",

@@ -53,6 +53,7 @@ mod answers;
 mod calibration;
 mod health;
 mod media;
+mod models;
 
 pub use media::{encodings_of_image_inputs, require_one_of};
 

@@ -11,7 +11,13 @@ use crate::store::{ModelCount, StoreResult, Switched, embedding_to_blob, now};
 /// Keeps `embedding` as the face's embedding by `model` beside its own
 /// (replacing an earlier one). False when the face is absent or its own
 /// embedding is already of `model`.
-pub(super) async fn put(pool: &PgPool, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+pub(super) async fn put(
+    pool: &PgPool,
+    face_id: &str,
+    model: &str,
+    embedding: &[f32],
+    actor: &str,
+) -> StoreResult<bool> {
     let Some(id) = uuid(face_id) else { return Ok(false) };
     let mut tx = pool.begin().await?;
     let done = sqlx::query(
@@ -60,12 +66,10 @@ pub(super) async fn switch(pool: &PgPool, model: &str, force: bool, actor: &str)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query(
-        "DELETE FROM face_embeddings e USING faces f WHERE e.face_id = f.id AND e.model = $1 AND f.model = $1",
-    )
-    .bind(model)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("DELETE FROM face_embeddings e USING faces f WHERE e.face_id = f.id AND e.model = $1 AND f.model = $1")
+        .bind(model)
+        .execute(&mut *tx)
+        .await?;
     let lacking: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM faces WHERE model <> $1").bind(model).fetch_one(&mut *tx).await?;
     let lacking = lacking as u64;
@@ -105,5 +109,8 @@ pub(super) async fn counts(pool: &PgPool) -> StoreResult<Vec<ModelCount>> {
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(model, own, beside)| ModelCount { model, own: own as u64, beside: beside as u64 }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(model, own, beside)| ModelCount { model, own: own as u64, beside: beside as u64 })
+        .collect())
 }

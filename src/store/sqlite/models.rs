@@ -10,7 +10,13 @@ use crate::store::{ModelCount, StoreResult, Switched, embedding_to_blob, now};
 /// Keeps `embedding` as the face's embedding by `model` beside its own
 /// (replacing an earlier one). False when the face is absent or its own
 /// embedding is already of `model`.
-pub(super) async fn put(pool: &SqlitePool, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+pub(super) async fn put(
+    pool: &SqlitePool,
+    face_id: &str,
+    model: &str,
+    embedding: &[f32],
+    actor: &str,
+) -> StoreResult<bool> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query(
         "INSERT INTO face_embeddings (face_id, model, embedding, created_at) \
