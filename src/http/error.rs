@@ -74,6 +74,7 @@ impl ApiError {
             s(Error::PersonNotFound("01a2224222ec71bdb9d7a84a1ee5db30".into())),
             s(Error::FaceNotFound("01a2224222ec71bdb9d7a84b8110f255".into())),
             s(Error::KeyNotFound("5f0c2a9e41d7b366".into())),
+            s(Error::ModelNotFound("no face has an embedding by dlib-resnet-v1@sha256:5553".into())),
             ApiError::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into()),
             ApiError::Forbidden("key 5f0c2a9e41d7b366 has scope match, this needs enroll".into()),
             ApiError::RouteNotFound,
@@ -95,9 +96,12 @@ impl ApiError {
             s(Error::FaceTooSmall { size: 24.0, min: 40.0 }),
             s(Error::FaceTooBlurry { sharpness: 3.2, min: 10.0 }),
             s(Error::NoEnrolledFaces("01a2224222ec71bdb9d7a84a1ee5db30".into())),
-            s(Error::ModelNotFound("no face has embeddings by dlib-resnet-v1@sha256:5553".into())),
             s(Error::ModelIncomplete { model: "sface-2021dec-int8bq@sha256:fb14".into(), lacking: 3 }),
-            s(Error::ModelInUse("this service compares sface-2021dec-int8bq@sha256:fb14 embeddings kept beside: prune them after switching".into())),
+            s(Error::ModelInUse(
+                "this service compares 120 faces by embeddings of sface-2021dec-int8bq@sha256:fb14 kept beside: \
+                 switch to it first (or prune another model)"
+                    .into(),
+            )),
             s(Error::Overloaded),
             s(Error::Unavailable("the service is shutting down".into())),
             s(Error::DatabaseUnavailable(
@@ -194,6 +198,6 @@ mod tests {
         let codes: Vec<&str> = ApiError::samples().iter().map(ApiError::code).collect();
         let unique: std::collections::BTreeSet<&str> = codes.iter().copied().collect();
         assert_eq!(unique.len(), codes.len(), "{codes:?}");
-        assert_eq!(codes.len(), 26, "a variant was added: list it in samples()");
+        assert_eq!(codes.len(), 29, "a variant was added: list it in samples()");
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod images;
 mod metrics;
+mod models;
 mod openapi;
 mod persons;
 mod pg;
