@@ -292,7 +292,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Persons { action, db } => admin::persons(action, &db.db),
         Command::Reembed { to, photos, switch, force, workers, db, mut pipeline } => {
             pipeline.embedder = to.or(pipeline.embedder);
-            admin::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
+            models::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
         }
         Command::Calibrate(args) => gallery::calibrate(&args),
         Command::Gallery { action } => match action {

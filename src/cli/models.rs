@@ -1,14 +1,68 @@
-//! `visage gallery models | changes | switch | prune`: moving a gallery to
-//! another embedder (`visage reembed --to` fills in the new embeddings).
+//! `visage reembed` and `visage gallery models | changes | switch | prune`:
+//! moving a gallery to another embedder.
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::admin::ensure_exists;
+use super::args::PipelineArgs;
 use super::gallery::{ReportArgs, report};
+use super::{Threads, runtime};
 use crate::admin::ACTOR;
 use crate::service::models::ModelAnswers;
 use crate::service::{GalleryModels, ModelChanges};
+use crate::service::{ServiceConfig, ThresholdChoice};
 use crate::store::Switched;
+
+pub fn reembed(
+    photos: Option<&Path>,
+    switch: Option<bool>,
+    workers: Option<usize>,
+    db: &Path,
+    p: &PipelineArgs,
+) -> Result<ExitCode> {
+    ensure_exists(db)?;
+    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let runtime = runtime(Threads::Many)?;
+    runtime.block_on(async {
+        let service = crate::admin::open_service(
+            &p.models_dir,
+            p.config(),
+            db,
+            workers,
+            ServiceConfig::default(),
+            &ThresholdChoice::default(),
+        )
+        .await?;
+        let s = crate::admin::reembed::run(&service, photos, switch).await;
+        service.store().close().await;
+        let s = s?;
+        if s.faces_to_reembed == 0 {
+            eprintln!("every face has an embedding by {}", s.model);
+        } else {
+            eprintln!("{} of {} faces embedded with {} (beside their own)", s.reembedded, s.faces_to_reembed, s.model);
+        }
+        if !s.needs_new_photos.is_empty() {
+            eprintln!(
+                "{} persons need new photos{}:",
+                s.needs_new_photos.len(),
+                if photos.is_none() { " (or pass --photos DIR with the photos they were enrolled from)" } else { "" }
+            );
+            for n in &s.needs_new_photos {
+                eprintln!("  {} {:?}: {} faces", n.person_id, n.name, n.faces);
+            }
+        }
+        if let Some(c) = &s.changes {
+            eprint!("{}", describe_changes(c));
+        }
+        if let Some(w) = &s.switched {
+            eprintln!("{}", describe_switch(w, &s.model));
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        Ok(if s.needs_new_photos.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    })
+}
 
 pub fn models(a: &ReportArgs) -> Result<ExitCode> {
     report(a, describe_models, async |s| s.gallery_models().await)?;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The admin commands end to end on the real binary: enroll-dir (resumable,
 # reasons for skipped photos), export / import (refusing another model's
-# embeddings), persons list|show|delete, reembed (with and without photos).
+# embeddings), persons list|show|delete, reembed (with and without photos,
+# beside the old embeddings, switched and back), gallery models|changes|switch|prune.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -70,13 +71,19 @@ v reembed --db "$db" --photos "$photos" > "$work/re2.json"
 jq -e '.reembedded == .faces_to_reembed and .faces_to_reembed >= 4 and .needs_new_photos == []' "$work/re2.json" \
   >/dev/null || fail "re2: $(cat "$work/re2.json")"
 v reembed --db "$db" | jq -e '.faces_to_reembed == 0' >/dev/null || fail "re3"
-# Moving the gallery to another embedder and back.
-v reembed --db "$db" --photos "$photos" --embedder sface | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
-  >/dev/null || fail "reembed to sface"
+# Moving the gallery to another embedder and back: the new embeddings are
+# made beside the old, then the switch makes them every face's own.
+v reembed --db "$db" --photos "$photos" --to sface --switch > "$work/to_sface.json" || fail "reembed to sface"
+jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed and .switched.done and .switched.switched >= 4' \
+  "$work/to_sface.json" >/dev/null || fail "reembed to sface: $(cat "$work/to_sface.json")"
 v export --db "$db" | jq -e -s '[.[1:][].faces[]] | all((.embedding | length) == 128 and (.model | startswith("sface-2021dec")))' \
   >/dev/null || fail "the gallery is not on sface"
-v reembed --db "$db" --photos "$photos" | jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed' \
-  >/dev/null || fail "reembed back to the default"
+# Back: the default's embeddings are still there (nothing to embed), the switch undoes the move.
+v reembed --db "$db" --switch > "$work/back.json" || fail "reembed back"
+jq -e '.faces_to_reembed == 0 and .switched.switched >= 4 and .changes.faces >= 4' "$work/back.json" >/dev/null \
+  || fail "reembed back to the default: $(cat "$work/back.json")"
+v export --db "$db" | jq -e -s '[.[1:][].faces[]] | all((.embedding | length) == 256 and (.model | startswith("sface+dlib")))' \
+  >/dev/null || fail "the gallery is not back on the default"
 
 # --keep-crops: a move to another embedder needs no photos.
 db_k=$(new_db "$work/k.db")
@@ -88,6 +95,17 @@ jq -e '.faces_to_reembed >= 4 and .reembedded == .faces_to_reembed and .from_cro
 v gallery doctor --db "$db_k" --embedder sface --json > "$work/dk.json" || fail "doctor after the move: $(cat "$work/dk.json")"
 jq -e '.counts.other_model == 0 and .counts.disagreeing_faces == 0 and .faces >= 4' "$work/dk.json" >/dev/null \
   || fail "doctor after the move: $(cat "$work/dk.json")"
+# The models, the answers a switch would change, the switch, pruning.
+v gallery models --db "$db_k" --json | jq -e '.faces >= 4 and .faces_without_serving_model == 0
+  and ([.models[] | select(.embedder == "sface-2021dec-int8bq") | .beside] == [.faces])' >/dev/null || fail "gallery models"
+v gallery changes --db "$db_k" --to sface --json | jq -e '.faces >= 4 and .complete and .from.embedder == "sface+dlib"' \
+  >/dev/null || fail "gallery changes"
+v gallery switch sface --db "$db_k" | grep -q "faces switched to sface" || fail "gallery switch"
+if v gallery prune --db "$db_k"; then fail "pruned the embeddings the configured embedder compares by"; fi
+grep -q "switch to it first" "$work/log" || fail "no reason given for refusing the prune"
+v gallery switch sface+dlib --db "$db_k" >/dev/null || fail "switch back"
+v gallery prune --db "$db_k" --json | jq -e '. >= 4' >/dev/null || fail "prune"
+v gallery models --db "$db_k" --json | jq -e '[.models[].embedder] == ["sface+dlib"]' >/dev/null || fail "models after pruning"
 
 # calibrate: the report on this gallery, with the flags serve takes.
 v calibrate --db "$db" --json > "$work/calibration.json"
@@ -131,4 +149,4 @@ else
   [ "$(who)" = unknown ] || fail "the service did not follow the deletion"
 fi
 kill -TERM "$server"; wait "$server" || fail "the server did not stop cleanly"
-echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed (from photos and from kept crops), calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed (from photos and from kept crops, switch and back), gallery models/changes/switch/prune, calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
