@@ -179,7 +179,7 @@ pub fn findings(r: &GalleryHealth) -> String {
             f.detection_score
         );
     }
-    out += &format!("\n{} faces embedded by another model (run `visage reembed`)\n", c.other_model);
+    out += &format!("\n{} faces have no embedding by this embedder (run `visage reembed --to` it)\n", c.other_model);
     for f in &r.other_model {
         out += &format!("  person {} {:?}: face {} ({})\n", f.person_id, f.name, f.face_id, f.model);
     }

@@ -6,7 +6,8 @@
 //!   enrolled twice);
 //! - enrollments below the enrollment gates or the detector's bar (enrolled
 //!   under laxer settings);
-//! - faces embedded by another model (never compared until re-embedded).
+//! - faces with no embedding by this service's model, own or kept beside
+//!   (never compared until re-embedded).
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::TryStreamExt as _;
@@ -87,7 +88,8 @@ pub struct LowQuality {
     pub detection_score: f32,
 }
 
-/// A face embedded by another model: re-embed it (`visage reembed`).
+/// A face with no embedding by this service's model: re-embed it
+/// (`visage reembed --to`). `model` is its own.
 #[derive(Debug, Clone, Serialize)]
 pub struct OtherModel {
     pub person_id: String,
@@ -140,7 +142,8 @@ impl Service {
         Ok(report)
     }
 
-    /// Enrollments below today's gates, and faces of another model, from the store.
+    /// Enrollments below today's gates, and faces this service cannot
+/// compare (no embedding by its model), from the store.
     async fn stored_problems(&self) -> Result<(Vec<LowQuality>, Vec<OtherModel>)> {
         let (min_size, min_sharp) = (self.config.min_face_size, self.config.min_sharpness);
         let min_score = self.engine.pipeline().config.detector.best_score_threshold;

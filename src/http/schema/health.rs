@@ -26,7 +26,7 @@ struct GalleryHealthDoc {
     look_alikes: Vec<LookAlikes>,
     /// Enrollments today's gates would refuse.
     low_quality: Vec<LowQuality>,
-    /// Faces embedded by another model (never compared until re-embedded).
+    /// Faces with no embedding by this service's model (never compared until re-embedded).
     other_model: Vec<OtherModel>,
 }
 documented_as!(GalleryHealth, GalleryHealthDoc, "GalleryHealth");
