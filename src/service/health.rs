@@ -143,7 +143,7 @@ impl Service {
     }
 
     /// Enrollments below today's gates, and faces this service cannot
-/// compare (no embedding by its model), from the store.
+    /// compare (no embedding by its model), from the store.
     async fn stored_problems(&self) -> Result<(Vec<LowQuality>, Vec<OtherModel>)> {
         let (min_size, min_sharp) = (self.config.min_face_size, self.config.min_sharpness);
         let min_score = self.engine.pipeline().config.detector.best_score_threshold;
