@@ -1,0 +1,499 @@
+//! Which approximate-nearest-neighbour library should visage's 1:N index
+//! use? usearch (C++ with Rust bindings; quantisation, deletions, saving and
+//! memory-mapped loading) against hnsw_rs (pure Rust), on one realistic
+//! synthetic gallery, each measured against exact search: recall@1 on
+//! genuine probes, agreement of the known/unknown decision, latency, build
+//! time on every core, memory, saving and loading.
+//!
+//! The gallery: identities shaped like the default embedder's (sface+dlib,
+//! 256-d) on LFW View 1 DevTrain, whose same-person cosines have mean 0.834
+//! and sd 0.051 and different-person cosines mean 0.535 and sd 0.046
+//! (`models/reference/sface+dlib.json`). A face is
+//! `normalise(a u0 + sum_j (b c_j + s n_j) e_j)`: `u0` the direction all
+//! faces share, `c` the identity and `n` the photo, both Gaussian in an
+//! `effective`-dimensional subspace (`e_j` orthonormal, randomly placed);
+//! `a^2 = 0.535` and `b^2 = 0.299` put the two means where LFW has them, the
+//! effective dimension (102) their spread. Persons have 1 to 3 faces;
+//! probes are new photos of enrolled persons (genuine) and persons never
+//! enrolled (strangers), never copies of gallery vectors.
+//!
+//! `cargo run --release -- --faces 1000000 --probes 2000` (see `--help`).
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+const A2: f32 = 0.535;
+const B2: f32 = 0.299;
+/// Top faces asked of each index (the service groups them by person).
+const K: usize = 16;
+
+struct Args {
+    faces: usize,
+    probes: usize,
+    dim: usize,
+    effective: usize,
+    threshold: f32,
+    spread: f32,
+    shape_only: bool,
+    threads: usize,
+    variants: String,
+    dir: std::path::PathBuf,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        faces: 200_000,
+        probes: 2000,
+        dim: 256,
+        effective: 220,
+        threshold: 0.735,
+        spread: 0.45,
+        shape_only: false,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        variants: "f32:16:64,f16:16:64,i8:16:64,i8s:16:64,i8s:16:128,i8s:16:256,i8s:32:256,exact-i8s,hnsw_rs:16:64".into(),
+        dir: std::env::temp_dir(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--faces" => a.faces = value().parse().expect("--faces N"),
+            "--probes" => a.probes = value().parse().expect("--probes N"),
+            "--dim" => a.dim = value().parse().expect("--dim N"),
+            "--effective" => a.effective = value().parse().expect("--effective N"),
+            "--threshold" => a.threshold = value().parse().expect("--threshold T"),
+            "--threads" => a.threads = value().parse().expect("--threads N"),
+            "--spread" => a.spread = value().parse().expect("--spread X"),
+            "--shape-only" => a.shape_only = true,
+            "--variants" => a.variants = value(),
+            "--dir" => a.dir = value().into(),
+            _ => {
+                println!(
+                    "ann-choice [--faces N] [--probes N] [--dim 256] [--effective 220] [--threshold 0.735] \
+                     [--threads N] [--spread 0.45] [--shape-only] [--variants f32|f16|i8|i8s:M:EF,exact-i8s,hnsw_rs:M:EF,...] [--dir FOLDER for the saved indexes]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+/// Orthonormal vectors (Gram-Schmidt of Gaussian ones): `u0` then the subspace.
+struct Shape {
+    dim: usize,
+    basis: Vec<Vec<f32>>,
+    b: f32,
+    s: f32,
+    spread: f32,
+}
+
+impl Shape {
+    fn new(dim: usize, effective: usize, spread: f32, rng: &mut SmallRng) -> Self {
+        let mut basis: Vec<Vec<f32>> = Vec::new();
+        while basis.len() < effective + 1 {
+            let mut v: Vec<f32> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
+            for u in &basis {
+                let d: f32 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(u).for_each(|(x, y)| *x -= d * y);
+            }
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if n > 1e-3 {
+                v.iter_mut().for_each(|x| *x /= n);
+                basis.push(v);
+            }
+        }
+        // A photo's noise is scaled by r, uniform in 1 +- spread (photos
+        // differ in quality): E[r^2] = 1 + spread^2 / 3.
+        let s = ((1.0 - A2 - B2) / (1.0 + spread * spread / 3.0)).sqrt();
+        Self { dim, basis, b: B2.sqrt(), s, spread }
+    }
+
+    fn identity(&self, rng: &mut SmallRng) -> Vec<f32> {
+        let scale = 1.0 / ((self.basis.len() - 1) as f32).sqrt();
+        (1..self.basis.len()).map(|_| { let z: f32 = StandardNormal.sample(rng); scale * z }).collect::<Vec<f32>>()
+    }
+
+    fn photo(&self, identity: &[f32], rng: &mut SmallRng) -> Vec<f32> {
+        let noise = self.identity(rng);
+        let r = 1.0 + self.spread * rng.gen_range(-1.0f32..=1.0);
+        let mut x: Vec<f32> = self.basis[0].iter().map(|u| A2.sqrt() * u).collect();
+        for (j, e) in self.basis[1..].iter().enumerate() {
+            let w = self.b * identity[j] + self.s * r * noise[j];
+            x.iter_mut().zip(e).for_each(|(x, e)| *x += w * e);
+        }
+        let n = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+        x.iter_mut().for_each(|v| *v /= n);
+        debug_assert_eq!(x.len(), self.dim);
+        x
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+struct Gallery {
+    dim: usize,
+    rows: Vec<f32>,
+    person: Vec<u32>,
+}
+
+impl Gallery {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.rows[i * self.dim..(i + 1) * self.dim]
+    }
+    fn len(&self) -> usize {
+        self.person.len()
+    }
+}
+
+struct Probe {
+    vector: Vec<f32>,
+    /// The enrolled person it shows, None for a stranger.
+    person: Option<u32>,
+}
+
+fn build_gallery(shape: &Shape, faces: usize, probes: usize) -> (Gallery, Vec<Probe>) {
+    // Persons with 1, 2 or 3 faces (50 / 30 / 20 %), made in parallel by seed.
+    let mut counts = Vec::new();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut total = 0;
+    while total < faces {
+        let n = match rng.gen_range(0..10) {
+            0..=4 => 1,
+            5..=7 => 2,
+            _ => 3,
+        }
+        .min(faces - total);
+        counts.push(n);
+        total += n;
+    }
+    let made: Vec<(Vec<Vec<f32>>, Vec<f32>)> = counts
+        .par_iter()
+        .enumerate()
+        .map(|(p, &n)| {
+            let mut rng = SmallRng::seed_from_u64(1_000_003 * p as u64 + 11);
+            let id = shape.identity(&mut rng);
+            let photos = (0..n).map(|_| shape.photo(&id, &mut rng)).collect();
+            (photos, id)
+        })
+        .collect();
+    let mut g = Gallery { dim: shape.dim, rows: Vec::with_capacity(faces * shape.dim), person: Vec::new() };
+    for (p, (photos, _)) in made.iter().enumerate() {
+        for v in photos {
+            g.rows.extend_from_slice(v);
+            g.person.push(p as u32);
+        }
+    }
+    let probes: Vec<Probe> = (0..probes)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = SmallRng::seed_from_u64(0xfeed + i as u64);
+            if i % 2 == 0 {
+                let p = rng.gen_range(0..made.len());
+                Probe { vector: shape.photo(&made[p].1, &mut rng), person: Some(p as u32) }
+            } else {
+                let id = shape.identity(&mut rng);
+                Probe { vector: shape.photo(&id, &mut rng), person: None }
+            }
+        })
+        .collect();
+    (g, probes)
+}
+
+fn mean_sd(x: &[f32]) -> (f32, f32) {
+    let m = x.iter().sum::<f32>() / x.len() as f32;
+    (m, (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / x.len() as f32).sqrt())
+}
+
+/// The synthetic same- and different-person cosines beside LFW's.
+fn check_shape(g: &Gallery) {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for i in 1..g.len().min(200_000) {
+        if g.person[i] == g.person[i - 1] {
+            genuine.push(dot(g.row(i), g.row(i - 1)));
+        }
+    }
+    while impostor.len() < 200_000 {
+        let (i, j) = (rng.gen_range(0..g.len()), rng.gen_range(0..g.len()));
+        if g.person[i] != g.person[j] {
+            impostor.push(dot(g.row(i), g.row(j)));
+        }
+    }
+    let ((gm, gs), (im, is)) = (mean_sd(&genuine), mean_sd(&impostor));
+    println!("same-person cosines:      mean {gm:.3} sd {gs:.3} ({} pairs; LFW DevTrain sface+dlib: 0.834, 0.051)", genuine.len());
+    println!("different-person cosines: mean {im:.3} sd {is:.3} ({} pairs; LFW: 0.535, 0.046)", impostor.len());
+}
+
+/// Exact top face of each probe: (face, similarity).
+fn exact(g: &Gallery, probes: &[Probe]) -> Vec<(usize, f32)> {
+    probes
+        .par_iter()
+        .map(|p| {
+            (0..g.len()).map(|i| (i, dot(&p.vector, g.row(i)))).fold((0, f32::MIN), |b, c| if c.1 > b.1 { c } else { b })
+        })
+        .collect()
+}
+
+/// What a candidate index answers for one probe: the top faces with their similarities.
+type Answer = Vec<(usize, f32)>;
+
+struct Row {
+    name: String,
+    build: Duration,
+    bytes_per_face: f64,
+    save: Option<Duration>,
+    load: Option<Duration>,
+    answers: Vec<Answer>,
+    latencies: Vec<Duration>,
+}
+
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn timed_queries(probes: &[Probe], mut f: impl FnMut(&[f32]) -> Answer) -> (Vec<Answer>, Vec<Duration>) {
+    // Warm-up, then one probe at a time on one thread, as a request is served.
+    for p in probes.iter().take(50) {
+        f(&p.vector);
+    }
+    let mut answers = Vec::with_capacity(probes.len());
+    let mut latencies = Vec::with_capacity(probes.len());
+    for p in probes {
+        let t = Instant::now();
+        answers.push(f(&p.vector));
+        latencies.push(t.elapsed());
+    }
+    (answers, latencies)
+}
+
+#[derive(Clone, Copy)]
+enum Storage {
+    F32,
+    F16,
+    /// usearch's own cast: each vector scaled to 127 at its norm (a unit vector's coordinates use few levels).
+    I8Auto,
+    /// visage's cast: one scale for the gallery so that its largest coordinates reach 127 (cosine metric).
+    I8Scaled(f32),
+}
+
+fn usearch_row(g: &Gallery, probes: &[Probe], storage: Storage, m: usize, ef: usize, args: &Args) -> Row {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+    let (quantization, metric, label) = match storage {
+        Storage::F32 => (ScalarKind::F32, MetricKind::IP, "f32".to_string()),
+        Storage::F16 => (ScalarKind::F16, MetricKind::IP, "f16".to_string()),
+        Storage::I8Auto => (ScalarKind::I8, MetricKind::IP, "i8 (usearch's cast)".to_string()),
+        Storage::I8Scaled(s) => (ScalarKind::I8, MetricKind::Cos, format!("i8 (scaled x{s:.1})")),
+    };
+    let options = IndexOptions {
+        dimensions: g.dim,
+        metric,
+        quantization,
+        connectivity: m,
+        expansion_add: 128,
+        expansion_search: ef,
+        multi: false,
+    };
+    let quantize = |v: &[f32], s: f32| -> Vec<i8> { v.iter().map(|x| (x * s * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let before = rss();
+    let index = Index::new(&options).expect("usearch index");
+    index.reserve_capacity_and_threads(g.len(), args.threads).expect("reserve");
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..args.threads {
+            let index = &index;
+            scope.spawn(move || {
+                for i in (t..g.len()).step_by(args.threads) {
+                    match storage {
+                        Storage::I8Scaled(s) => index.add::<i8>(i as u64, &quantize(g.row(i), s)),
+                        _ => index.add::<f32>(i as u64, g.row(i)),
+                    }
+                    .expect("add");
+                }
+            });
+        }
+    });
+    let build = start.elapsed();
+    let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
+    let path = args.dir.join(format!("ann-choice-{}.usearch", std::process::id()));
+    let path_s = path.to_str().expect("utf-8 path");
+    let t = Instant::now();
+    index.save(path_s).expect("save");
+    let save = t.elapsed();
+    drop(index);
+    let t = Instant::now();
+    let index = Index::new(&options).expect("usearch index");
+    index.load(path_s).expect("load");
+    let load = t.elapsed();
+    index.change_expansion_search(ef);
+    let _ = std::fs::remove_file(&path);
+    let (answers, latencies) = timed_queries(probes, |q| {
+        let found = match storage {
+            Storage::I8Scaled(s) => index.search::<i8>(&quantize(q, s), K),
+            _ => index.search::<f32>(q, K),
+        }
+        .expect("search");
+        found.keys.iter().zip(&found.distances).map(|(&k, &d)| (k as usize, 1.0 - d)).collect()
+    });
+    Row {
+        name: format!("usearch {label}, M {m}, ef {ef}"),
+        build,
+        bytes_per_face,
+        save: Some(save),
+        load: Some(load),
+        answers,
+        latencies,
+    }
+}
+
+fn hnsw_rs_row(g: &Gallery, probes: &[Probe], m: usize, ef: usize, args: &Args) -> Row {
+    use anndists::dist::DistDot;
+    use hnsw_rs::hnsw::Hnsw;
+    let before = rss();
+    let start = Instant::now();
+    let index: Hnsw<f32, DistDot> = Hnsw::new(m, g.len(), 16, 200, DistDot {});
+    let data: Vec<(&[f32], usize)> = (0..g.len()).map(|i| (g.row(i), i)).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().expect("pool");
+    pool.install(|| index.parallel_insert_slice(&data));
+    let build = start.elapsed();
+    let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
+    let (answers, latencies) = timed_queries(probes, |q| {
+        index.search(q, K, ef).iter().map(|n| (n.d_id, 1.0 - n.distance)).collect()
+    });
+    Row { name: format!("hnsw_rs f32, M {m}, ef {ef}"), build, bytes_per_face, save: None, load: None, answers, latencies }
+}
+
+/// Exact search over i8 codes (the gallery scaled once, as `i8s`): every
+/// face compared, the scan split over the threads; what the exact index
+/// would cost at 256 bytes a face.
+fn exact_i8_row(g: &Gallery, probes: &[Probe], scale: f32) -> Row {
+    let q = |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let before = rss();
+    let start = Instant::now();
+    let codes: Vec<i8> = g.rows.par_chunks(g.dim).flat_map_iter(|r| q(r)).collect();
+    let norms: Vec<f32> = codes.par_chunks(g.dim).map(|c| (c.iter().map(|&x| i32::from(x) * i32::from(x)).sum::<i32>() as f32).sqrt()).collect();
+    let build = start.elapsed();
+    let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
+    let dim = g.dim;
+    let (answers, latencies) = timed_queries(probes, |v| {
+        let qc = q(v);
+        let qn = (qc.iter().map(|&x| i32::from(x) * i32::from(x)).sum::<i32>() as f32).sqrt();
+        let best = codes
+            .par_chunks(dim * 4096)
+            .enumerate()
+            .map(|(chunk, rows)| {
+                let mut best = (0usize, i32::MIN, 1.0f32);
+                for (i, r) in rows.chunks_exact(dim).enumerate() {
+                    let d: i32 = r.iter().zip(&qc).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum();
+                    let row = chunk * 4096 + i;
+                    // Compare d / norm without dividing: keep the best ratio.
+                    if (d as f32) * best.2 > (best.1 as f32) * norms[row] || best.1 == i32::MIN {
+                        best = (row, d, norms[row]);
+                    }
+                }
+                best
+            })
+            .reduce(|| (0, i32::MIN, 1.0), |a, b| if a.1 == i32::MIN || (b.1 != i32::MIN && (b.1 as f32) * a.2 > (a.1 as f32) * b.2) { b } else { a });
+        vec![(best.0, best.1 as f32 / (best.2 * qn))]
+    });
+    Row { name: "exact over i8 codes (scaled)".into(), build, bytes_per_face, save: None, load: None, answers, latencies }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn report(row: &Row, g: &Gallery, probes: &[Probe], truth: &[(usize, f32)], t: f32) {
+    let (mut hits, mut genuine, mut agree, mut err) = (0, 0, 0, Vec::new());
+    for ((p, a), &(best, sim)) in probes.iter().zip(&row.answers).zip(truth) {
+        let top = a.first().copied();
+        if p.person.is_some() {
+            genuine += 1;
+            hits += usize::from(top.is_some_and(|(f, _)| g.person[f] == g.person[best]));
+        }
+        let known_exact = sim >= t;
+        let known = top.is_some_and(|(_, s)| s >= t);
+        agree += usize::from(known == known_exact);
+        if let Some((f, s)) = top.filter(|(f, _)| *f == best) {
+            let _ = f;
+            err.push((s - sim).abs());
+        }
+    }
+    let mut lat = row.latencies.clone();
+    lat.sort();
+    let max_err = err.iter().copied().fold(0.0f32, f32::max);
+    println!(
+        "| {} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {:.4} |",
+        row.name,
+        hits as f64 / genuine as f64,
+        agree as f64 / probes.len() as f64,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        row.build.as_secs_f64(),
+        row.bytes_per_face,
+        row.save.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+        row.load.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+        max_err,
+    );
+}
+
+fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("?");
+    let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let has: Vec<&str> =
+        ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_fp16"].into_iter().filter(|f| flags.split_whitespace().any(|x| x == *f)).collect();
+    format!("{} ({})", model.trim(), has.join(", "))
+}
+
+fn main() {
+    let args = args();
+    println!("CPU: {}; {} threads; usearch {}", cpu(), args.threads, usearch::version());
+    rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().ok();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let shape = Shape::new(args.dim, args.effective, args.spread, &mut rng);
+    let t = Instant::now();
+    let (g, probes) = build_gallery(&shape, args.faces, args.probes);
+    println!("gallery: {} faces of {} persons, {}-d; {} probes (half strangers); made in {:.1} s", g.len(), g.person.iter().collect::<std::collections::HashSet<_>>().len(), g.dim, probes.len(), t.elapsed().as_secs_f64());
+    check_shape(&g);
+    if args.shape_only {
+        return;
+    }
+    let t = Instant::now();
+    let truth = exact(&g, &probes);
+    println!("exact search for the probes: {:.1} s", t.elapsed().as_secs_f64());
+    let known = truth.iter().filter(|(_, s)| *s >= args.threshold).count();
+    let named_right = probes.iter().zip(&truth).filter(|(p, (f, s))| *s >= args.threshold && p.person == Some(g.person[*f])).count();
+    println!("exact at {}: {known} of {} probes known, {named_right} named right", args.threshold, probes.len());
+    // The largest coordinate magnitude (99.99th percentile) sets the i8 scale.
+    let mut coords: Vec<f32> = g.rows.iter().step_by(7).map(|x| x.abs()).collect();
+    coords.sort_by(f32::total_cmp);
+    let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
+    println!();
+    println!("| index | recall@1 (genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for v in args.variants.split(',') {
+        let parts: Vec<&str> = v.split(':').collect();
+        let num = |i: usize, d: usize| parts.get(i).map_or(d, |x| x.parse().expect("M and EF are numbers"));
+        let (m, ef) = (num(1, 16), num(2, 64));
+        let row = match parts[0] {
+            "f32" => usearch_row(&g, &probes, Storage::F32, m, ef, &args),
+            "f16" => usearch_row(&g, &probes, Storage::F16, m, ef, &args),
+            "i8" => usearch_row(&g, &probes, Storage::I8Auto, m, ef, &args),
+            "i8s" => usearch_row(&g, &probes, Storage::I8Scaled(scale), m, ef, &args),
+            "exact-i8s" => exact_i8_row(&g, &probes, scale),
+            "hnsw_rs" => hnsw_rs_row(&g, &probes, m, ef, &args),
+            other => panic!("unknown variant {other}"),
+        };
+        report(&row, &g, &probes, &truth, args.threshold);
+    }
+}
