@@ -40,6 +40,13 @@ struct Args {
     shape_only: bool,
     threads: usize,
     variants: String,
+    /// Real embeddings (u32 person, then dim f32s, little-endian, per face) to fit the shape to.
+    fit: Option<std::path::PathBuf>,
+    between: f32,
+    within: f32,
+    /// Real embeddings mixed in: each person's first face enrolled, their
+    /// other faces genuine probes; persons with one face stranger probes.
+    real: Option<std::path::PathBuf>,
     dir: std::path::PathBuf,
 }
 
@@ -53,6 +60,10 @@ fn args() -> Args {
         spread: 0.45,
         shape_only: false,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        fit: None,
+        between: 1.0,
+        within: 1.0,
+        real: None,
         variants: "f32:16:64,f16:16:64,i8:16:64,i8s:16:64,i8s:16:128,i8s:16:256,i8s:32:256,exact-i8s,hnsw_rs:16:64".into(),
         dir: std::env::temp_dir(),
     };
@@ -69,11 +80,15 @@ fn args() -> Args {
             "--spread" => a.spread = value().parse().expect("--spread X"),
             "--shape-only" => a.shape_only = true,
             "--variants" => a.variants = value(),
+            "--fit" => a.fit = Some(value().into()),
+            "--real" => a.real = Some(value().into()),
+            "--between" => a.between = value().parse().expect("--between X"),
+            "--within" => a.within = value().parse().expect("--within X"),
             "--dir" => a.dir = value().into(),
             _ => {
                 println!(
                     "ann-choice [--faces N] [--probes N] [--dim 256] [--effective 220] [--threshold 0.735] \
-                     [--threads N] [--spread 0.45] [--shape-only] [--variants f32|f16|i8|i8s:M:EF,exact-i8s,hnsw_rs:M:EF,...] [--dir FOLDER for the saved indexes]"
+                     [--threads N] [--spread 0.45] [--shape-only] [--fit REAL.f32 [--between 1] [--within 1]] [--real OTHER.f32] [--variants f32|f16|i8|i8s:M:EF,exact-i8s,hnsw_rs:M:EF,...] [--dir FOLDER for the saved indexes]"
                 );
                 std::process::exit(2);
             }
@@ -132,6 +147,131 @@ impl Shape {
     }
 }
 
+/// Faces drawn from Gaussians fitted to real embeddings (a two-covariance,
+/// PLDA-like model): an identity's centre from the between-person
+/// covariance around the real mean, each photo from the within-person
+/// covariance around its centre, then normalised.
+struct Fitted {
+    dim: usize,
+    mean: Vec<f32>,
+    /// Lower Cholesky factors of the two covariances, row-major.
+    between: Vec<f32>,
+    within: Vec<f32>,
+    /// A photo's within-person draw is scaled by 1 +- spread (photo quality).
+    spread: f32,
+}
+
+fn cholesky(cov: &[f64], n: usize) -> Vec<f32> {
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                l[i * n + i] = (cov[i * n + i] - s).max(1e-12).sqrt();
+            } else {
+                l[i * n + j] = (cov[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    l.into_iter().map(|v| v as f32).collect()
+}
+
+impl Fitted {
+    fn load(path: &std::path::Path, dim: usize, between: f32, within: f32, spread: f32) -> Self {
+        let bytes = std::fs::read(path).expect("the real embeddings");
+        let row = 4 + 4 * dim;
+        assert!(bytes.len() % row == 0, "{} is not rows of a u32 and {dim} f32s", path.display());
+        let mut by_person: std::collections::BTreeMap<u32, Vec<Vec<f64>>> = Default::default();
+        for r in bytes.chunks_exact(row) {
+            let p = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let v = r[4..].chunks_exact(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect();
+            by_person.entry(p).or_default().push(v);
+        }
+        let faces: usize = by_person.values().map(Vec::len).sum();
+        let mut mean = vec![0f64; dim];
+        for v in by_person.values().flatten() {
+            mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / faces as f64);
+        }
+        let (mut sb, mut sw, mut dof) = (vec![0f64; dim * dim], vec![0f64; dim * dim], 0usize);
+        let add = |s: &mut Vec<f64>, d: &[f64], w: f64| {
+            for i in 0..dim {
+                for j in 0..dim {
+                    s[i * dim + j] += w * d[i] * d[j];
+                }
+            }
+        };
+        let persons = by_person.len();
+        for faces in by_person.values() {
+            let n = faces.len() as f64;
+            let centre: Vec<f64> = (0..dim).map(|i| faces.iter().map(|v| v[i]).sum::<f64>() / n).collect();
+            let d: Vec<f64> = centre.iter().zip(&mean).map(|(c, m)| c - m).collect();
+            add(&mut sb, &d, 1.0 / persons as f64);
+            if faces.len() > 1 {
+                for v in faces {
+                    let d: Vec<f64> = v.iter().zip(&centre).map(|(x, c)| x - c).collect();
+                    add(&mut sw, &d, 1.0);
+                }
+                dof += faces.len() - 1;
+            }
+        }
+        sw.iter_mut().for_each(|x| *x /= dof as f64);
+        println!("fitted to {faces} real faces of {persons} persons ({dof} within-person degrees of freedom)");
+        let scaled = |s: &[f64], k: f32| -> Vec<f64> { s.iter().map(|x| x * f64::from(k * k)).collect() };
+        let ridge = |mut s: Vec<f64>| { (0..dim).for_each(|i| s[i * dim + i] += 1e-7); s };
+        Self {
+            dim,
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            between: cholesky(&ridge(scaled(&sb, between)), dim),
+            within: cholesky(&ridge(scaled(&sw, within)), dim),
+            spread,
+        }
+    }
+
+    fn draw(l: &[f32], dim: usize, rng: &mut SmallRng) -> Vec<f32> {
+        let z: Vec<f32> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
+        (0..dim).map(|i| dot(&l[i * dim..i * dim + i + 1], &z[..i + 1])).collect()
+    }
+}
+
+/// How identities and photos are drawn.
+enum Maker {
+    Shape(Shape),
+    Fitted(Fitted),
+}
+
+impl Maker {
+    fn dim(&self) -> usize {
+        match self {
+            Maker::Shape(s) => s.dim,
+            Maker::Fitted(f) => f.dim,
+        }
+    }
+
+    fn identity(&self, rng: &mut SmallRng) -> Vec<f32> {
+        match self {
+            Maker::Shape(s) => s.identity(rng),
+            Maker::Fitted(f) => {
+                let d = Fitted::draw(&f.between, f.dim, rng);
+                f.mean.iter().zip(d).map(|(m, d)| m + d).collect()
+            }
+        }
+    }
+
+    fn photo(&self, identity: &[f32], rng: &mut SmallRng) -> Vec<f32> {
+        match self {
+            Maker::Shape(s) => s.photo(identity, rng),
+            Maker::Fitted(f) => {
+                let r = 1.0 + f.spread * rng.gen_range(-1.0f32..=1.0);
+                let d = Fitted::draw(&f.within, f.dim, rng);
+                let mut x: Vec<f32> = identity.iter().zip(d).map(|(c, d)| c + r * d).collect();
+                let n = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+                x.iter_mut().for_each(|v| *v /= n);
+                x
+            }
+        }
+    }
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -153,11 +293,13 @@ impl Gallery {
 
 struct Probe {
     vector: Vec<f32>,
+    /// A real face (not drawn).
+    real: bool,
     /// The enrolled person it shows, None for a stranger.
     person: Option<u32>,
 }
 
-fn build_gallery(shape: &Shape, faces: usize, probes: usize) -> (Gallery, Vec<Probe>) {
+fn build_gallery(shape: &Maker, faces: usize, probes: usize) -> (Gallery, Vec<Probe>) {
     // Persons with 1, 2 or 3 faces (50 / 30 / 20 %), made in parallel by seed.
     let mut counts = Vec::new();
     let mut rng = SmallRng::seed_from_u64(7);
@@ -182,7 +324,7 @@ fn build_gallery(shape: &Shape, faces: usize, probes: usize) -> (Gallery, Vec<Pr
             (photos, id)
         })
         .collect();
-    let mut g = Gallery { dim: shape.dim, rows: Vec::with_capacity(faces * shape.dim), person: Vec::new() };
+    let mut g = Gallery { dim: shape.dim(), rows: Vec::with_capacity(faces * shape.dim()), person: Vec::new() };
     for (p, (photos, _)) in made.iter().enumerate() {
         for v in photos {
             g.rows.extend_from_slice(v);
@@ -195,14 +337,48 @@ fn build_gallery(shape: &Shape, faces: usize, probes: usize) -> (Gallery, Vec<Pr
             let mut rng = SmallRng::seed_from_u64(0xfeed + i as u64);
             if i % 2 == 0 {
                 let p = rng.gen_range(0..made.len());
-                Probe { vector: shape.photo(&made[p].1, &mut rng), person: Some(p as u32) }
+                Probe { vector: shape.photo(&made[p].1, &mut rng), person: Some(p as u32), real: false }
             } else {
                 let id = shape.identity(&mut rng);
-                Probe { vector: shape.photo(&id, &mut rng), person: None }
+                Probe { vector: shape.photo(&id, &mut rng), person: None, real: false }
             }
         })
         .collect();
     (g, probes)
+}
+
+/// Reads faces (u32 person, then dim f32s each) by person.
+fn read_real(path: &std::path::Path, dim: usize) -> Vec<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).expect("the real embeddings");
+    let mut by: std::collections::BTreeMap<u32, Vec<Vec<f32>>> = Default::default();
+    for r in bytes.chunks_exact(4 + 4 * dim) {
+        let p = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+        by.entry(p).or_default().push(r[4..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+    }
+    by.into_values().collect()
+}
+
+/// Adds real persons: the first face of each person with several enrolled,
+/// the others probes; persons with one face probe as strangers.
+fn mix_real(g: &mut Gallery, probes: &mut Vec<Probe>, real: &[Vec<Vec<f32>>]) -> (usize, usize, usize) {
+    let mut next = g.person.iter().max().map_or(0, |p| p + 1);
+    let (mut enrolled, mut genuine, mut strangers) = (0, 0, 0);
+    for faces in real {
+        if faces.len() == 1 {
+            probes.push(Probe { vector: faces[0].clone(), person: None, real: true });
+            strangers += 1;
+            continue;
+        }
+        g.rows.extend_from_slice(&faces[0]);
+        g.person.push(next);
+        enrolled += 1;
+        for f in &faces[1..] {
+            probes.push(Probe { vector: f.clone(), person: Some(next), real: true });
+            genuine += 1;
+        }
+        next += 1;
+    }
+    (enrolled, genuine, strangers)
 }
 
 fn mean_sd(x: &[f32]) -> (f32, f32) {
@@ -414,11 +590,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn report(row: &Row, g: &Gallery, probes: &[Probe], truth: &[(usize, f32)], t: f32) {
     let (mut hits, mut genuine, mut agree, mut err) = (0, 0, 0, Vec::new());
+    let (mut real_hits, mut real_genuine) = (0, 0);
     for ((p, a), &(best, sim)) in probes.iter().zip(&row.answers).zip(truth) {
         let top = a.first().copied();
         if p.person.is_some() {
             genuine += 1;
-            hits += usize::from(top.is_some_and(|(f, _)| g.person[f] == g.person[best]));
+            let hit = usize::from(top.is_some_and(|(f, _)| g.person[f] == g.person[best]));
+            hits += hit;
+            if p.real {
+                real_genuine += 1;
+                real_hits += hit;
+            }
         }
         let known_exact = sim >= t;
         let known = top.is_some_and(|(_, s)| s >= t);
@@ -432,9 +614,10 @@ fn report(row: &Row, g: &Gallery, probes: &[Probe], truth: &[(usize, f32)], t: f
     lat.sort();
     let max_err = err.iter().copied().fold(0.0f32, f32::max);
     println!(
-        "| {} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {:.4} |",
+        "| {} | {:.4} | {} | {:.4} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {:.4} |",
         row.name,
         hits as f64 / genuine as f64,
+        if real_genuine > 0 { format!("{:.4} ({real_hits}/{real_genuine})", real_hits as f64 / real_genuine as f64) } else { "-".into() },
         agree as f64 / probes.len() as f64,
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
@@ -460,11 +643,23 @@ fn main() {
     println!("CPU: {}; {} threads; usearch {}", cpu(), args.threads, usearch::version());
     rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().ok();
     let mut rng = SmallRng::seed_from_u64(1);
-    let shape = Shape::new(args.dim, args.effective, args.spread, &mut rng);
+    let shape = match &args.fit {
+        Some(path) => Maker::Fitted(Fitted::load(path, args.dim, args.between, args.within, args.spread)),
+        None => Maker::Shape(Shape::new(args.dim, args.effective, args.spread, &mut rng)),
+    };
     let t = Instant::now();
     let (g, probes) = build_gallery(&shape, args.faces, args.probes);
+    let g: Gallery = g;
     println!("gallery: {} faces of {} persons, {}-d; {} probes (half strangers); made in {:.1} s", g.len(), g.person.iter().collect::<std::collections::HashSet<_>>().len(), g.dim, probes.len(), t.elapsed().as_secs_f64());
     check_shape(&g);
+    let (g, probes) = {
+        let (mut g, mut probes) = (g, probes);
+        if let Some(path) = &args.real {
+            let (e, gp, sp) = mix_real(&mut g, &mut probes, &read_real(path, args.dim));
+            println!("real faces mixed in: {e} enrolled, {gp} genuine probes of them, {sp} real strangers");
+        }
+        (g, probes)
+    };
     if args.shape_only {
         return;
     }
@@ -479,8 +674,8 @@ fn main() {
     coords.sort_by(f32::total_cmp);
     let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
     println!();
-    println!("| index | recall@1 (genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| index | recall@1 (genuine) | recall@1 (real genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for v in args.variants.split(',') {
         let parts: Vec<&str> = v.split(':').collect();
         let num = |i: usize, d: usize| parts.get(i).map_or(d, |x| x.parse().expect("M and EF are numbers"));
