@@ -64,7 +64,8 @@ fn args() -> Args {
         between: 1.0,
         within: 1.0,
         real: None,
-        variants: "f32:16:64,f16:16:64,i8:16:64,i8s:16:64,i8s:16:128,i8s:16:256,i8s:32:256,exact-i8s,hnsw_rs:16:64".into(),
+        variants: "f32:16:64,f16:16:64,i8:16:64,i8s:16:64,i8s:16:128,i8s:16:256,i8s:32:256,exact-i8s,hnsw_rs:16:64"
+            .into(),
         dir: std::env::temp_dir(),
     };
     let mut it = std::env::args().skip(1);
@@ -129,7 +130,12 @@ impl Shape {
 
     fn identity(&self, rng: &mut SmallRng) -> Vec<f32> {
         let scale = 1.0 / ((self.basis.len() - 1) as f32).sqrt();
-        (1..self.basis.len()).map(|_| { let z: f32 = StandardNormal.sample(rng); scale * z }).collect::<Vec<f32>>()
+        (1..self.basis.len())
+            .map(|_| {
+                let z: f32 = StandardNormal.sample(rng);
+                scale * z
+            })
+            .collect::<Vec<f32>>()
     }
 
     fn photo(&self, identity: &[f32], rng: &mut SmallRng) -> Vec<f32> {
@@ -217,7 +223,10 @@ impl Fitted {
         sw.iter_mut().for_each(|x| *x /= dof as f64);
         println!("fitted to {faces} real faces of {persons} persons ({dof} within-person degrees of freedom)");
         let scaled = |s: &[f64], k: f32| -> Vec<f64> { s.iter().map(|x| x * f64::from(k * k)).collect() };
-        let ridge = |mut s: Vec<f64>| { (0..dim).for_each(|i| s[i * dim + i] += 1e-7); s };
+        let ridge = |mut s: Vec<f64>| {
+            (0..dim).for_each(|i| s[i * dim + i] += 1e-7);
+            s
+        };
         Self {
             dim,
             mean: mean.iter().map(|&m| m as f32).collect(),
@@ -353,7 +362,9 @@ fn read_real(path: &std::path::Path, dim: usize) -> Vec<Vec<Vec<f32>>> {
     let mut by: std::collections::BTreeMap<u32, Vec<Vec<f32>>> = Default::default();
     for r in bytes.chunks_exact(4 + 4 * dim) {
         let p = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
-        by.entry(p).or_default().push(r[4..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+        by.entry(p)
+            .or_default()
+            .push(r[4..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
     }
     by.into_values().collect()
 }
@@ -402,7 +413,10 @@ fn check_shape(g: &Gallery) {
         }
     }
     let ((gm, gs), (im, is)) = (mean_sd(&genuine), mean_sd(&impostor));
-    println!("same-person cosines:      mean {gm:.3} sd {gs:.3} ({} pairs; LFW DevTrain sface+dlib: 0.834, 0.051)", genuine.len());
+    println!(
+        "same-person cosines:      mean {gm:.3} sd {gs:.3} ({} pairs; LFW DevTrain sface+dlib: 0.834, 0.051)",
+        genuine.len()
+    );
     println!("different-person cosines: mean {im:.3} sd {is:.3} ({} pairs; LFW: 0.535, 0.046)", impostor.len());
 }
 
@@ -411,7 +425,9 @@ fn exact(g: &Gallery, probes: &[Probe]) -> Vec<(usize, f32)> {
     probes
         .par_iter()
         .map(|p| {
-            (0..g.len()).map(|i| (i, dot(&p.vector, g.row(i)))).fold((0, f32::MIN), |b, c| if c.1 > b.1 { c } else { b })
+            (0..g.len())
+                .map(|i| (i, dot(&p.vector, g.row(i))))
+                .fold((0, f32::MIN), |b, c| if c.1 > b.1 { c } else { b })
         })
         .collect()
 }
@@ -478,7 +494,9 @@ fn usearch_row(g: &Gallery, probes: &[Probe], storage: Storage, m: usize, ef: us
         expansion_search: ef,
         multi: false,
     };
-    let quantize = |v: &[f32], s: f32| -> Vec<i8> { v.iter().map(|x| (x * s * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let quantize = |v: &[f32], s: f32| -> Vec<i8> {
+        v.iter().map(|x| (x * s * 127.0).round().clamp(-127.0, 127.0) as i8).collect()
+    };
     let before = rss();
     let index = Index::new(&options).expect("usearch index");
     index.reserve_capacity_and_threads(g.len(), args.threads).expect("reserve");
@@ -541,21 +559,32 @@ fn hnsw_rs_row(g: &Gallery, probes: &[Probe], m: usize, ef: usize, args: &Args) 
     pool.install(|| index.parallel_insert_slice(&data));
     let build = start.elapsed();
     let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
-    let (answers, latencies) = timed_queries(probes, |q| {
-        index.search(q, K, ef).iter().map(|n| (n.d_id, 1.0 - n.distance)).collect()
-    });
-    Row { name: format!("hnsw_rs f32, M {m}, ef {ef}"), build, bytes_per_face, save: None, load: None, answers, latencies }
+    let (answers, latencies) =
+        timed_queries(probes, |q| index.search(q, K, ef).iter().map(|n| (n.d_id, 1.0 - n.distance)).collect());
+    Row {
+        name: format!("hnsw_rs f32, M {m}, ef {ef}"),
+        build,
+        bytes_per_face,
+        save: None,
+        load: None,
+        answers,
+        latencies,
+    }
 }
 
 /// Exact search over i8 codes (the gallery scaled once, as `i8s`): every
 /// face compared, the scan split over the threads; what the exact index
 /// would cost at 256 bytes a face.
 fn exact_i8_row(g: &Gallery, probes: &[Probe], scale: f32) -> Row {
-    let q = |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let q =
+        |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
     let before = rss();
     let start = Instant::now();
     let codes: Vec<i8> = g.rows.par_chunks(g.dim).flat_map_iter(|r| q(r)).collect();
-    let norms: Vec<f32> = codes.par_chunks(g.dim).map(|c| (c.iter().map(|&x| i32::from(x) * i32::from(x)).sum::<i32>() as f32).sqrt()).collect();
+    let norms: Vec<f32> = codes
+        .par_chunks(g.dim)
+        .map(|c| (c.iter().map(|&x| i32::from(x) * i32::from(x)).sum::<i32>() as f32).sqrt())
+        .collect();
     let build = start.elapsed();
     let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
     let dim = g.dim;
@@ -577,10 +606,23 @@ fn exact_i8_row(g: &Gallery, probes: &[Probe], scale: f32) -> Row {
                 }
                 best
             })
-            .reduce(|| (0, i32::MIN, 1.0), |a, b| if a.1 == i32::MIN || (b.1 != i32::MIN && (b.1 as f32) * a.2 > (a.1 as f32) * b.2) { b } else { a });
+            .reduce(
+                || (0, i32::MIN, 1.0),
+                |a, b| {
+                    if a.1 == i32::MIN || (b.1 != i32::MIN && (b.1 as f32) * a.2 > (a.1 as f32) * b.2) { b } else { a }
+                },
+            );
         vec![(best.0, best.1 as f32 / (best.2 * qn))]
     });
-    Row { name: "exact over i8 codes (scaled)".into(), build, bytes_per_face, save: None, load: None, answers, latencies }
+    Row {
+        name: "exact over i8 codes (scaled)".into(),
+        build,
+        bytes_per_face,
+        save: None,
+        load: None,
+        answers,
+        latencies,
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -617,7 +659,11 @@ fn report(row: &Row, g: &Gallery, probes: &[Probe], truth: &[(usize, f32)], t: f
         "| {} | {:.4} | {} | {:.4} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {:.4} |",
         row.name,
         hits as f64 / genuine as f64,
-        if real_genuine > 0 { format!("{:.4} ({real_hits}/{real_genuine})", real_hits as f64 / real_genuine as f64) } else { "-".into() },
+        if real_genuine > 0 {
+            format!("{:.4} ({real_hits}/{real_genuine})", real_hits as f64 / real_genuine as f64)
+        } else {
+            "-".into()
+        },
         agree as f64 / probes.len() as f64,
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
@@ -633,8 +679,10 @@ fn cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("?");
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
-    let has: Vec<&str> =
-        ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_fp16"].into_iter().filter(|f| flags.split_whitespace().any(|x| x == *f)).collect();
+    let has: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_fp16"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
     format!("{} ({})", model.trim(), has.join(", "))
 }
 
@@ -650,7 +698,14 @@ fn main() {
     let t = Instant::now();
     let (g, probes) = build_gallery(&shape, args.faces, args.probes);
     let g: Gallery = g;
-    println!("gallery: {} faces of {} persons, {}-d; {} probes (half strangers); made in {:.1} s", g.len(), g.person.iter().collect::<std::collections::HashSet<_>>().len(), g.dim, probes.len(), t.elapsed().as_secs_f64());
+    println!(
+        "gallery: {} faces of {} persons, {}-d; {} probes (half strangers); made in {:.1} s",
+        g.len(),
+        g.person.iter().collect::<std::collections::HashSet<_>>().len(),
+        g.dim,
+        probes.len(),
+        t.elapsed().as_secs_f64()
+    );
     check_shape(&g);
     let (g, probes) = {
         let (mut g, mut probes) = (g, probes);
@@ -667,14 +722,17 @@ fn main() {
     let truth = exact(&g, &probes);
     println!("exact search for the probes: {:.1} s", t.elapsed().as_secs_f64());
     let known = truth.iter().filter(|(_, s)| *s >= args.threshold).count();
-    let named_right = probes.iter().zip(&truth).filter(|(p, (f, s))| *s >= args.threshold && p.person == Some(g.person[*f])).count();
+    let named_right =
+        probes.iter().zip(&truth).filter(|(p, (f, s))| *s >= args.threshold && p.person == Some(g.person[*f])).count();
     println!("exact at {}: {known} of {} probes known, {named_right} named right", args.threshold, probes.len());
     // The largest coordinate magnitude (99.99th percentile) sets the i8 scale.
     let mut coords: Vec<f32> = g.rows.iter().step_by(7).map(|x| x.abs()).collect();
     coords.sort_by(f32::total_cmp);
     let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
     println!();
-    println!("| index | recall@1 (genuine) | recall@1 (real genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |");
+    println!(
+        "| index | recall@1 (genuine) | recall@1 (real genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for v in args.variants.split(',') {
         let parts: Vec<&str> = v.split(':').collect();
