@@ -625,6 +625,135 @@ fn exact_i8_row(g: &Gallery, probes: &[Probe], scale: f32) -> Row {
     }
 }
 
+/// Eigenvectors of a symmetric matrix (cyclic Jacobi), by falling eigenvalue.
+fn eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let mut v = vec![0f64; n * n];
+    (0..n).for_each(|i| v[i * n + i] = 1.0);
+    for _ in 0..30 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        if off < 1e-18 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-15 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[j * n + j].total_cmp(&a[i * n + i]));
+    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    let vectors = order.iter().map(|&i| (0..n).map(|k| v[k * n + i]).collect()).collect();
+    (values, vectors)
+}
+
+/// A graph over the top `k` principal components (of the centred gallery,
+/// normalised again), i8 codes, cosine; its candidates rescored with the
+/// full f32 vectors (an upper bound of what rescoring with codes gives).
+fn pca_row(g: &Gallery, probes: &[Probe], k: usize, m: usize, ef: usize, args: &Args) -> Row {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+    let dim = g.dim;
+    let sample: Vec<usize> = (0..g.len()).step_by((g.len() / 20_000).max(1)).collect();
+    let mut mean = vec![0f64; dim];
+    for &i in &sample {
+        mean.iter_mut().zip(g.row(i)).for_each(|(m, &x)| *m += f64::from(x) / sample.len() as f64);
+    }
+    let mut cov = vec![0f64; dim * dim];
+    for &i in &sample {
+        let d: Vec<f64> = g.row(i).iter().zip(&mean).map(|(&x, m)| f64::from(x) - m).collect();
+        for a in 0..dim {
+            for b in 0..dim {
+                cov[a * dim + b] += d[a] * d[b] / sample.len() as f64;
+            }
+        }
+    }
+    let (values, vectors) = eigen(cov, dim);
+    let total: f64 = values.iter().sum();
+    let kept: f64 = values[..k].iter().sum();
+    println!("PCA: the top {k} of {dim} components hold {:.1} % of the centred variance", 100.0 * kept / total);
+    let basis: Vec<Vec<f32>> = vectors[..k].iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect();
+    let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let project = |x: &[f32]| -> Vec<f32> {
+        let c: Vec<f32> = x.iter().zip(&mean).map(|(a, m)| a - m).collect();
+        let mut y: Vec<f32> = basis.iter().map(|b| dot(b, &c)).collect();
+        let n = y.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        y.iter_mut().for_each(|v| *v /= n);
+        y
+    };
+    let projected: Vec<f32> = (0..g.len()).into_par_iter().flat_map_iter(|i| project(g.row(i))).collect();
+    let mut coords: Vec<f32> = projected.iter().step_by(7).map(|x| x.abs()).collect();
+    coords.sort_by(f32::total_cmp);
+    let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
+    let quantize =
+        |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let options = IndexOptions {
+        dimensions: k,
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::I8,
+        connectivity: m,
+        expansion_add: 128,
+        expansion_search: ef,
+        multi: false,
+    };
+    let before = rss();
+    let index = Index::new(&options).expect("usearch index");
+    index.reserve_capacity_and_threads(g.len(), args.threads).expect("reserve");
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..args.threads {
+            let (index, projected) = (&index, &projected);
+            scope.spawn(move || {
+                for i in (t..g.len()).step_by(args.threads) {
+                    index.add::<i8>(i as u64, &quantize(&projected[i * k..(i + 1) * k])).expect("add");
+                }
+            });
+        }
+    });
+    let build = start.elapsed();
+    let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
+    let (answers, latencies) = timed_queries(probes, |q| {
+        let found = index.search::<i8>(&quantize(&project(q)), K).expect("search");
+        let mut rescored: Vec<(usize, f32)> =
+            found.keys.iter().map(|&f| (f as usize, dot(q, g.row(f as usize)))).collect();
+        rescored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        rescored
+    });
+    Row {
+        name: format!("usearch i8 over PCA-{k}, M {m}, ef {ef}, f32 rescore"),
+        build,
+        bytes_per_face,
+        save: None,
+        load: None,
+        answers,
+        latencies,
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1e3
@@ -745,6 +874,7 @@ fn main() {
             "i8s" => usearch_row(&g, &probes, Storage::I8Scaled(scale), m, ef, &args),
             "exact-i8s" => exact_i8_row(&g, &probes, scale),
             "hnsw_rs" => hnsw_rs_row(&g, &probes, m, ef, &args),
+            "pca" => pca_row(&g, &probes, num(3, 128), m, ef, &args),
             other => panic!("unknown variant {other}"),
         };
         report(&row, &g, &probes, &truth, args.threshold);
