@@ -281,6 +281,18 @@ impl Maker {
     }
 }
 
+/// i8 codes of a vector at one gallery-wide scale (`gallery_scale`).
+fn quantize(v: &[f32], scale: f32) -> Vec<i8> {
+    v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect()
+}
+
+/// The scale that puts the 99.99th-percentile coordinate magnitude at 127.
+fn gallery_scale(values: &[f32]) -> f32 {
+    let mut coords: Vec<f32> = values.iter().step_by(7).map(|x| x.abs()).collect();
+    coords.sort_by(f32::total_cmp);
+    1.0 / coords[(coords.len() as f64 * 0.9999) as usize]
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -494,9 +506,6 @@ fn usearch_row(g: &Gallery, probes: &[Probe], storage: Storage, m: usize, ef: us
         expansion_search: ef,
         multi: false,
     };
-    let quantize = |v: &[f32], s: f32| -> Vec<i8> {
-        v.iter().map(|x| (x * s * 127.0).round().clamp(-127.0, 127.0) as i8).collect()
-    };
     let before = rss();
     let index = Index::new(&options).expect("usearch index");
     index.reserve_capacity_and_threads(g.len(), args.threads).expect("reserve");
@@ -576,8 +585,7 @@ fn hnsw_rs_row(g: &Gallery, probes: &[Probe], m: usize, ef: usize, args: &Args) 
 /// face compared, the scan split over the threads; what the exact index
 /// would cost at 256 bytes a face.
 fn exact_i8_row(g: &Gallery, probes: &[Probe], scale: f32) -> Row {
-    let q =
-        |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let q = |v: &[f32]| quantize(v, scale);
     let before = rss();
     let start = Instant::now();
     let codes: Vec<i8> = g.rows.par_chunks(g.dim).flat_map_iter(|r| q(r)).collect();
@@ -706,11 +714,7 @@ fn pca_row(g: &Gallery, probes: &[Probe], k: usize, m: usize, ef: usize, args: &
         y
     };
     let projected: Vec<f32> = (0..g.len()).into_par_iter().flat_map_iter(|i| project(g.row(i))).collect();
-    let mut coords: Vec<f32> = projected.iter().step_by(7).map(|x| x.abs()).collect();
-    coords.sort_by(f32::total_cmp);
-    let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
-    let quantize =
-        |v: &[f32]| -> Vec<i8> { v.iter().map(|x| (x * scale * 127.0).round().clamp(-127.0, 127.0) as i8).collect() };
+    let scale = gallery_scale(&projected);
     let options = IndexOptions {
         dimensions: k,
         metric: MetricKind::Cos,
@@ -729,7 +733,7 @@ fn pca_row(g: &Gallery, probes: &[Probe], k: usize, m: usize, ef: usize, args: &
             let (index, projected) = (&index, &projected);
             scope.spawn(move || {
                 for i in (t..g.len()).step_by(args.threads) {
-                    index.add::<i8>(i as u64, &quantize(&projected[i * k..(i + 1) * k])).expect("add");
+                    index.add::<i8>(i as u64, &quantize(&projected[i * k..(i + 1) * k], scale)).expect("add");
                 }
             });
         }
@@ -737,7 +741,7 @@ fn pca_row(g: &Gallery, probes: &[Probe], k: usize, m: usize, ef: usize, args: &
     let build = start.elapsed();
     let bytes_per_face = (rss().saturating_sub(before)) as f64 / g.len() as f64;
     let (answers, latencies) = timed_queries(probes, |q| {
-        let found = index.search::<i8>(&quantize(&project(q)), K).expect("search");
+        let found = index.search::<i8>(&quantize(&project(q), scale), K).expect("search");
         let mut rescored: Vec<(usize, f32)> =
             found.keys.iter().map(|&f| (f as usize, dot(q, g.row(f as usize)))).collect();
         rescored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -854,10 +858,7 @@ fn main() {
     let named_right =
         probes.iter().zip(&truth).filter(|(p, (f, s))| *s >= args.threshold && p.person == Some(g.person[*f])).count();
     println!("exact at {}: {known} of {} probes known, {named_right} named right", args.threshold, probes.len());
-    // The largest coordinate magnitude (99.99th percentile) sets the i8 scale.
-    let mut coords: Vec<f32> = g.rows.iter().step_by(7).map(|x| x.abs()).collect();
-    coords.sort_by(f32::total_cmp);
-    let scale = 1.0 / coords[(coords.len() as f64 * 0.9999) as usize];
+    let scale = gallery_scale(&g.rows);
     println!();
     println!(
         "| index | recall@1 (genuine) | recall@1 (real genuine) | decision agreement | p50 ms | p99 ms | build s | B/face (RSS) | save s | load s | max sim error |"
