@@ -226,6 +226,11 @@ impl Application {
         if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
         }
+        match self.state.service.save_index().await {
+            Ok(true) => tracing::info!("index saved"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "saving the index failed; it is caught up from the change log at the next start"),
+        }
         self.state.service.store().close().await;
         tracing::info!("stopped");
         Ok(())

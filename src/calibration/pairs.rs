@@ -16,7 +16,8 @@ pub trait Labelled {
         self.len() == 0
     }
     fn person(&self, i: usize) -> u32;
-    fn vector(&self, i: usize) -> &[f32];
+    /// Face `i`'s embedding (borrowed where stored as f32, else decoded).
+    fn vector(&self, i: usize) -> std::borrow::Cow<'_, [f32]>;
 }
 
 /// Faces of one person that give genuine pairs (the first ones): a person
@@ -51,7 +52,7 @@ pub fn score_pairs(set: &impl Labelled, max_pairs: usize, seed: u64) -> Pairs {
                 if genuine.total() as usize >= max_pairs {
                     break 'persons;
                 }
-                genuine.add(dot(set.vector(a), set.vector(b)));
+                genuine.add(dot(&set.vector(a), &set.vector(b)));
             }
         }
     }
@@ -67,14 +68,14 @@ pub fn score_pairs(set: &impl Labelled, max_pairs: usize, seed: u64) -> Pairs {
             attempts += 1;
             let (a, b) = (rng.random_range(0..set.len()), rng.random_range(0..set.len()));
             if set.person(a) != set.person(b) {
-                impostor.add(dot(set.vector(a), set.vector(b)));
+                impostor.add(dot(&set.vector(a), &set.vector(b)));
             }
         }
     } else {
         for a in 0..set.len() {
             for b in a + 1..set.len() {
                 if set.person(a) != set.person(b) {
-                    impostor.add(dot(set.vector(a), set.vector(b)));
+                    impostor.add(dot(&set.vector(a), &set.vector(b)));
                 }
             }
         }
@@ -101,8 +102,8 @@ impl Labelled for Owned {
     fn person(&self, i: usize) -> u32 {
         self.persons[i]
     }
-    fn vector(&self, i: usize) -> &[f32] {
-        &self.vectors[i]
+    fn vector(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
+        std::borrow::Cow::Borrowed(&self.vectors[i])
     }
 }
 

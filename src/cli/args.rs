@@ -8,10 +8,11 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::domain::Scope;
-use crate::gallery::{HnswParams, IndexConfig, IndexKind};
+use crate::gallery::{AnnParams, IndexConfig, IndexKind};
 use crate::model::{Backend, BackendConfig};
 use crate::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
-use crate::service::{FaceChoice, ServiceConfig, ThresholdChoice};
+use crate::service::{FaceChoice, ServiceConfig, ThresholdChoice, default_index_dir};
+use crate::store::Location;
 use crate::vision::decode::DecodeLimits;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::{Pipeline, PipelineConfig};
@@ -80,6 +81,11 @@ pub struct ServeArgs {
     pub max_faces: usize,
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Folder the approximate index is saved in between runs (ann, auto), so
+    /// a restart reopens it instead of building it (default: beside a SQLite
+    /// file, DB.index; with PostgreSQL none: give each replica a local folder).
+    #[arg(long, env = "VISAGE_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
     /// Keep each enrolled face's aligned crop (a 256x256 PNG; biometric data,
     /// deleted with the face), so `visage reembed --to` needs no photos.
     #[arg(long, env = "VISAGE_KEEP_CROPS")]
@@ -131,6 +137,10 @@ impl ServeArgs {
                 min_sharpness: self.min_sharpness,
                 max_faces: self.max_faces.max(1),
                 index: self.index.config(),
+                index_dir: self.index_dir.clone().or_else(|| match Location::parse(&self.db) {
+                    Ok(Location::Sqlite(file)) => Some(default_index_dir(&file)),
+                    _ => None,
+                }),
                 keep_crops: self.keep_crops,
                 ..ServiceConfig::default()
             },
@@ -200,33 +210,41 @@ impl ThresholdArgs {
 /// The 1:N index (serve and bench-gallery).
 #[derive(Args, Debug, Clone)]
 pub struct IndexArgs {
-    /// 1:N index: exact (default) or hnsw (approximate; slower start-up, see README).
+    /// 1:N index: exact (f32, default), exact-i8 (i8 codes: a quarter of the
+    /// memory), ann (usearch's HNSW graph over i8 codes, saved in
+    /// --index-dir), or auto (exact up to --index-auto-exact-max faces, ann
+    /// above). README: "Large galleries".
     #[arg(long, env = "VISAGE_INDEX", value_enum, default_value_t = IndexKindArg::Exact)]
     pub index: IndexKindArg,
-    /// HNSW: links per node (M).
-    #[arg(long, env = "VISAGE_HNSW_M", default_value_t = HnswParams::default().connections)]
-    pub hnsw_m: usize,
-    /// HNSW: candidate list while building.
-    #[arg(long, env = "VISAGE_HNSW_EF_CONSTRUCTION", default_value_t = HnswParams::default().ef_construction)]
-    pub hnsw_ef_construction: usize,
-    /// HNSW: candidate list while searching (recall against speed).
-    #[arg(long, env = "VISAGE_HNSW_EF_SEARCH", default_value_t = HnswParams::default().ef_search)]
-    pub hnsw_ef_search: usize,
-    /// HNSW: galleries smaller than this are searched exactly.
-    #[arg(long, env = "VISAGE_HNSW_MIN_FACES", default_value_t = HnswParams::default().min_faces)]
-    pub hnsw_min_faces: usize,
+    /// auto: the largest gallery searched exactly (measured: exact search
+    /// stays under 5 ms up to about this size on 2 cores).
+    #[arg(long, env = "VISAGE_INDEX_AUTO_EXACT_MAX", default_value_t = AUTO_EXACT_MAX)]
+    pub index_auto_exact_max: usize,
+    /// ann: links per face in the graph (HNSW's M; changing it rebuilds the saved graph).
+    #[arg(long, env = "VISAGE_ANN_CONNECTIVITY", default_value_t = AnnParams::default().connectivity)]
+    pub ann_connectivity: usize,
+    /// ann: candidates considered while adding a face (efConstruction).
+    #[arg(long, env = "VISAGE_ANN_EXPANSION_ADD", default_value_t = AnnParams::default().expansion_add)]
+    pub ann_expansion_add: usize,
+    /// ann: candidates considered while searching (ef: recall against speed).
+    #[arg(long, env = "VISAGE_ANN_EXPANSION_SEARCH", default_value_t = AnnParams::default().expansion_search)]
+    pub ann_expansion_search: usize,
 }
+
+/// `--index-auto-exact-max` by default (README: "Large galleries").
+pub const AUTO_EXACT_MAX: usize = 200_000;
 
 impl IndexArgs {
     pub fn config(&self) -> IndexConfig {
         IndexConfig {
             kind: self.index.into(),
-            hnsw: HnswParams {
-                connections: self.hnsw_m.clamp(2, 255),
-                ef_construction: self.hnsw_ef_construction.max(1),
-                ef_search: self.hnsw_ef_search.max(1),
-                min_faces: self.hnsw_min_faces,
+            ann: AnnParams {
+                connectivity: self.ann_connectivity.clamp(2, 255),
+                expansion_add: self.ann_expansion_add.max(1),
+                expansion_search: self.ann_expansion_search.max(1),
+                ..AnnParams::default()
             },
+            auto_exact_max: self.index_auto_exact_max,
         }
     }
 }
@@ -308,17 +326,23 @@ impl From<BackendArg> for Backend {
 /// `--index`: [`IndexKind`] on the command line.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKindArg {
-    /// Exact search over every embedding (default; <= 20 ms at 1M on 2 cores).
+    /// Exact search over f32 embeddings (default).
     Exact,
-    /// Approximate (HNSW graph) for larger galleries; slower start-up.
-    Hnsw,
+    /// Exact search over i8 codes (a quarter of the memory).
+    ExactI8,
+    /// Approximate: usearch's HNSW graph over i8 codes, saved in --index-dir.
+    Ann,
+    /// Exact up to --index-auto-exact-max faces at loading, ann above.
+    Auto,
 }
 
 impl From<IndexKindArg> for IndexKind {
     fn from(k: IndexKindArg) -> Self {
         match k {
             IndexKindArg::Exact => IndexKind::Exact,
-            IndexKindArg::Hnsw => IndexKind::Hnsw,
+            IndexKindArg::ExactI8 => IndexKind::ExactI8,
+            IndexKindArg::Ann => IndexKind::Ann,
+            IndexKindArg::Auto => IndexKind::Auto,
         }
     }
 }

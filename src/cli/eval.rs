@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::args::{IndexArgs, PipelineArgs};
 use super::{Threads, runtime};
+use crate::server::DEFAULT_MODELS_DIR;
 use crate::eval::bench::BenchOptions;
 use crate::eval::gallery_bench::GalleryBenchOptions;
 use crate::eval::{DetectionsOptions, OneShotOptions, PairsOptions};
@@ -154,6 +155,20 @@ pub enum EvalCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Fit the synthetic gallery's shape (`visage bench-gallery`) to the
+    /// embeddings of a database of enrolled photos (one person per folder,
+    /// `visage enroll-dir`: LFW View 1 DevTrain for the shipped one).
+    Shape {
+        /// The database of enrolled photos.
+        #[arg(long)]
+        db: PathBuf,
+        /// The model whose embeddings are fitted (default: the one most faces have).
+        #[arg(long)]
+        model: Option<String>,
+        /// Where to write it (e.g. models/reference/sface+dlib.shape).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Open-set 1:N calibration: FPIR and DIR per threshold from a file of
     /// `cluster_id,image` rows (one cluster per person).
     Identify {
@@ -199,6 +214,42 @@ pub struct ModelBenchArgs {
     pub detector_sizes: Vec<String>,
     #[command(flatten)]
     pub common: BenchCommon,
+}
+
+#[derive(Args, Debug)]
+pub struct IndexBenchArgs {
+    /// Gallery sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "100000")]
+    pub sizes: Vec<usize>,
+    /// Drawn probes per size (half new photos of enrolled persons, half
+    /// strangers), besides the real faces' probes.
+    #[arg(long, default_value_t = 2000)]
+    pub probes: usize,
+    /// The gallery's shape (`visage eval shape`; default:
+    /// <models-dir>/reference/<embedder>.shape).
+    #[arg(long)]
+    pub shape: Option<PathBuf>,
+    /// The embedder whose shape is used by default.
+    #[arg(long, default_value = "sface+dlib")]
+    pub embedder: String,
+    /// A database of enrolled real photos (`visage enroll-dir`, one folder per
+    /// person) mixed in: each person's first face enrolled, the others
+    /// genuine probes, persons with one face strangers.
+    #[arg(long)]
+    pub real: Option<PathBuf>,
+    /// The 1:N threshold decisions are compared at (sface+dlib's default).
+    #[arg(long, default_value_t = 0.735)]
+    pub threshold: f32,
+    /// Folder for the saved graph (default: the system temp folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print a JSON array, one object per size.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+    #[command(flatten)]
+    pub index: IndexArgs,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +323,7 @@ pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Identify { clusters, root, json, pipeline } => {
             crate::eval::identify_command(&clusters, &root, json, &pipeline.models())
         }
+        EvalCommand::Shape { db, model, out } => shape(&db, model.as_deref(), &out),
     }
 }
 
@@ -294,7 +346,37 @@ pub fn bench_models(args: ModelBenchArgs) -> Result<ExitCode> {
 }
 
 /// `visage bench-gallery`.
-pub fn bench_gallery(args: GalleryBenchArgs) -> Result<ExitCode> {
+pub fn bench_gallery(args: IndexBenchArgs) -> Result<ExitCode> {
+    let shape = args.shape.unwrap_or_else(|| args.models_dir.join("reference").join(format!("{}.shape", args.embedder)));
+    let real = match &args.real {
+        Some(db) => runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, None))?.1,
+        None => Vec::new(),
+    };
+    let o = crate::eval::index_bench::IndexBenchOptions {
+        sizes: args.sizes,
+        probes: args.probes,
+        shape,
+        real,
+        threshold: args.threshold,
+        index: args.index.config(),
+        dir: args.dir,
+        json: args.json,
+    };
+    crate::eval::index_bench::run(&o)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `visage eval shape`.
+pub fn shape(db: &std::path::Path, model: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
+    let (model, by_person) = runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, model))?;
+    let shape = crate::eval::synthetic::Shape::fit(&by_person)?;
+    shape.save(out)?;
+    println!("{}: {model}, {} faces of {} persons, {}-d", out.display(), shape.faces, shape.persons, shape.dim);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `visage bench-load`.
+pub fn bench_load(args: GalleryBenchArgs) -> Result<ExitCode> {
     let GalleryBenchArgs { sizes, queries, dim, top_k, dir, db, json, index } = args;
     let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, db, json, index: index.config() };
     runtime(Threads::Many)?.block_on(crate::eval::gallery_bench::run(o))

@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
 pub use admin::{KeysCommand, PersonsCommand};
 pub use args::{DbArg, FaceArg, IndexArgs, OtlpArgs, PipelineArgs, ServeArgs};
-pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, ModelBenchArgs};
+pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, IndexBenchArgs, ModelBenchArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "visage", version, about = "Self-hosted face recognition: detect, align, embed, verify, identify")]
@@ -67,8 +67,13 @@ pub enum Command {
         #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
         models_dir: PathBuf,
     },
-    /// 1:N search at scale: insert synthetic embeddings, load, search.
-    BenchGallery(GalleryBenchArgs),
+    /// The 1:N index on a realistic synthetic gallery (real faces optionally
+    /// mixed in) against exact search: recall, decisions, latency, build,
+    /// reopen, memory per face.
+    BenchGallery(IndexBenchArgs),
+    /// Start-up at scale: synthetic embeddings inserted through the store,
+    /// loaded as at start-up, searched.
+    BenchLoad(GalleryBenchArgs),
     /// Copy the database consistently while the service runs (`VACUUM INTO`).
     Backup {
         /// The new file to write.
@@ -281,6 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => eval::bench(args),
         Command::BenchModels(args) => eval::bench_models(args),
         Command::BenchGallery(args) => eval::bench_gallery(args),
+        Command::BenchLoad(args) => eval::bench_load(args),
         Command::Keys { action, db } => admin::keys(action, &db),
         Command::EnrollDir { dir, face, workers, keep_crops, db, pipeline } => {
             admin::enroll_dir(&dir, face, workers, keep_crops, &db.db, &pipeline)

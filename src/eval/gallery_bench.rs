@@ -1,7 +1,8 @@
-//! `visage bench-gallery`: 1:N search at scale. Synthetic unit embeddings are
+//! `visage bench-load`: start-up at scale. Synthetic unit embeddings are
 //! inserted through the store (one person and one face each), the gallery is
 //! loaded from the store as at start-up (temporary SQLite files, or the
-//! database `--db` names), and probes are searched one at a time.
+//! database `--db` names), and probes are searched one at a time. (The index
+//! itself on a realistic gallery: `visage bench-gallery`, `index_bench`.)
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use crate::gallery::{IndexConfig, IndexKind};
 use crate::service::load_gallery;
 use crate::store::Store;
 
-/// What `visage bench-gallery` measures.
+/// What `visage bench-load` measures.
 #[derive(Debug, Clone)]
 pub struct GalleryBenchOptions {
     /// Gallery sizes to measure.
@@ -150,7 +151,8 @@ async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) 
     let rss_before = rss_bytes();
     let start = Instant::now();
     let store = Store::open(db).await?;
-    let (gallery, _) = load_gallery(&store, MODEL, args.dim, args.index).await?;
+    let index_dir = db.with_extension("index");
+    let gallery = load_gallery(&store, MODEL, args.dim, args.index, Some(&index_dir)).await?.gallery;
     let startup_seconds = start.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
     // Another photo of an enrolled person: the embedding plus noise.
@@ -168,7 +170,7 @@ async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) 
         1.0
     } else {
         let near_results: Vec<_> = near.iter().map(|q| gallery.search(q, 1)).collect();
-        let (exact, _) = load_gallery(&store, MODEL, args.dim, IndexConfig::default()).await?;
+        let exact = load_gallery(&store, MODEL, args.dim, IndexConfig::default(), None).await?.gallery;
         let same = near
             .iter()
             .zip(&near_results)
@@ -192,6 +194,7 @@ async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) 
     }
     times.sort();
     store.close().await;
+    let _ = std::fs::remove_dir_all(&index_dir);
     Ok(GalleryRow {
         size,
         insert_seconds,

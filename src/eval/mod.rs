@@ -6,6 +6,8 @@ pub mod calibrate;
 pub mod detections;
 pub mod gallery_bench;
 pub mod identify;
+pub mod index_bench;
+pub mod synthetic;
 pub mod metrics;
 pub mod one_shot;
 pub mod pairs;
@@ -425,4 +427,32 @@ fn print_table(r: &Report) {
     for (k, v) in rows {
         println!("{k:<w$}  {v}");
     }
+}
+
+/// The embeddings of a database by person (one model: `model`, else the one
+/// most faces have), for fitting and mixing in real faces.
+pub async fn embeddings_by_person(
+    db: &std::path::Path,
+    model: Option<&str>,
+) -> anyhow::Result<(String, Vec<Vec<Vec<f32>>>)> {
+    use futures_util::TryStreamExt as _;
+    let store = crate::store::Store::open(db).await?;
+    let model = match model {
+        Some(m) => m.to_string(),
+        None => {
+            let counts = store.model_counts().await?;
+            let top = counts.into_iter().max_by_key(|c| c.own + c.beside);
+            top.map(|c| c.model).ok_or_else(|| anyhow::anyhow!("{} holds no faces", db.display()))?
+        }
+    };
+    let mut by_person: std::collections::BTreeMap<String, Vec<Vec<f32>>> = Default::default();
+    let mut rows = store.embeddings(&model);
+    while let Some(e) = rows.try_next().await? {
+        if e.model == model {
+            by_person.entry(e.person_id).or_default().push(e.values);
+        }
+    }
+    drop(rows);
+    store.close().await;
+    Ok((model, by_person.into_values().collect()))
 }

@@ -205,7 +205,7 @@ impl Service {
             let mut hits = 0;
             for k in 0..probes {
                 let Some((_, person, query)) = g.entry((k as f64 * step) as usize) else { continue };
-                let best_other = g.search(query, 2).into_iter().find(|c| c.person_id != person);
+                let best_other = g.search(&query, 2).into_iter().find(|c| c.person_id != person);
                 hits += usize::from(best_other.is_some_and(|c| c.similarity >= threshold));
             }
             Some(LeaveOneOut {

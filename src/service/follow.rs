@@ -12,10 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Service;
 use super::keys::KeyRing;
+use super::{Gallery, Service};
 use crate::error::{Error, Result};
-use crate::store::{Change, ChangePos};
+use crate::store::{Change, ChangePos, Store, StoreResult, StoredEmbedding};
 use crate::telemetry;
 
 /// Longest wait between two catch-ups without a notification.
@@ -50,22 +50,27 @@ impl Follow {
         let names = parking_lot::Mutex::new(HashMap::new());
         Self { keys, names, position: tokio::sync::Mutex::new(position), up: AtomicBool::new(true) }
     }
+
+    /// The position every change up to which has been applied.
+    pub(super) async fn position(&self) -> ChangePos {
+        *self.position.lock().await
+    }
 }
 
 /// What a batch of changes touched.
 #[derive(Default)]
-struct Touched {
+pub(super) struct Touched {
     faces: Vec<String>,
     reembedded: HashSet<String>,
     persons: Vec<String>,
     renamed: Vec<String>,
     keys: Vec<String>,
     /// Own and beside embeddings were switched or pruned: load anew.
-    reload: bool,
+    pub(super) reload: bool,
 }
 
 impl Touched {
-    fn of(changes: &[Change]) -> Self {
+    pub(super) fn of(changes: &[Change]) -> Self {
         let mut t = Touched::default();
         for c in changes {
             let subject = c.subject.clone();
@@ -87,6 +92,46 @@ impl Touched {
             }
         }
         t
+    }
+}
+
+impl Touched {
+    /// Whether nothing the gallery holds was touched.
+    pub(super) fn is_empty(&self) -> bool {
+        self.faces.is_empty() && self.persons.is_empty() && !self.reload
+    }
+
+    /// The touched faces' and persons' embeddings by `model` as stored now.
+    pub(super) async fn read(&self, store: &Store, model: &str) -> StoreResult<Vec<StoredEmbedding>> {
+        let faces: Vec<&str> = self.faces.iter().map(String::as_str).collect();
+        let persons: Vec<&str> = self.persons.iter().map(String::as_str).collect();
+        store.embeddings_of(&faces, &persons, model).await
+    }
+
+    /// Makes the gallery agree with what [`Touched::read`] found; returns how
+    /// many found faces have no embedding by `model`.
+    pub(super) fn apply(&self, g: &mut Gallery, found: &[StoredEmbedding], model: &str) -> usize {
+        let present: HashSet<&str> = found.iter().map(|e| e.face_id.as_str()).collect();
+        let with_faces: HashSet<&str> = found.iter().map(|e| e.person_id.as_str()).collect();
+        for face in &self.faces {
+            if self.reembedded.contains(face) || !present.contains(face.as_str()) {
+                g.remove_face(face);
+            }
+        }
+        for person in &self.persons {
+            if !with_faces.contains(person.as_str()) {
+                g.remove_person(person);
+            }
+        }
+        let mut other = 0usize;
+        for e in found {
+            if e.model == model {
+                g.insert(&e.face_id, &e.person_id, &e.values);
+            } else {
+                other += 1;
+            }
+        }
+        other
     }
 }
 
@@ -155,35 +200,9 @@ impl Service {
         // Read and applied under the write lock: a write of this replica
         // cannot slip between the read and the change of the gallery.
         let write = self.writes.clone().lock_owned().await;
-        let faces: Vec<&str> = t.faces.iter().map(String::as_str).collect();
-        let persons: Vec<&str> = t.persons.iter().map(String::as_str).collect();
-        let found = probed(self.store.embeddings_of(&faces, &persons, &self.model)).await?;
+        let found = probed(t.read(&self.store, &self.model)).await?;
         let model = self.model.clone();
-        let other = self
-            .change_gallery(write, move |g| {
-                let present: HashSet<&str> = found.iter().map(|e| e.face_id.as_str()).collect();
-                let with_faces: HashSet<&str> = found.iter().map(|e| e.person_id.as_str()).collect();
-                for face in &t.faces {
-                    if t.reembedded.contains(face) || !present.contains(face.as_str()) {
-                        g.remove_face(face);
-                    }
-                }
-                for person in &t.persons {
-                    if !with_faces.contains(person.as_str()) {
-                        g.remove_person(person);
-                    }
-                }
-                let mut other = 0usize;
-                for e in &found {
-                    if e.model == model {
-                        g.insert(&e.face_id, &e.person_id, &e.values);
-                    } else {
-                        other += 1;
-                    }
-                }
-                other
-            })
-            .await?;
+        let other = self.change_gallery(write, move |g| t.apply(g, &found, &model)).await?;
         if other > 0 {
             tracing::warn!(faces = other, "followed faces were embedded by another model and are not compared");
         }

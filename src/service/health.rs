@@ -208,7 +208,7 @@ impl Service {
 /// persons at or above `alike`, worst first.
 fn scan(g: &super::Gallery, disagree: f32, alike: f32, all: bool) -> Scan {
     let faces = g.faces();
-    let entries: Vec<(String, String, &[f32])> = (0..faces).filter_map(|i| g.entry(i)).collect();
+    let entries: Vec<(String, String, std::borrow::Cow<'_, [f32]>)> = (0..faces).filter_map(|i| g.entry(i)).collect();
     let mut by_person: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (_, person, _)) in entries.iter().enumerate() {
         by_person.entry(person.as_str()).or_default().push(i);
@@ -221,7 +221,7 @@ fn scan(g: &super::Gallery, disagree: f32, alike: f32, all: bool) -> Scan {
         }
         for &i in own {
             let best =
-                own.iter().filter(|&&j| j != i).map(|&j| dot(entries[i].2, entries[j].2)).fold(f32::MIN, f32::max);
+                own.iter().filter(|&&j| j != i).map(|&j| dot(&entries[i].2, &entries[j].2)).fold(f32::MIN, f32::max);
             if best < disagree {
                 disagreeing.push(DisagreeingFace {
                     person_id: person.to_string(),

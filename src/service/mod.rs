@@ -8,6 +8,7 @@ mod calibration;
 pub mod calibration_report;
 mod enroll;
 mod follow;
+mod saved_index;
 mod gallery;
 pub mod health;
 mod keys;
@@ -19,7 +20,8 @@ mod slots;
 pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
 pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
-pub use gallery::{GalleryInfo, load_gallery};
+pub use gallery::{GalleryInfo, Loaded, load_gallery};
+pub use saved_index::default_dir as default_index_dir;
 pub use health::GalleryHealth;
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
@@ -71,6 +73,9 @@ pub struct ServiceConfig {
     pub max_top_k: usize,
     /// The 1:N index.
     pub index: IndexConfig,
+    /// Where the approximate index is saved between runs (`--index-dir`):
+    /// None builds it at every start.
+    pub index_dir: Option<std::path::PathBuf>,
     /// Keep each enrolled face's aligned crop (`--keep-crops`), so that
     /// another embedder can be moved to without the photos.
     pub keep_crops: bool,
@@ -95,6 +100,7 @@ impl Default for ServiceConfig {
             default_top_k: 5,
             max_top_k: 100,
             index: IndexConfig::default(),
+            index_dir: None,
             keep_crops: false,
         }
     }
@@ -133,6 +139,9 @@ pub struct Service {
     calibration: calibration::Calibration,
     /// On a database shared by replicas: the place in the change log, the key ring.
     follow: Option<follow::Follow>,
+    /// A change-log position the gallery included when it was loaded (a
+    /// saved index is caught up from there).
+    loaded_at: parking_lot::Mutex<crate::store::ChangePos>,
     model: String,
     pub config: ServiceConfig,
     pub started: Instant,
@@ -152,8 +161,10 @@ impl Service {
             }
             false => None,
         };
-        let (gallery, other) = load_gallery(&store, &model, dim, config.index).await?;
+        let loaded = load_gallery(&store, &model, dim, config.index, config.index_dir.as_deref()).await?;
+        let (gallery, other) = (loaded.gallery, loaded.other);
         let service = Self {
+            loaded_at: parking_lot::Mutex::new(loaded.position),
             follow,
             engine,
             store,

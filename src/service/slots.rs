@@ -19,7 +19,16 @@ pub struct Candidate {
 
 /// An id's 128 bits as bytes: a map entry of 20 bytes, where a `u128` key
 /// (16-byte aligned) would take 32.
-type Key = [u8; 16];
+pub type Key = [u8; 16];
+
+/// A face held, as saved beside the graph: both slots and both ids' keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub face: Slot,
+    pub face_key: Key,
+    pub person: Slot,
+    pub person_key: Key,
+}
 
 fn key(id: &str) -> Option<Key> {
     id_bits(id).map(u128::to_le_bytes)
@@ -68,6 +77,21 @@ impl Slots {
         }
     }
 
+    /// Slots as saved: each key at its slot, the gaps free.
+    fn restore(pairs: impl Iterator<Item = (Slot, Key)>) -> Self {
+        let mut s = Slots::default();
+        for (slot, key) in pairs {
+            if s.ids.len() <= slot as usize {
+                s.ids.resize(slot as usize + 1, [0; 16]);
+            }
+            s.ids[slot as usize] = key;
+            s.slot_of.insert(key, slot);
+        }
+        let used: std::collections::HashSet<Slot> = s.slot_of.values().copied().collect();
+        s.free = (0..s.ids.len() as Slot).rev().filter(|slot| !used.contains(slot)).collect();
+        s
+    }
+
     fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         // A hash map entry costs its key and value plus about one control byte.
@@ -87,6 +111,13 @@ pub struct Gallery<I: ?Sized = dyn Index> {
 impl<I: ?Sized> Gallery<I> {
     pub fn new(index: Box<I>) -> Self {
         Self { index, faces: Slots::default(), persons: Slots::default() }
+    }
+
+    /// A gallery over a reopened index and the members saved with it.
+    pub fn restore(index: Box<I>, members: &[Member]) -> Self {
+        let faces = Slots::restore(members.iter().map(|m| (m.face, m.face_key)));
+        let persons = Slots::restore(members.iter().map(|m| (m.person, m.person_key)));
+        Self { index, faces, persons }
     }
 
     /// The same ids over another index made from this one (the exact
@@ -177,9 +208,29 @@ impl<I: Index + ?Sized> Gallery<I> {
 
     /// The `i`-th face held (for `i` below [`Gallery::faces`]): its id, its
     /// person's id and its embedding.
-    pub fn entry(&self, i: usize) -> Option<(String, String, &[f32])> {
+    pub fn entry(&self, i: usize) -> Option<(String, String, std::borrow::Cow<'_, [f32]>)> {
         let (face, person, v) = self.index.entry(i)?;
         Some((self.faces.id(face), self.persons.id(person), v))
+    }
+
+    /// Every face held, with its slots and ids' keys (saved beside the graph).
+    pub fn members(&self) -> Vec<Member> {
+        let key = |s: &Slots, slot: Slot| s.ids[slot as usize];
+        self.index
+            .members()
+            .into_iter()
+            .map(|(face, person)| Member {
+                face,
+                face_key: key(&self.faces, face),
+                person,
+                person_key: key(&self.persons, person),
+            })
+            .collect()
+    }
+
+    /// The index, to save it.
+    pub fn index(&self) -> &I {
+        &self.index
     }
 
     /// Bytes held, approximately: the index and the id maps.
@@ -187,15 +238,6 @@ impl<I: Index + ?Sized> Gallery<I> {
         self.index.memory_bytes() + self.faces.memory_bytes() + self.persons.memory_bytes()
     }
 
-    pub fn wants_rebuild(&self) -> bool {
-        self.index.wants_rebuild()
-    }
-
-    /// A fresh copy with a rebuilt index (see [`Index::rebuilt`]).
-    pub fn rebuilt(&self) -> Option<Gallery> {
-        let index = self.index.rebuilt()?;
-        Some(Gallery { index, faces: self.faces.clone(), persons: self.persons.clone() })
-    }
 }
 
 /// The gallery's faces labelled by person, as calibration reads them.
@@ -206,8 +248,8 @@ impl<I: Index + ?Sized> Labelled for Gallery<I> {
     fn person(&self, i: usize) -> u32 {
         self.index.entry(i).map_or(u32::MAX, |e| e.1)
     }
-    fn vector(&self, i: usize) -> &[f32] {
-        self.index.entry(i).map_or(&[], |e| e.2)
+    fn vector(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
+        self.index.entry(i).map_or(std::borrow::Cow::Borrowed(&[]), |e| e.2)
     }
 }
 

@@ -1,0 +1,225 @@
+//! `visage bench-gallery`: the 1:N index on a realistic gallery
+//! ([`super::synthetic`], real faces optionally mixed in), against exact f32
+//! search on the same gallery. Per size: recall@1 on genuine probes (the
+//! same top face as exact search), decision agreement (the same known /
+//! unknown answer at the 1:N threshold, over every probe), search latency
+//! one probe at a time, build, save and reopen times, bytes per face.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::synthetic::{BETWEEN, Maker, SPREAD, Shape, Synthetic, WITHIN, generate};
+use crate::gallery::{AnnIndex, ExactIndex, Hit, Index, IndexConfig, IndexKind};
+
+/// What `visage bench-gallery` measures.
+#[derive(Debug, Clone)]
+pub struct IndexBenchOptions {
+    pub sizes: Vec<usize>,
+    /// Drawn probes per size (half genuine, half strangers), besides the real ones.
+    pub probes: usize,
+    /// The fitted shape (`visage eval shape`).
+    pub shape: PathBuf,
+    /// Real faces by person, mixed in (enrolled photo sets; none by default).
+    pub real: Vec<Vec<Vec<f32>>>,
+    /// The 1:N threshold decisions are compared at.
+    pub threshold: f32,
+    pub index: IndexConfig,
+    /// Folder for the saved graph (default: the system temp folder).
+    pub dir: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// One size's figures (the names are read by scripts: keep them).
+#[derive(Debug, Serialize)]
+pub struct IndexRow {
+    pub size: usize,
+    /// The index measured (auto resolved).
+    pub index: &'static str,
+    pub recall_at_1: f64,
+    /// recall@1 of the real genuine probes alone (None without real faces).
+    pub recall_at_1_real: Option<f64>,
+    pub decision_agreement: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Building the index from the gallery's f32 embeddings (both cores).
+    pub build_seconds: f64,
+    /// Reopening the saved graph (ann); an exact index has nothing saved and
+    /// is built again: its build time.
+    pub load_seconds: f64,
+    pub save_seconds: Option<f64>,
+    /// The index's own memory (codes or rows, graph, slot bookkeeping) per
+    /// face; the service adds its id maps (about 50 B a face).
+    pub bytes_per_face: f64,
+    /// Exact f32 search on the same gallery, for the same probes.
+    pub exact_p50_ms: f64,
+    pub exact_p99_ms: f64,
+    pub genuine_probes: usize,
+    pub probes: usize,
+    pub threads: usize,
+    pub cpu: String,
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Each probe's top face (as a row of the gallery) and its similarity, with
+/// the search times (one probe at a time, after a warm-up).
+fn answers(index: &dyn Index, g: &Synthetic) -> (Vec<Option<Hit>>, Vec<Duration>) {
+    for p in g.probes.iter().take(20) {
+        index.search(&p.vector, 1);
+    }
+    let mut times = Vec::with_capacity(g.probes.len());
+    let found = g
+        .probes
+        .iter()
+        .map(|p| {
+            let t = Instant::now();
+            let hit = index.search(&p.vector, 1).into_iter().next();
+            times.push(t.elapsed());
+            hit
+        })
+        .collect();
+    times.sort();
+    (found, times)
+}
+
+/// The gallery as an exact f32 index: face slot = row, person slot = its person.
+fn exact_of(g: &Synthetic) -> ExactIndex {
+    let mut e = ExactIndex::new(g.dim);
+    for i in 0..g.len() {
+        e.insert(i as u32, g.person[i], g.row(i));
+    }
+    e
+}
+
+fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow> {
+    let threads = o.index.ann.build_threads;
+    let mut g = generate(maker, size.saturating_sub(o.real.iter().filter(|f| f.len() > 1).count()), o.probes, threads);
+    g.mix_real(&o.real);
+    if !o.json {
+        let ((gm, gs), (im, is)) = g.cosines();
+        eprintln!(
+            "{} faces ({} real), {} probes ({} real genuine, {} real strangers): same-person cosine {gm:.3} sd \
+             {gs:.3}, different-person {im:.3} sd {is:.3}",
+            g.len(),
+            g.real.0,
+            g.probes.len(),
+            g.real.1,
+            g.real.2
+        );
+    }
+    let exact = exact_of(&g);
+    let (truth, exact_times) = answers(&exact, &g);
+    let kind = o.index.kind.resolve(g.len(), o.index.auto_exact_max);
+    let start = Instant::now();
+    let (index, save_seconds, load_seconds): (Box<dyn Index>, Option<f64>, f64) = match kind {
+        IndexKind::Exact | IndexKind::Auto => {
+            drop(exact);
+            let built = exact_of(&g);
+            let secs = start.elapsed().as_secs_f64();
+            (Box::new(built), None, secs)
+        }
+        IndexKind::ExactI8 => {
+            let q = exact.quantized_copy();
+            drop(exact);
+            let secs = start.elapsed().as_secs_f64();
+            (Box::new(q), None, secs)
+        }
+        IndexKind::Ann => {
+            let ann = AnnIndex::build(&exact.quantized_copy(), o.index.ann)?;
+            drop(exact);
+            let dir = o.dir.clone().unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(format!("visage-bench-{}.usearch", std::process::id()));
+            let t = Instant::now();
+            ann.save(&path)?;
+            let save = t.elapsed().as_secs_f64();
+            let members = ann.members();
+            let (dim, scale) = (ann.dim(), ann.scale());
+            drop(ann);
+            let t = Instant::now();
+            let opened = AnnIndex::open(&path, dim, scale, o.index.ann, &members);
+            let load = t.elapsed().as_secs_f64();
+            let _ = std::fs::remove_file(&path);
+            (Box::new(opened?), Some(save), load)
+        }
+    };
+    let build_seconds = match kind {
+        IndexKind::Ann => start.elapsed().as_secs_f64() - load_seconds - save_seconds.unwrap_or(0.0),
+        _ => load_seconds,
+    };
+    let (found, times) = answers(index.as_ref(), &g);
+    let genuine: Vec<usize> = (0..g.probes.len()).filter(|&i| g.probes[i].person.is_some()).collect();
+    let same_face = |i: usize| found[i].map(|h| h.face) == truth[i].map(|h| h.face);
+    let recall = |real: bool| -> Option<f64> {
+        let of: Vec<&usize> = genuine.iter().filter(|&&i| !real || g.probes[i].real).collect();
+        (!of.is_empty()).then(|| of.iter().filter(|&&&i| same_face(i)).count() as f64 / of.len() as f64)
+    };
+    let known = |h: Option<Hit>| h.is_some_and(|h| h.similarity >= o.threshold);
+    let agree = (0..g.probes.len()).filter(|&i| known(found[i]) == known(truth[i])).count();
+    Ok(IndexRow {
+        size: g.len(),
+        index: index.kind(),
+        recall_at_1: recall(false).unwrap_or(0.0),
+        recall_at_1_real: recall(true).filter(|_| g.real.1 > 0),
+        decision_agreement: agree as f64 / g.probes.len().max(1) as f64,
+        p50_ms: percentile(&times, 0.5),
+        p99_ms: percentile(&times, 0.99),
+        build_seconds,
+        load_seconds,
+        save_seconds,
+        bytes_per_face: index.memory_bytes() as f64 / g.len().max(1) as f64,
+        exact_p50_ms: percentile(&exact_times, 0.5),
+        exact_p99_ms: percentile(&exact_times, 0.99),
+        genuine_probes: genuine.len(),
+        probes: g.probes.len(),
+        threads,
+        cpu: cpu_model(),
+    })
+}
+
+pub fn run(o: &IndexBenchOptions) -> Result<()> {
+    let shape = Shape::load(&o.shape).with_context(|| format!("the gallery shape ({})", o.shape.display()))?;
+    let maker = shape.maker(BETWEEN, WITHIN, SPREAD);
+    let mut rows = Vec::new();
+    for &size in &o.sizes {
+        let row = measure(o, &maker, size)?;
+        if !o.json {
+            println!(
+                "{:>9} faces, {}: recall@1 {:.4}{}, decisions agree {:.4}, p50 {:.2} ms p99 {:.2} ms (exact f32 \
+                 p50 {:.2} / p99 {:.2}), build {:.1} s, load {:.2} s, {:.0} B/face  [{}; {} threads]",
+                row.size,
+                row.index,
+                row.recall_at_1,
+                row.recall_at_1_real.map_or(String::new(), |r| format!(" (real {r:.4})")),
+                row.decision_agreement,
+                row.p50_ms,
+                row.p99_ms,
+                row.exact_p50_ms,
+                row.exact_p99_ms,
+                row.build_seconds,
+                row.load_seconds,
+                row.bytes_per_face,
+                row.cpu,
+                row.threads
+            );
+        }
+        rows.push(row);
+    }
+    if o.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    }
+    Ok(())
+}
