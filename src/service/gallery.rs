@@ -22,6 +22,8 @@ pub struct GalleryInfo {
     pub faces_other_model: usize,
     /// "exact", "exact-i8" or "ann".
     pub index: &'static str,
+    /// The graph was reopened from `--index-dir` at the last load, not built.
+    pub index_reopened: bool,
 }
 
 impl Service {
@@ -37,6 +39,7 @@ impl Service {
         // The old gallery is dropped on the blocking thread too.
         self.change_gallery(write, move |g| drop(std::mem::replace(g, gallery))).await?;
         *self.loaded_at.lock() = loaded.position;
+        self.index_reopened.store(loaded.reopened, std::sync::atomic::Ordering::Relaxed);
         self.faces_other_model.store(loaded.other, std::sync::atomic::Ordering::Relaxed);
         self.recalibrate().await?;
         Ok(self.gallery_info())
@@ -93,6 +96,7 @@ impl Service {
             persons: g.persons(),
             faces_other_model: self.faces_other_model.load(std::sync::atomic::Ordering::Relaxed),
             index: g.kind(),
+            index_reopened: self.index_reopened.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Loaded {
     pub other: usize,
     /// A change-log position the gallery includes every change up to.
     pub position: ChangePos,
+    /// The graph was reopened from the index folder rather than built.
+    pub reopened: bool,
 }
 
 /// Builds the in-memory gallery from the store: each face's embedding by
@@ -128,7 +134,7 @@ pub async fn load_gallery(
     {
         let other = total.saturating_sub(by_model) as usize;
         warn_other(other, model);
-        return Ok(Loaded { gallery, other, position });
+        return Ok(Loaded { gallery, other, position, reopened: true });
     }
     let (exact, other) = load_exact(store, model, dim).await?;
     let start = Instant::now();
@@ -156,7 +162,7 @@ pub async fn load_gallery(
         (IndexKind::Ann, Some(dir)) => save_blocking(gallery, dir.to_path_buf(), model.to_string(), position).await?,
         _ => gallery,
     };
-    Ok(Loaded { gallery, other, position })
+    Ok(Loaded { gallery, other, position, reopened: false })
 }
 
 fn warn_other(other: usize, model: &str) {

@@ -142,6 +142,8 @@ pub struct Service {
     /// A change-log position the gallery included when it was loaded (a
     /// saved index is caught up from there).
     loaded_at: parking_lot::Mutex<crate::store::ChangePos>,
+    /// Whether the last load reopened a saved graph.
+    index_reopened: std::sync::atomic::AtomicBool,
     model: String,
     pub config: ServiceConfig,
     pub started: Instant,
@@ -165,6 +167,7 @@ impl Service {
         let (gallery, other) = (loaded.gallery, loaded.other);
         let service = Self {
             loaded_at: parking_lot::Mutex::new(loaded.position),
+            index_reopened: loaded.reopened.into(),
             follow,
             engine,
             store,

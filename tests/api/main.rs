@@ -8,6 +8,7 @@ mod crops;
 mod helpers;
 mod hostile;
 mod images;
+mod index;
 mod metrics;
 mod models;
 mod openapi;

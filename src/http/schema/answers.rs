@@ -123,8 +123,12 @@ struct GalleryInfoDoc {
     persons: usize,
     /// Stored faces embedded by another model: never compared; re-enroll them.
     faces_other_model: usize,
-    /// "exact" or "hnsw".
+    /// The 1:N index: "exact" (f32), "exact-i8" (i8 codes) or "ann"
+    /// (usearch's graph over i8 codes); `--index auto` resolved.
     index: &'static str,
+    /// Whether the graph was reopened from `--index-dir` (and caught up from
+    /// the change log) when the gallery was last loaded, rather than built.
+    index_reopened: bool,
 }
 documented_as!(GalleryInfo, GalleryInfoDoc, "GalleryInfo");
 
@@ -171,7 +175,7 @@ mod tests {
         };
         let image = ImageSize { width: 1, height: 2 };
         let analysis = Analysis { image: image.clone(), faces: vec![face] };
-        let gallery = GalleryInfo { faces: 1, persons: 1, faces_other_model: 0, index: "exact" };
+        let gallery = GalleryInfo { faces: 1, persons: 1, faces_other_model: 0, index: "exact", index_reopened: false };
         let identification =
             Identification { threshold: 0.5, ambiguity_margin: 0.02, gallery_size: 1, faces: vec![identified.clone()] };
         for (name, (documented, serialised)) in [
