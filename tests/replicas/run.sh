@@ -10,7 +10,10 @@
 #    database_unavailable, identify and verify answered from memory; back:
 #    writes accepted and changes followed, without a restart;
 #  - kill -9 of a replica during enrollment: no acknowledged enrollment lost;
-#    started again, it loads the gallery and follows.
+#    started again, it loads the gallery and follows;
+#  - replica c searches a graph (`--index ann`) kept in its own local folder:
+#    it follows like the others; stopped, it saves the graph; started again
+#    after others changed the gallery, it reopens the graph and catches up.
 #
 # Prints one line per check and "N passed, N failed".
 #   bash tests/replicas/run.sh        (VISAGE_BIN overrides the binary)
@@ -24,7 +27,8 @@ source tests/lib/visage.sh
 ensure_bin || exit 2
 export RUST_LOG=${RUST_LOG:-warn,tract_onnx=error}
 work=$(mktemp -d)
-declare -A PID PORT
+declare -A PID PORT EXTRA
+EXTRA[c]="--index ann --index-dir $work/c.index"
 loops=()
 cleanup() {
   for p in "${PID[@]}" "${loops[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -40,7 +44,8 @@ AUTH="Authorization: Bearer $ADMIN"
 start_replica() {
   local name=$1
   [ -n "${PORT[$name]:-}" ] || PORT[$name]=$(free_port)
-  start_visage "${PORT[$name]}" "$work/$name.log" --db "$DB" --workers 1 || return 1
+  # shellcheck disable=SC2086 # EXTRA holds several arguments
+  start_visage "${PORT[$name]}" "$work/$name.log" --db "$DB" --workers 1 ${EXTRA[$name]:-} || return 1
   PID[$name]=$SERVER_PID
 }
 url() { echo "http://127.0.0.1:${PORT[$1]}"; }
@@ -199,6 +204,20 @@ kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back() 
   eventually 5 verified a "$person" obama2.jpg && eventually 5 all_galleries_are_db a b c
 }
 
+graph_replica_reopens_its_local_index_and_catches_up() {
+  local info person
+  [ "$(curl -sf -H "$AUTH" "$(url c)/v1/info" | jq -r .gallery.index)" = ann ] || { echo "c is not searching a graph" >&2; return 1; }
+  kill -TERM "${PID[c]}"; wait "${PID[c]}" 2>/dev/null
+  [ -f "$work/c.index/gallery.meta" ] || { echo "c saved no graph" >&2; return 1; }
+  person=$(enroll a obama.jpg "while c was down") || return 1
+  [ "$(code -X DELETE -H "$AUTH" "$(url b)/v1/persons/$person")" = 204 ] || return 1
+  person=$(enroll b obama.jpg "still enrolled when c is back") || return 1
+  start_replica c || return 1
+  info=$(curl -sf -H "$AUTH" "$(url c)/v1/info") || return 1
+  [ "$(jq -r .gallery.index_reopened <<<"$info")" = true ] || { echo "c built its graph again: $info" >&2; return 1; }
+  gallery_is_db c && verified c "$person" obama2.jpg
+}
+
 check enrolled-on-one-identified-on-the-others enrolled_on_one_identified_on_the_others
 check deleted-on-one-gone-on-the-others deleted_on_one_gone_on_the_others
 check key-revoked-on-one-refused-by-all key_created_on_one_works_everywhere_and_revoked_on_one_is_refused_by_all
@@ -206,6 +225,7 @@ check concurrent-writers-galleries-equal-the-database concurrent_writers_leave_e
 check database-stopped database_stopped_while_replicas_serve
 check database-back database_back_writes_accepted_and_followed_without_restart
 check kill9-during-enrollment kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back
+check graph-replica-reopens-its-index graph_replica_reopens_its_local_index_and_catches_up
 if [ "$failed" -ne 0 ]; then
   for r in a b c; do echo "--- $r.log"; tail -15 "$work/$r.log"; done
 fi
