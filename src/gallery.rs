@@ -128,4 +128,3 @@ fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         })
         .collect()
 }
-

@@ -229,7 +229,9 @@ impl Application {
         match self.state.service.save_index().await {
             Ok(true) => tracing::info!("index saved"),
             Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "saving the index failed; it is caught up from the change log at the next start"),
+            Err(e) => {
+                tracing::error!(error = %e, "saving the index failed; it is caught up from the change log at the next start")
+            }
         }
         self.state.service.store().close().await;
         tracing::info!("stopped");

@@ -8,10 +8,10 @@ use clap::{Args, Subcommand};
 
 use super::args::{IndexArgs, PipelineArgs};
 use super::{Threads, runtime};
-use crate::server::DEFAULT_MODELS_DIR;
 use crate::eval::bench::BenchOptions;
 use crate::eval::gallery_bench::GalleryBenchOptions;
 use crate::eval::{DetectionsOptions, OneShotOptions, PairsOptions};
+use crate::server::DEFAULT_MODELS_DIR;
 use crate::vision::Select;
 
 #[derive(Subcommand, Debug)]
@@ -347,7 +347,8 @@ pub fn bench_models(args: ModelBenchArgs) -> Result<ExitCode> {
 
 /// `visage bench-gallery`.
 pub fn bench_gallery(args: IndexBenchArgs) -> Result<ExitCode> {
-    let shape = args.shape.unwrap_or_else(|| args.models_dir.join("reference").join(format!("{}.shape", args.embedder)));
+    let shape =
+        args.shape.unwrap_or_else(|| args.models_dir.join("reference").join(format!("{}.shape", args.embedder)));
     let real = match &args.real {
         Some(db) => runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, None))?.1,
         None => Vec::new(),

@@ -7,10 +7,10 @@ pub mod detections;
 pub mod gallery_bench;
 pub mod identify;
 pub mod index_bench;
-pub mod synthetic;
 pub mod metrics;
 pub mod one_shot;
 pub mod pairs;
+pub mod synthetic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -70,7 +70,10 @@ impl Shape {
                 dof += faces.len() - 1;
             }
         }
-        ensure!(dof > dim, "{dof} within-person degrees of freedom fit no {dim}-d covariance: more persons with several photos are needed");
+        ensure!(
+            dof > dim,
+            "{dof} within-person degrees of freedom fit no {dim}-d covariance: more persons with several photos are needed"
+        );
         within.iter_mut().for_each(|x| *x /= dof as f64);
         Ok(Self { dim, mean, between, within, faces, persons })
     }

@@ -129,7 +129,9 @@ impl AnnIndex {
         ann.graph.change_expansion_search(params.expansion_search);
         ann.graph.change_expansion_add(params.expansion_add);
         let size = ann.graph.size();
-        ann.graph.reserve_capacity_and_threads(size.max(1024), SEARCH_CONTEXTS.max(params.build_threads)).map_err(err)?;
+        ann.graph
+            .reserve_capacity_and_threads(size.max(1024), SEARCH_CONTEXTS.max(params.build_threads))
+            .map_err(err)?;
         if ann.graph.dimensions() != dim || size != faces.len() {
             return Err(anyhow!(
                 "{} holds {size} faces of {} dimensions, not the {} of {dim} expected",

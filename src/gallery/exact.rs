@@ -42,10 +42,31 @@ impl ExactIndex<F32Rows> {
 }
 
 impl ExactIndex<F32Rows> {
+    /// An index over unit rows given back to back, without copying them:
+    /// face slot `i` is row `i`, of person `persons[i]`.
+    pub fn from_rows(dim: usize, values: Vec<f32>, persons: &[Slot]) -> Self {
+        let n = persons.len().min(values.len() / dim.max(1));
+        let mut e = Self::with_rows(dim, F32Rows::from_values(dim, values));
+        e.row_face = (0..n as Slot).collect();
+        e.row_person = persons[..n].to_vec();
+        e.face_row = (0..n as u32).collect();
+        for (row, &p) in persons[..n].iter().enumerate() {
+            if e.person_rows.len() <= p as usize {
+                e.person_rows.resize_with(p as usize + 1, Vec::new);
+            }
+            let rows = &mut e.person_rows[p as usize];
+            e.persons += usize::from(rows.is_empty());
+            rows.push(row as u32);
+            e.max_faces_per_person = e.max_faces_per_person.max(rows.len());
+        }
+        e
+    }
+
     /// The same faces as i8 codes at a scale fitted to the first rows.
     pub fn quantized_copy(&self) -> ExactIndex<I8Rows> {
         let sample: Vec<f32> = (0..self.faces().min(4096)).flat_map(|i| self.rows.row(i).into_owned()).collect();
-        let mut q = ExactIndex::quantized(self.dim, super::rows::scale_for(&sample, self.dim)).with_threads(self.threads);
+        let mut q =
+            ExactIndex::quantized(self.dim, super::rows::scale_for(&sample, self.dim)).with_threads(self.threads);
         for i in 0..self.faces() {
             q.insert(self.row_face[i], self.row_person[i], &self.rows.row(i));
         }
@@ -386,5 +407,23 @@ mod tests {
         assert_eq!((hit.face, hit.person), (2999, 1499));
         assert!(hit.similarity > 0.995);
         assert_eq!(q8.entry(0).map(|e| e.0), Some(2999));
+    }
+
+    #[test]
+    fn an_index_over_given_rows_equals_one_built_face_by_face() {
+        let vectors = crate::gallery::random_unit_vectors(500, 8, 4);
+        let persons: Vec<u32> = (0..500).map(|i| i / 3).collect();
+        let mut inserted = ExactIndex::new(8);
+        for (i, v) in vectors.iter().enumerate() {
+            inserted.insert(i as u32, persons[i], v);
+        }
+        let mut given = ExactIndex::from_rows(8, vectors.concat(), &persons);
+        assert_eq!((given.faces(), given.persons()), (500, 167));
+        assert_eq!(given.members(), inserted.members());
+        for v in vectors.iter().step_by(50) {
+            assert_eq!(given.search(v, 4), inserted.search(v, 4));
+        }
+        assert!(given.remove_face(0) && inserted.remove_face(0));
+        assert_eq!(given.search(&vectors[1], 2), inserted.search(&vectors[1], 2));
     }
 }

@@ -41,6 +41,11 @@ impl F32Rows {
         Self { dim, values: Vec::new() }
     }
 
+    /// Rows given back to back.
+    pub fn from_values(dim: usize, values: Vec<f32>) -> Self {
+        Self { dim, values }
+    }
+
     fn slice(&self, i: usize) -> &[f32] {
         &self.values[i * self.dim..(i + 1) * self.dim]
     }

@@ -208,13 +208,7 @@ async fn save_blocking(gallery: Gallery, dir: PathBuf, model: String, position: 
 /// The graph saved in `dir`, caught up with every change after its position;
 /// None when there is none, it does not fit, or the catch-up finds the
 /// gallery switched to another model (then it is built anew).
-async fn reopen(
-    store: &Store,
-    model: &str,
-    dim: usize,
-    index: IndexConfig,
-    dir: &Path,
-) -> Result<Option<Gallery>> {
+async fn reopen(store: &Store, model: &str, dim: usize, index: IndexConfig, dir: &Path) -> Result<Option<Gallery>> {
     let start = Instant::now();
     let (d, m) = (dir.to_path_buf(), model.to_string());
     let opened = tokio::task::spawn_blocking(move || saved_index::open(&d, &m, dim, index.ann))
@@ -259,5 +253,9 @@ async fn reopen(
         seconds = start.elapsed().as_secs_f64(),
         "saved index reopened and caught up"
     );
-    Ok(Some(if applied > 0 { save_blocking(gallery, dir.to_path_buf(), model.to_string(), position).await? } else { gallery }))
+    Ok(Some(if applied > 0 {
+        save_blocking(gallery, dir.to_path_buf(), model.to_string(), position).await?
+    } else {
+        gallery
+    }))
 }

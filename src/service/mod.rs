@@ -8,26 +8,26 @@ mod calibration;
 pub mod calibration_report;
 mod enroll;
 mod follow;
-mod saved_index;
 mod gallery;
 pub mod health;
 mod keys;
 mod matching;
 pub mod models;
 mod persons;
+mod saved_index;
 mod slots;
 
 pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
 pub use calibration_report::CalibrationReport;
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, Loaded, load_gallery};
-pub use saved_index::default_dir as default_index_dir;
 pub use health::GalleryHealth;
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
     assign,
 };
 pub use models::{GalleryModels, KnownEmbedder, ModelChanges, known_embedders};
+pub use saved_index::default_dir as default_index_dir;
 pub use slots::{Candidate, Gallery};
 use std::sync::Arc;
 use std::time::Instant;

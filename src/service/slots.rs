@@ -237,7 +237,6 @@ impl<I: Index + ?Sized> Gallery<I> {
     pub fn memory_bytes(&self) -> usize {
         self.index.memory_bytes() + self.faces.memory_bytes() + self.persons.memory_bytes()
     }
-
 }
 
 /// The gallery's faces labelled by person, as calibration reads them.

@@ -51,7 +51,11 @@ async fn the_graph_is_saved_reopened_and_caught_up_with_changes_made_meanwhile()
 
     let app = spawn_with(ann(&db, &saved)).await;
     let g = gallery(&app).await;
-    assert_eq!((g["index_reopened"].as_bool(), g["faces"].as_u64(), g["persons"].as_u64()), (Some(true), Some(2), Some(1)), "{g}");
+    assert_eq!(
+        (g["index_reopened"].as_bool(), g["faces"].as_u64(), g["persons"].as_u64()),
+        (Some(true), Some(2), Some(1)),
+        "{g}"
+    );
     assert_eq!(identify(&app, "biden.jpg").await["status"], "unknown");
     let face = identify(&app, "obama3.jpg").await;
     assert_eq!(face["match"]["person_id"], obama.as_str());
