@@ -353,7 +353,13 @@ pub fn bench_gallery(args: IndexBenchArgs) -> Result<ExitCode> {
         Some(db) => runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, None))?.1,
         None => Vec::new(),
     };
+    let reference_file = crate::calibration::Reference::path(&args.models_dir, &args.embedder);
+    let reference = match std::fs::read_to_string(&reference_file) {
+        Ok(text) => Some(serde_json::from_str::<crate::calibration::Reference>(&text)?.scores()),
+        Err(_) => None,
+    };
     let o = crate::eval::index_bench::IndexBenchOptions {
+        reference,
         sizes: args.sizes,
         probes: args.probes,
         shape,

@@ -25,6 +25,9 @@ pub struct IndexBenchOptions {
     pub real: Vec<Vec<Vec<f32>>>,
     /// The 1:N threshold decisions are compared at.
     pub threshold: f32,
+    /// The embedder's reference scores: decisions are compared again at the
+    /// threshold `--identify-fpir 1e-2` gives for each size.
+    pub reference: Option<crate::calibration::ScoreModel>,
     pub index: IndexConfig,
     /// Folder for the saved graph (default: the system temp folder).
     pub dir: Option<PathBuf>,
@@ -41,6 +44,14 @@ pub struct IndexRow {
     /// recall@1 of the real genuine probes alone (None without real faces).
     pub recall_at_1_real: Option<f64>,
     pub decision_agreement: f64,
+    /// Where the top face is exact search's: how far its similarity is from
+    /// the exact one (codes' rounding), mean and largest.
+    pub similarity_error_mean: f64,
+    /// The threshold `--identify-fpir 1e-2` gives at this size (from the
+    /// embedder's reference), and the agreement there.
+    pub fpir_threshold: Option<f64>,
+    pub decision_agreement_at_fpir: Option<f64>,
+    pub similarity_error_max: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Building the index from the gallery's f32 embeddings (both cores).
@@ -160,14 +171,35 @@ fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow
         let of: Vec<&usize> = genuine.iter().filter(|&&i| !real || g.probes[i].real).collect();
         (!of.is_empty()).then(|| of.iter().filter(|&&&i| same_face(i)).count() as f64 / of.len() as f64)
     };
+    let agreement = |t: f32| {
+        let known = |h: Option<Hit>| h.is_some_and(|h| h.similarity >= t);
+        (0..g.probes.len()).filter(|&i| known(found[i]) == known(truth[i])).count() as f64
+            / g.probes.len().max(1) as f64
+    };
     let known = |h: Option<Hit>| h.is_some_and(|h| h.similarity >= o.threshold);
-    let agree = (0..g.probes.len()).filter(|&i| known(found[i]) == known(truth[i])).count();
+    let fpir_threshold = o.reference.as_ref().and_then(|r| {
+        let estimate = crate::calibration::Estimate { reference: Some(r.clone()), gallery: None };
+        estimate.threshold_for_fpir(1e-2, g.len())
+    });
+    if std::env::var_os("VISAGE_BENCH_DEBUG").is_some() {
+        for i in (0..g.probes.len()).filter(|&i| known(found[i]) != known(truth[i])) {
+            eprintln!("probe {i} ({:?}): exact {:?}, index {:?}", g.probes[i].person, truth[i], found[i]);
+        }
+    }
+    let errors: Vec<f64> = (0..g.probes.len())
+        .filter(|&i| same_face(i))
+        .filter_map(|i| Some(f64::from((found[i]?.similarity - truth[i]?.similarity).abs())))
+        .collect();
     Ok(IndexRow {
         size: g.len(),
         index: index.kind(),
         recall_at_1: recall(false).unwrap_or(0.0),
         recall_at_1_real: recall(true).filter(|_| g.real.1 > 0),
-        decision_agreement: agree as f64 / g.probes.len().max(1) as f64,
+        decision_agreement: agreement(o.threshold),
+        fpir_threshold,
+        decision_agreement_at_fpir: fpir_threshold.map(|t| agreement(t as f32)),
+        similarity_error_mean: errors.iter().sum::<f64>() / errors.len().max(1) as f64,
+        similarity_error_max: errors.iter().copied().fold(0.0, f64::max),
         p50_ms: percentile(&times, 0.5),
         p99_ms: percentile(&times, 0.99),
         build_seconds,
@@ -191,13 +223,19 @@ pub fn run(o: &IndexBenchOptions) -> Result<()> {
         let row = measure(o, &maker, size)?;
         if !o.json {
             println!(
-                "{:>9} faces, {}: recall@1 {:.4}{}, decisions agree {:.4}, p50 {:.2} ms p99 {:.2} ms (exact f32 \
+                "{:>9} faces, {}: recall@1 {:.4}{}, decisions agree {:.4}{} (similarity error mean {:.4} max {:.4}), p50 {:.2} ms p99 {:.2} ms (exact f32 \
                  p50 {:.2} / p99 {:.2}), build {:.1} s, load {:.2} s, {:.0} B/face  [{}; {} threads]",
                 row.size,
                 row.index,
                 row.recall_at_1,
                 row.recall_at_1_real.map_or(String::new(), |r| format!(" (real {r:.4})")),
                 row.decision_agreement,
+                match (row.fpir_threshold, row.decision_agreement_at_fpir) {
+                    (Some(t), Some(a)) => format!(" at {:.3}, {a:.4} at {t:.4} (FPIR 1 %)", o.threshold),
+                    _ => String::new(),
+                },
+                row.similarity_error_mean,
+                row.similarity_error_max,
                 row.p50_ms,
                 row.p99_ms,
                 row.exact_p50_ms,

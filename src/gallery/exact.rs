@@ -67,7 +67,12 @@ impl ExactIndex<F32Rows> {
         let sample: Vec<f32> = (0..self.faces().min(4096)).flat_map(|i| self.rows.row(i).into_owned()).collect();
         let mut q =
             ExactIndex::quantized(self.dim, super::rows::scale_for(&sample, self.dim)).with_threads(self.threads);
-        for i in 0..self.faces() {
+        let n = self.faces();
+        q.rows.reserve(n);
+        q.row_face.reserve_exact(n);
+        q.row_person.reserve_exact(n);
+        q.face_row.reserve_exact(self.face_row.len());
+        for i in 0..n {
             q.insert(self.row_face[i], self.row_person[i], &self.rows.row(i));
         }
         q

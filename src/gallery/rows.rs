@@ -27,6 +27,8 @@ pub trait Rows: Send + Sync {
     fn memory_bytes(&self) -> usize;
     /// "f32" or "i8".
     fn storage(&self) -> &'static str;
+    /// Room for `more` rows without growing.
+    fn reserve(&mut self, more: usize);
 }
 
 /// f32 rows, contiguous.
@@ -80,6 +82,9 @@ impl Rows for F32Rows {
     }
     fn storage(&self) -> &'static str {
         "f32"
+    }
+    fn reserve(&mut self, more: usize) {
+        self.values.reserve_exact(more * self.dim);
     }
 }
 
@@ -183,6 +188,10 @@ impl Rows for I8Rows {
     }
     fn storage(&self) -> &'static str {
         "i8"
+    }
+    fn reserve(&mut self, more: usize) {
+        self.codes.reserve_exact(more * self.dim);
+        self.inv_norms.reserve_exact(more);
     }
 }
 
