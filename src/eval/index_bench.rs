@@ -38,6 +38,10 @@ pub struct IndexBenchOptions {
 #[derive(Debug, Serialize)]
 pub struct IndexRow {
     pub size: usize,
+    /// Resident memory the index under test added when it was made
+    /// (exact-i8) or reopened (ann), per face; None for exact f32 (the
+    /// gallery's own rows).
+    pub rss_bytes_per_face: Option<f64>,
     /// The index measured (auto resolved).
     pub index: &'static str,
     pub recall_at_1: f64,
@@ -113,7 +117,8 @@ fn answers(index: &dyn Index, g: &Synthetic) -> (Vec<Option<Hit>>, Vec<Duration>
 
 fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow> {
     let threads = o.index.ann.build_threads;
-    let mut g = generate(maker, size.saturating_sub(o.real.iter().filter(|f| f.len() > 1).count()), o.probes, threads);
+    let real = o.real.iter().filter(|f| f.len() > 1).count();
+    let mut g = generate(maker, size.saturating_sub(real), o.probes, threads, real);
     g.mix_real(&o.real);
     if !o.json {
         let ((gm, gs), (im, is)) = g.cosines();
@@ -134,10 +139,13 @@ fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow
     let (truth, exact_times) = answers(&exact, &g);
     let kind = o.index.kind.resolve(g.len(), o.index.auto_exact_max);
     let start = Instant::now();
+    let mut rss_added = None;
     let (index, save_seconds, load_seconds): (Box<dyn Index>, Option<f64>, f64) = match kind {
         IndexKind::Exact | IndexKind::Auto => (Box::new(exact), None, exact_build),
         IndexKind::ExactI8 => {
+            let before = super::gallery_bench::rss_bytes();
             let q = exact.quantized_copy();
+            rss_added = Some(super::gallery_bench::rss_bytes().saturating_sub(before));
             drop(exact);
             let secs = start.elapsed().as_secs_f64();
             (Box::new(q), None, secs)
@@ -153,9 +161,13 @@ fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow
             let members = ann.members();
             let (dim, scale) = (ann.dim(), ann.scale());
             drop(ann);
-            let t = Instant::now();
+            let (t, before) = (Instant::now(), super::gallery_bench::rss_bytes());
             let opened = AnnIndex::open(&path, dim, scale, o.index.ann, &members);
             let load = t.elapsed().as_secs_f64();
+            rss_added = Some(super::gallery_bench::rss_bytes().saturating_sub(before));
+            if let (Ok(a), true) = (&opened, std::env::var_os("VISAGE_BENCH_DEBUG").is_some()) {
+                eprintln!("usearch memory: {}", a.memory_report());
+            }
             let _ = std::fs::remove_file(&path);
             (Box::new(opened?), Some(save), load)
         }
@@ -166,10 +178,12 @@ fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow
     };
     let (found, times) = answers(index.as_ref(), &g);
     let genuine: Vec<usize> = (0..g.probes.len()).filter(|&i| g.probes[i].person.is_some()).collect();
+    // Identify names persons: recall is of the person exact search names.
+    let same_person = |i: usize| found[i].map(|h| h.person) == truth[i].map(|h| h.person);
     let same_face = |i: usize| found[i].map(|h| h.face) == truth[i].map(|h| h.face);
     let recall = |real: bool| -> Option<f64> {
         let of: Vec<&usize> = genuine.iter().filter(|&&i| !real || g.probes[i].real).collect();
-        (!of.is_empty()).then(|| of.iter().filter(|&&&i| same_face(i)).count() as f64 / of.len() as f64)
+        (!of.is_empty()).then(|| of.iter().filter(|&&&i| same_person(i)).count() as f64 / of.len() as f64)
     };
     let agreement = |t: f32| {
         let known = |h: Option<Hit>| h.is_some_and(|h| h.similarity >= t);
@@ -191,6 +205,7 @@ fn measure(o: &IndexBenchOptions, maker: &Maker, size: usize) -> Result<IndexRow
         .filter_map(|i| Some(f64::from((found[i]?.similarity - truth[i]?.similarity).abs())))
         .collect();
     Ok(IndexRow {
+        rss_bytes_per_face: rss_added.map(|b| b as f64 / g.len().max(1) as f64),
         size: g.len(),
         index: index.kind(),
         recall_at_1: recall(false).unwrap_or(0.0),

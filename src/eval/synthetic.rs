@@ -238,7 +238,8 @@ fn faces_per_person(faces: usize) -> Vec<usize> {
 
 /// `faces` drawn faces and `probes` drawn probes (half of them new photos of
 /// enrolled persons, half strangers), on `threads` threads; deterministic.
-pub fn generate(maker: &Maker, faces: usize, probes: usize, threads: usize) -> Synthetic {
+/// Room is kept for `room` more rows (real faces mixed in later).
+pub fn generate(maker: &Maker, faces: usize, probes: usize, threads: usize, room: usize) -> Synthetic {
     let counts = faces_per_person(faces);
     let threads = threads.max(1);
     let chunk = counts.len().div_ceil(threads).max(1);
@@ -260,7 +261,7 @@ pub fn generate(maker: &Maker, faces: usize, probes: usize, threads: usize) -> S
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut rows = Vec::with_capacity(faces * maker.dim);
+    let mut rows = Vec::with_capacity((faces + room) * maker.dim);
     parts.into_iter().for_each(|p| rows.extend(p));
     let person: Vec<u32> = counts.iter().enumerate().flat_map(|(p, &n)| std::iter::repeat_n(p as u32, n)).collect();
     let probes = (0..probes)
@@ -369,13 +370,13 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!((back.dim, back.faces, back.persons), (8, 1200, 400));
         assert!(back.within.iter().zip(&shape.within).all(|(a, b)| (a - b).abs() < 1e-6));
-        let g = generate(&back.maker(1.0, 1.0, 0.0), 3000, 10, 2);
+        let g = generate(&back.maker(1.0, 1.0, 0.0), 3000, 10, 2, 0);
         assert_eq!((g.len(), g.rows.len(), g.probes.len()), (3000, 3000 * 8, 10));
         assert!(g.rows.chunks(8).all(|r| (dot(r, r) - 1.0).abs() < 1e-4));
         let ((same, _), (different, _)) = g.cosines();
         assert!(same > different + 0.3, "same {same}, different {different}");
         // Deterministic: the same draw again; a genuine probe is near its person.
-        assert_eq!(generate(&back.maker(1.0, 1.0, 0.0), 3000, 10, 1).rows, g.rows);
+        assert_eq!(generate(&back.maker(1.0, 1.0, 0.0), 3000, 10, 1, 0).rows, g.rows);
         let p = &g.probes[0];
         let person = p.person.unwrap();
         let best = (0..g.len()).filter(|&i| g.person[i] == person).map(|i| dot(g.row(i), &p.vector));
@@ -394,7 +395,7 @@ mod tests {
 
     #[test]
     fn real_persons_are_enrolled_once_and_probe_with_their_other_faces() {
-        let mut g = generate(&Shape::fit(&toy()).unwrap().maker(1.0, 1.0, 0.0), 10, 0, 1);
+        let mut g = generate(&Shape::fit(&toy()).unwrap().maker(1.0, 1.0, 0.0), 10, 0, 1, 3);
         let real = vec![vec![vec![1.0; 8], vec![0.5; 8]], vec![vec![0.1; 8]], vec![vec![0.0; 3]]];
         g.mix_real(&real);
         assert_eq!(g.real, (1, 1, 1));

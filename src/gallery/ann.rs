@@ -204,6 +204,21 @@ impl AnnIndex {
         Some(if norm > 0.0 { d / norm } else { 0.0 })
     }
 
+    /// usearch's own account of its memory.
+    pub fn memory_report(&self) -> String {
+        let s = self.graph.memory_stats();
+        format!(
+            "graph allocated {} wasted {} reserved {}; vectors allocated {} wasted {} reserved {}; memory_usage {}",
+            s.graph_allocated,
+            s.graph_wasted,
+            s.graph_reserved,
+            s.vectors_allocated,
+            s.vectors_wasted,
+            s.vectors_reserved,
+            self.graph.memory_usage()
+        )
+    }
+
     pub fn params(&self) -> AnnParams {
         self.params
     }
@@ -301,7 +316,11 @@ impl Index for AnnIndex {
 
     fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.graph.memory_usage()
+        // usearch's arenas grow by doubling: what is in use, not the
+        // untouched reserve (resident memory agrees).
+        let s = self.graph.memory_stats();
+        s.graph_allocated.saturating_sub(s.graph_reserved)
+            + s.vectors_allocated.saturating_sub(s.vectors_reserved)
             + (self.face_person.capacity() + self.listed.capacity() + self.place.capacity()) * size_of::<u32>()
             + self.person_faces.iter().map(|f| size_of::<Vec<u32>>() + f.capacity() * size_of::<u32>()).sum::<usize>()
     }
