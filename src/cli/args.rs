@@ -232,7 +232,7 @@ pub struct IndexArgs {
 }
 
 /// `--index-auto-exact-max` by default (README: "Large galleries").
-pub const AUTO_EXACT_MAX: usize = 200_000;
+pub const AUTO_EXACT_MAX: usize = 100_000;
 
 impl IndexArgs {
     pub fn config(&self) -> IndexConfig {

@@ -5,9 +5,10 @@
 //! photo from the within-person covariance around its centre (scaled by a
 //! per-photo quality factor), then normalised. The fit ships as
 //! `models/reference/<embedder>.shape` (numbers only, made by `visage eval
-//! shape` from an enrolled photo set: LFW View 1 DevTrain); an isotropic
-//! model with the same cosine means and spreads proved much easier for
-//! graphs than real embeddings are (bench/ann-choice/README.md).
+//! shape` from an enrolled photo set: LFW View 1 DevTrain). An isotropic
+//! model with the same cosine means and spreads is much harder for graphs
+//! than real embeddings are (bench/ann-choice/README.md): the covariance
+//! matters, and real faces mixed in confirm the fitted one.
 use std::io::{Read, Write};
 use std::path::Path;
 
