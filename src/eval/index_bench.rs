@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use super::gallery_bench::percentile;
 use super::synthetic::{BETWEEN, Maker, SPREAD, Shape, Synthetic, WITHIN, generate};
 use crate::gallery::{AnnIndex, ExactIndex, Hit, Index, IndexConfig, IndexKind};
 
@@ -85,13 +86,6 @@ pub fn cpu_model() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
 /// Each probe's top face (as a row of the gallery) and its similarity, with
@@ -268,4 +262,56 @@ pub fn run(o: &IndexBenchOptions) -> Result<()> {
         println!("{}", serde_json::to_string(&rows)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gallery::AnnParams;
+
+    fn options(kind: IndexKind) -> IndexBenchOptions {
+        IndexBenchOptions {
+            sizes: vec![3000],
+            probes: 100,
+            shape: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/reference/sface+dlib.shape"),
+            real: Vec::new(),
+            threshold: 0.735,
+            reference: None,
+            index: IndexConfig {
+                kind,
+                ann: AnnParams { connectivity: 16, expansion_add: 64, expansion_search: 64, build_threads: 2 },
+                auto_exact_max: 1000,
+            },
+            dir: None,
+            json: true,
+        }
+    }
+
+    #[test]
+    fn a_row_names_the_figures_scripts_read_and_measures_against_exact_search() {
+        let shape = Shape::load(&options(IndexKind::Exact).shape).unwrap();
+        let maker = shape.maker(BETWEEN, WITHIN, SPREAD);
+        for (kind, name) in [(IndexKind::ExactI8, "exact-i8"), (IndexKind::Auto, "ann")] {
+            let row = measure(&options(kind), &maker, 3000).unwrap();
+            assert_eq!((row.size, row.index, row.probes, row.genuine_probes), (3000, name, 100, 50));
+            assert!(row.recall_at_1 >= 0.9 && row.decision_agreement >= 0.9, "{row:?}");
+            assert!(row.similarity_error_max < 0.01);
+            if kind == IndexKind::ExactI8 {
+                // 256 bytes of codes, a norm and the slot bookkeeping.
+                assert!(row.bytes_per_face < 320.0, "{row:?}");
+            }
+            let json = serde_json::to_value(&row).unwrap();
+            for field in [
+                "recall_at_1",
+                "decision_agreement",
+                "p50_ms",
+                "p99_ms",
+                "build_seconds",
+                "load_seconds",
+                "bytes_per_face",
+            ] {
+                assert!(json[field].as_f64().is_some_and(|v| v >= 0.0), "{field} in {json}");
+            }
+        }
+    }
 }
