@@ -66,7 +66,8 @@ pub struct IndexRow {
     pub load_seconds: f64,
     pub save_seconds: Option<f64>,
     /// The index's own memory (codes or rows, graph, slot bookkeeping) per
-    /// face; the service adds its id maps (about 50 B a face).
+    /// face; the service adds its id maps (about 130 B a face at one face a
+    /// person, `visage bench-load`).
     pub bytes_per_face: f64,
     /// Exact f32 search on the same gallery, for the same probes.
     pub exact_p50_ms: f64,
