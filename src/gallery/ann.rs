@@ -10,10 +10,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow};
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
-use super::rows::quantize;
+use super::rows::{I8Rows, cosine_to_codes, decode, inv_norm, quantize};
 use super::{ExactIndex, Hit, Index, Score, Slot};
-use crate::domain::similarity::dot_i8;
-use crate::gallery::rows::I8Rows;
 
 /// The graph's parameters (`--ann-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -199,9 +197,7 @@ impl AnnIndex {
     /// The cosine of an f32 query and a face's codes.
     fn precise(&self, query: &[f32], face: Slot) -> Option<f32> {
         let codes = self.codes(face)?;
-        let norm = (dot_i8(&codes, &codes) as f32).sqrt();
-        let d: f32 = query.iter().zip(&codes).map(|(&q, &c)| q * f32::from(c)).sum();
-        Some(if norm > 0.0 { d / norm } else { 0.0 })
+        Some(cosine_to_codes(query, &codes, inv_norm(&codes)))
     }
 
     /// usearch's own account of its memory.
@@ -310,8 +306,7 @@ impl Index for AnnIndex {
     fn entry(&self, i: usize) -> Option<(Slot, Slot, Cow<'_, [f32]>)> {
         let face = *self.listed.get(i)?;
         let codes = self.codes(face)?;
-        let norm = (dot_i8(&codes, &codes) as f32).sqrt().max(f32::MIN_POSITIVE);
-        Some((face, self.person_of(face)?, Cow::Owned(codes.iter().map(|&c| f32::from(c) / norm).collect())))
+        Some((face, self.person_of(face)?, Cow::Owned(decode(&codes, inv_norm(&codes)))))
     }
 
     fn memory_bytes(&self) -> usize {

@@ -130,9 +130,21 @@ pub struct I8Query {
     inv_norm: f32,
 }
 
-fn inv_norm(codes: &[i8]) -> f32 {
+/// 1 / the norm of the codes (0 for an all-zero code).
+pub fn inv_norm(codes: &[i8]) -> f32 {
     let n = (dot_i8(codes, codes) as f32).sqrt();
     if n > 0.0 { 1.0 / n } else { 0.0 }
+}
+
+/// The cosine of a unit f32 query and codes whose inverse norm is `inv_norm`.
+pub fn cosine_to_codes(query: &[f32], codes: &[i8], inv_norm: f32) -> f32 {
+    let d: f32 = query.iter().zip(codes).map(|(&q, &c)| q * f32::from(c)).sum();
+    d * inv_norm
+}
+
+/// Codes back as a unit f32 vector.
+pub fn decode(codes: &[i8], inv_norm: f32) -> Vec<f32> {
+    codes.iter().map(|&c| f32::from(c) * inv_norm).collect()
 }
 
 impl I8Rows {
@@ -175,13 +187,10 @@ impl Rows for I8Rows {
         dot_i8(&q.codes, self.codes(i)) as f32 * q.inv_norm * self.inv_norms[i]
     }
     fn precise(&self, query: &[f32], i: usize) -> f32 {
-        let codes = self.codes(i);
-        let d: f32 = query.iter().zip(codes).map(|(&q, &c)| q * f32::from(c)).sum();
-        d * self.inv_norms[i]
+        cosine_to_codes(query, self.codes(i), self.inv_norms[i])
     }
     fn row(&self, i: usize) -> Cow<'_, [f32]> {
-        let n = self.inv_norms[i];
-        Cow::Owned(self.codes(i).iter().map(|&c| f32::from(c) * n).collect())
+        Cow::Owned(decode(self.codes(i), self.inv_norms[i]))
     }
     fn memory_bytes(&self) -> usize {
         self.codes.capacity() + self.inv_norms.capacity() * std::mem::size_of::<f32>()

@@ -227,7 +227,15 @@ async fn reopen(store: &Store, model: &str, dim: usize, index: IndexConfig, dir:
         }
         if !touched.is_empty() {
             let found = touched.read(store, model).await?;
-            touched.apply(&mut gallery, &found, model);
+            // Graph inserts take milliseconds each: off the async workers
+            // (a reload runs while the service serves).
+            let m = model.to_string();
+            gallery = tokio::task::spawn_blocking(move || {
+                touched.apply(&mut gallery, &found, &m);
+                gallery
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("catching up the saved index failed: {e}"))?;
         }
         applied += changes.len();
         position = last;
