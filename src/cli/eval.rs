@@ -272,7 +272,7 @@ pub struct GalleryBenchArgs {
     pub db: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
-    /// The index to measure; for hnsw, recall@1 against exact search is reported.
+    /// The index to measure; for exact-i8 and ann, recall@1 against exact f32 search is reported.
     #[command(flatten)]
     pub index: IndexArgs,
 }

@@ -32,7 +32,7 @@ pub struct GalleryBenchOptions {
     /// (a PostgreSQL database, say); then only one size.
     pub db: Option<PathBuf>,
     pub json: bool,
-    /// The index measured; for HNSW, recall@1 against exact search is reported.
+    /// The index measured; for any but exact f32, recall@1 against exact f32 search is reported.
     pub index: IndexConfig,
 }
 
