@@ -65,7 +65,7 @@ target/test-venv/.installed: tests/requirements.txt
 ## OpenAPI document (schemathesis); the demo page in headless Chromium;
 ## OpenTelemetry export; kill -9 runs.
 test: models onnxruntime test-data test-tools test-venv
-	$(CARGO) test --locked --all-targets --features $(TEST_FEATURES)
+	$(CARGO) test --locked --workspace --all-targets --features $(TEST_FEATURES)
 	VISAGE_TEST_STORE=postgres $(CARGO) test --locked --features $(TEST_FEATURES) --test api
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/curl/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) VISAGE_TEST_STORE=postgres bash tests/curl/run.sh
@@ -82,8 +82,8 @@ test: models onnxruntime test-data test-tools test-venv
 lint: test-venv
 	target/test-venv/bin/hadolint docker/Dockerfile
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) clippy --locked --all-targets --features $(TEST_FEATURES) -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets --features $(TEST_FEATURES) -- -D warnings
 
 ## Per-stage latency next to onnxruntime (see bench/).
 bench:

@@ -1,7 +1,7 @@
 """Fold the block-quantized constants of an ONNX model into float32 weights.
 
 An independent Python version of visage's load-time rewrite
-(src/model/onnx_rewrite.rs), used only by the reference scripts: onnxruntime
+(crates/model/src/onnx_rewrite/), used only by the reference scripts: onnxruntime
 and OpenCV's DNN engine both refuse the shipped files as they are (stale graph
 inputs; one-element scales with `block_size`).
 """

@@ -1,4 +1,10 @@
-//! The `visage` binary: parses the command line and hands over to the library.
+//! The `visage` binary: parses the command line and hands over to the
+//! libraries (`visage-service`, `visage-eval`, `visage-model`).
+// No request path may panic on input: unwrap/expect only in tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod cli;
+
 use std::process::ExitCode;
 
 /// jemalloc keeps freed pages for reuse: every inference allocates its
@@ -9,5 +15,5 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    visage::cli::main()
+    cli::main()
 }

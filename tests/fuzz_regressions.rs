@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use tower::ServiceExt;
-use visage::vision::decode::DecodeLimits;
-use visage::vision::pipeline::{Pipeline, PipelineConfig};
+use visage_service::vision::decode::DecodeLimits;
+use visage_service::vision::pipeline::{Pipeline, PipelineConfig};
 
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
@@ -59,15 +59,15 @@ fn decode_detect_inputs_replay_without_panics() {
 async fn request_parse_inputs_replay_to_clean_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = visage::server::Config {
+    let config = visage_service::server::Config {
         addr: "127.0.0.1:0".into(),
         db: dir.join("visage.db"),
         models_dir: root().join("models"),
         workers: 1,
-        ..visage::server::Config::default()
+        ..visage_service::server::Config::default()
     };
-    let app = visage::server::Application::build(config).await.unwrap();
-    let router = visage::http::app(app.state().clone());
+    let app = visage_service::server::Application::build(config).await.unwrap();
+    let router = visage_service::http::app(app.state().clone());
     let inputs = inputs("request_parse");
     assert!(inputs.len() >= 10, "the seed corpus is missing: {} inputs", inputs.len());
     let mut statuses = Vec::new();

@@ -8,11 +8,11 @@ use std::sync::OnceLock;
 
 use image::{RgbImage, codecs::jpeg::JpegEncoder};
 use serde_json::Value;
-use visage::domain::similarity::{cosine, dot};
-use visage::model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
-use visage::vision::detect::DetectorConfig;
-use visage::vision::embed::Embedder;
-use visage::vision::{Pipeline, PipelineConfig, Select};
+use visage_model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
+use visage_service::domain::similarity::{cosine, dot};
+use visage_service::vision::detect::DetectorConfig;
+use visage_service::vision::embed::Embedder;
+use visage_service::vision::{Pipeline, PipelineConfig, Select};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +46,7 @@ fn backends() -> Vec<BackendConfig> {
     all
 }
 
-fn load(entry: &visage::model::ModelEntry, backend: &BackendConfig) -> LoadedModel {
+fn load(entry: &visage_model::ModelEntry, backend: &BackendConfig) -> LoadedModel {
     LoadedModel::load(&models_dir(), entry, backend)
         .unwrap_or_else(|e| panic!("{e:#}; run `make models` (and `make onnxruntime`)"))
 }
@@ -403,17 +403,17 @@ fn a_missing_onnxruntime_library_is_refused_with_the_fetch_command() {
     assert!(msg.contains("missing") && msg.contains("make onnxruntime"), "{msg}");
 }
 
-/// visage's own kernels (src/model/kernels) take the operators they were
+/// visage's own kernels (crates/model/src/kernels) take the operators they were
 /// written for in the shipped models' tract plans: a tract upgrade that
 /// renames or restructures an operator must not silently fall back to the
 /// slow path. (Their outputs are checked by the parity tests above.)
 #[test]
 fn visage_kernels_replace_tracts_in_the_shipped_models() {
-    use visage::model::tract::TractNetwork;
+    use visage_model::tract::TractNetwork;
     let manifest = Manifest::load(&models_dir()).unwrap();
     let count = |id: &str, shape: [usize; 4]| {
         let entry = manifest.models.iter().find(|m| m.id == id).unwrap();
-        let proto = visage::model::tract_proto(&models_dir(), entry).unwrap();
+        let proto = visage_model::tract_proto(&models_dir(), entry).unwrap();
         let plan = TractNetwork::new(&proto, id).unwrap().plan(shape).unwrap();
         let mut kinds = std::collections::BTreeMap::<String, usize>::new();
         for node in plan.model().nodes() {
@@ -425,7 +425,7 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     // 13 depthwise 3x3 convolutions and the first 3x3 layer, each with its PReLU.
     assert_eq!(sface.get("VisageDirectConv"), Some(&14), "{sface:?}");
     assert_eq!(sface.get("DepthWiseConv"), None, "{sface:?}");
-    if visage::model::kernels::gemm::preferred() {
+    if visage_model::kernels::gemm::preferred() {
         // AVX2 without AVX-512: the 12 pointwise convolutions of 64 input
         // channels or more are computed in integers from the file's int8
         // weights, the first one (32 channels) is visage's f32 matrix
@@ -434,7 +434,7 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
         assert_eq!(sface.get("VisageGemmConv"), Some(&1), "{sface:?}");
         assert_eq!(sface.get("VisageChannelMaxAffine"), None, "{sface:?}");
         assert_eq!(sface.get("OptMaxUnicast"), None, "every PReLU is an epilogue: {sface:?}");
-    } else if visage::model::kernels::integer_convs() {
+    } else if visage_model::kernels::integer_convs() {
         // AVX-512 with VNNI: all 13 pointwise convolutions in integers (from
         // 16 input channels), tract's f32 products for none.
         assert_eq!(sface.get("VisageQuantizedConv"), Some(&13), "{sface:?}");
@@ -446,10 +446,10 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     } else {
         assert!(sface.get("VisageChannelMaxAffine").is_some_and(|&n| n >= 13), "{sface:?}");
     }
-    if visage::model::kernels::qgemv::fast() {
+    if visage_model::kernels::qgemv::fast() {
         // fc1 stays block-quantized int8.
         assert_eq!(sface.get("VisageQuantizedGemm"), Some(&1), "{sface:?}");
-        if visage::model::kernels::gemm::preferred() {
+        if visage_model::kernels::gemm::preferred() {
             assert_eq!(sface.get("OptMatMul"), None, "no f32 matrix product is left: {sface:?}");
         }
     }
@@ -457,10 +457,10 @@ fn visage_kernels_replace_tracts_in_the_shipped_models() {
     assert_eq!(yunet.get("VisageMaxPool2x2"), Some(&4), "{yunet:?}");
     assert!(yunet.get("VisageDirectConv").is_some_and(|&n| n >= 14), "{yunet:?}");
     assert_eq!(yunet.get("OptMaxPool"), None, "{yunet:?}");
-    if visage::model::kernels::integer_convs() {
+    if visage_model::kernels::integer_convs() {
         // Its 1x1 convolutions in integers: the 21 of 64 input channels, or
         // all 26 (from 16 channels) where AVX-512 VNNI exists.
-        let want = if visage::model::kernels::quantized_conv::min_depth() <= 16 { 26 } else { 21 };
+        let want = if visage_model::kernels::quantized_conv::min_depth() <= 16 { 26 } else { 21 };
         assert_eq!(yunet.get("VisageQuantizedConv"), Some(&want), "{yunet:?}");
     }
 }

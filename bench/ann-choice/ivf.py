@@ -3,7 +3,7 @@
 
 Not part of the product. Draws the gallery from the shipped shape (mean and
 between/within-person covariances of sface+dlib embeddings of LFW View 1
-DevTrain, scaled as src/eval/synthetic.rs scales them; 1-3 faces a person),
+DevTrain, scaled as crates/eval/src/synthetic.rs scales them; 1-3 faces a person),
 half the probes new photos of enrolled persons, half strangers, and reports,
 for each number of lists searched, recall@1 of the person against exact
 search on genuine probes and known/unknown agreement with exact search at
@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 SHAPE = "models/reference/sface+dlib.shape"
-BETWEEN, WITHIN, SPREAD = 0.85, 0.95, 0.35  # src/eval/synthetic.rs
+BETWEEN, WITHIN, SPREAD = 0.85, 0.95, 0.35  # crates/eval/src/synthetic.rs
 THRESHOLD = 0.735  # sface+dlib's default 1:N threshold
 PROBES = 2000
 

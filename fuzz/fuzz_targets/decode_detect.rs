@@ -3,8 +3,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use visage::vision::decode::DecodeLimits;
-use visage::vision::pipeline::{Pipeline, PipelineConfig};
+use visage_service::vision::decode::DecodeLimits;
+use visage_service::vision::pipeline::{Pipeline, PipelineConfig};
 
 fn pipeline() -> &'static Pipeline {
     static P: OnceLock<Pipeline> = OnceLock::new();

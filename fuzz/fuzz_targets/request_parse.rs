@@ -20,16 +20,16 @@ fn harness() -> &'static Harness {
         let dir = std::env::temp_dir().join(format!("visage-fuzz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
-        let config = visage::server::Config {
+        let config = visage_service::server::Config {
             addr: "127.0.0.1:0".into(),
             db: dir.join("visage.db"),
             models_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"),
             workers: 1,
-            ..visage::server::Config::default()
+            ..visage_service::server::Config::default()
         };
         let router = runtime.block_on(async {
-            match visage::server::Application::build(config).await {
-                Ok(app) => visage::http::app(app.state().clone()),
+            match visage_service::server::Application::build(config).await {
+                Ok(app) => visage_service::http::app(app.state().clone()),
                 Err(e) => panic!("starting visage (run `make models`): {e:#}"),
             }
         });

@@ -10,7 +10,7 @@
 //!   JSON body, and every error must carry a code and a message.
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use visage::vision::pipeline::Pipeline;
+use visage_service::vision::pipeline::Pipeline;
 
 /// Decodes, detects and aligns; panics on a broken invariant.
 pub fn decode_detect(pipeline: &Pipeline, data: &[u8]) {

@@ -10,8 +10,8 @@ use clap::Subcommand;
 
 use super::args::{FaceArg, PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
-use crate::service::{ServiceConfig, ThresholdChoice};
-use crate::store::{Location, Store};
+use visage_service::service::{ServiceConfig, ThresholdChoice};
+use visage_service::store::{Location, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum PersonsCommand {
@@ -57,15 +57,15 @@ pub fn enroll_dir(
     p: &PipelineArgs,
 ) -> Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
-    let workers = workers.unwrap_or_else(crate::server::default_workers).max(1);
+    let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
     let choice = face.into();
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
         let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
         let service =
-            crate::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default()).await?;
+            visage_service::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default()).await?;
         let started = std::time::Instant::now();
-        let s = crate::admin::enroll_dir::run(&service, dir, choice, workers).await?;
+        let s = visage_service::admin::enroll_dir::run(&service, dir, choice, workers).await?;
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "{} photos in {:.1} s ({:.1}/s): {} enrolled, {} already enrolled, {} skipped; {} persons created, {} existing",
@@ -105,13 +105,13 @@ pub(super) fn ensure_exists(db: &Path) -> Result<()> {
 pub fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
     ensure_exists(db)?;
     runtime(Threads::One)?.block_on(async {
-        let store = crate::admin::open_store(db).await?;
+        let store = visage_service::admin::open_store(db).await?;
         let (persons, faces) = match out {
             Some(path) => {
                 let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                crate::admin::transfer::export(&store, &mut std::io::BufWriter::new(file)).await?
+                visage_service::admin::transfer::export(&store, &mut std::io::BufWriter::new(file)).await?
             }
-            None => crate::admin::transfer::export(&store, &mut std::io::stdout().lock()).await?,
+            None => visage_service::admin::transfer::export(&store, &mut std::io::stdout().lock()).await?,
         };
         eprintln!("exported {persons} persons, {faces} faces");
         Ok(ExitCode::SUCCESS)
@@ -119,17 +119,17 @@ pub fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
 }
 
 pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>) -> Result<ExitCode> {
-    let manifest = crate::model::Manifest::load(models_dir)?;
+    let manifest = visage_model::Manifest::load(models_dir)?;
     let plan = match embedder {
         Some(name) => manifest.embedder(name)?,
         None => manifest.default_embedder()?,
     };
-    let model = crate::model::embedder_id(&plan).to_string();
+    let model = visage_model::embedder_id(&plan).to_string();
     let input =
         std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     runtime(Threads::One)?.block_on(async {
-        let store = crate::admin::open_store(db).await?;
-        let s = crate::admin::transfer::import(&store, input, &model, None).await?;
+        let store = visage_service::admin::open_store(db).await?;
+        let s = visage_service::admin::transfer::import(&store, input, &model, None).await?;
         println!("{}", serde_json::to_string_pretty(&s)?);
         store.close().await;
         Ok(ExitCode::SUCCESS)
@@ -139,14 +139,14 @@ pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>)
 pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
     ensure_exists(db)?;
     runtime(Threads::One)?.block_on(async {
-        let store = crate::admin::open_store(db).await?;
+        let store = visage_service::admin::open_store(db).await?;
         let code = match action {
             PersonsCommand::List => {
-                let n = crate::admin::persons::list(&store, &mut std::io::stdout().lock()).await?;
+                let n = visage_service::admin::persons::list(&store, &mut std::io::stdout().lock()).await?;
                 eprintln!("{n} persons");
                 ExitCode::SUCCESS
             }
-            PersonsCommand::Show { id } => match crate::admin::persons::show(&store, &id).await? {
+            PersonsCommand::Show { id } => match visage_service::admin::persons::show(&store, &id).await? {
                 Some(v) => {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                     ExitCode::SUCCESS
@@ -154,7 +154,7 @@ pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
                 None => not_found("person", &id),
             },
             PersonsCommand::Delete { id } => {
-                if crate::admin::persons::delete(&store, &id).await? {
+                if visage_service::admin::persons::delete(&store, &id).await? {
                     eprintln!("deleted {id}");
                     ExitCode::SUCCESS
                 } else {
@@ -174,7 +174,8 @@ pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
         let store = Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))?;
         let code = match action {
             KeysCommand::Create { scope, name, quiet } => {
-                let name = crate::domain::valid_name(&name).map_err(|e| anyhow::anyhow!("invalid `name`: {e}"))?;
+                let name =
+                    visage_service::domain::valid_name(&name).map_err(|e| anyhow::anyhow!("invalid `name`: {e}"))?;
                 let created = store.create_key(name, scope.into(), "cli").await?;
                 if quiet {
                     println!("{}", created.secret.expose_secret());

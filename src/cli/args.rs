@@ -7,15 +7,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::domain::Scope;
-use crate::gallery::{AnnParams, IndexConfig, IndexKind};
-use crate::model::{Backend, BackendConfig};
-use crate::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
-use crate::service::{FaceChoice, ServiceConfig, ThresholdChoice, default_index_dir};
-use crate::store::Location;
-use crate::vision::decode::DecodeLimits;
-use crate::vision::detect::DetectorConfig;
-use crate::vision::{Pipeline, PipelineConfig};
+use visage_model::{Backend, BackendConfig};
+use visage_service::domain::Scope;
+use visage_service::gallery::saved::default_dir as default_index_dir;
+use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
+use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
+use visage_service::service::{FaceChoice, ServiceConfig, ThresholdChoice};
+use visage_service::store::Location;
+use visage_service::vision::decode::DecodeLimits;
+use visage_service::vision::detect::DetectorConfig;
+use visage_service::vision::{Pipeline, PipelineConfig};
 
 /// OpenTelemetry export (builds with `--features otel`).
 #[derive(Args, Debug, Clone, Default)]
@@ -31,9 +32,9 @@ pub struct OtlpArgs {
 
 impl OtlpArgs {
     /// Where spans go, when an endpoint is given.
-    pub fn config(&self) -> Option<crate::telemetry::Otlp> {
+    pub fn config(&self) -> Option<visage_service::telemetry::Otlp> {
         let endpoint = self.otlp_endpoint.clone()?;
-        Some(crate::telemetry::Otlp { endpoint, json: self.otlp_json })
+        Some(visage_service::telemetry::Otlp { endpoint, json: self.otlp_json })
     }
 }
 
@@ -122,7 +123,7 @@ impl ServeArgs {
             addr: self.addr.clone(),
             db: self.db.clone(),
             models_dir: self.pipeline.models_dir.clone(),
-            workers: self.workers.unwrap_or_else(crate::server::default_workers).max(1),
+            workers: self.workers.unwrap_or_else(visage_service::server::default_workers).max(1),
             queue: self.queue,
             body_limit: self.body_limit,
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
@@ -299,8 +300,8 @@ impl PipelineArgs {
     }
 
     /// The same, for a measurement that loads the models itself.
-    pub fn models(&self) -> crate::eval::Models {
-        crate::eval::Models { dir: self.models_dir.clone(), config: self.config() }
+    pub fn models(&self) -> visage_eval::Models {
+        visage_eval::Models { dir: self.models_dir.clone(), config: self.config() }
     }
 }
 

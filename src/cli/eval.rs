@@ -8,11 +8,11 @@ use clap::{Args, Subcommand};
 
 use super::args::{IndexArgs, PipelineArgs};
 use super::{Threads, runtime};
-use crate::eval::bench::BenchOptions;
-use crate::eval::gallery_bench::GalleryBenchOptions;
-use crate::eval::{DetectionsOptions, OneShotOptions, PairsOptions};
-use crate::server::DEFAULT_MODELS_DIR;
-use crate::vision::Select;
+use visage_eval::bench::BenchOptions;
+use visage_eval::gallery_bench::GalleryBenchOptions;
+use visage_eval::{DetectionsOptions, OneShotOptions, PairsOptions};
+use visage_service::server::DEFAULT_MODELS_DIR;
+use visage_service::vision::Select;
 
 #[derive(Subcommand, Debug)]
 pub enum EvalCommand {
@@ -300,28 +300,28 @@ pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, via_kept_crop, pipeline } => {
             let o = PairsOptions { pairs, root, folds, threads, json, scores, face: face.into(), via_kept_crop };
-            crate::eval::pairs_command(o, &pipeline.models())
+            visage_eval::pairs_command(o, &pipeline.models())
         }
         EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {
             let o = OneShotOptions { root, pairs, persons, strangers, threshold, json };
-            crate::eval::one_shot_command(o, &pipeline.models())
+            visage_eval::one_shot_command(o, &pipeline.models())
         }
         EvalCommand::Reference { pairs, root, out, pipeline } => {
-            crate::eval::calibrate::reference_command(&pipeline.models(), &pairs, &root, out)
+            visage_eval::calibrate::reference_command(&pipeline.models(), &pairs, &root, out)
         }
         EvalCommand::Calibration { pairs, root, json, pipeline } => {
-            crate::eval::calibrate::calibration_command(&pipeline.models(), &pairs, &root, json)
+            visage_eval::calibrate::calibration_command(&pipeline.models(), &pairs, &root, json)
         }
         EvalCommand::Ambiguity { root, pairs, probes, duplicates, threshold, write, json, pipeline } => {
             let o =
-                crate::eval::ambiguity::AmbiguityOptions { root, pairs, probes, duplicates, threshold, write, json };
-            crate::eval::ambiguity::command(o, &pipeline.models())
+                visage_eval::ambiguity::AmbiguityOptions { root, pairs, probes, duplicates, threshold, write, json };
+            visage_eval::ambiguity::command(o, &pipeline.models())
         }
         EvalCommand::Detections { pairs, dir, root, floor, out, pipeline } => {
-            crate::eval::detections_command(DetectionsOptions { pairs, dir, root, floor, out }, &pipeline.models())
+            visage_eval::detections_command(DetectionsOptions { pairs, dir, root, floor, out }, &pipeline.models())
         }
         EvalCommand::Identify { clusters, root, json, pipeline } => {
-            crate::eval::identify_command(&clusters, &root, json, &pipeline.models())
+            visage_eval::identify_command(&clusters, &root, json, &pipeline.models())
         }
         EvalCommand::Shape { db, model, out } => shape(&db, model.as_deref(), &out),
     }
@@ -336,13 +336,13 @@ impl BenchCommon {
 /// `visage bench`.
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
     let p = args.common.pipeline.load()?;
-    crate::eval::bench::run(&p, &args.images, args.common.options())
+    visage_eval::bench::run(&p, &args.images, args.common.options())
 }
 
 /// `visage bench-models`.
 pub fn bench_models(args: ModelBenchArgs) -> Result<ExitCode> {
     let p = args.common.pipeline.load()?;
-    crate::eval::bench::run_models(&p, &args.detector_sizes, args.common.options())
+    visage_eval::bench::run_models(&p, &args.detector_sizes, args.common.options())
 }
 
 /// `visage bench-gallery`.
@@ -350,15 +350,15 @@ pub fn bench_gallery(args: IndexBenchArgs) -> Result<ExitCode> {
     let shape =
         args.shape.unwrap_or_else(|| args.models_dir.join("reference").join(format!("{}.shape", args.embedder)));
     let real = match &args.real {
-        Some(db) => runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, None))?.1,
+        Some(db) => runtime(Threads::Many)?.block_on(visage_eval::embeddings_by_person(db, None))?.1,
         None => Vec::new(),
     };
-    let reference_file = crate::calibration::Reference::path(&args.models_dir, &args.embedder);
+    let reference_file = visage_service::calibration::Reference::path(&args.models_dir, &args.embedder);
     let reference = match std::fs::read_to_string(&reference_file) {
-        Ok(text) => Some(serde_json::from_str::<crate::calibration::Reference>(&text)?.scores()),
+        Ok(text) => Some(serde_json::from_str::<visage_service::calibration::Reference>(&text)?.scores()),
         Err(_) => None,
     };
-    let o = crate::eval::index_bench::IndexBenchOptions {
+    let o = visage_eval::index_bench::IndexBenchOptions {
         reference,
         sizes: args.sizes,
         probes: args.probes,
@@ -369,14 +369,14 @@ pub fn bench_gallery(args: IndexBenchArgs) -> Result<ExitCode> {
         dir: args.dir,
         json: args.json,
     };
-    crate::eval::index_bench::run(&o)?;
+    visage_eval::index_bench::run(&o)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `visage eval shape`.
 pub fn shape(db: &std::path::Path, model: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
-    let (model, by_person) = runtime(Threads::Many)?.block_on(crate::eval::embeddings_by_person(db, model))?;
-    let shape = crate::eval::synthetic::Shape::fit(&by_person)?;
+    let (model, by_person) = runtime(Threads::Many)?.block_on(visage_eval::embeddings_by_person(db, model))?;
+    let shape = visage_eval::synthetic::Shape::fit(&by_person)?;
     shape.save(out)?;
     println!("{}: {model}, {} faces of {} persons, {}-d", out.display(), shape.faces, shape.persons, shape.dim);
     Ok(ExitCode::SUCCESS)
@@ -386,5 +386,5 @@ pub fn shape(db: &std::path::Path, model: Option<&str>, out: &std::path::Path) -
 pub fn bench_load(args: GalleryBenchArgs) -> Result<ExitCode> {
     let GalleryBenchArgs { sizes, queries, dim, top_k, dir, db, json, index } = args;
     let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, db, json, index: index.config() };
-    runtime(Threads::Many)?.block_on(crate::eval::gallery_bench::run(o))
+    runtime(Threads::Many)?.block_on(visage_eval::gallery_bench::run(o))
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::args::{DbArg, PipelineArgs, ThresholdArgs};
 use super::{Threads, runtime};
-use crate::service::{CalibrationReport, GalleryHealth, Service, ServiceConfig};
+use visage_service::service::{CalibrationReport, GalleryHealth, Service, ServiceConfig};
 
 /// What both gallery reports take: the database, the models, the threshold
 /// flags `visage serve` takes, and the output form.
@@ -28,14 +28,15 @@ pub struct ReportArgs {
 pub(super) fn report<T: serde::Serialize>(
     a: &ReportArgs,
     text: impl Fn(&T) -> String,
-    make: impl AsyncFnOnce(&Service) -> crate::error::Result<T>,
+    make: impl AsyncFnOnce(&Service) -> visage_service::service::error::Result<T>,
 ) -> Result<T> {
     super::admin::ensure_exists(&a.db.db)?;
     let choice = a.thresholds.choice()?;
     let p = &a.pipeline;
     runtime(Threads::Many)?.block_on(async {
         let config = ServiceConfig::default();
-        let service = crate::admin::open_service(&p.models_dir, p.config(), &a.db.db, 1, config, &choice).await?;
+        let service =
+            visage_service::admin::open_service(&p.models_dir, p.config(), &a.db.db, 1, config, &choice).await?;
         let report = make(&service).await;
         service.store().close().await;
         let report = report?;
@@ -90,7 +91,7 @@ pub fn describe(r: &CalibrationReport) -> String {
     if let Some(x) = &v.reference {
         out += &format!("  reference alone: FAR {}, FRR {}\n", rate(x.far), rate(x.frr));
     }
-    let counted = |c: &Option<crate::service::calibration_report::Counted>| match c {
+    let counted = |c: &Option<visage_service::service::calibration_report::Counted>| match c {
         Some(c) => format!("{} of {} (at most {} at 95 %)", c.errors, c.pairs, rate(Some(c.upper_95))),
         None => "no pairs".into(),
     };

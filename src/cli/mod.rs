@@ -3,9 +3,9 @@
 //! here: each command turns its arguments into the library's own types.
 mod admin;
 mod args;
+mod embedder_switch;
 mod eval;
 mod gallery;
-mod models;
 mod photos;
 
 use std::path::PathBuf;
@@ -14,10 +14,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
 pub use admin::{KeysCommand, PersonsCommand};
-pub use args::{DbArg, FaceArg, IndexArgs, OtlpArgs, PipelineArgs, ServeArgs};
+pub use args::{DbArg, FaceArg, PipelineArgs, ServeArgs};
 pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, IndexBenchArgs, ModelBenchArgs};
+use visage_service::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
 
 #[derive(Parser, Debug)]
 #[command(name = "visage", version, about = "Self-hosted face recognition: detect, align, embed, verify, identify")]
@@ -251,7 +251,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => (a.log_json, a.otlp.config()),
         _ => (false, None),
     };
-    let _tracing = match crate::telemetry::init_tracing(json, otlp.as_ref()) {
+    let _tracing = match visage_service::telemetry::init_tracing(json, otlp.as_ref()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("visage: error: {e:#}");
@@ -298,18 +298,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Persons { action, db } => admin::persons(action, &db.db),
         Command::Reembed { to, photos, switch, force, workers, db, mut pipeline } => {
             pipeline.embedder = to.or(pipeline.embedder);
-            models::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
+            embedder_switch::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
         }
         Command::Calibrate(args) => gallery::calibrate(&args),
         Command::Gallery { action } => match action {
             GalleryCommand::Doctor { all, report } => gallery::doctor(&report, all),
-            GalleryCommand::Models { report } => models::models(&report),
-            GalleryCommand::Changes { from, to, report } => models::changes(&report, from, to),
-            GalleryCommand::Switch { model, force, report } => models::switch(&report, &model, force),
-            GalleryCommand::Prune { model, report } => models::prune(&report, model),
+            GalleryCommand::Models { report } => embedder_switch::models(&report),
+            GalleryCommand::Changes { from, to, report } => embedder_switch::changes(&report, from, to),
+            GalleryCommand::Switch { model, force, report } => embedder_switch::switch(&report, &model, force),
+            GalleryCommand::Prune { model, report } => embedder_switch::prune(&report, model),
         },
         Command::Openapi => {
-            println!("{}", crate::http::openapi().to_pretty_json()?);
+            println!("{}", visage_service::http::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { dest, db } => admin::backup(&dest, &db),

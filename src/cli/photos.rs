@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::PipelineArgs;
-use crate::domain::similarity::dot;
-use crate::vision::{EmbeddedFace, Select};
+use visage_service::domain::similarity::dot;
+use visage_service::vision::{EmbeddedFace, Select};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -46,7 +46,7 @@ pub fn compare(image_a: &Path, image_b: &Path, pipeline: &PipelineArgs) -> Resul
     let similarity = dot(&embs[0].values, &embs[1].values);
     let threshold = p.embedder.threshold.unwrap_or(0.0);
     let id = p.embedder.id();
-    let reference = crate::calibration::Reference::load(&pipeline.models_dir, &id.name, &id.to_string())?;
+    let reference = visage_service::calibration::Reference::load(&pipeline.models_dir, &id.name, &id.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
@@ -62,9 +62,9 @@ pub fn compare(image_a: &Path, image_b: &Path, pipeline: &PipelineArgs) -> Resul
 
 /// `visage rewrite-model`: a model as visage runs it, after the load-time rewrites.
 pub fn rewrite_model(id: &str, out: &Path, models_dir: &Path) -> Result<ExitCode> {
-    let manifest = crate::model::Manifest::load(models_dir)?;
+    let manifest = visage_model::Manifest::load(models_dir)?;
     let entry = manifest.models.iter().find(|m| m.id == id).with_context(|| format!("no model {id:?}"))?;
-    let proto = crate::model::rewritten_proto(models_dir, entry)?;
+    let proto = visage_model::rewritten_proto(models_dir, entry)?;
     std::fs::write(out, prost::Message::encode_to_vec(&proto))?;
     Ok(ExitCode::SUCCESS)
 }

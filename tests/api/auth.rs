@@ -2,8 +2,8 @@
 //! to serve a non-loopback address without keys.
 use reqwest::StatusCode;
 use serde_json::json;
-use visage::domain::Scope;
-use visage::store::Store;
+use visage_service::domain::Scope;
+use visage_service::store::Store;
 
 use crate::helpers::{assert_error, config, photo, spawn_with, temp_dir};
 
@@ -176,12 +176,15 @@ async fn loopback_without_keys_is_open_until_the_first_key() {
 async fn a_public_address_without_keys_is_refused_unless_insecure() {
     let dir = temp_dir();
     let db = crate::helpers::fresh_db(&dir);
-    let public =
-        |insecure| visage::server::Config { addr: "0.0.0.0:0".into(), insecure_no_auth: insecure, ..config(&db) };
-    let err = visage::server::Application::build(public(false)).await.err().expect("refused");
+    let public = |insecure| visage_service::server::Config {
+        addr: "0.0.0.0:0".into(),
+        insecure_no_auth: insecure,
+        ..config(&db)
+    };
+    let err = visage_service::server::Application::build(public(false)).await.err().expect("refused");
     let msg = format!("{err:#}");
     assert!(msg.contains("without API keys") && msg.contains("visage keys create"), "{msg}");
-    let app = visage::server::Application::build(public(true)).await.expect("starts with --insecure-no-auth");
+    let app = visage_service::server::Application::build(public(true)).await.expect("starts with --insecure-no-auth");
     drop(app);
     // With a key it starts, and requires it.
     let store = Store::open(&db).await.unwrap();

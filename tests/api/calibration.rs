@@ -1,8 +1,8 @@
 //! Decisions stated as error rates: the calibration report, thresholds
 //! given as targets, estimated rates in the answers, "ambiguous".
 use serde_json::Value;
-use visage::service::ThresholdChoice;
-use visage::store::Store;
+use visage_service::service::ThresholdChoice;
+use visage_service::store::Store;
 
 use crate::helpers::{config, fresh_db, photo, spawn_app, spawn_with, temp_dir};
 

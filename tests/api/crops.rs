@@ -1,8 +1,8 @@
 //! `--keep-crops`: each face's aligned crop is kept, and embeds like the photo.
 use serde_json::Value;
-use visage::domain::{BBox, Detection};
-use visage::store::Store;
-use visage::vision::{Pipeline, PipelineConfig, Select, Timings};
+use visage_service::domain::{BBox, Detection};
+use visage_service::store::Store;
+use visage_service::vision::{Pipeline, PipelineConfig, Select, Timings};
 
 use crate::helpers::{config, fresh_db, photo, root, spawn_with, temp_dir};
 

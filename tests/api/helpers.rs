@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageEncoder, RgbImage};
 use serde_json::Value;
-use visage::server::{Application, Config};
+use visage_service::server::{Application, Config};
 
 pub struct TestApp {
     pub address: String,

@@ -3,8 +3,8 @@
 //! what changed while the service was down; a damaged save is built again.
 //! `--index auto` picks by gallery size.
 use serde_json::Value;
-use visage::gallery::IndexKind;
-use visage::server::Config;
+use visage_service::gallery::IndexKind;
+use visage_service::server::Config;
 
 use crate::helpers::{TestApp, config, fresh_db, photo, spawn_with, temp_dir};
 

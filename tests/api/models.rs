@@ -3,16 +3,16 @@
 //! the change report, the switch refused while a face lacks the model, the
 //! switch and back, pruning.
 use serde_json::{Value, json};
-use visage::service::{ServiceConfig, ThresholdChoice};
-use visage::vision::PipelineConfig;
+use visage_service::service::{ServiceConfig, ThresholdChoice};
+use visage_service::vision::PipelineConfig;
 
 use crate::helpers::{TestApp, assert_error, config, fresh_db, photo, root, spawn_with, temp_dir};
 
 /// A service of another embedder on the same database, as the admin commands open it.
-async fn service_of(embedder: &str, db: &std::path::Path) -> visage::service::Service {
+async fn service_of(embedder: &str, db: &std::path::Path) -> visage_service::service::Service {
     let pipeline = PipelineConfig { embedder: Some(embedder.into()), ..PipelineConfig::default() };
     let (base, choice) = (ServiceConfig::default(), ThresholdChoice::default());
-    visage::admin::open_service(&root().join("models"), pipeline, db, 1, base, &choice).await.unwrap()
+    visage_service::admin::open_service(&root().join("models"), pipeline, db, 1, base, &choice).await.unwrap()
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
@@ -47,7 +47,7 @@ async fn a_gallery_moves_to_another_embedder_and_back_without_losing_anyone() {
 
     // SFace embeddings beside, from the kept crops (no photos).
     let sface = service_of("sface", &db).await;
-    let s = visage::admin::reembed::run(&sface, None, None).await.unwrap();
+    let s = visage_service::admin::reembed::run(&sface, None, None).await.unwrap();
     assert_eq!((s.faces_to_reembed, s.reembedded, s.from_crops), (3, 3, 3), "{s:?}");
     let c = s.changes.expect("a change report");
     assert_eq!((c.faces, c.probes, c.from.model.as_str()), (3, 3, fused.as_str()), "{c:?}");
@@ -84,7 +84,7 @@ async fn a_gallery_moves_to_another_embedder_and_back_without_losing_anyone() {
     .await;
     assert_eq!(models(&app).await, [("sface+dlib".to_string(), 4, 0), ("sface-2021dec-int8bq".to_string(), 0, 3)]);
     // Run again, the re-embedding does the one face left.
-    let s = visage::admin::reembed::run(&sface, None, None).await.unwrap();
+    let s = visage_service::admin::reembed::run(&sface, None, None).await.unwrap();
     assert_eq!((s.faces_to_reembed, s.reembedded), (1, 1), "{s:?}");
     sface.store().close().await;
 

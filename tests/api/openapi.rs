@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use visage::http::app;
-use visage::server::Application;
+use visage_service::http::app;
+use visage_service::server::Application;
 
 use crate::helpers::{config, root, temp_dir};
 
@@ -32,7 +32,7 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
     let router = app(application.state().clone());
     let (status, served) = call(&router, "get", "/openapi.json").await;
     assert_eq!(status, 200);
-    let generated = serde_json::to_value(visage::http::openapi()).unwrap();
+    let generated = serde_json::to_value(visage_service::http::openapi()).unwrap();
     assert_eq!(served, generated, "/openapi.json is the generated document");
     assert_eq!(served["openapi"], "3.1.0");
     let paths = served["paths"].as_object().unwrap();
@@ -66,8 +66,8 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
     assert!(checked >= 23, "{checked} operations");
     // Every error code is in the document, with an example.
     let codes = served["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"].clone();
-    for e in visage::http::ApiError::samples() {
-        assert!(codes.as_array().unwrap().contains(&Value::from(e.code())), "{} is not documented", e.code());
+    for e in visage_service::http::ApiError::samples() {
+        assert!(codes.as_array().unwrap().contains(&Value::from(e.code().name())), "{} is not documented", e.code());
     }
     let text = served.to_string();
     for code in ["no_face", "person_not_found", "overloaded", "unauthorized", "face_too_blurry"] {
@@ -79,7 +79,7 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
 fn routes_are_only_added_through_the_documented_router() {
     // A plain axum route would be served without being in the document.
     let mut files = vec![];
-    let mut folders = vec![root().join("src/http")];
+    let mut folders = vec![root().join("crates/service/src/http")];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(folder).unwrap() {
             let path = entry.unwrap().path();

@@ -2,8 +2,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
-use visage::http::app;
-use visage::server::Application;
+use visage_service::http::app;
+use visage_service::server::Application;
 
 use crate::helpers::{config, temp_dir};
 

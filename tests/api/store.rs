@@ -2,8 +2,8 @@
 //! that every implementation runs the same checks (SQLite and PostgreSQL).
 use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
-use visage::domain::{BBox, Detection, Quality, Scope};
-use visage::store::{Crop, FaceExport, NewFace, Person, Store, StoreError, Switched};
+use visage_service::domain::{BBox, Detection, Quality, Scope};
+use visage_service::store::{Crop, FaceExport, NewFace, Person, Store, StoreError, Switched};
 
 use crate::helpers::temp_dir;
 
@@ -93,7 +93,7 @@ async fn contract(store: Store) {
     let done = store.switch_model("m1", false, "t").await.unwrap();
     assert_eq!(done, Switched { switched: 1, lacking: 0, done: true });
     assert_eq!(counts(&store).await, [("m1", 2, 0), ("m2", 0, 1)]);
-    let switched = visage::store::FaceRecord { model: "m1".into(), ..face2.clone() };
+    let switched = visage_service::store::FaceRecord { model: "m1".into(), ..face2.clone() };
     assert_eq!(store.list_faces(&bob.id).await.unwrap(), std::slice::from_ref(&switched));
     assert_eq!(
         by_model(&store, "m2").await,
@@ -306,7 +306,7 @@ async fn postgres_changes_that_commit_out_of_order_are_never_skipped() {
     let store = Store::open(&url).await.unwrap();
     let mut position = store.change_horizon().await.unwrap();
     let mut followed = Vec::new();
-    let follow = async |position: &mut visage::store::ChangePos| {
+    let follow = async |position: &mut visage_service::store::ChangePos| {
         let changes = store.changes_after(*position, 100).await.unwrap();
         if let Some(last) = changes.last() {
             *position = last.pos;

@@ -98,7 +98,7 @@ async fn an_online_backup_restores_every_person_and_face() {
     let obama = app.enroll("Barack Obama", "obama.jpg").await;
     let biden = app.enroll("Joe Biden", "biden.jpg").await;
     // Taken while the service runs, through a second connection as `visage backup` does.
-    let store = visage::store::Store::open(&app.db).await.unwrap();
+    let store = visage_service::store::Store::open(&app.db).await.unwrap();
     let copy = dir.path().join("backup.db");
     store.backup(&copy).await.unwrap();
     assert!(store.backup(&copy).await.is_err(), "never overwrites");
@@ -111,7 +111,7 @@ async fn an_online_backup_restores_every_person_and_face() {
     let r = restored.post_image("/v1/identify", crate::helpers::photo("obama2.jpg"), &[]).await;
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["faces"][0]["match"]["person_id"], obama.as_str());
-    let check = visage::store::Store::open(&copy).await.unwrap();
+    let check = visage_service::store::Store::open(&copy).await.unwrap();
     assert_eq!(check.integrity_check().await.unwrap(), "ok");
     assert!(check.get_person(&biden).await.unwrap().is_some());
     check.close().await;

@@ -1,0 +1,24 @@
+//! The small vocabulary every layer shares: ids, person names, boxes and
+//! landmarks, face quality, key scopes, the cosine similarity of unit
+//! embeddings that every decision compares with a threshold, and the records
+//! the store keeps and returns (persons, faces, keys, audit entries). It imports
+//! nothing from the rest of the crate, so the vision pipeline, the gallery,
+//! the store, the service and the edges (HTTP, CLI) can all speak it without
+//! importing each other.
+pub mod face;
+pub mod geometry;
+pub mod id;
+pub mod name;
+pub mod records;
+pub mod scope;
+pub mod similarity;
+
+pub use face::{Detection, Quality};
+pub use geometry::{BBox, Point};
+pub use id::{id_bits, id_from_bits, is_valid_id, new_id};
+pub use name::{MAX_NAME_CHARS, NameError, valid_name};
+pub use records::{
+    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Person,
+    StoredEmbedding, Switched, now,
+};
+pub use scope::Scope;

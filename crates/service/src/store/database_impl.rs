@@ -1,0 +1,153 @@
+//! The `Database` methods both implementations forward, unchanged, to their
+//! per-table modules (`persons`, `faces`, `transfer`, `embedder_switch`, `keys`,
+//! `changes`, `audit`, each with the same functions over its own pool). An
+//! implementation writes `database_impl!(Type { its own methods })`: the
+//! methods that differ (opening, health, backup, following, and SQLite's
+//! purge of the write-ahead log after deletions, pruning included) are its own; the rest are
+//! generated here, so the two cannot drift apart.
+macro_rules! database_impl {
+    ($ty:ty { $($own:item)* }) => {
+        #[async_trait::async_trait]
+        impl Database for $ty {
+            $($own)*
+
+            async fn create_person(&self, person: &Person, actor: &str) -> StoreResult<()> {
+                persons::create(&self.pool, person, actor).await
+            }
+
+            async fn get_person(&self, id: &str) -> StoreResult<Option<Person>> {
+                persons::get(&self.pool, id).await
+            }
+
+            async fn find_person_by_name(&self, name: &str) -> StoreResult<Option<Person>> {
+                persons::find_by_name(&self.pool, name).await
+            }
+
+            async fn list_persons(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<Person>> {
+                persons::list(&self.pool, limit, cursor).await
+            }
+
+            async fn person_names(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
+                persons::names(&self.pool, ids).await
+            }
+
+            async fn update_person(
+                &self,
+                id: &str,
+                name: Option<&str>,
+                metadata: Option<Option<&serde_json::Value>>,
+                actor: &str,
+            ) -> StoreResult<Option<Person>> {
+                persons::update(&self.pool, id, name, metadata, actor).await
+            }
+
+            async fn add_face(&self, person_id: &str, face: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+                faces::add(&self.pool, person_id, face, actor).await
+            }
+
+            async fn create_person_with_face(
+                &self,
+                person: &Person,
+                face: &NewFace<'_>,
+                actor: &str,
+            ) -> StoreResult<FaceRecord> {
+                faces::create_person_with(&self.pool, person, face, actor).await
+            }
+
+            async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
+                faces::list(&self.pool, person_id).await
+            }
+
+            fn embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
+                faces::embeddings(&self.pool, model)
+            }
+
+            fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>> {
+                faces::face_records(&self.pool)
+            }
+
+            async fn face_crop(&self, face_id: &str) -> StoreResult<Option<$crate::store::Crop>> {
+                faces::face_crop(&self.pool, face_id).await
+            }
+
+            async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
+                transfer::has_face_from(&self.pool, person_id, source_sha256).await
+            }
+
+            async fn faces_lacking(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
+                transfer::faces_lacking(&self.pool, model).await
+            }
+
+            async fn put_embedding(&self, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {
+                embedder_switch::put(&self.pool, face_id, model, embedding, actor).await
+            }
+
+            async fn switch_model(&self, model: &str, force: bool, actor: &str) -> StoreResult<$crate::store::Switched> {
+                embedder_switch::switch(&self.pool, model, force, actor).await
+            }
+
+            async fn model_counts(&self) -> StoreResult<Vec<$crate::store::ModelCount>> {
+                embedder_switch::counts(&self.pool).await
+            }
+
+            async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
+                faces::bulk_enroll(&self.pool, items, model).await
+            }
+
+            async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
+                transfer::export_faces(&self.pool, person_id).await
+            }
+
+            async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool> {
+                transfer::import_person(&self.pool, person, faces, actor).await
+            }
+
+            async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()> {
+                keys::insert(&self.pool, key, secret_sha256, actor).await
+            }
+
+            async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
+                keys::list(&self.pool).await
+            }
+
+            async fn revoke_key(&self, id: &str, actor: &str) -> StoreResult<bool> {
+                keys::revoke(&self.pool, id, actor).await
+            }
+
+            async fn active_keys(&self) -> StoreResult<i64> {
+                keys::active(&self.pool).await
+            }
+
+            async fn valid_key(&self, id: &str) -> StoreResult<Option<(ApiKey, Vec<u8>)>> {
+                keys::valid(&self.pool, id).await
+            }
+
+            async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
+                keys::all_valid(&self.pool).await
+            }
+
+            async fn change_horizon(&self) -> StoreResult<ChangePos> {
+                changes::horizon(&self.pool).await
+            }
+
+            async fn changes_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>> {
+                changes::after(&self.pool, after, limit).await
+            }
+
+            async fn embeddings_of(
+                &self,
+                face_ids: &[&str],
+                person_ids: &[&str],
+                model: &str,
+            ) -> StoreResult<Vec<StoredEmbedding>> {
+                changes::embeddings_of(&self.pool, face_ids, person_ids, model).await
+            }
+
+            async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
+                audit::log(&self.pool, limit, before).await
+            }
+        }
+    };
+}
+
+pub(super) use database_impl;

@@ -1,0 +1,133 @@
+//! The SQLite implementation of the store: one database file in WAL mode,
+//! with foreign keys and `secure_delete` on. Migrations in
+//! `migrations/sqlite/` are embedded and applied when the store opens. One
+//! file per table: `persons`, `faces`, `keys`, `audit`, and `transfer` for
+//! the admin commands' bulk operations.
+mod audit;
+mod changes;
+mod embedder_switch;
+mod faces;
+mod keys;
+mod persons;
+mod transfer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{
+    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult,
+    StoredEmbedding,
+};
+
+/// Longest wait for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Sqlite {
+    pool: SqlitePool,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // Deleted rows are overwritten with zeros, not left in free pages:
+            // a deleted embedding cannot be recovered from the file.
+            .pragma("secure_delete", "ON")
+            .busy_timeout(Duration::from_secs(10));
+        // A request waits at most ACQUIRE_TIMEOUT for a connection, then gets
+        // a 503 (`unavailable`, with Retry-After) rather than hanging.
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// After a deletion: copies the WAL into the database (where
+    /// `secure_delete` has zeroed the deleted rows) and truncates it, so the
+    /// write-ahead log keeps no copy of what was deleted. Best effort: with a
+    /// reader mid-transaction the checkpoint is partial and the next deletion
+    /// (or SQLite's own checkpoints) finishes it.
+    async fn purge_wal(&self) {
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await {
+            Ok((0, _, _)) => {}
+            Ok((busy, log, done)) => tracing::warn!(busy, log, done, "WAL checkpoint after a deletion was partial"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint after a deletion failed"),
+        }
+    }
+
+    /// Purges the WAL when `deleted`, and passes it on.
+    async fn purged(&self, deleted: bool) -> bool {
+        if deleted {
+            self.purge_wal().await;
+        }
+        deleted
+    }
+}
+
+super::database_impl::database_impl!(Sqlite {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Taken online with `VACUUM INTO`: the copy is one transaction's
+    /// snapshot, compacted, without WAL. Restore by stopping the service and
+    /// putting the copy in place of the database file (and removing its
+    /// `-wal` and `-shm` files).
+    async fn backup(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Corrupt(format!("{} already exists; back up to a new file", dest.display())));
+        }
+        let dest = dest.to_str().ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?").bind(dest).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`.
+    async fn integrity_check(&self) -> StoreResult<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        Ok(rows.join("; "))
+    }
+
+    async fn delete_person(&self, id: &str, actor: &str) -> StoreResult<bool> {
+        Ok(self.purged(persons::delete(&self.pool, id, actor).await?).await)
+    }
+
+    async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
+        Ok(self.purged(faces::delete(&self.pool, person_id, face_id, actor).await?).await)
+    }
+
+    async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {
+        // The pruned embeddings' bytes must not linger in the WAL.
+        let deleted = embedder_switch::prune(&self.pool, model, actor).await?;
+        self.purged(deleted > 0).await;
+        Ok(deleted)
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    async fn change_signals(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<()>>>> {
+        Ok(None)
+    }
+});
