@@ -105,7 +105,10 @@ mod tests {
     fn names_are_unique_snake_case() {
         let names: std::collections::BTreeSet<&str> = Code::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), Code::ALL.len());
-        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{names:?}");
+        assert!(
+            names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')),
+            "{names:?}"
+        );
     }
 
     #[test]
