@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::ApiError;
 use super::AppState;
 use crate::service::error::Error;
-use crate::telemetry::{self, Snapshot};
+use crate::telemetry;
 
 /// Counts and times a request; unmatched paths share one label so arbitrary
 /// URLs cannot blow up the series count.
@@ -37,18 +37,7 @@ pub async fn track(req: Request, next: Next) -> Response {
     extensions(("x-scope" = json!("match"))),
 )]
 pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let engine = s.service.engine();
-    let gallery = s.service.gallery_info();
-    let snapshot = Snapshot {
-        queue_depth: engine.queued(),
-        running: engine.running(),
-        queue_capacity: engine.queue_capacity(),
-        gallery_faces: gallery.faces,
-        gallery_persons: gallery.persons,
-        gallery_other_model: gallery.faces_other_model,
-        database_up: s.service.database_up(),
-    };
-    let text = telemetry::render(snapshot)
+    let text = telemetry::render(s.service.metrics_snapshot())
         .ok_or_else(|| Error::Unavailable("metrics are off: another metrics recorder is installed".into()))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }

@@ -136,16 +136,15 @@ impl Service {
         let e = &cal.estimate;
         let gallery = cal.gallery.clone().ok_or_else(|| Error::Internal(anyhow::anyhow!("no gallery sample")))?;
         let faces = gallery.faces;
-        let verify = self.verify_threshold();
-        let identify = self.identify_threshold(faces);
-        let t = f64::from(verify);
+        let now = self.thresholds_in_force(faces);
+        let t = f64::from(now.verify);
         let own = e.gallery.as_ref();
         let reference = self.config.reference.as_deref();
         let verify = VerifyCalibration {
-            threshold: verify,
-            rule: self.config.verify,
-            source: self.config.verify.source(),
-            expected: Rates { far: e.far(t), frr: e.frr(t) },
+            threshold: now.verify,
+            rule: now.verify_rule,
+            source: now.verify_source,
+            expected: Rates { far: now.verify_expected_far, frr: now.verify_expected_frr },
             reference: e.reference.as_ref().map(|r| Rates { far: Some(r.far(t)), frr: r.frr(t) }),
             gallery: GalleryRates {
                 far: own.and_then(|g| Counted::new(g.impostor().at_or_above(t), g.impostor().total())),
@@ -162,17 +161,16 @@ impl Service {
                 })
                 .collect(),
         };
-        let loo = self.leave_one_out(identify).await?;
-        let ti = f64::from(identify);
+        let loo = self.leave_one_out(now.identify).await?;
         let identify = IdentifyCalibration {
-            threshold: identify,
-            rule: self.config.identify,
-            source: self.config.identify.source(),
+            threshold: now.identify,
+            rule: now.identify_rule,
+            source: now.identify_source,
             faces,
-            expected_fpir: e.fpir(ti, faces),
-            expected_fnir: e.frr(ti),
+            expected_fpir: now.identify_expected_fpir,
+            expected_fnir: now.identify_expected_fnir,
             gallery_leave_one_out: loo,
-            ambiguity_margin: self.identify_margin(),
+            ambiguity_margin: now.ambiguity_margin,
             targets: FPIR_TARGETS
                 .iter()
                 .map(|&fpir| {

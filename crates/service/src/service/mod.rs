@@ -12,6 +12,7 @@ pub mod error;
 mod follow;
 mod gallery;
 pub mod health;
+pub mod info;
 mod keys;
 mod matching;
 mod persons;

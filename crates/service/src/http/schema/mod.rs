@@ -53,6 +53,7 @@ mod answers;
 mod calibration;
 mod embedder_switch;
 mod health;
+mod info;
 mod media;
 
 pub use media::{encodings_of_image_inputs, require_one_of};
