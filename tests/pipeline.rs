@@ -9,10 +9,11 @@ use std::sync::OnceLock;
 use image::{RgbImage, codecs::jpeg::JpegEncoder};
 use serde_json::Value;
 use visage_model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
+use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::{cosine, dot};
 use visage_service::vision::detect::DetectorConfig;
 use visage_service::vision::embed::Embedder;
-use visage_service::vision::{Pipeline, PipelineConfig, Select};
+use visage_service::vision::{Pipeline, PipelineConfig};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -73,7 +74,7 @@ fn pattern_image(width: u32, height: u32) -> RgbImage {
 }
 
 fn embedding_of(bytes: &[u8]) -> Vec<f32> {
-    let (faces, _) = pipeline().analyze_bytes(bytes, Select::Largest, true).unwrap();
+    let (faces, _) = pipeline().analyze_bytes(bytes, FaceChoice::Largest, true).unwrap();
     faces.into_iter().next().expect("a face").embedding.unwrap().values
 }
 
@@ -152,7 +153,7 @@ fn dlib_chips_from_yunet_landmarks_give_dlibs_descriptors() {
     let gold = golden("dlib.json");
     let mut ours = std::collections::BTreeMap::new();
     for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
-        let (faces, _) = p.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        let (faces, _) = p.analyze_bytes(&photo(name), FaceChoice::Largest, true).unwrap();
         let e = faces.into_iter().next().expect("a face").embedding.unwrap();
         let theirs = floats(&gold["photos"][name]);
         let c = cosine(&e.values, &theirs);
@@ -169,7 +170,7 @@ fn fused_embeddings_weigh_the_members_cosines() {
     let fused = pipeline_with("sface+dlib");
     let (sface, dlib) = (pipeline_with("sface"), pipeline_with("dlib"));
     let emb = |p: &Pipeline, name: &str| {
-        let (faces, _) = p.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        let (faces, _) = p.analyze_bytes(&photo(name), FaceChoice::Largest, true).unwrap();
         faces.into_iter().next().expect("a face").embedding.unwrap()
     };
     let weights: Vec<f32> = fused.embedder.members().iter().map(|m| m.weight()).collect();
@@ -229,7 +230,7 @@ fn chain_matches_opencv(p: &Pipeline) {
     let backend = p.embedder.backend().name();
     let gold = golden("opencv_chain.json");
     for (name, faces) in gold["photos"].as_object().unwrap() {
-        let (ours, _) = p.analyze_bytes(&photo(name), Select::All, true).unwrap();
+        let (ours, _) = p.analyze_bytes(&photo(name), FaceChoice::All, true).unwrap();
         let theirs = faces.as_array().unwrap();
         assert_eq!(ours.len(), theirs.len(), "{name}: face count");
         for (o, t) in ours.iter().zip(theirs) {
@@ -252,7 +253,7 @@ fn chain_matches_opencv(p: &Pipeline) {
 #[test]
 fn each_portrait_has_exactly_one_face_with_landmarks_inside_the_box() {
     for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
-        let (faces, _) = pipeline().analyze_bytes(&photo(name), Select::All, false).unwrap();
+        let (faces, _) = pipeline().analyze_bytes(&photo(name), FaceChoice::All, false).unwrap();
         assert_eq!(faces.len(), 1, "{name}");
         let d = &faces[0].detection;
         assert!(d.score >= 0.9, "{name}");
@@ -380,7 +381,7 @@ fn both_backends_give_the_same_embeddings_on_real_photos() {
     )
     .unwrap();
     for name in ["obama.jpg", "obama2.jpg", "biden.jpg", "32bit.png"] {
-        let (faces, _) = ort.analyze_bytes(&photo(name), Select::Largest, true).unwrap();
+        let (faces, _) = ort.analyze_bytes(&photo(name), FaceChoice::Largest, true).unwrap();
         let theirs = faces.into_iter().next().expect("a face").embedding.unwrap().values;
         let s = dot(&embedding_of(&photo(name)), &theirs);
         eprintln!("{name}: tract vs onnxruntime embedding cosine {s:.6}");

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use super::args::{FaceArg, PipelineArgs, ScopeArg};
+use super::args::{PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
+use visage_service::domain::FaceChoice;
 use visage_service::service::{ServiceConfig, ThresholdChoice};
 use visage_service::store::{Location, Store};
 
@@ -50,7 +51,7 @@ fn not_found(what: &str, id: &str) -> ExitCode {
 
 pub fn enroll_dir(
     dir: &Path,
-    face: FaceArg,
+    choice: FaceChoice,
     workers: Option<usize>,
     keep_crops: bool,
     db: &Path,
@@ -58,7 +59,6 @@ pub fn enroll_dir(
 ) -> Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
     let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
-    let choice = face.into();
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
         let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };

@@ -8,11 +8,12 @@ use anyhow::Result;
 use clap::Args;
 
 use visage_model::{Backend, BackendConfig};
+use visage_service::domain::FaceChoice;
 use visage_service::domain::Scope;
 use visage_service::gallery::saved::default_dir as default_index_dir;
 use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
 use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
-use visage_service::service::{FaceChoice, ServiceConfig, ThresholdChoice};
+use visage_service::service::{ServiceConfig, ThresholdChoice};
 use visage_service::store::Location;
 use visage_service::vision::decode::DecodeLimits;
 use visage_service::vision::detect::DetectorConfig;
@@ -369,18 +370,9 @@ impl From<ScopeArg> for Scope {
     }
 }
 
-/// `--face`: which face of a photo with several is enrolled.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaceArg {
-    Single,
-    Largest,
-}
-
-impl From<FaceArg> for FaceChoice {
-    fn from(f: FaceArg) -> Self {
-        match f {
-            FaceArg::Single => FaceChoice::Single,
-            FaceArg::Largest => FaceChoice::Largest,
-        }
-    }
+/// `--face`: one of the face choices a command takes, read as the domain's
+/// [`FaceChoice`] (clap lists `allowed` in the help and refuses the rest).
+pub fn face_choice(allowed: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = FaceChoice> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(allowed).try_map(|s| s.parse::<FaceChoice>())
 }

@@ -11,8 +11,8 @@ use super::{Threads, runtime};
 use visage_eval::bench::BenchOptions;
 use visage_eval::gallery_bench::GalleryBenchOptions;
 use visage_eval::{DetectionsOptions, OneShotOptions, PairsOptions};
+use visage_service::domain::FaceChoice;
 use visage_service::server::DEFAULT_MODELS_DIR;
-use visage_service::vision::Select;
 
 #[derive(Subcommand, Debug)]
 pub enum EvalCommand {
@@ -38,8 +38,8 @@ pub enum EvalCommand {
         scores: Option<PathBuf>,
         /// Which face of a photo with several is compared: the one nearest the
         /// centre (LFW's convention for its subject) or the largest (the API's).
-        #[arg(long, value_enum, default_value_t = FacePick::Central)]
-        face: FacePick,
+        #[arg(long, value_parser = super::args::face_choice(&["central", "largest"]), default_value = "central")]
+        face: FaceChoice,
         /// Embed each face from the crop `--keep-crops` would keep of it (what
         /// `visage reembed` embeds), not from the photo.
         #[arg(long)]
@@ -277,29 +277,11 @@ pub struct GalleryBenchArgs {
     pub index: IndexArgs,
 }
 
-/// Which face of a photo `eval pairs` compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FacePick {
-    /// The face nearest the photo's centre (LFW's subject).
-    Central,
-    /// The largest face (the API's `face=largest`).
-    Largest,
-}
-
-impl From<FacePick> for Select {
-    fn from(f: FacePick) -> Self {
-        match f {
-            FacePick::Central => Select::Central,
-            FacePick::Largest => Select::Largest,
-        }
-    }
-}
-
 /// `visage eval ...`.
 pub fn eval(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::Pairs { pairs, root, folds, threads, json, scores, face, via_kept_crop, pipeline } => {
-            let o = PairsOptions { pairs, root, folds, threads, json, scores, face: face.into(), via_kept_crop };
+            let o = PairsOptions { pairs, root, folds, threads, json, scores, face, via_kept_crop };
             visage_eval::pairs_command(o, &pipeline.models())
         }
         EvalCommand::OneShot { root, pairs, persons, strangers, threshold, json, pipeline } => {

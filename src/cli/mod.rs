@@ -15,8 +15,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub use admin::{KeysCommand, PersonsCommand};
-pub use args::{DbArg, FaceArg, PipelineArgs, ServeArgs};
+pub use args::{DbArg, PipelineArgs, ServeArgs};
 pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, IndexBenchArgs, ModelBenchArgs};
+use visage_service::domain::FaceChoice;
 use visage_service::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
 
 #[derive(Parser, Debug)]
@@ -89,8 +90,8 @@ pub enum Command {
     EnrollDir {
         dir: PathBuf,
         /// `single`: skip photos with several faces; `largest`: use the largest.
-        #[arg(long, value_enum, default_value_t = FaceArg::Single)]
-        face: FaceArg,
+        #[arg(long, value_parser = args::face_choice(&["single", "largest"]), default_value = "single")]
+        face: FaceChoice,
         /// Photos analysed at once (default: the number of cores).
         #[arg(long, env = "VISAGE_WORKERS")]
         workers: Option<usize>,

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::PipelineArgs;
+use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::dot;
-use visage_service::vision::{EmbeddedFace, Select};
+use visage_service::vision::EmbeddedFace;
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -16,7 +17,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// `visage detect`: every face, without embeddings.
 pub fn detect(image: &Path, pipeline: &PipelineArgs) -> Result<ExitCode> {
     let p = pipeline.load()?;
-    let (faces, _) = p.analyze_bytes(&read(image)?, Select::All, false)?;
+    let (faces, _) = p.analyze_bytes(&read(image)?, FaceChoice::All, false)?;
     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "faces": faces }))?);
     Ok(ExitCode::SUCCESS)
 }
@@ -24,7 +25,7 @@ pub fn detect(image: &Path, pipeline: &PipelineArgs) -> Result<ExitCode> {
 /// `visage embed`: every face with its embedding.
 pub fn embed(image: &Path, pipeline: &PipelineArgs) -> Result<ExitCode> {
     let p = pipeline.load()?;
-    let (faces, _) = p.analyze_bytes(&read(image)?, Select::All, true)?;
+    let (faces, _) = p.analyze_bytes(&read(image)?, FaceChoice::All, true)?;
     let faces: Vec<EmbeddedFace> = faces.into_iter().map(EmbeddedFace::from).collect();
     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "faces": faces }))?);
     Ok(ExitCode::SUCCESS)
@@ -35,7 +36,7 @@ pub fn compare(image_a: &Path, image_b: &Path, pipeline: &PipelineArgs) -> Resul
     let p = pipeline.load()?;
     let mut embs = Vec::new();
     for path in [image_a, image_b] {
-        let (faces, _) = p.analyze_bytes(&read(path)?, Select::Largest, true)?;
+        let (faces, _) = p.analyze_bytes(&read(path)?, FaceChoice::Largest, true)?;
         let e = faces
             .into_iter()
             .next()

@@ -1,8 +1,9 @@
 //! `--keep-crops`: each face's aligned crop is kept, and embeds like the photo.
 use serde_json::Value;
+use visage_service::domain::FaceChoice;
 use visage_service::domain::{BBox, Detection};
 use visage_service::store::Store;
-use visage_service::vision::{Pipeline, PipelineConfig, Select, Timings};
+use visage_service::vision::{Pipeline, PipelineConfig, Timings};
 
 use crate::helpers::{config, fresh_db, photo, root, spawn_with, temp_dir};
 
@@ -37,7 +38,7 @@ async fn kept_crops_embed_like_the_photo_and_only_when_asked() {
 
     // The crop, aligned again for the embedder, embeds like the photo.
     let p = Pipeline::load(&root().join("models"), PipelineConfig::default()).unwrap();
-    let (faces, _) = p.analyze_bytes(&photo("obama.jpg"), Select::Largest, true).unwrap();
+    let (faces, _) = p.analyze_bytes(&photo("obama.jpg"), FaceChoice::Largest, true).unwrap();
     let from_photo = faces[0].embedding.clone().unwrap().values;
     let xs = crop.landmarks.map(|l| l[0]);
     let ys = crop.landmarks.map(|l| l[1]);

@@ -271,6 +271,19 @@ async fn a_corpus_of_hostile_inputs_gets_clear_errors_and_the_service_stays_up()
         ("top_k negative", identify(vec![("top_k", p("-3"))]), 400, "invalid_parameter"),
         ("top_k 10^9", identify(vec![("top_k", p("1000000000"))]), 400, "invalid_parameter"),
         ("face choice unknown", verify(vec![("person_id", p(&person)), ("face", p("all"))]), 400, "invalid_parameter"),
+        // A choice the pipeline knows but verify does not take.
+        (
+            "face choice of another operation",
+            verify(vec![("person_id", p(&person)), ("face", p("central"))]),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "face choice misspelt",
+            verify(vec![("person_id", p(&person)), ("face", p("Largest"))]),
+            400,
+            "invalid_parameter",
+        ),
     ];
     let total = cases.len();
     assert!(total >= 40, "{total} cases");

@@ -256,11 +256,11 @@ pub fn command(o: AmbiguityOptions, models: &super::Models) -> anyhow::Result<st
     let svc = visage_service::service::ServiceConfig::default();
     let gate = Some((svc.min_face_size, svc.min_sharpness));
     let photos: Vec<&PathBuf> = proto.enrolled.iter().map(|e| &e.0).collect();
-    let enrolled = super::analyze_all(&p, &photos, threads, visage_service::vision::Select::Largest, gate, false)?;
+    let enrolled = super::analyze_all(&p, &photos, threads, visage_service::domain::FaceChoice::Largest, gate, false)?;
     let gallery: Vec<(Vec<f32>, usize)> =
         enrolled.into_iter().zip(&proto.enrolled).filter_map(|(e, (_, id))| Some((e?, *id))).collect();
     let photos: Vec<&PathBuf> = proto.probes.iter().map(|e| &e.0).collect();
-    let probes = super::analyze_all(&p, &photos, threads, visage_service::vision::Select::Largest, None, false)?;
+    let probes = super::analyze_all(&p, &photos, threads, visage_service::domain::FaceChoice::Largest, None, false)?;
     let probes: Vec<(Option<Vec<f32>>, Truth)> = probes.into_iter().zip(proto.probes.iter().map(|x| x.1)).collect();
     let threshold =
         o.threshold.or(p.embedder.identify_threshold).unwrap_or(visage_service::service::DEFAULT_IDENTIFY_THRESHOLD);

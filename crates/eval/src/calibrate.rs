@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Models, analyze_all, pairs, person_of};
 use visage_service::calibration::{Estimate, Owned, Pairs, Reference, score_pairs};
-use visage_service::vision::Select;
+use visage_service::domain::FaceChoice;
 
 /// More than every pair of View 1's photos: references are never sampled.
 const ALL_PAIRS: usize = 50_000_000;
@@ -32,7 +32,7 @@ fn labelled_photos(models: &Models, pairs_file: &Path, root: &Path) -> Result<Ph
         list.pairs.iter().flat_map(|p| [&p.a, &p.b]).collect::<BTreeSet<_>>().into_iter().collect();
     let p = models.load()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let embeddings = analyze_all(&p, &photos, threads, Select::Central, None, false)?;
+    let embeddings = analyze_all(&p, &photos, threads, FaceChoice::Central, None, false)?;
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();
     let mut set = Owned { persons: Vec::new(), vectors: Vec::new() };
     let mut without = 0;

@@ -25,8 +25,9 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use metrics::Scored;
+use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::dot;
-use visage_service::vision::{Pipeline, PipelineConfig, Select};
+use visage_service::vision::{Pipeline, PipelineConfig};
 
 /// The models a measurement runs: their folder and the pipeline's settings.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct PairsOptions {
     /// Where every pair's similarity is written as CSV, if anywhere.
     pub scores: Option<PathBuf>,
     /// Which face of a photo with several is compared.
-    pub face: Select,
+    pub face: FaceChoice,
     /// Embed each face from the crop `--keep-crops` keeps of it, not the photo.
     pub via_kept_crop: bool,
 }
@@ -114,7 +115,7 @@ pub fn identify_command(clusters: &Path, root: &Path, json: bool, models: &Model
     let p = models.load()?;
     let all: Vec<&PathBuf> = groups.iter().flatten().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut flat = analyze_all(&p, &all, threads, Select::Central, None, false)?.into_iter();
+    let mut flat = analyze_all(&p, &all, threads, FaceChoice::Central, None, false)?.into_iter();
     let embeddings: Vec<Vec<Option<Vec<f32>>>> =
         groups.iter().map(|g| g.iter().map(|_| flat.next().flatten()).collect()).collect();
     let thresholds: Vec<f32> = (30..=70).map(|t| t as f32 / 100.0).collect();
@@ -159,10 +160,10 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
     let enrolled: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.0).collect();
     let probes: Vec<&PathBuf> = proto.persons.iter().map(|x| &x.1).collect();
     let gate = Some((svc.min_face_size, svc.min_sharpness));
-    let enrolled = analyze_all(&p, &enrolled, threads, Select::Largest, gate, false)?;
-    let probes = analyze_all(&p, &probes, threads, Select::Largest, None, false)?;
+    let enrolled = analyze_all(&p, &enrolled, threads, FaceChoice::Largest, gate, false)?;
+    let probes = analyze_all(&p, &probes, threads, FaceChoice::Largest, None, false)?;
     let strangers =
-        analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, Select::Largest, None, false)?;
+        analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, FaceChoice::Largest, None, false)?;
     let default =
         threshold.or(p.embedder.identify_threshold).unwrap_or(visage_service::service::DEFAULT_IDENTIFY_THRESHOLD);
     let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
@@ -264,7 +265,7 @@ pub fn evaluate(
     p: &Pipeline,
     list: &pairs::PairList,
     threads: usize,
-    select: Select,
+    select: FaceChoice,
     via_kept_crop: bool,
 ) -> Result<(Report, Vec<Scored>)> {
     let start = std::time::Instant::now();
@@ -348,7 +349,7 @@ pub(crate) fn person_of(path: &Path) -> Option<String> {
 fn analyze_one(
     p: &Pipeline,
     bytes: &[u8],
-    select: Select,
+    select: FaceChoice,
     via_kept_crop: bool,
 ) -> Result<Vec<visage_service::vision::Face>> {
     if !via_kept_crop {
@@ -370,7 +371,7 @@ pub(crate) fn analyze_all(
     p: &Pipeline,
     images: &[&PathBuf],
     threads: usize,
-    select: Select,
+    select: FaceChoice,
     gate: Option<(f32, f32)>,
     via_kept_crop: bool,
 ) -> Result<Vec<Option<Vec<f32>>>> {

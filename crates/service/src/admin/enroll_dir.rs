@@ -13,8 +13,9 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::{ACTOR, progress};
+use crate::domain::FaceChoice;
 use crate::service::error::Error;
-use crate::service::{EnrollTarget, FaceChoice, Service};
+use crate::service::{EnrollTarget, Service};
 use crate::vision::files::image_files;
 
 /// A photo that was not enrolled, and why.

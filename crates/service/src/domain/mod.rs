@@ -13,7 +13,7 @@ pub mod records;
 pub mod scope;
 pub mod similarity;
 
-pub use face::{Detection, Quality};
+pub use face::{Detection, FaceChoice, Quality};
 pub use geometry::{BBox, Point};
 pub use id::{id_bits, id_from_bits, is_valid_id, new_id};
 pub use name::{MAX_NAME_CHARS, NameError, valid_name};

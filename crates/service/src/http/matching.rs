@@ -8,13 +8,14 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::input::{FaceParam, Form, Image, Input, Metadata, Name, within};
+use super::input::{FaceParam, Form, Image, Input, Metadata, Name, face_among, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
+use crate::domain::FaceChoice;
 use crate::domain::is_valid_id;
 use crate::domain::{FaceRecord, Person};
 use crate::service::error::Error;
-use crate::service::{Analysis, Comparison, EnrollTarget, FaceChoice, Identification, ImageSize, Verification};
+use crate::service::{Analysis, Comparison, EnrollTarget, Identification, ImageSize, Verification};
 use crate::vision::EmbeddedFace;
 
 /// A cosine similarity from 0 to 1, or a 400 naming `threshold`.
@@ -26,6 +27,9 @@ fn check_threshold(threshold: Option<f32>) -> Result<(), ApiError> {
         _ => Ok(()),
     }
 }
+
+/// The choices of the operations that take one face of a photo.
+const ONE_FACE: &[FaceChoice] = &[FaceChoice::Single, FaceChoice::Largest];
 
 /// `POST /v1/detect` and `/v1/embed`: a photo.
 #[derive(Deserialize, ToSchema)]
@@ -58,11 +62,17 @@ pub struct EnrollFaceForm {
     #[param(ignore)]
     image: Image,
     /// `single` (default: exactly one face) or `largest`.
-    face: Option<FaceParam>,
+    #[schema(value_type = Option<FaceParam>)]
+    #[param(value_type = Option<FaceParam>)]
+    face: Option<FaceChoice>,
 }
 
 impl Form for EnrollFaceForm {
     const IMAGES: &'static [&'static str] = &["image"];
+
+    fn check(&self, _: &AppState) -> Result<(), ApiError> {
+        face_among(self.face, ONE_FACE)
+    }
 }
 
 /// `POST /v1/enroll`: a new person (`name`) or an existing one
@@ -81,7 +91,9 @@ pub struct EnrollForm {
     #[param(ignore)]
     metadata: Option<Metadata>,
     /// `single` (default: exactly one face) or `largest`.
-    face: Option<FaceParam>,
+    #[schema(value_type = Option<FaceParam>)]
+    #[param(value_type = Option<FaceParam>)]
+    face: Option<FaceChoice>,
 }
 
 impl EnrollForm {
@@ -91,6 +103,10 @@ impl EnrollForm {
 
 impl Form for EnrollForm {
     const IMAGES: &'static [&'static str] = &["image"];
+
+    fn check(&self, _: &AppState) -> Result<(), ApiError> {
+        face_among(self.face, ONE_FACE)
+    }
 }
 
 /// `POST /v1/verify`. With a raw image body, the other fields come in the query.
@@ -108,13 +124,16 @@ pub struct VerifyForm {
     #[param(minimum = 0.0, maximum = 1.0)]
     threshold: Option<f32>,
     /// `largest` (default) or `single`.
-    face: Option<FaceParam>,
+    #[schema(value_type = Option<FaceParam>)]
+    #[param(value_type = Option<FaceParam>)]
+    face: Option<FaceChoice>,
 }
 
 impl Form for VerifyForm {
     const IMAGES: &'static [&'static str] = &["image"];
 
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
+        face_among(self.face, ONE_FACE)?;
         check_threshold(self.threshold)
     }
 }
@@ -169,7 +188,7 @@ pub async fn enroll_face(
     Input(form): Input<EnrollFaceForm>,
 ) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
-    let choice = form.face.map_or(FaceChoice::Single, FaceChoice::from);
+    let choice = form.face.unwrap_or(FaceChoice::Single);
     let e = s.service.enroll(EnrollTarget::Existing(id), form.image.0, choice, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(e.face)).into_response())
 }
@@ -213,7 +232,7 @@ pub async fn enroll(
     Input(form): Input<EnrollForm>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let choice = form.face.map_or(FaceChoice::Single, FaceChoice::from);
+    let choice = form.face.unwrap_or(FaceChoice::Single);
     let image = form.image.0;
     // An empty `person_id` (an HTML form's blank input) is no person id.
     let e = match (form.person_id.as_deref().filter(|p| !p.is_empty()), &form.name) {
@@ -250,7 +269,7 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
     if !is_valid_id(&pid) {
         return Err(Error::PersonNotFound(pid.chars().take(64).collect()).into());
     }
-    let choice = form.face.map_or(FaceChoice::Largest, FaceChoice::from);
+    let choice = form.face.unwrap_or(FaceChoice::Largest);
     Ok(Json(s.service.verify(&pid, form.image.0, choice, form.threshold).await?).into_response())
 }
 

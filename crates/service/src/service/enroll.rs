@@ -4,7 +4,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use sha2::Digest as _;
 
-use super::{FaceChoice, Service, detect};
+use super::{Service, detect};
+use crate::domain::FaceChoice;
 use crate::service::error::{Error, Result};
 use crate::store::{Crop, FaceRecord, NewFace, Person};
 use crate::vision::pipeline::Face;

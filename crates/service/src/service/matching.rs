@@ -6,7 +6,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{FaceChoice, Service};
+use super::Service;
+use crate::domain::FaceChoice;
 use crate::gallery::Candidate;
 use crate::service::error::{Error, Result};
 use crate::telemetry;

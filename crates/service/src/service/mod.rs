@@ -36,13 +36,13 @@ use bytes::Bytes;
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::domain::Detection;
+use crate::domain::{Detection, FaceChoice};
 use crate::engine::Engine;
 use crate::gallery::{Gallery, IndexConfig};
 use crate::service::error::{Error, Result};
 use crate::store::Store;
 use crate::telemetry;
-use crate::vision::pipeline::{Face, Pipeline, Timings};
+use crate::vision::pipeline::{Face, Pipeline, Timings, choose};
 
 /// Decision thresholds and enrollment rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,15 +102,6 @@ impl Default for ServiceConfig {
             keep_crops: false,
         }
     }
-}
-
-/// Which face of the photo to use when it shows several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaceChoice {
-    /// Exactly one face is required.
-    Single,
-    /// The largest face.
-    Largest,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,9 +225,8 @@ impl Service {
     pub async fn analyze(&self, bytes: Bytes, embed: bool) -> Result<Analysis> {
         let max = self.config.max_faces;
         self.with_image(bytes, move |p, img, t| {
-            let mut dets = detect(p, img, t)?;
-            dets.truncate(max);
-            let faces = dets.into_iter().map(|d| p.describe(img, d, embed, t)).collect::<anyhow::Result<_>>()?;
+            let dets = detect(p, img, t)?;
+            let faces = p.analyze_detected(img, dets, FaceChoice::All, max, embed, t)?;
             Ok(Analysis { image: ImageSize { width: img.width(), height: img.height() }, faces })
         })
         .await
@@ -256,11 +246,7 @@ impl Service {
     ) -> Result<(Face, Option<crate::store::Crop>)> {
         self.with_image(bytes, move |p, img, t| {
             let dets = detect(p, img, t)?;
-            let det = match (dets.len(), choice) {
-                (0, _) => return Err(Error::NoFace),
-                (1, _) | (_, FaceChoice::Largest) => dets.into_iter().next().ok_or(Error::NoFace)?,
-                (n, FaceChoice::Single) => return Err(Error::MultipleFaces(n)),
-            };
+            let det = choose(dets, choice, img)?.into_iter().next().ok_or(Error::NoFace)?;
             let crop = if keep { Some(kept_crop(img, &det.landmarks)?) } else { None };
             Ok((p.describe(img, det, true, t)?, crop))
         })

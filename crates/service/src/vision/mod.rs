@@ -11,4 +11,4 @@ pub mod quality;
 pub mod resize;
 pub mod yunet_head;
 
-pub use pipeline::{EmbeddedFace, Face, Pipeline, PipelineConfig, PipelineError, Select, Timings};
+pub use pipeline::{EmbeddedFace, Face, Pipeline, PipelineConfig, PipelineError, Timings, choose};

@@ -11,7 +11,7 @@ use super::align::align_face;
 use super::decode::{DecodeError, DecodeLimits, decode_image};
 use super::detect::{Detector, DetectorConfig};
 use super::embed::{Embedder, Embedding};
-use crate::domain::{Detection, Quality};
+use crate::domain::{Detection, FaceChoice, Quality};
 use visage_model::{BackendConfig, LoadedModel, Manifest};
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -32,6 +32,9 @@ pub enum PipelineError {
     Decode(#[from] DecodeError),
     #[error("inference failed: {0:#}")]
     Inference(#[from] anyhow::Error),
+    /// `FaceChoice::Single` and the photo shows this many faces.
+    #[error("the image shows {0} faces, where exactly one was asked for")]
+    MultipleFaces(usize),
 }
 
 /// One face: where it is, how usable it is, and (when asked) its embedding.
@@ -72,17 +75,6 @@ pub struct Timings {
     pub detect: Duration,
     pub align: Duration,
     pub embed: Duration,
-}
-
-/// Which detected faces to align and embed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Select {
-    /// Every face, largest first.
-    All,
-    /// Only the largest face.
-    Largest,
-    /// Only the face whose centre is nearest the image centre (LFW convention).
-    Central,
 }
 
 pub struct Pipeline {
@@ -151,26 +143,35 @@ impl Pipeline {
         Ok(super::quality::measure(det.bbox.width, det.bbox.height, &det.landmarks, crop))
     }
 
-    /// Detects, then aligns, measures and (with `embed`) embeds the selected faces.
-    pub fn analyze(&self, img: &RgbImage, select: Select, embed: bool, t: &mut Timings) -> Result<Vec<Face>> {
+    /// Detects, then aligns, measures and (with `embed`) embeds the faces `choice` keeps.
+    pub fn analyze(
+        &self,
+        img: &RgbImage,
+        choice: FaceChoice,
+        embed: bool,
+        t: &mut Timings,
+    ) -> Result<Vec<Face>, PipelineError> {
         let start = Instant::now();
-        let mut dets = self.detect(img)?;
+        let dets = self.detect(img)?;
         t.detect += start.elapsed();
-        match select {
-            Select::All => {}
-            Select::Largest => dets.truncate(1),
-            Select::Central => {
-                let c = [img.width() as f32 / 2.0, img.height() as f32 / 2.0];
-                let d2 = |d: &Detection| {
-                    let m = d.bbox.center();
-                    (m[0] - c[0]).powi(2) + (m[1] - c[1]).powi(2)
-                };
-                dets.sort_by(|a, b| d2(a).total_cmp(&d2(b)));
-                dets.truncate(1);
-            }
-        }
-        let mut faces = Vec::with_capacity(dets.len());
-        for det in dets {
+        self.analyze_detected(img, dets, choice, usize::MAX, embed, t)
+    }
+
+    /// [`Pipeline::analyze`] after detection: the faces `choice` keeps of
+    /// `dets` (largest first), at most `limit` of them, described.
+    pub fn analyze_detected(
+        &self,
+        img: &RgbImage,
+        dets: Vec<Detection>,
+        choice: FaceChoice,
+        limit: usize,
+        embed: bool,
+        t: &mut Timings,
+    ) -> Result<Vec<Face>, PipelineError> {
+        let mut chosen = choose(dets, choice, img)?;
+        chosen.truncate(limit);
+        let mut faces = Vec::with_capacity(chosen.len());
+        for det in chosen {
             faces.push(self.describe(img, det, embed, t)?);
         }
         Ok(faces)
@@ -197,14 +198,35 @@ impl Pipeline {
     pub fn analyze_bytes(
         &self,
         bytes: &[u8],
-        select: Select,
+        choice: FaceChoice,
         embed: bool,
     ) -> Result<(Vec<Face>, Timings), PipelineError> {
         let mut t = Timings::default();
         let start = Instant::now();
         let img = self.decode(bytes)?;
         t.decode = start.elapsed();
-        let faces = self.analyze(&img, select, embed, &mut t)?;
+        let faces = self.analyze(&img, choice, embed, &mut t)?;
         Ok((faces, t))
     }
+}
+
+/// The detections `choice` keeps of `dets` (largest first) found in `img`.
+/// `Single` with several faces keeps none: an error naming how many.
+pub fn choose(mut dets: Vec<Detection>, choice: FaceChoice, img: &RgbImage) -> Result<Vec<Detection>, PipelineError> {
+    match choice {
+        FaceChoice::All => {}
+        FaceChoice::Largest => dets.truncate(1),
+        FaceChoice::Single if dets.len() > 1 => return Err(PipelineError::MultipleFaces(dets.len())),
+        FaceChoice::Single => {}
+        FaceChoice::Central => {
+            let c = [img.width() as f32 / 2.0, img.height() as f32 / 2.0];
+            let d2 = |d: &Detection| {
+                let m = d.bbox.center();
+                (m[0] - c[0]).powi(2) + (m[1] - c[1]).powi(2)
+            };
+            dets.sort_by(|a, b| d2(a).total_cmp(&d2(b)));
+            dets.truncate(1);
+        }
+    }
+    Ok(dets)
 }

@@ -13,7 +13,6 @@ use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::MAX_NAME_CHARS;
-use crate::service::FaceChoice;
 
 /// Largest metadata object accepted, serialised, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -146,24 +145,18 @@ impl ToSchema for Metadata {
     }
 }
 
+// The schema of the `face` parameter only: its value is read as the
+// domain's `FaceChoice`, and each operation's `check` refuses the choices it
+// does not take.
 /// Which face of a photo with several to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(ToSchema)]
 #[schema(rename_all = "lowercase", title = "FaceParam")]
+#[allow(dead_code)]
 pub enum FaceParam {
     /// Exactly one face is required (409/422 otherwise).
     Single,
     /// The largest face.
     Largest,
-}
-
-impl From<FaceParam> for FaceChoice {
-    fn from(p: FaceParam) -> Self {
-        match p {
-            FaceParam::Single => FaceChoice::Single,
-            FaceParam::Largest => FaceChoice::Largest,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,7 @@ impl From<PipelineError> for Error {
         match e {
             PipelineError::Decode(d) => d.into(),
             PipelineError::Inference(e) => Error::Internal(e),
+            PipelineError::MultipleFaces(n) => Error::MultipleFaces(n),
         }
     }
 }
