@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use image::{RgbImage, codecs::jpeg::JpegEncoder};
 use serde_json::Value;
 use visage_model::{Backend, BackendConfig, LoadedModel, Manifest, ModelKind, onnx_rewrite};
+use visage_service::calibration::EmbedderPolicy;
 use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::{cosine, dot};
 use visage_service::vision::detect::DetectorConfig;
@@ -79,7 +80,7 @@ fn embedding_of(bytes: &[u8]) -> Vec<f32> {
 }
 
 fn threshold() -> f32 {
-    pipeline().embedder.threshold.unwrap()
+    EmbedderPolicy::of_model(&pipeline().manifest, pipeline().embedder.id(), &models_dir()).unwrap().verify
 }
 
 #[test]

@@ -8,8 +8,8 @@ use anyhow::Result;
 use clap::Args;
 
 use visage_model::{Backend, BackendConfig};
-use visage_service::domain::FaceChoice;
 use visage_service::domain::Scope;
+use visage_service::domain::{FaceChoice, Threshold};
 use visage_service::gallery::saved::default_dir as default_index_dir;
 use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
 use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
@@ -183,14 +183,8 @@ pub struct ThresholdArgs {
 
 impl ThresholdArgs {
     pub fn choice(&self) -> Result<ThresholdChoice> {
-        for (name, t) in [("verify", self.verify_threshold), ("identify", self.identify_threshold)] {
-            if let Some(t) = t {
-                anyhow::ensure!(
-                    t.is_finite() && (-1.0..=1.0).contains(&t),
-                    "the {name} threshold must be within [-1, 1]"
-                );
-            }
-        }
+        let checked =
+            |name: &str, t: Option<f32>| t.map(Threshold::new).transpose().map_err(|e| anyhow::anyhow!("{name} {e}"));
         for (name, r) in [("--verify-far", self.verify_far), ("--identify-fpir", self.identify_fpir)] {
             if let Some(r) = r {
                 anyhow::ensure!(r > 0.0 && r < 1.0, "{name} must be a rate between 0 and 1 (e.g. 1e-3)");
@@ -200,8 +194,8 @@ impl ThresholdArgs {
             anyhow::ensure!(m.is_finite() && (0.0..=1.0).contains(&m), "--identify-margin must be within [0, 1]");
         }
         Ok(ThresholdChoice {
-            verify: self.verify_threshold,
-            identify: self.identify_threshold,
+            verify: checked("--verify-threshold", self.verify_threshold)?,
+            identify: checked("--identify-threshold", self.identify_threshold)?,
             verify_far: self.verify_far,
             identify_fpir: self.identify_fpir,
             identify_margin: self.identify_margin,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::PipelineArgs;
+use visage_service::calibration::EmbedderPolicy;
 use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::dot;
 use visage_service::vision::EmbeddedFace;
@@ -45,16 +46,15 @@ pub fn compare(image_a: &Path, image_b: &Path, pipeline: &PipelineArgs) -> Resul
         embs.push(e);
     }
     let similarity = dot(&embs[0].values, &embs[1].values);
-    let threshold = p.embedder.threshold.unwrap_or(0.0);
-    let id = p.embedder.id();
-    let reference = visage_service::calibration::Reference::load(&pipeline.models_dir, &id.name, &id.to_string())?;
+    let policy = EmbedderPolicy::of_model(&p.manifest, p.embedder.id(), &pipeline.models_dir)?;
+    let threshold = policy.verify;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "similarity": similarity,
             "threshold": threshold,
             "match": similarity >= threshold,
-            "estimated_far": reference.map(|r| r.scores().far(f64::from(similarity))),
+            "estimated_far": policy.reference.map(|r| r.scores().far(f64::from(similarity))),
             "model": p.embedder.id().to_string(),
         }))?
     );

@@ -262,8 +262,7 @@ pub fn command(o: AmbiguityOptions, models: &super::Models) -> anyhow::Result<st
     let photos: Vec<&PathBuf> = proto.probes.iter().map(|e| &e.0).collect();
     let probes = super::analyze_all(&p, &photos, threads, visage_service::domain::FaceChoice::Largest, None, false)?;
     let probes: Vec<(Option<Vec<f32>>, Truth)> = probes.into_iter().zip(proto.probes.iter().map(|x| x.1)).collect();
-    let threshold =
-        o.threshold.or(p.embedder.identify_threshold).unwrap_or(visage_service::service::DEFAULT_IDENTIFY_THRESHOLD);
+    let threshold = o.threshold.unwrap_or(models.policy(&p)?.identify);
     let rows = score(&gallery, &proto.owner, &probes, &proto.duplicated, threshold, &margins());
     let strangers = probes.iter().filter(|p| p.1 == Truth::Stranger).count();
     let chosen = choose(&rows);

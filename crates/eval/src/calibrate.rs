@@ -22,7 +22,7 @@ struct Photos {
     /// The embedder's model id.
     model: String,
     /// The embedder's default 1:1 threshold.
-    threshold: Option<f32>,
+    threshold: f32,
 }
 
 fn labelled_photos(models: &Models, pairs_file: &Path, root: &Path) -> Result<Photos> {
@@ -45,7 +45,8 @@ fn labelled_photos(models: &Models, pairs_file: &Path, root: &Path) -> Result<Ph
         set.persons.push(*ids.entry(person_of(path).unwrap_or_default()).or_insert(next));
         set.vectors.push(e);
     }
-    Ok(Photos { set, without_face: without, model: p.embedder.id().to_string(), threshold: p.embedder.threshold })
+    let threshold = models.policy(&p)?.verify;
+    Ok(Photos { set, without_face: without, model: p.embedder.id().to_string(), threshold })
 }
 
 /// `visage eval reference`: every pair of the photos a pairs file names
@@ -128,10 +129,9 @@ pub fn calibration_command(models: &Models, pairs_file: &Path, root: &Path, json
     let mut rows = Vec::new();
     let targets = [None, Some(1e-1), Some(1e-2), Some(1e-3), Some(1e-4), Some(1e-5)];
     for target in targets {
-        let threshold = match (target, default) {
-            (Some(far), _) => estimate.threshold_for_far(far).unwrap_or(1.0),
-            (None, Some(t)) => f64::from(t),
-            (None, None) => continue,
+        let threshold = match target {
+            Some(far) => estimate.threshold_for_far(far).unwrap_or(1.0),
+            None => f64::from(default),
         };
         let (g, i) = (&held_out.genuine, &held_out.impostor);
         let false_accepts = i.at_or_above(threshold).round() as u64;

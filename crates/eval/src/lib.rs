@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use metrics::Scored;
+use visage_service::calibration::EmbedderPolicy;
 use visage_service::domain::FaceChoice;
 use visage_service::domain::similarity::dot;
 use visage_service::vision::{Pipeline, PipelineConfig};
@@ -39,6 +40,11 @@ pub struct Models {
 impl Models {
     pub fn load(&self) -> Result<Pipeline> {
         Pipeline::load(&self.dir, self.config.clone())
+    }
+
+    /// The decision policy of `p`'s embedder (thresholds, margin, reference).
+    pub fn policy(&self, p: &Pipeline) -> Result<EmbedderPolicy> {
+        EmbedderPolicy::of_model(&p.manifest, p.embedder.id(), &self.dir)
     }
 }
 
@@ -92,7 +98,8 @@ pub fn pairs_command(o: PairsOptions, models: &Models) -> Result<ExitCode> {
     let list = pairs::parse(&text, &o.root, o.folds)?;
     let p = models.load()?;
     let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (report, scored) = evaluate(&p, &list, threads, o.face, o.via_kept_crop)?;
+    let verify = models.policy(&p)?.verify;
+    let (report, scored) = evaluate(&p, &list, threads, o.face, o.via_kept_crop, verify)?;
     if let Some(path) = o.scores {
         let mut csv = String::from("img_a,img_b,same,similarity\n");
         for (pair, s) in list.pairs.iter().zip(&scored) {
@@ -164,8 +171,7 @@ pub fn one_shot_command(o: OneShotOptions, models: &Models) -> Result<ExitCode> 
     let probes = analyze_all(&p, &probes, threads, FaceChoice::Largest, None, false)?;
     let strangers =
         analyze_all(&p, &proto.strangers.iter().collect::<Vec<_>>(), threads, FaceChoice::Largest, None, false)?;
-    let default =
-        threshold.or(p.embedder.identify_threshold).unwrap_or(visage_service::service::DEFAULT_IDENTIFY_THRESHOLD);
+    let default = threshold.unwrap_or(models.policy(&p)?.identify);
     let mut thresholds: Vec<f32> = (40..=198).map(|t| t as f32 / 200.0).collect();
     thresholds.push(default);
     let r = one_shot::score(&enrolled, &probes, &strangers, &thresholds);
@@ -267,6 +273,7 @@ pub fn evaluate(
     threads: usize,
     select: FaceChoice,
     via_kept_crop: bool,
+    threshold_default: f32,
 ) -> Result<(Report, Vec<Scored>)> {
     let start = std::time::Instant::now();
     let images: Vec<&PathBuf> =
@@ -289,7 +296,6 @@ pub fn evaluate(
     let folds = metrics::kfold_accuracy(&scored, list.folds);
     let accs: Vec<f64> = folds.iter().map(|f| f.0).collect();
     let (accuracy_mean, accuracy_std) = metrics::mean_std(&accs);
-    let threshold_default = p.embedder.threshold.unwrap_or(0.0);
     let (tar3, thr3) = metrics::tar_at_far(&scored, 0.001);
     let (tar2, _) = metrics::tar_at_far(&scored, 0.01);
     let report = Report {

@@ -7,12 +7,14 @@
 mod answers;
 mod histogram;
 mod pairs;
+mod policy;
 mod rates;
 mod reference;
 
 pub use answers::{Answer, Faces, Rule, spread};
 pub use histogram::Histogram;
 pub use pairs::{FACES_PER_PERSON, Labelled, Owned, Pairs, score_pairs};
+pub use policy::{DEFAULT_IDENTIFY_THRESHOLD, DEFAULT_VERIFY_THRESHOLD, EmbedderPolicy};
 pub use rates::{ScoreModel, far_for_fpir, fpir, threshold_for, wilson_upper};
 pub use reference::Reference;
 

@@ -1,6 +1,6 @@
 //! The small vocabulary every layer shares: ids, person names, boxes and
 //! landmarks, face quality, key scopes, the cosine similarity of unit
-//! embeddings that every decision compares with a threshold, and the records
+//! embeddings that every decision compares with a (checked) threshold, and the records
 //! the store keeps and returns (persons, faces, keys, audit entries). It imports
 //! nothing from the rest of the crate, so the vision pipeline, the gallery,
 //! the store, the service and the edges (HTTP, CLI) can all speak it without
@@ -12,6 +12,7 @@ pub mod name;
 pub mod records;
 pub mod scope;
 pub mod similarity;
+pub mod threshold;
 
 pub use face::{Detection, FaceChoice, Quality};
 pub use geometry::{BBox, Point};
@@ -22,3 +23,4 @@ pub use records::{
     StoredEmbedding, Switched, now,
 };
 pub use scope::Scope;
+pub use threshold::{NotAThreshold, Threshold};

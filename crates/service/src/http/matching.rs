@@ -11,21 +11,18 @@ use utoipa::{IntoParams, ToSchema};
 use super::input::{FaceParam, Form, Image, Input, Metadata, Name, face_among, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
-use crate::domain::FaceChoice;
 use crate::domain::is_valid_id;
+use crate::domain::{FaceChoice, Threshold};
 use crate::domain::{FaceRecord, Person};
 use crate::service::error::Error;
 use crate::service::{Analysis, Comparison, EnrollTarget, Identification, ImageSize, Verification};
 use crate::vision::EmbeddedFace;
 
 /// A cosine similarity from 0 to 1, or a 400 naming `threshold`.
-fn check_threshold(threshold: Option<f32>) -> Result<(), ApiError> {
-    match threshold {
-        Some(t) if !(t.is_finite() && (0.0..=1.0).contains(&t)) => {
-            Err(Error::param("threshold", "must be a cosine similarity from 0 to 1").into())
-        }
-        _ => Ok(()),
-    }
+/// A request's `threshold`, checked: the one place a bare number becomes a
+/// [`Threshold`].
+fn threshold(t: Option<f32>) -> Result<Option<Threshold>, ApiError> {
+    t.map(Threshold::new).transpose().map_err(|e| ApiError::param("threshold", e.to_string()))
 }
 
 /// The choices of the operations that take one face of a photo.
@@ -133,8 +130,7 @@ impl Form for VerifyForm {
     const IMAGES: &'static [&'static str] = &["image"];
 
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        face_among(self.face, ONE_FACE)?;
-        check_threshold(self.threshold)
+        face_among(self.face, ONE_FACE)
     }
 }
 
@@ -160,8 +156,7 @@ impl Form for IdentifyForm {
 
     fn check(&self, state: &AppState) -> Result<(), ApiError> {
         let max = u32::try_from(state.service.config.max_top_k).unwrap_or(u32::MAX);
-        within("top_k", self.top_k, 1..=max)?;
-        check_threshold(self.threshold)
+        within("top_k", self.top_k, 1..=max)
     }
 }
 
@@ -270,7 +265,7 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
         return Err(Error::PersonNotFound(pid.chars().take(64).collect()).into());
     }
     let choice = form.face.unwrap_or(FaceChoice::Largest);
-    Ok(Json(s.service.verify(&pid, form.image.0, choice, form.threshold).await?).into_response())
+    Ok(Json(s.service.verify(&pid, form.image.0, choice, threshold(form.threshold)?).await?).into_response())
 }
 
 /// Who is each face in the photo?
@@ -291,7 +286,7 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
 )]
 pub async fn identify(State(s): State<AppState>, Input(form): Input<IdentifyForm>) -> Result<Response, ApiError> {
     let top_k = form.top_k.map(|k| k as usize);
-    Ok(Json(s.service.identify(form.image.0, top_k, form.threshold).await?).into_response())
+    Ok(Json(s.service.identify(form.image.0, top_k, threshold(form.threshold)?).await?).into_response())
 }
 
 /// Do two photos show the same person?

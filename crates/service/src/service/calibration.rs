@@ -12,7 +12,8 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use super::Service;
-use crate::calibration::{Estimate, Pairs, Reference, score_pairs};
+use crate::calibration::{EmbedderPolicy, Estimate, Pairs, Reference, score_pairs};
+use crate::domain::Threshold;
 use crate::gallery::Gallery;
 use crate::service::error::{Error, Result};
 
@@ -186,8 +187,8 @@ impl Service {
 /// What the operator asked of the two thresholds (`visage serve`'s flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ThresholdChoice {
-    pub verify: Option<f32>,
-    pub identify: Option<f32>,
+    pub verify: Option<Threshold>,
+    pub identify: Option<Threshold>,
     pub verify_far: Option<f64>,
     pub identify_fpir: Option<f64>,
     pub identify_margin: Option<f32>,
@@ -204,23 +205,21 @@ impl ThresholdChoice {
         pipeline: &crate::vision::Pipeline,
         models_dir: &std::path::Path,
     ) -> anyhow::Result<super::ServiceConfig> {
-        let e = &pipeline.embedder;
-        let id = e.id();
-        config.reference = Reference::load(models_dir, &id.name, &id.to_string())?.map(Arc::new);
+        let id = pipeline.embedder.id();
+        let policy = EmbedderPolicy::of_model(&pipeline.manifest, id, models_dir)?;
+        config.reference = policy.reference.clone();
         config.verify = match (self.verify, self.verify_far) {
-            (Some(t), _) => ThresholdRule::Fixed(t),
+            (Some(t), _) => ThresholdRule::Fixed(t.get()),
             (None, Some(far)) => ThresholdRule::Far(far),
-            (None, None) => ThresholdRule::EmbedderDefault(e.threshold.unwrap_or(super::DEFAULT_VERIFY_THRESHOLD)),
+            (None, None) => ThresholdRule::EmbedderDefault(policy.verify),
         };
         config.identify = match (self.identify, self.identify_fpir) {
-            (Some(t), _) => ThresholdRule::Fixed(t),
+            (Some(t), _) => ThresholdRule::Fixed(t.get()),
             (None, Some(fpir)) => ThresholdRule::Fpir(fpir),
-            (None, None) => {
-                ThresholdRule::EmbedderDefault(e.identify_threshold.unwrap_or(super::DEFAULT_IDENTIFY_THRESHOLD))
-            }
+            (None, None) => ThresholdRule::EmbedderDefault(policy.identify),
         };
         config.identify_margin = self.identify_margin;
-        config.embedders = super::known_embedders(models_dir)?;
+        config.embedders = EmbedderPolicy::all(models_dir)?;
         if config.reference.is_none() && (config.verify.is_target() || config.identify.is_target()) {
             anyhow::bail!(
                 "--verify-far and --identify-fpir need the embedder's reference scores ({}), which do not exist: \

@@ -6,13 +6,12 @@
 //! another model, the switch of the faces' own model (one transaction,
 //! undone by switching back) and the pruning of what is kept beside.
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
 use super::Service;
-use crate::calibration::{Answer, Faces, Reference, Rule, spread};
+use crate::calibration::{Answer, EmbedderPolicy, Faces, Rule, spread};
 use crate::service::error::{Error, Result};
 use crate::store::Switched;
 
@@ -20,40 +19,6 @@ use crate::store::Switched;
 const CHANGES_BUDGET: usize = 50_000_000;
 /// Changed answers listed by id (all are counted).
 const MAX_EXAMPLES: usize = 100;
-
-/// An embedder the manifest offers, with its 1:N decision rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KnownEmbedder {
-    /// The id its embeddings carry (`name@sha256:...`).
-    pub model: String,
-    /// What `--embedder` calls it (its name, and its alias).
-    pub names: Vec<String>,
-    pub identify_threshold: f32,
-    /// From its reference scores (0 without them).
-    pub ambiguity_margin: f32,
-}
-
-/// Every embedder of the manifest in `models_dir`, with the defaults a
-/// service of it would apply (no model file is read).
-pub fn known_embedders(models_dir: &Path) -> anyhow::Result<Vec<KnownEmbedder>> {
-    let manifest = visage_model::Manifest::load(models_dir)?;
-    let mut out = Vec::new();
-    for plan in manifest.embedders() {
-        let model = visage_model::embedder_id(&plan).to_string();
-        let mut names = vec![plan.name.clone()];
-        if let [(entry, _)] = plan.members.as_slice() {
-            names.extend(entry.alias.clone());
-        }
-        let reference = Reference::load(models_dir, &plan.name, &model).ok().flatten();
-        out.push(KnownEmbedder {
-            identify_threshold: plan.identify_threshold.unwrap_or(super::DEFAULT_IDENTIFY_THRESHOLD),
-            ambiguity_margin: reference.and_then(|r| r.ambiguity_margin).unwrap_or(0.0),
-            model,
-            names,
-        });
-    }
-    Ok(out)
-}
 
 /// Faces with embeddings of one model.
 #[derive(Debug, Clone, Serialize)]
@@ -173,8 +138,8 @@ impl ModelAnswers {
 
 impl Service {
     /// The embedder the manifest calls `name` (a name, alias or full id).
-    fn known(&self, name: &str) -> Option<&KnownEmbedder> {
-        self.config.embedders.iter().find(|e| e.model == name || e.names.iter().any(|n| n == name))
+    fn known(&self, name: &str) -> Option<&EmbedderPolicy> {
+        self.config.embedders.iter().find(|e| e.is_called(name))
     }
 
     /// The model id `name` stands for: a known embedder's, else `name` as it is.
@@ -250,7 +215,7 @@ impl Service {
         let e = self.known(model).ok_or_else(|| {
             Error::ModelNotFound(format!("{model} is not an embedder of the manifest: its thresholds are unknown"))
         })?;
-        Ok(Rule { threshold: e.identify_threshold, margin: e.ambiguity_margin })
+        Ok(Rule { threshold: e.identify, margin: e.margin })
     }
 
     /// What identify would answer differently on the gallery's own faces

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::Service;
-use crate::domain::FaceChoice;
+use crate::domain::{FaceChoice, Threshold};
 use crate::gallery::Candidate;
 use crate::service::error::{Error, Result};
 use crate::telemetry;
@@ -134,14 +134,14 @@ impl Service {
         person_id: &str,
         bytes: Bytes,
         choice: FaceChoice,
-        threshold: Option<f32>,
+        threshold: Option<Threshold>,
     ) -> Result<Verification> {
         self.known_person(person_id).await?;
         let face = self.probe(bytes, choice).await?;
         let query = &face.embedding.as_ref().ok_or(Error::NoFace)?.values;
         let found = self.gallery_read().best_of_person(query, person_id);
         let (best, compared) = found.ok_or_else(|| Error::NoEnrolledFaces(person_id.into()))?;
-        let threshold = threshold.unwrap_or_else(|| self.verify_threshold());
+        let threshold = threshold.map_or_else(|| self.verify_threshold(), Threshold::get);
         Ok(Verification {
             is_match: best.similarity >= threshold,
             similarity: best.similarity,
@@ -157,7 +157,12 @@ impl Service {
 
     /// Every face in the photo against the whole gallery. A person is assigned
     /// to at most one face (the most similar pairs are assigned first).
-    pub async fn identify(&self, bytes: Bytes, top_k: Option<usize>, threshold: Option<f32>) -> Result<Identification> {
+    pub async fn identify(
+        &self,
+        bytes: Bytes,
+        top_k: Option<usize>,
+        threshold: Option<Threshold>,
+    ) -> Result<Identification> {
         let top_k = top_k.unwrap_or(self.config.default_top_k);
         let faces = self.analyze(bytes, true).await?.faces;
         // Search a little deeper than top_k so assignment has alternatives.
@@ -179,7 +184,7 @@ impl Service {
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("gallery search failed: {e}")))?;
         let names = self.names(lists.iter().flatten().map(|c| c.person_id.as_str())).await?;
-        let threshold = threshold.unwrap_or_else(|| self.identify_threshold(gallery_faces));
+        let threshold = threshold.map_or_else(|| self.identify_threshold(gallery_faces), Threshold::get);
         let margin = self.identify_margin();
         // The estimate is shared, not copied (its histograms are tens of kilobytes).
         let calibrated = self.calibrated();

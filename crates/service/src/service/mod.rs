@@ -19,7 +19,7 @@ mod persons;
 
 pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
 pub use calibration_report::CalibrationReport;
-pub use embedder_switch::{GalleryModels, KnownEmbedder, ModelChanges, known_embedders};
+pub use embedder_switch::{GalleryModels, ModelChanges};
 pub use enroll::{EnrollTarget, Enrollment};
 pub use gallery::{GalleryInfo, Loaded, load_gallery};
 pub use health::GalleryHealth;
@@ -60,7 +60,7 @@ pub struct ServiceConfig {
     /// Every embedder of the manifest with its 1:N rule (the change report
     /// between models).
     #[serde(skip)]
-    pub embedders: Vec<KnownEmbedder>,
+    pub embedders: Vec<crate::calibration::EmbedderPolicy>,
     /// Smallest face side (px) accepted for enrollment.
     pub min_face_size: f32,
     /// Smallest sharpness (Laplacian variance of the aligned crop) accepted for enrollment.
@@ -79,16 +79,11 @@ pub struct ServiceConfig {
     pub keep_crops: bool,
 }
 
-/// 1:1 default of an embedder without one (SFace's published point).
-pub const DEFAULT_VERIFY_THRESHOLD: f32 = 0.363;
-/// 1:N default of an embedder without one (SFace's, README: Thresholds).
-pub const DEFAULT_IDENTIFY_THRESHOLD: f32 = 0.48;
-
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
-            verify: ThresholdRule::EmbedderDefault(DEFAULT_VERIFY_THRESHOLD),
-            identify: ThresholdRule::EmbedderDefault(DEFAULT_IDENTIFY_THRESHOLD),
+            verify: ThresholdRule::EmbedderDefault(crate::calibration::DEFAULT_VERIFY_THRESHOLD),
+            identify: ThresholdRule::EmbedderDefault(crate::calibration::DEFAULT_IDENTIFY_THRESHOLD),
             identify_margin: None,
             reference: None,
             embedders: Vec::new(),

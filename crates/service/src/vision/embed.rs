@@ -104,31 +104,21 @@ impl Member {
 pub struct Embedder {
     id: ModelId,
     members: Vec<Member>,
-    /// Default cosine threshold for 1:1 decisions, from the manifest.
-    pub threshold: Option<f32>,
-    /// Default cosine threshold for 1:N identification, from the manifest.
-    pub identify_threshold: Option<f32>,
 }
 
 impl Embedder {
     /// An embedder of one model.
     pub fn new(model: LoadedModel) -> Result<Self> {
-        let (threshold, identify_threshold) = (model.entry.threshold, model.entry.identify_threshold);
         let member = Member::new(model, 1.0)?;
-        Ok(Self { id: member.id.clone(), members: vec![member], threshold, identify_threshold })
+        Ok(Self { id: member.id.clone(), members: vec![member] })
     }
 
     /// An embedder of one or more models with their weights, under `id`
     /// ([`visage_model::embedder_id`]: a single model keeps its own id).
-    pub fn fused(
-        id: ModelId,
-        models: Vec<(LoadedModel, f32)>,
-        threshold: Option<f32>,
-        identify: Option<f32>,
-    ) -> Result<Self> {
+    pub fn fused(id: ModelId, models: Vec<(LoadedModel, f32)>) -> Result<Self> {
         ensure!(!models.is_empty(), "an embedder needs a model");
         let members = models.into_iter().map(|(m, w)| Member::new(m, w)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { id, members, threshold, identify_threshold: identify })
+        Ok(Self { id, members })
     }
 
     pub fn id(&self) -> &ModelId {

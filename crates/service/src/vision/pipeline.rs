@@ -99,8 +99,7 @@ impl Pipeline {
             .iter()
             .map(|(entry, w)| Ok((LoadedModel::load(models_dir, entry, &config.backend)?, *w)))
             .collect::<Result<Vec<_>>>()?;
-        let embedder =
-            Embedder::fused(visage_model::embedder_id(&plan), models, plan.threshold, plan.identify_threshold)?;
+        let embedder = Embedder::fused(visage_model::embedder_id(&plan), models)?;
         Ok(Self { detector: Detector::new(detector, config.detector)?, embedder, config, manifest })
     }
 
