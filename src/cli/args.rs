@@ -41,7 +41,7 @@ impl OtlpArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DbArg {
-    /// SQLite database file (a path, or sqlite://PATH).
+    /// The database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL (postgres://...).
     #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
     pub db: PathBuf,
 }
@@ -52,7 +52,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VISAGE_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
-    /// SQLite database file, created with its folder (a path, or sqlite://PATH).
+    /// The database: a SQLite file, created with its folder (a path, or sqlite://PATH), or a
+    /// PostgreSQL URL (postgres://...).
     #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
     pub db: PathBuf,
     /// Inference threads (default: the number of cores).

@@ -79,7 +79,7 @@ pub enum Command {
     Backup {
         /// The new file to write.
         dest: PathBuf,
-        /// SQLite database file.
+        /// The SQLite database file (a PostgreSQL store is backed up with its own tools).
         #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
         db: PathBuf,
     },
@@ -169,7 +169,7 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
-        /// SQLite database file.
+        /// The database: a SQLite file or a PostgreSQL URL.
         #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
         db: PathBuf,
     },
