@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::input::{FaceParam, Form, Image, Input, Metadata, Name, face_among, within};
+use super::input::{Form, Image, Input, Metadata, Name, OneFace, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
@@ -24,9 +24,6 @@ use crate::vision::EmbeddedFace;
 fn threshold(t: Option<f32>) -> Result<Option<Threshold>, ApiError> {
     t.map(Threshold::new).transpose().map_err(|e| ApiError::param("threshold", e.to_string()))
 }
-
-/// The choices of the operations that take one face of a photo.
-const ONE_FACE: &[FaceChoice] = &[FaceChoice::Single, FaceChoice::Largest];
 
 /// `POST /v1/detect` and `/v1/embed`: a photo.
 #[derive(Deserialize, ToSchema)]
@@ -59,17 +56,11 @@ pub struct EnrollFaceForm {
     #[param(ignore)]
     image: Image,
     /// `single` (default: exactly one face) or `largest`.
-    #[schema(value_type = Option<FaceParam>)]
-    #[param(value_type = Option<FaceParam>)]
-    face: Option<FaceChoice>,
+    face: Option<OneFace>,
 }
 
 impl Form for EnrollFaceForm {
     const IMAGES: &'static [&'static str] = &["image"];
-
-    fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        face_among(self.face, ONE_FACE)
-    }
 }
 
 /// `POST /v1/enroll`: a new person (`name`) or an existing one
@@ -88,9 +79,7 @@ pub struct EnrollForm {
     #[param(ignore)]
     metadata: Option<Metadata>,
     /// `single` (default: exactly one face) or `largest`.
-    #[schema(value_type = Option<FaceParam>)]
-    #[param(value_type = Option<FaceParam>)]
-    face: Option<FaceChoice>,
+    face: Option<OneFace>,
 }
 
 impl EnrollForm {
@@ -100,10 +89,6 @@ impl EnrollForm {
 
 impl Form for EnrollForm {
     const IMAGES: &'static [&'static str] = &["image"];
-
-    fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        face_among(self.face, ONE_FACE)
-    }
 }
 
 /// `POST /v1/verify`. With a raw image body, the other fields come in the query.
@@ -121,17 +106,11 @@ pub struct VerifyForm {
     #[param(minimum = 0.0, maximum = 1.0)]
     threshold: Option<f32>,
     /// `largest` (default) or `single`.
-    #[schema(value_type = Option<FaceParam>)]
-    #[param(value_type = Option<FaceParam>)]
-    face: Option<FaceChoice>,
+    face: Option<OneFace>,
 }
 
 impl Form for VerifyForm {
     const IMAGES: &'static [&'static str] = &["image"];
-
-    fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        face_among(self.face, ONE_FACE)
-    }
 }
 
 /// `POST /v1/identify`. With a raw image body, the other fields come in the query.
@@ -183,7 +162,7 @@ pub async fn enroll_face(
     Input(form): Input<EnrollFaceForm>,
 ) -> Result<Response, ApiError> {
     let id = person_id(&id)?;
-    let choice = form.face.unwrap_or(FaceChoice::Single);
+    let choice = form.face.map_or(FaceChoice::Single, |f| f.0);
     let e = s.service.enroll(EnrollTarget::Existing(id), form.image.0, choice, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(e.face)).into_response())
 }
@@ -227,7 +206,7 @@ pub async fn enroll(
     Input(form): Input<EnrollForm>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let choice = form.face.unwrap_or(FaceChoice::Single);
+    let choice = form.face.map_or(FaceChoice::Single, |f| f.0);
     let image = form.image.0;
     // An empty `person_id` (an HTML form's blank input) is no person id.
     let e = match (form.person_id.as_deref().filter(|p| !p.is_empty()), &form.name) {
@@ -264,7 +243,7 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
     if !is_valid_id(&pid) {
         return Err(Error::PersonNotFound(pid.chars().take(64).collect()).into());
     }
-    let choice = form.face.unwrap_or(FaceChoice::Largest);
+    let choice = form.face.map_or(FaceChoice::Largest, |f| f.0);
     Ok(Json(s.service.verify(&pid, form.image.0, choice, threshold(form.threshold)?).await?).into_response())
 }
 

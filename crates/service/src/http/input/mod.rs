@@ -20,10 +20,9 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 use super::AppState;
-use crate::domain::FaceChoice;
 use crate::service::error::Error;
 use fields::{Field, FieldError, Fields};
-pub use types::{FaceParam, Image, Metadata, Name};
+pub use types::{Image, Metadata, Name, OneFace};
 
 /// Most multipart parts accepted in one request.
 pub const MAX_PARTS: usize = 16;
@@ -45,17 +44,6 @@ pub fn within(name: &'static str, value: Option<u32>, range: std::ops::RangeIncl
     match value {
         Some(v) if !range.contains(&v) => {
             Err(Error::param(name, format!("must be a whole number from {} to {}", range.start(), range.end())).into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `face`, when given, is one of `allowed`.
-pub fn face_among(value: Option<FaceChoice>, allowed: &[FaceChoice]) -> Result<(), ApiError> {
-    match value {
-        Some(c) if !allowed.contains(&c) => {
-            let names: Vec<&str> = allowed.iter().map(|c| c.name()).collect();
-            Err(Error::param("face", format!("must be {}", names.join(" or "))).into())
         }
         _ => Ok(()),
     }

@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::MAX_NAME_CHARS;
+use crate::domain::{FaceChoice, MAX_NAME_CHARS};
 
 /// Largest metadata object accepted, serialised, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -145,18 +145,42 @@ impl ToSchema for Metadata {
     }
 }
 
-// The schema of the `face` parameter only: its value is read as the
-// domain's `FaceChoice`, and each operation's `check` refuses the choices it
-// does not take.
+/// The `face` parameter of the operations that use one face of a photo:
+/// the domain's [`FaceChoice`], `single` or `largest` only (the others are
+/// refused as the field's invalid value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneFace(pub FaceChoice);
+
+impl<'de> Deserialize<'de> for OneFace {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match FaceChoice::deserialize(d)? {
+            c @ (FaceChoice::Single | FaceChoice::Largest) => Ok(OneFace(c)),
+            other => Err(de::Error::custom(format!("`{}` is not taken here: `single` or `largest`", other.name()))),
+        }
+    }
+}
+
 /// Which face of a photo with several to use.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase", title = "FaceParam")]
 #[allow(dead_code)]
-pub enum FaceParam {
+enum FaceParam {
     /// Exactly one face is required (409/422 otherwise).
     Single,
     /// The largest face.
     Largest,
+}
+
+impl PartialSchema for OneFace {
+    fn schema() -> RefOr<Schema> {
+        FaceParam::schema()
+    }
+}
+
+impl ToSchema for OneFace {
+    fn name() -> Cow<'static, str> {
+        FaceParam::name()
+    }
 }
 
 #[cfg(test)]
