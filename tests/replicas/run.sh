@@ -176,13 +176,13 @@ database_back_writes_accepted_and_followed_without_restart() {
 
 kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back() {
   local w pids=() acked present=0 person
-  : >"$work/acked"
+  : >"$work/acked"; rm -f "$work/k.stop"
   for w in 1 2; do
     (
       i=0
-      while true; do
+      while [ ! -e "$work/k.stop" ]; do
         i=$((i + 1))
-        c=$(curl -s -o "$work/k.$w" -w '%{http_code}' -H "$AUTH" -F image=@tests/data/obama3.jpg \
+        c=$(curl -s --max-time 30 -o "$work/k.$w" -w '%{http_code}' -H "$AUTH" -F image=@tests/data/obama3.jpg \
           -F "name=kill $w #$i" "$(url a)/v1/enroll")
         [ "$c" = 201 ] && jq -r .person_id "$work/k.$w" >>"$work/acked"
       done
@@ -191,7 +191,11 @@ kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back() 
   done
   sleep 3
   kill -KILL "${PID[a]}"; wait "${PID[a]}" 2>/dev/null
-  for w in "${pids[@]}"; do kill "$w" 2>/dev/null; wait "$w" 2>/dev/null; done
+  # Let each writer finish the request it has under way (a is gone, so each
+  # ends at once) before counting: a writer killed mid-loop could still append
+  # after the count.
+  touch "$work/k.stop"
+  for w in "${pids[@]}"; do wait "$w" 2>/dev/null; done
   acked=$(wc -l <"$work/acked")
   while read -r person; do
     [ "$(curl -sf -H "$AUTH" "$(url b)/v1/persons/$person" | jq '.faces | length')" = 1 ] && present=$((present + 1))
