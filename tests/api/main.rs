@@ -17,3 +17,4 @@ mod pg;
 mod router;
 mod store;
 mod story;
+mod unassigned_store;

@@ -13,7 +13,7 @@ fn detection(x: f32) -> Detection {
 
 fn new_face<'a>(d: &'a Detection, embedding: &'a [f32], model: &'a str, sha: Option<&'a str>) -> NewFace<'a> {
     let quality = Quality { face_size: 50.0, eye_distance: 20.0, sharpness: 300.0 };
-    NewFace { detection: d, quality, embedding, model, source_sha256: sha, crop: None }
+    NewFace { detection: d, quality, embedding, model, source_sha256: sha, crop: None, external_id: None }
 }
 
 /// Each face's embedding by `model` (else its own), by face id.
@@ -38,7 +38,10 @@ async fn contract(store: Store) {
     let (d, e1, e2) = (detection(10.0), vec![0.6f32, 0.8], vec![1.0f32, 0.0]);
     let ann = Person::new("Ann", Some(&serde_json::json!({"team": "a"})));
     let face1 = store.create_person_with_face(&ann, &new_face(&d, &e1, "m1", Some("aa")), "t").await.unwrap();
-    assert_eq!((face1.person_id.as_str(), face1.bbox, face1.model.as_str()), (ann.id.as_str(), d.bbox, "m1"));
+    assert_eq!(
+        (face1.person_id.as_deref().unwrap_or_default(), face1.bbox, face1.model.as_str()),
+        (ann.id.as_str(), d.bbox, "m1")
+    );
     let bob = Person::new("Bob", None);
     store.create_person(&bob, "t").await.unwrap();
     let got = store.get_person(&ann.id).await.unwrap().unwrap();

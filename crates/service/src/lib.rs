@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod calibration;
+pub mod clusters;
 pub mod domain;
 pub mod engine;
 pub mod gallery;

@@ -102,7 +102,7 @@ async fn embed(service: &Service, photos: Option<&Path>) -> Result<Summary> {
             }
         }
         let Some(path) = source.as_ref().and_then(|s| index.get(s)) else {
-            *missing.entry(face.person_id.clone()).or_default() += 1;
+            *missing.entry(face.person_id.clone().unwrap_or_default()).or_default() += 1;
             continue;
         };
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -111,7 +111,7 @@ async fn embed(service: &Service, photos: Option<&Path>) -> Result<Summary> {
             Err(e) => {
                 tracing::warn!(face = %face.id, path = %path.display(), error = %e, "cannot re-embed");
                 summary.failed += 1;
-                *missing.entry(face.person_id.clone()).or_default() += 1;
+                *missing.entry(face.person_id.clone().unwrap_or_default()).or_default() += 1;
             }
         }
     }

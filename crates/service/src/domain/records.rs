@@ -35,7 +35,12 @@ impl Person {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceRecord {
     pub id: String,
-    pub person_id: String,
+    /// The person the face is enrolled for; None while it is unassigned.
+    pub person_id: Option<String>,
+    /// The client's own id for the face, when it gave one (at most 200 characters).
+    pub external_id: Option<String>,
+    /// The group of unassigned faces it belongs to; None once it has a person.
+    pub cluster_id: Option<String>,
     #[serde(rename = "box")]
     pub bbox: BBox,
     pub landmarks: [Point; 5],
@@ -56,6 +61,8 @@ pub struct NewFace<'a> {
     pub source_sha256: Option<&'a str>,
     /// The aligned crop to keep (`--keep-crops`), if any.
     pub crop: Option<&'a Crop>,
+    /// The client's own id for the face.
+    pub external_id: Option<&'a str>,
 }
 
 /// A face's kept crop (`--keep-crops`): a PNG of the face and its
@@ -70,10 +77,18 @@ pub struct Crop {
 impl NewFace<'_> {
     /// The record this face becomes for `person_id`: a fresh id, created now.
     pub fn record(&self, person_id: &str) -> FaceRecord {
+        self.record_in(Owner::Person(person_id))
+    }
+
+    /// The record this face becomes, with a person or in a cluster.
+    pub fn record_in(&self, owner: Owner<'_>) -> FaceRecord {
         let d = self.detection;
+        let (person_id, cluster_id) = owner.columns();
         FaceRecord {
             id: new_id(),
-            person_id: person_id.to_string(),
+            person_id,
+            external_id: self.external_id.map(str::to_string),
+            cluster_id,
             bbox: d.bbox,
             landmarks: d.landmarks,
             score: d.score,
@@ -82,6 +97,42 @@ impl NewFace<'_> {
             created_at: now(),
         }
     }
+}
+
+/// Where a stored face belongs: to a person, or (unassigned) to a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    Person(&'a str),
+    Cluster(&'a str),
+}
+
+impl Owner<'_> {
+    /// The face's `person_id` and `cluster_id` columns.
+    pub fn columns(self) -> (Option<String>, Option<String>) {
+        match self {
+            Owner::Person(p) => (Some(p.to_string()), None),
+            Owner::Cluster(c) => (None, Some(c.to_string())),
+        }
+    }
+}
+
+/// Whom a cluster's faces are given to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AssignTo<'a> {
+    /// A new person, created in the same transaction.
+    New(&'a Person),
+    /// A person who exists (by id).
+    Existing(&'a str),
+}
+
+/// An unassigned face's embedding, as the clusters hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnassignedEmbedding {
+    pub face_id: String,
+    pub cluster_id: String,
+    pub external_id: Option<String>,
+    pub model: String,
+    pub values: Vec<f32>,
 }
 
 /// One stored embedding, as loaded into the in-memory gallery.

@@ -62,6 +62,7 @@ impl Service {
             model: &self.model,
             source_sha256: Some(&source),
             crop: crop.as_ref(),
+            external_id: None,
         };
         let write = self.writes.clone().lock_owned().await;
         let (person, record, created) = match target {
@@ -77,7 +78,7 @@ impl Service {
                 (person, record, true)
             }
         };
-        let (face_id, person_id) = (record.id.clone(), record.person_id.clone());
+        let (face_id, person_id) = (record.id.clone(), person.id.clone());
         self.change_gallery(write, move |g| g.insert(&face_id, &person_id, &embedding)).await?;
         Ok(Enrollment { person, face: record, created_person: created })
     }
@@ -124,7 +125,12 @@ impl Service {
         if !self.store.put_embedding(&face.id, &self.model, &embedding, actor).await? {
             return Err(Error::FaceNotFound(face.id.clone()));
         }
-        let (face_id, person_id) = (face.id.clone(), face.person_id.clone());
+        let Some(person_id) = face.person_id.clone() else {
+            // An unassigned face: the clusters compare this service's
+            // model from the next load (a switch reloads them).
+            return Ok(());
+        };
+        let face_id = face.id.clone();
         let added = self
             .change_gallery(write, move |g| {
                 let known = g.remove_face(&face_id);

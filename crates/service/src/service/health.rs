@@ -151,7 +151,12 @@ impl Service {
         let mut records = self.store.face_records();
         while let Some(f) = records.try_next().await? {
             if !self.gallery_read().has_face(&f.id) {
-                other.push(OtherModel { person_id: f.person_id, name: String::new(), face_id: f.id, model: f.model });
+                other.push(OtherModel {
+                    person_id: f.person_id.unwrap_or_default(),
+                    name: String::new(),
+                    face_id: f.id,
+                    model: f.model,
+                });
                 continue;
             }
             let q = f.quality;
@@ -169,7 +174,7 @@ impl Service {
             .collect();
             if !reasons.is_empty() {
                 low.push(LowQuality {
-                    person_id: f.person_id,
+                    person_id: f.person_id.unwrap_or_default(),
                     name: String::new(),
                     face_id: f.id,
                     reasons,

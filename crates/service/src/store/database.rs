@@ -12,8 +12,8 @@ use std::path::Path;
 use futures_util::stream::BoxStream;
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, Person, StoreResult,
-    StoredEmbedding, Switched,
+    ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, Owner, Person,
+    StoreResult, StoredEmbedding, Switched, UnassignedEmbedding,
 };
 
 #[async_trait::async_trait]
@@ -79,6 +79,41 @@ pub trait Database: Send + Sync {
     /// Creates one person per embedding, each with one face, in batched
     /// transactions (bulk imports and benchmarks). Returns the person ids.
     async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>>;
+
+    // Faces without a person ("unassigned"), each in a cluster.
+    /// Any stored face, assigned or not.
+    async fn get_face(&self, face_id: &str) -> StoreResult<Option<FaceRecord>>;
+    /// Stores faces without a person, each in the cluster given beside it,
+    /// and relabels the unassigned faces of the clusters `merges` names
+    /// (`(from, into)`), in one transaction.
+    async fn keep_faces(
+        &self,
+        faces: &[(NewFace<'_>, String)],
+        merges: &[(String, String)],
+        actor: &str,
+    ) -> StoreResult<Vec<FaceRecord>>;
+    /// Unassigned faces in id (creation) order, after `cursor` when given.
+    async fn list_unassigned(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>>;
+    /// Deletes any face, as `delete_person` does; false when absent.
+    async fn delete_face_by_id(&self, face_id: &str, actor: &str) -> StoreResult<bool>;
+    /// Gives a face to a person, or takes it from its person into a cluster
+    /// (`PersonNotFound` when the person is absent); None when the face is.
+    async fn move_face(&self, face_id: &str, to: Owner<'_>, actor: &str) -> StoreResult<Option<FaceRecord>>;
+    /// Every face still in the cluster joins the person (created first when
+    /// `New`), in one transaction; the ids of the faces moved. None moved:
+    /// nothing is written (not even the new person).
+    async fn assign_cluster(&self, cluster_id: &str, to: AssignTo<'_>, actor: &str) -> StoreResult<Vec<String>>;
+    /// Moves every face of the persons `from` to `into` and deletes them, in
+    /// one transaction (`PersonNotFound` names the first absent one); the
+    /// ids of the faces moved.
+    async fn merge_persons(&self, into: &str, from: &[&str], actor: &str) -> StoreResult<Vec<String>>;
+    /// Deletes the unassigned faces created before `before` (RFC 3339); their ids.
+    async fn purge_unassigned(&self, before: &str, actor: &str) -> StoreResult<Vec<String>>;
+    /// Every unassigned face's embedding, row by row, preferring `model`'s as
+    /// [`Database::embeddings`] does.
+    fn unassigned_embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<UnassignedEmbedding>>;
+    /// The embeddings of those of these faces that are unassigned.
+    async fn unassigned_of(&self, face_ids: &[&str], model: &str) -> StoreResult<Vec<UnassignedEmbedding>>;
 
     // Moving to another embedder: embeddings kept beside the faces' own.
     /// Keeps `embedding` as the face's embedding by `model` beside its own

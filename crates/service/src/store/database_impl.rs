@@ -1,5 +1,5 @@
 //! The `Database` methods both implementations forward, unchanged, to their
-//! per-table modules (`persons`, `faces`, `transfer`, `embedder_switch`, `keys`,
+//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`,
 //! `changes`, `audit`, each with the same functions over its own pool). An
 //! implementation writes `database_impl!(Type { its own methods })`: the
 //! methods that differ (opening, health, backup, following, and SQLite's
@@ -76,6 +76,53 @@ macro_rules! database_impl {
 
             async fn faces_lacking(&self, model: &str) -> StoreResult<Vec<(FaceRecord, Option<String>)>> {
                 transfer::faces_lacking(&self.pool, model).await
+            }
+
+            async fn get_face(&self, face_id: &str) -> StoreResult<Option<FaceRecord>> {
+                unassigned::get(&self.pool, face_id).await
+            }
+
+            async fn keep_faces(
+                &self,
+                faces: &[(NewFace<'_>, String)],
+                merges: &[(String, String)],
+                actor: &str,
+            ) -> StoreResult<Vec<FaceRecord>> {
+                unassigned::keep(&self.pool, faces, merges, actor).await
+            }
+
+            async fn list_unassigned(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
+                unassigned::list(&self.pool, limit, cursor).await
+            }
+
+            async fn move_face(
+                &self,
+                face_id: &str,
+                to: $crate::store::Owner<'_>,
+                actor: &str,
+            ) -> StoreResult<Option<FaceRecord>> {
+                unassigned::move_face(&self.pool, face_id, to, actor).await
+            }
+
+            async fn assign_cluster(
+                &self,
+                cluster_id: &str,
+                to: $crate::store::AssignTo<'_>,
+                actor: &str,
+            ) -> StoreResult<Vec<String>> {
+                unassigned::assign(&self.pool, cluster_id, to, actor).await
+            }
+
+            fn unassigned_embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<$crate::store::UnassignedEmbedding>> {
+                unassigned::embeddings(&self.pool, model)
+            }
+
+            async fn unassigned_of(
+                &self,
+                face_ids: &[&str],
+                model: &str,
+            ) -> StoreResult<Vec<$crate::store::UnassignedEmbedding>> {
+                unassigned::embeddings_of(&self.pool, face_ids, model).await
             }
 
             async fn put_embedding(&self, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::domain::records::{
-    ApiKey, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Person,
-    StoredEmbedding, Switched, now,
+    ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Owner,
+    Person, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
 pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};

@@ -147,7 +147,13 @@ documented_as!(Person, PersonDoc, "Person");
 #[derive(ToSchema)]
 struct FaceRecordDoc {
     id: String,
-    person_id: String,
+    /// The person the face is enrolled for; null while it is unassigned.
+    person_id: Option<String>,
+    /// The client's own id for the face, when it gave one.
+    #[schema(max_length = 200)]
+    external_id: Option<String>,
+    /// The cluster of unassigned faces it belongs to; null once it has a person.
+    cluster_id: Option<String>,
     #[schema(rename = "box")]
     bbox: BBox,
     #[schema(schema_with = landmarks_schema)]
@@ -281,7 +287,9 @@ pub(super) mod tests {
         };
         let record = FaceRecord {
             id: "f".into(),
-            person_id: "p".into(),
+            person_id: Some("p".into()),
+            external_id: Some("e".into()),
+            cluster_id: None,
             bbox,
             landmarks: [[0.0; 2]; 5],
             score: 0.9,

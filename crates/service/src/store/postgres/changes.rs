@@ -75,7 +75,7 @@ pub(super) async fn embeddings_of(
     model: &str,
 ) -> StoreResult<Vec<StoredEmbedding>> {
     let (faces, persons): (Vec<Uuid>, Vec<Uuid>) = (uuids(faces), uuids(persons));
-    let sql = format!("{EMBEDDING_OF_MODEL} WHERE f.id = ANY($2) OR f.person_id = ANY($3)");
+    let sql = format!("{EMBEDDING_OF_MODEL} AND (f.id = ANY($2) OR f.person_id = ANY($3))");
     let rows = sqlx::query_as::<_, EmbeddingRow>(&sql).bind(model).bind(faces).bind(persons).fetch_all(pool).await?;
     rows.into_iter().map(StoredEmbedding::try_from).collect()
 }

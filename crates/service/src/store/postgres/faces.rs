@@ -10,19 +10,21 @@ use super::audit;
 use super::convert::{at, id, new_uuid, text, uuid};
 use crate::domain::{BBox, Point, Quality};
 use crate::store::{
-    Crop, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob,
-    now,
+    Crop, FaceRecord, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
+    embedding_to_blob, now,
 };
 
 /// The columns [`FaceRow`] reads.
-pub(super) const COLUMNS: &str =
-    "id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, created_at";
+pub(super) const COLUMNS: &str = "id, person_id, external_id, cluster_id, model, box_x, box_y, box_width, box_height, \
+     landmarks, score, quality, created_at";
 
 /// A face's columns as [`COLUMNS`] reads them.
 #[derive(sqlx::FromRow)]
 pub(super) struct FaceRow {
     id: Uuid,
-    person_id: Uuid,
+    person_id: Option<Uuid>,
+    external_id: Option<String>,
+    cluster_id: Option<Uuid>,
     model: String,
     box_x: f32,
     box_y: f32,
@@ -38,7 +40,9 @@ impl From<FaceRow> for FaceRecord {
     fn from(r: FaceRow) -> Self {
         FaceRecord {
             id: id(r.id),
-            person_id: id(r.person_id),
+            person_id: r.person_id.map(id),
+            external_id: r.external_id,
+            cluster_id: r.cluster_id.map(id),
             bbox: BBox { x: r.box_x, y: r.box_y, width: r.box_width, height: r.box_height },
             landmarks: r.landmarks.0,
             score: r.score,
@@ -74,29 +78,44 @@ pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
     embedding: &[f32],
     source_sha256: Option<&str>,
 ) -> StoreResult<()> {
-    let person = new_uuid(&r.person_id)?;
+    let person = r.person_id.as_deref().map(new_uuid).transpose()?;
+    let cluster = r.cluster_id.as_deref().map(new_uuid).transpose()?;
     let insert = sqlx::query(
         "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
-         score, quality, created_at, source_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         score, quality, created_at, source_sha256, external_id, cluster_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(new_uuid(&r.id)?)
     .bind(person);
-    let done = bind_embedded(insert, r, embedding).bind(at(&r.created_at)?).bind(source_sha256).execute(exec).await;
+    let done = bind_embedded(insert, r, embedding)
+        .bind(at(&r.created_at)?)
+        .bind(source_sha256)
+        .bind(&r.external_id)
+        .bind(cluster)
+        .execute(exec)
+        .await;
     match done {
         Ok(_) => Ok(()),
         // The person vanished (foreign key): report it as such.
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            Err(StoreError::PersonNotFound(r.person_id.clone()))
+            Err(StoreError::PersonNotFound(r.person_id.clone().unwrap_or_default()))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn insert_face(tx: &mut sqlx::PgConnection, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
-    if uuid(person_id).is_none() {
+/// Writes a new face (and its kept crop), for a person or in a cluster.
+pub(super) async fn insert_face(
+    tx: &mut sqlx::PgConnection,
+    owner: Owner<'_>,
+    new: &NewFace<'_>,
+) -> StoreResult<FaceRecord> {
+    if let Owner::Person(person_id) = owner
+        && uuid(person_id).is_none()
+    {
         return Err(StoreError::PersonNotFound(person_id.into()));
     }
-    let record = new.record(person_id);
+    let record = new.record_in(owner);
     insert_record(&mut *tx, &record, new.embedding, new.source_sha256).await?;
     if let Some(crop) = new.crop {
         sqlx::query("INSERT INTO face_crops (face_id, image, landmarks, created_at) VALUES ($1, $2, $3, $4)")
@@ -112,7 +131,7 @@ async fn insert_face(tx: &mut sqlx::PgConnection, person_id: &str, new: &NewFace
 
 pub(super) async fn add(pool: &PgPool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
-    let face = insert_face(&mut tx, person_id, new).await?;
+    let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
     Ok(face)
@@ -128,7 +147,7 @@ pub(super) async fn create_person_with(
     if !super::persons::insert(&mut *tx, person).await? {
         return Err(StoreError::Corrupt(format!("person {} exists already", person.id)));
     }
-    let face = insert_face(&mut tx, &person.id, new).await?;
+    let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
@@ -179,11 +198,12 @@ impl TryFrom<EmbeddingRow> for StoredEmbedding {
     }
 }
 
-/// One row a face: its embedding by the model bound as `$1`, own or kept
-/// beside; else its own (of another model).
+/// One row an enrolled face (not the unassigned ones): its embedding by the
+/// model bound as `$1`, own or kept beside; else its own (of another
+/// model). Takes more conditions after `AND`.
 pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(e.model, f.model) AS model, \
      COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
-     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = $1";
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = $1 WHERE f.person_id IS NOT NULL";
 
 /// Every face's embedding, preferring `model`'s, row by row.
 pub(super) fn embeddings<'a>(pool: &'a PgPool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
@@ -208,8 +228,9 @@ pub(super) async fn face_crop(pool: &PgPool, face_id: &str) -> StoreResult<Optio
 /// Every face record, by person.
 pub(super) fn face_records(pool: &PgPool) -> BoxStream<'_, StoreResult<FaceRecord>> {
     // The query text lives as long as the stream: a static string.
-    static QUERY: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM faces ORDER BY person_id, id"));
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM faces WHERE person_id IS NOT NULL ORDER BY person_id, id")
+    });
     sqlx::query_as::<_, FaceRow>(QUERY.as_str())
         .fetch(pool)
         .map(|row| row.map(FaceRecord::from).map_err(StoreError::from))

@@ -12,6 +12,7 @@ mod faces;
 mod keys;
 mod persons;
 mod transfer;
+mod unassigned;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -103,6 +104,18 @@ super::database_impl::database_impl!(Postgres {
 
     async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
         faces::delete(&self.pool, person_id, face_id, actor).await
+    }
+
+    async fn delete_face_by_id(&self, face_id: &str, actor: &str) -> StoreResult<bool> {
+        unassigned::delete(&self.pool, face_id, actor).await
+    }
+
+    async fn merge_persons(&self, into: &str, from: &[&str], actor: &str) -> StoreResult<Vec<String>> {
+        unassigned::merge_persons(&self.pool, into, from, actor).await
+    }
+
+    async fn purge_unassigned(&self, before: &str, actor: &str) -> StoreResult<Vec<String>> {
+        unassigned::purge(&self.pool, before, actor).await
     }
 
     async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {

@@ -36,7 +36,7 @@ pub(super) async fn embeddings_of(
     for (column, ids) in [("id", faces), ("person_id", persons)] {
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("{EMBEDDING_OF_MODEL} WHERE f.{column} IN ({marks})");
+            let sql = format!("{EMBEDDING_OF_MODEL} AND f.{column} IN ({marks})");
             let mut q = sqlx::query(&sql).bind(model);
             for id in chunk {
                 q = q.bind(*id);

@@ -8,13 +8,13 @@ use super::{audit, persons};
 use crate::domain::new_id;
 use crate::domain::{BBox, Quality};
 use crate::store::{
-    Crop, FaceRecord, NewFace, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding, embedding_to_blob,
-    now,
+    Crop, FaceRecord, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
+    embedding_to_blob, now,
 };
 
 /// The columns `face` reads.
-pub(super) const COLUMNS: &str =
-    "id, person_id, model, box_x, box_y, box_width, box_height, landmarks, score, quality, created_at";
+pub(super) const COLUMNS: &str = "id, person_id, external_id, cluster_id, model, box_x, box_y, box_width, box_height, \
+     landmarks, score, quality, created_at";
 
 /// Writes one face row as it is (new enrollments and imports alike).
 pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
@@ -27,7 +27,8 @@ pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
     let quality = serde_json::to_string(&r.quality).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO faces (id, person_id, embedding, model, box_x, box_y, box_width, box_height, landmarks, \
-         score, quality, created_at, source_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         score, quality, created_at, source_sha256, external_id, cluster_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&r.id)
     .bind(&r.person_id)
@@ -42,6 +43,8 @@ pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
     .bind(quality)
     .bind(&r.created_at)
     .bind(source_sha256)
+    .bind(&r.external_id)
+    .bind(&r.cluster_id)
     .execute(exec)
     .await
 }
@@ -54,7 +57,9 @@ fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
 #[derive(sqlx::FromRow)]
 struct FaceRow {
     id: String,
-    person_id: String,
+    person_id: Option<String>,
+    external_id: Option<String>,
+    cluster_id: Option<String>,
     model: String,
     box_x: f64,
     box_y: f64,
@@ -75,13 +80,20 @@ pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
         quality: serde_json::from_str(&r.quality).map_err(corrupt("quality"))?,
         id: r.id,
         person_id: r.person_id,
+        external_id: r.external_id,
+        cluster_id: r.cluster_id,
         model: r.model,
         created_at: r.created_at,
     })
 }
 
-async fn insert_face(conn: &mut sqlx::SqliteConnection, person_id: &str, new: &NewFace<'_>) -> StoreResult<FaceRecord> {
-    let record = new.record(person_id);
+/// Writes a new face (and its kept crop), for a person or in a cluster.
+pub(super) async fn insert_face(
+    conn: &mut sqlx::SqliteConnection,
+    owner: Owner<'_>,
+    new: &NewFace<'_>,
+) -> StoreResult<FaceRecord> {
+    let record = new.record_in(owner);
     let result = insert_record(&mut *conn, &record, new.embedding, new.source_sha256).await;
     match result {
         Ok(_) => {
@@ -99,7 +111,7 @@ async fn insert_face(conn: &mut sqlx::SqliteConnection, person_id: &str, new: &N
         }
         // The person vanished (foreign key): report it as such.
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            Err(StoreError::PersonNotFound(person_id.into()))
+            Err(StoreError::PersonNotFound(record.person_id.unwrap_or_default()))
         }
         Err(e) => Err(e.into()),
     }
@@ -107,7 +119,7 @@ async fn insert_face(conn: &mut sqlx::SqliteConnection, person_id: &str, new: &N
 
 pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
-    let face = insert_face(&mut tx, person_id, new).await?;
+    let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
     Ok(face)
@@ -121,7 +133,7 @@ pub(super) async fn create_person_with(
 ) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
     persons::insert(&mut *tx, person).await?;
-    let face = insert_face(&mut tx, &person.id, new).await?;
+    let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     tx.commit().await?;
@@ -162,11 +174,12 @@ pub(super) fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
     })
 }
 
-/// One row a face: its embedding by the model bound first, own or kept
-/// beside; else its own (of another model). `{}` takes a WHERE clause.
+/// One row an enrolled face (not the unassigned ones): its embedding by the
+/// model bound first, own or kept beside; else its own (of another model).
+/// Takes more conditions after `AND`.
 pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(e.model, f.model) AS model, \
      COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
-     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ?";
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? WHERE f.person_id IS NOT NULL";
 
 /// Every face's embedding, preferring `model`'s, row by row.
 pub(super) fn embeddings<'a>(pool: &'a SqlitePool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
@@ -196,8 +209,9 @@ pub(super) async fn face_crop(pool: &SqlitePool, face_id: &str) -> StoreResult<O
 /// Every face record, by person.
 pub(super) fn face_records(pool: &SqlitePool) -> BoxStream<'_, StoreResult<FaceRecord>> {
     // The query text lives as long as the stream: a static string.
-    static QUERY: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM faces ORDER BY person_id, id"));
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM faces WHERE person_id IS NOT NULL ORDER BY person_id, id")
+    });
     sqlx::query(QUERY.as_str()).fetch(pool).map(|row| row.map_err(StoreError::from).and_then(|r| face(&r))).boxed()
 }
 
@@ -215,7 +229,9 @@ pub(super) async fn bulk_enroll(
             persons::insert(&mut *tx, &person).await?;
             let record = FaceRecord {
                 id: new_id(),
-                person_id: person.id.clone(),
+                person_id: Some(person.id.clone()),
+                external_id: None,
+                cluster_id: None,
                 bbox: BBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
                 landmarks: [[0.0; 2]; 5],
                 score: 0.0,

@@ -10,6 +10,7 @@ mod faces;
 mod keys;
 mod persons;
 mod transfer;
+mod unassigned;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,6 +33,22 @@ pub struct Sqlite {
     pool: SqlitePool,
 }
 
+/// Applies the migrations on a connection of its own with foreign keys off
+/// (a migration that rebuilds a table must not cascade to the rows that
+/// refer to it: SQLite's procedure for schema changes), then checks every
+/// foreign key.
+async fn migrate(options: &SqliteConnectOptions) -> StoreResult<()> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect_with(&options.clone().foreign_keys(false)).await?;
+    sqlx::migrate!("../../migrations/sqlite").run(&mut conn).await?;
+    let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut conn).await?;
+    conn.close().await?;
+    match broken.len() {
+        0 => Ok(()),
+        n => Err(StoreError::Corrupt(format!("{n} rows refer to rows that do not exist after the migrations"))),
+    }
+}
+
 impl Sqlite {
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
@@ -51,9 +68,9 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(10));
         // A request waits at most ACQUIRE_TIMEOUT for a connection, then gets
         // a 503 (`unavailable`, with Retry-After) rather than hanging.
+        migrate(&options).await?;
         let pool =
             SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
-        sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -114,6 +131,22 @@ super::database_impl::database_impl!(Sqlite {
 
     async fn delete_face(&self, person_id: &str, face_id: &str, actor: &str) -> StoreResult<bool> {
         Ok(self.purged(faces::delete(&self.pool, person_id, face_id, actor).await?).await)
+    }
+
+    async fn delete_face_by_id(&self, face_id: &str, actor: &str) -> StoreResult<bool> {
+        Ok(self.purged(unassigned::delete(&self.pool, face_id, actor).await?).await)
+    }
+
+    async fn merge_persons(&self, into: &str, from: &[&str], actor: &str) -> StoreResult<Vec<String>> {
+        let moved = unassigned::merge_persons(&self.pool, into, from, actor).await?;
+        self.purge_wal().await;
+        Ok(moved)
+    }
+
+    async fn purge_unassigned(&self, before: &str, actor: &str) -> StoreResult<Vec<String>> {
+        let gone = unassigned::purge(&self.pool, before, actor).await?;
+        self.purged(!gone.is_empty()).await;
+        Ok(gone)
     }
 
     async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {

@@ -54,7 +54,7 @@ pub(super) async fn import_person(
     }
     persons::insert(&mut *tx, person).await?;
     for f in faces {
-        let record = FaceRecord { person_id: person.id.clone(), ..f.face.clone() };
+        let record = FaceRecord { person_id: Some(person.id.clone()), cluster_id: None, ..f.face.clone() };
         insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
     }
     audit::record(&mut *tx, actor, "import_person", &person.id).await?;

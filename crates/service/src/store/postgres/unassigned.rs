@@ -1,0 +1,242 @@
+//! Faces without a person: kept in clusters, moved to persons, merged, purged.
+//! Every write is one transaction with an audit record per face it touches
+//! (per cluster for a relabelling), which replicas follow. Concurrent writers
+//! are ordered by the rows' locks: of two assignments of one cluster, the
+//! second finds its faces taken and moves none.
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::audit;
+use super::convert::{at, id, new_uuid, uuid, uuids};
+use super::faces::{COLUMNS, FaceRow, insert_face};
+use crate::store::{
+    AssignTo, FaceRecord, NewFace, Owner, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
+};
+
+/// One audit record per subject, in one statement.
+async fn record_each(tx: &mut sqlx::PgConnection, actor: &str, action: &str, subjects: &[String]) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit (at, actor, action, subject) SELECT $1, $2, $3, s FROM UNNEST($4::text[]) AS t(s)")
+        .bind(at(&now())?)
+        .bind(actor)
+        .bind(action)
+        .bind(subjects)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &PgPool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
+    let Some(f) = uuid(face_id) else { return Ok(None) };
+    let row = sqlx::query_as::<_, FaceRow>(&format!("SELECT {COLUMNS} FROM faces WHERE id = $1"))
+        .bind(f)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(FaceRecord::from))
+}
+
+pub(super) async fn keep(
+    pool: &PgPool,
+    faces: &[(NewFace<'_>, String)],
+    merges: &[(String, String)],
+    actor: &str,
+) -> StoreResult<Vec<FaceRecord>> {
+    let mut tx = pool.begin().await?;
+    let mut out = Vec::with_capacity(faces.len());
+    for (new, cluster) in faces {
+        new_uuid(cluster)?;
+        let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
+        audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
+        out.push(record);
+    }
+    for (from, into) in merges {
+        sqlx::query("UPDATE faces SET cluster_id = $1 WHERE cluster_id = $2 AND person_id IS NULL")
+            .bind(new_uuid(into)?)
+            .bind(new_uuid(from)?)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut *tx, actor, "merge_cluster", from).await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub(super) async fn list(pool: &PgPool, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
+    let after = cursor.and_then(uuid).unwrap_or(Uuid::nil());
+    let rows = sqlx::query_as::<_, FaceRow>(&format!(
+        "SELECT {COLUMNS} FROM faces WHERE person_id IS NULL AND id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(FaceRecord::from).collect())
+}
+
+pub(super) async fn delete(pool: &PgPool, face_id: &str, actor: &str) -> StoreResult<bool> {
+    let Some(f) = uuid(face_id) else { return Ok(false) };
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("DELETE FROM faces WHERE id = $1").bind(f).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Locks the persons' rows (a deletion waits for this transaction); the
+/// first of them that does not exist.
+async fn first_absent(tx: &mut sqlx::PgConnection, ids: &[&str]) -> StoreResult<Option<String>> {
+    let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM persons WHERE id = ANY($1) FOR UPDATE")
+        .bind(uuids(ids))
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(ids.iter().find(|i| uuid(i).is_none_or(|u| !found.contains(&u))).map(|i| i.to_string()))
+}
+
+pub(super) async fn move_face(
+    pool: &PgPool,
+    face_id: &str,
+    to: Owner<'_>,
+    actor: &str,
+) -> StoreResult<Option<FaceRecord>> {
+    let Some(f) = uuid(face_id) else { return Ok(None) };
+    let mut tx = pool.begin().await?;
+    let (person, cluster) = match to {
+        Owner::Person(p) => {
+            if let Some(absent) = first_absent(&mut tx, &[p]).await? {
+                return Err(StoreError::PersonNotFound(absent));
+            }
+            (Some(new_uuid(p)?), None)
+        }
+        Owner::Cluster(c) => (None, Some(new_uuid(c)?)),
+    };
+    let row = sqlx::query_as::<_, FaceRow>(&format!(
+        "UPDATE faces SET person_id = $1, cluster_id = $2 WHERE id = $3 RETURNING {COLUMNS}"
+    ))
+    .bind(person)
+    .bind(cluster)
+    .bind(f)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    audit::record(&mut *tx, actor, "move_face", face_id).await?;
+    tx.commit().await?;
+    Ok(Some(FaceRecord::from(row)))
+}
+
+pub(super) async fn assign(pool: &PgPool, cluster_id: &str, to: AssignTo<'_>, actor: &str) -> StoreResult<Vec<String>> {
+    let Some(cluster) = uuid(cluster_id) else { return Ok(Vec::new()) };
+    let mut tx = pool.begin().await?;
+    let person = match to {
+        AssignTo::New(p) => {
+            if !super::persons::insert(&mut *tx, p).await? {
+                return Err(StoreError::Corrupt(format!("person {} exists already", p.id)));
+            }
+            audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+            p.id.as_str()
+        }
+        AssignTo::Existing(p) => match first_absent(&mut tx, &[p]).await? {
+            Some(absent) => return Err(StoreError::PersonNotFound(absent)),
+            None => p,
+        },
+    };
+    let moved: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE faces SET person_id = $1, cluster_id = NULL WHERE cluster_id = $2 AND person_id IS NULL RETURNING id",
+    )
+    .bind(new_uuid(person)?)
+    .bind(cluster)
+    .fetch_all(&mut *tx)
+    .await?;
+    let moved: Vec<String> = moved.into_iter().map(id).collect();
+    if moved.is_empty() {
+        return Ok(moved); // rolled back: no person is created for no face
+    }
+    record_each(&mut tx, actor, "assign_face", &moved).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+pub(super) async fn merge_persons(pool: &PgPool, into: &str, from: &[&str], actor: &str) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin().await?;
+    let all: Vec<&str> = std::iter::once(into).chain(from.iter().copied()).collect();
+    if let Some(absent) = first_absent(&mut tx, &all).await? {
+        return Err(StoreError::PersonNotFound(absent));
+    }
+    let from_ids = uuids(from);
+    let moved: Vec<Uuid> = sqlx::query_scalar("UPDATE faces SET person_id = $1 WHERE person_id = ANY($2) RETURNING id")
+        .bind(new_uuid(into)?)
+        .bind(&from_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    let moved: Vec<String> = moved.into_iter().map(id).collect();
+    record_each(&mut tx, actor, "move_face", &moved).await?;
+    sqlx::query("DELETE FROM persons WHERE id = ANY($1)").bind(&from_ids).execute(&mut *tx).await?;
+    let deleted: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+    record_each(&mut tx, actor, "delete_person", &deleted).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+pub(super) async fn purge(pool: &PgPool, before: &str, actor: &str) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin().await?;
+    let gone: Vec<Uuid> =
+        sqlx::query_scalar("DELETE FROM faces WHERE person_id IS NULL AND created_at < $1 RETURNING id")
+            .bind(at(before)?)
+            .fetch_all(&mut *tx)
+            .await?;
+    let gone: Vec<String> = gone.into_iter().map(id).collect();
+    if !gone.is_empty() {
+        record_each(&mut tx, actor, "purge_face", &gone).await?;
+    }
+    tx.commit().await?;
+    Ok(gone)
+}
+
+/// One row an unassigned face, preferring the embedding by the model bound as `$1`.
+const UNASSIGNED_OF_MODEL: &str = "SELECT f.id, f.cluster_id, f.external_id, COALESCE(e.model, f.model) AS model, \
+     COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = $1 WHERE f.person_id IS NULL";
+
+#[derive(sqlx::FromRow)]
+struct UnassignedRow {
+    id: Uuid,
+    cluster_id: Option<Uuid>,
+    external_id: Option<String>,
+    model: String,
+    embedding: Vec<u8>,
+}
+
+impl TryFrom<UnassignedRow> for UnassignedEmbedding {
+    type Error = StoreError;
+
+    fn try_from(r: UnassignedRow) -> StoreResult<Self> {
+        Ok(UnassignedEmbedding {
+            face_id: id(r.id),
+            cluster_id: id(r.cluster_id.unwrap_or(r.id)),
+            external_id: r.external_id,
+            model: r.model,
+            values: blob_to_embedding(&r.embedding)?,
+        })
+    }
+}
+
+pub(super) fn embeddings<'a>(pool: &'a PgPool, model: &str) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
+    sqlx::query_as::<_, UnassignedRow>(UNASSIGNED_OF_MODEL)
+        .bind(model.to_string())
+        .fetch(pool)
+        .map(|row| row.map_err(StoreError::from).and_then(UnassignedEmbedding::try_from))
+        .boxed()
+}
+
+pub(super) async fn embeddings_of(
+    pool: &PgPool,
+    face_ids: &[&str],
+    model: &str,
+) -> StoreResult<Vec<UnassignedEmbedding>> {
+    let sql = format!("{UNASSIGNED_OF_MODEL} AND f.id = ANY($2)");
+    let rows = sqlx::query_as::<_, UnassignedRow>(&sql).bind(model).bind(uuids(face_ids)).fetch_all(pool).await?;
+    rows.into_iter().map(UnassignedEmbedding::try_from).collect()
+}

@@ -1,0 +1,216 @@
+//! Faces without a person: kept in clusters, moved to persons, merged, purged.
+//! Every write is one transaction with an audit record per face it touches
+//! (per cluster for a relabelling), which replicas follow.
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use super::faces::{COLUMNS, face, insert_face};
+use super::{audit, persons};
+use crate::store::{
+    AssignTo, FaceRecord, NewFace, Owner, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
+};
+
+pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE id = ?")).bind(face_id).fetch_optional(pool).await?;
+    row.as_ref().map(face).transpose()
+}
+
+pub(super) async fn keep(
+    pool: &SqlitePool,
+    faces: &[(NewFace<'_>, String)],
+    merges: &[(String, String)],
+    actor: &str,
+) -> StoreResult<Vec<FaceRecord>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut out = Vec::with_capacity(faces.len());
+    for (new, cluster) in faces {
+        let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
+        audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
+        out.push(record);
+    }
+    for (from, into) in merges {
+        sqlx::query("UPDATE faces SET cluster_id = ? WHERE cluster_id = ? AND person_id IS NULL")
+            .bind(into)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut *tx, actor, "merge_cluster", from).await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub(super) async fn list(pool: &SqlitePool, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE person_id IS NULL AND id > ? ORDER BY id LIMIT ?"))
+            .bind(cursor.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+    rows.iter().map(face).collect()
+}
+
+pub(super) async fn delete(pool: &SqlitePool, face_id: &str, actor: &str) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("DELETE FROM faces WHERE id = ?").bind(face_id).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(super) async fn move_face(
+    pool: &SqlitePool,
+    face_id: &str,
+    to: Owner<'_>,
+    actor: &str,
+) -> StoreResult<Option<FaceRecord>> {
+    let (person, cluster) = to.columns();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    if let Some(p) = &person
+        && !persons::exists(&mut *tx, p).await?
+    {
+        return Err(StoreError::PersonNotFound(p.clone()));
+    }
+    let done = sqlx::query("UPDATE faces SET person_id = ?, cluster_id = ? WHERE id = ?")
+        .bind(&person)
+        .bind(&cluster)
+        .bind(face_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    audit::record(&mut *tx, actor, "move_face", face_id).await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE id = ?")).bind(face_id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Some(face(&row)?))
+}
+
+pub(super) async fn assign(
+    pool: &SqlitePool,
+    cluster_id: &str,
+    to: AssignTo<'_>,
+    actor: &str,
+) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let person = match to {
+        AssignTo::New(p) => {
+            persons::insert(&mut *tx, p).await?;
+            audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+            p.id.as_str()
+        }
+        AssignTo::Existing(id) if persons::exists(&mut *tx, id).await? => id,
+        AssignTo::Existing(id) => return Err(StoreError::PersonNotFound(id.into())),
+    };
+    let moved: Vec<String> = sqlx::query_scalar(
+        "UPDATE faces SET person_id = ?, cluster_id = NULL WHERE cluster_id = ? AND person_id IS NULL RETURNING id",
+    )
+    .bind(person)
+    .bind(cluster_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if moved.is_empty() {
+        return Ok(moved); // rolled back: no person is created for no face
+    }
+    for id in &moved {
+        audit::record(&mut *tx, actor, "assign_face", id).await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
+}
+
+pub(super) async fn merge_persons(
+    pool: &SqlitePool,
+    into: &str,
+    from: &[&str],
+    actor: &str,
+) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for id in std::iter::once(&into).chain(from) {
+        if !persons::exists(&mut *tx, id).await? {
+            return Err(StoreError::PersonNotFound(id.to_string()));
+        }
+    }
+    let mut moved = Vec::new();
+    for id in from {
+        let faces: Vec<String> = sqlx::query_scalar("UPDATE faces SET person_id = ? WHERE person_id = ? RETURNING id")
+            .bind(into)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for f in &faces {
+            audit::record(&mut *tx, actor, "move_face", f).await?;
+        }
+        moved.extend(faces);
+        sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        audit::record(&mut *tx, actor, "delete_person", id).await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
+}
+
+pub(super) async fn purge(pool: &SqlitePool, before: &str, actor: &str) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let gone: Vec<String> =
+        sqlx::query_scalar("DELETE FROM faces WHERE person_id IS NULL AND created_at < ? RETURNING id")
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?;
+    for id in &gone {
+        audit::record(&mut *tx, actor, "purge_face", id).await?;
+    }
+    tx.commit().await?;
+    Ok(gone)
+}
+
+/// One row an unassigned face, preferring the embedding by the model bound first.
+const UNASSIGNED_OF_MODEL: &str = "SELECT f.id, f.cluster_id, f.external_id, COALESCE(e.model, f.model) AS model, \
+     COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
+     LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? WHERE f.person_id IS NULL";
+
+fn unassigned_embedding(r: SqliteRow) -> StoreResult<UnassignedEmbedding> {
+    let blob: &[u8] = r.try_get("embedding")?;
+    let face_id: String = r.try_get("id")?;
+    let cluster_id: Option<String> = r.try_get("cluster_id")?;
+    Ok(UnassignedEmbedding {
+        cluster_id: cluster_id.unwrap_or_else(|| face_id.clone()),
+        face_id,
+        external_id: r.try_get("external_id")?,
+        model: r.try_get("model")?,
+        values: blob_to_embedding(blob)?,
+    })
+}
+
+pub(super) fn embeddings<'a>(pool: &'a SqlitePool, model: &str) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
+    sqlx::query(UNASSIGNED_OF_MODEL)
+        .bind(model.to_string())
+        .fetch(pool)
+        .map(|row| row.map_err(StoreError::from).and_then(unassigned_embedding))
+        .boxed()
+}
+
+pub(super) async fn embeddings_of(
+    pool: &SqlitePool,
+    face_ids: &[&str],
+    model: &str,
+) -> StoreResult<Vec<UnassignedEmbedding>> {
+    let mut out = Vec::new();
+    for chunk in face_ids.chunks(500) {
+        let sql = format!("{UNASSIGNED_OF_MODEL} AND f.id IN ({})", vec!["?"; chunk.len()].join(","));
+        let mut q = sqlx::query(&sql).bind(model);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(pool).await? {
+            out.push(unassigned_embedding(row)?);
+        }
+    }
+    Ok(out)
+}
