@@ -93,6 +93,19 @@ pub struct ServeArgs {
     /// deleted with the face), so `visage reembed --to` needs no photos.
     #[arg(long, env = "VISAGE_KEEP_CROPS")]
     pub keep_crops: bool,
+    /// Let `POST /v1/identify` with `remember=unknown` keep the faces it
+    /// cannot name, as unassigned faces (biometric data of people who never
+    /// enrolled: check the law where the service runs; off by default).
+    #[arg(long, env = "VISAGE_REMEMBER_UNKNOWN")]
+    pub remember_unknown: bool,
+    /// Unassigned faces older than this are deleted by the service (audited):
+    /// a number with s, m, h or d (`30d`, `12h`); `0` keeps them until deleted.
+    #[arg(long, env = "VISAGE_UNASSIGNED_TTL", default_value = "30d", value_parser = ttl)]
+    pub unassigned_ttl: Ttl,
+    /// Average cosine similarity at or above which an unassigned face joins a
+    /// cluster and two clusters merge (tuned for the fused embedder on LFW).
+    #[arg(long, env = "VISAGE_CLUSTER_THRESHOLD", default_value_t = ServiceConfig::default().cluster_threshold, value_parser = threshold)]
+    pub cluster_threshold: f32,
     /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
     #[arg(long, env = "VISAGE_SHUTDOWN_TIMEOUT", default_value_t = Config::default().shutdown_timeout.as_secs())]
     pub shutdown_timeout: u64,
@@ -145,6 +158,9 @@ impl ServeArgs {
                     _ => None,
                 }),
                 keep_crops: self.keep_crops,
+                remember_unknown: self.remember_unknown,
+                unassigned_ttl: self.unassigned_ttl.0,
+                cluster_threshold: self.cluster_threshold,
                 ..ServiceConfig::default()
             },
         };
@@ -370,4 +386,38 @@ impl From<ScopeArg> for Scope {
 pub fn face_choice(allowed: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = FaceChoice> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(allowed).try_map(|s| s.parse::<FaceChoice>())
+}
+
+/// How long unassigned faces are kept (None: until deleted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ttl(pub Option<std::time::Duration>);
+
+/// `30d`, `12h`, `90m`, `3600s` (or `0`: kept until deleted).
+pub fn ttl(s: &str) -> Result<Ttl, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Ttl(None));
+    }
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: a number followed by s, m, h or d (30d, 12h), or 0")),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => n
+            .checked_mul(seconds)
+            .filter(|t| *t <= 100 * 365 * 86_400)
+            .map(|t| Ttl(Some(std::time::Duration::from_secs(t))))
+            .ok_or_else(|| format!("{s:?} is more than 100 years")),
+        _ => Err(format!("{s:?}: a whole number above 0 followed by s, m, h or d, or 0")),
+    }
+}
+
+/// A similarity threshold from 0 to 1.
+fn threshold(s: &str) -> Result<f32, String> {
+    let t: f32 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Threshold::new(t).map(Threshold::get).map_err(|e| e.to_string())
 }

@@ -17,4 +17,5 @@ mod pg;
 mod router;
 mod store;
 mod story;
+mod unassigned;
 mod unassigned_store;

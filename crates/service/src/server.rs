@@ -189,6 +189,8 @@ impl Application {
         let reloader = tokio::spawn(reload_on_sighup(self.state.service.clone()));
         // Replicas on a shared database follow each other's changes.
         let follower = self.state.service.follows().then(|| tokio::spawn(self.state.service.clone().follow_changes()));
+        // Unassigned faces past their retention are deleted by the service itself.
+        let purger = tokio::spawn(self.state.service.clone().purge_unassigned_regularly());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -216,6 +218,7 @@ impl Application {
         drop(self.listener);
         let _ = stop_metrics.send(true);
         reloader.abort();
+        purger.abort();
         if let Some(f) = follower {
             f.abort();
         }

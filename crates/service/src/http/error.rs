@@ -121,6 +121,8 @@ fn example(code: Code) -> ApiError {
         Code::PersonNotFound => s(Error::PersonNotFound(id.into())),
         Code::FaceNotFound => s(Error::FaceNotFound("01a2224222ec71bdb9d7a84b8110f255".into())),
         Code::KeyNotFound => s(Error::KeyNotFound("5f0c2a9e41d7b366".into())),
+        Code::ClusterNotFound => s(Error::ClusterNotFound("01a2224222ec71bdb9d7a84c0a4e1d77".into())),
+        Code::CropNotFound => s(Error::CropNotFound("01a2224222ec71bdb9d7a84b8110f255".into())),
         Code::ModelNotFound => s(Error::ModelNotFound("no face has an embedding by dlib-resnet-v1@sha256:5553".into())),
         Code::Unauthorized => {
             ApiError::Unauthorized("an API key is required: send `Authorization: Bearer <key>`".into())
@@ -153,6 +155,10 @@ fn example(code: Code) -> ApiError {
              switch to it first (or prune another model)"
                 .into(),
         )),
+        Code::ModelMismatch => s(Error::ModelMismatch(
+            "the embedding is by sface-2021dec@sha256:0ba9, the gallery compares by sface+dlib@sha256:9c1e".into(),
+        )),
+        Code::RememberDisabled => s(Error::RememberDisabled),
         Code::Overloaded => s(Error::Overloaded),
         Code::Unavailable => s(Error::Unavailable("the service is shutting down".into())),
         Code::DatabaseUnavailable => {

@@ -12,7 +12,7 @@ use super::input::{Form, Image, Input, Metadata, Name, OneFace, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
-use crate::domain::{FaceChoice, Threshold};
+use crate::domain::{FaceChoice, Scope, Threshold};
 use crate::domain::{FaceRecord, Person};
 use crate::service::error::Error;
 use crate::service::{Analysis, Comparison, EnrollTarget, Identification, ImageSize, Verification};
@@ -128,6 +128,19 @@ pub struct IdentifyForm {
     #[schema(minimum = 0.0, maximum = 1.0)]
     #[param(minimum = 0.0, maximum = 1.0)]
     threshold: Option<f32>,
+    /// `unknown`: keep every face answered `unknown` or `ambiguous` as an
+    /// unassigned face (`remembered_face_id`); needs `--remember-unknown`
+    /// and a key with the `enroll` scope.
+    #[param(inline)]
+    remember: Option<Remember>,
+}
+
+/// What identify keeps of the faces it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Remember {
+    /// The faces it cannot name.
+    Unknown,
 }
 
 impl Form for IdentifyForm {
@@ -263,9 +276,28 @@ pub async fn verify(State(s): State<AppState>, Input(form): Input<VerifyForm>) -
     security(("bearer" = [])),
     extensions(("x-scope" = json!("match"))),
 )]
-pub async fn identify(State(s): State<AppState>, Input(form): Input<IdentifyForm>) -> Result<Response, ApiError> {
+pub async fn identify(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Input(form): Input<IdentifyForm>,
+) -> Result<Response, ApiError> {
     let top_k = form.top_k.map(|k| k as usize);
-    Ok(Json(s.service.identify(form.image.0, top_k, threshold(form.threshold)?).await?).into_response())
+    let actor = caller.actor();
+    let remember = match form.remember {
+        Some(Remember::Unknown) => {
+            if let Some(key) = caller.0.as_ref().filter(|k| !k.scope.allows(Scope::Enroll)) {
+                return Err(ApiError::Forbidden(format!(
+                    "key {} has scope {}: remember=unknown keeps faces, which needs enroll",
+                    key.id,
+                    key.scope.as_str()
+                )));
+            }
+            Some(actor.as_str())
+        }
+        None => None,
+    };
+    let answer = s.service.identify(form.image.0, top_k, threshold(form.threshold)?, remember).await?;
+    Ok(Json(answer).into_response())
 }
 
 /// Do two photos show the same person?

@@ -2,8 +2,10 @@
 //! to JSON. Handlers are thin: they parse, call the service, and serialise.
 mod assets;
 mod auth;
+mod clusters;
 mod embedder_switch;
 mod error;
+mod faces;
 mod gallery_reports;
 mod health;
 mod input;
@@ -113,6 +115,14 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(scoped(routes!(matching::enroll), Scope::Enroll))
         .routes(scoped(routes!(matching::verify), Scope::Match))
         .routes(scoped(routes!(matching::identify), Scope::Match))
+        .routes(scoped(routes!(faces::keep), Scope::Enroll))
+        .routes(scoped(routes!(faces::list), Scope::Admin))
+        .routes(scoped(routes!(faces::show, faces::update, faces::remove), Scope::Admin))
+        .routes(scoped(routes!(faces::crop), Scope::Admin))
+        .routes(scoped(routes!(clusters::list), Scope::Admin))
+        .routes(scoped(routes!(clusters::assign), Scope::Admin))
+        .routes(scoped(routes!(clusters::merge), Scope::Admin))
+        .routes(scoped(routes!(clusters::search), Scope::Admin))
         .routes(scoped(routes!(matching::compare), Scope::Match))
         .routes(scoped(routes!(matching::detect), Scope::Match))
         .routes(scoped(routes!(matching::embed), Scope::Match))

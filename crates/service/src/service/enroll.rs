@@ -27,7 +27,7 @@ pub enum EnrollTarget<'a> {
 }
 
 impl Service {
-    fn check_enrollable(&self, face: &Face) -> Result<()> {
+    pub(super) fn check_enrollable(&self, face: &Face) -> Result<()> {
         let q = &face.quality;
         if q.face_size < self.config.min_face_size {
             return Err(Error::FaceTooSmall { size: q.face_size, min: self.config.min_face_size });

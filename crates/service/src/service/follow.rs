@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use super::Service;
 use super::keys::KeyRing;
+use crate::clusters::Clusters;
 use crate::gallery::Gallery;
 use crate::service::error::{Error, Result};
-use crate::store::{Change, ChangePos, Store, StoreResult, StoredEmbedding};
+use crate::store::{Change, ChangePos, Store, StoreResult, StoredEmbedding, UnassignedEmbedding};
 use crate::telemetry;
 
 /// Longest wait between two catch-ups without a notification.
@@ -58,11 +59,20 @@ impl Follow {
     }
 }
 
+/// The touched faces as stored now.
+pub(super) struct Found {
+    pub(super) enrolled: Vec<StoredEmbedding>,
+    pub(super) unassigned: Vec<UnassignedEmbedding>,
+}
+
 /// What a batch of changes touched.
 #[derive(Default)]
 pub(super) struct Touched {
     faces: Vec<String>,
-    reembedded: HashSet<String>,
+    /// Faces whose embedding or person changed: replaced, not just added.
+    replaced: HashSet<String>,
+    /// Clusters relabelled into others: their faces (as held) are re-read.
+    clusters: Vec<String>,
     persons: Vec<String>,
     renamed: Vec<String>,
     keys: Vec<String>,
@@ -76,11 +86,12 @@ impl Touched {
         for c in changes {
             let subject = c.subject.clone();
             match c.action.as_str() {
-                "enroll_face" | "delete_face" => t.faces.push(subject),
-                "reembed_face" => {
-                    t.reembedded.insert(subject.clone());
+                "enroll_face" | "delete_face" | "keep_face" | "purge_face" => t.faces.push(subject),
+                "reembed_face" | "move_face" | "assign_face" => {
+                    t.replaced.insert(subject.clone());
                     t.faces.push(subject);
                 }
+                "merge_cluster" => t.clusters.push(subject),
                 "delete_person" | "import_person" => {
                     t.renamed.push(subject.clone());
                     t.persons.push(subject);
@@ -97,16 +108,42 @@ impl Touched {
 }
 
 impl Touched {
-    /// Whether nothing the gallery holds was touched.
-    pub(super) fn is_empty(&self) -> bool {
-        self.faces.is_empty() && self.persons.is_empty() && !self.reload
+    /// Faces this replica changed (and persons it deleted): each re-read and replaced.
+    pub(super) fn changed(faces: Vec<String>, persons: Vec<String>) -> Self {
+        Touched { replaced: faces.iter().cloned().collect(), faces, persons, ..Touched::default() }
     }
 
-    /// The touched faces' and persons' embeddings by `model` as stored now.
-    pub(super) async fn read(&self, store: &Store, model: &str) -> StoreResult<Vec<StoredEmbedding>> {
+    /// Whether nothing the gallery holds was touched.
+    pub(super) fn is_empty(&self) -> bool {
+        self.faces.is_empty() && self.persons.is_empty() && self.clusters.is_empty() && !self.reload
+    }
+
+    /// Faces whose cluster changed, by the clusters held now.
+    pub(super) fn with_faces_of_clusters(mut self, held: &Clusters) -> Self {
+        for c in std::mem::take(&mut self.clusters) {
+            self.faces.extend(held.faces_of(&c));
+        }
+        self
+    }
+
+    /// The touched faces' and persons' embeddings by `model` as stored now:
+    /// the enrolled ones, and the unassigned ones.
+    pub(super) async fn read(&self, store: &Store, model: &str) -> StoreResult<Found> {
         let faces: Vec<&str> = self.faces.iter().map(String::as_str).collect();
         let persons: Vec<&str> = self.persons.iter().map(String::as_str).collect();
-        store.embeddings_of(&faces, &persons, model).await
+        let enrolled = store.embeddings_of(&faces, &persons, model).await?;
+        let unassigned = store.unassigned_of(&faces, model).await?;
+        Ok(Found { enrolled, unassigned })
+    }
+
+    /// Makes the clusters agree with what [`Touched::read`] found.
+    pub(super) fn apply_clusters(&self, c: &mut Clusters, found: &[UnassignedEmbedding], model: &str) {
+        for face in &self.faces {
+            c.remove(face);
+        }
+        for e in found.iter().filter(|e| e.model == model) {
+            c.insert(&e.face_id, &e.cluster_id, &e.values, e.external_id.as_deref());
+        }
     }
 
     /// Makes the gallery agree with what [`Touched::read`] found; returns how
@@ -115,7 +152,7 @@ impl Touched {
         let present: HashSet<&str> = found.iter().map(|e| e.face_id.as_str()).collect();
         let with_faces: HashSet<&str> = found.iter().map(|e| e.person_id.as_str()).collect();
         for face in &self.faces {
-            if self.reembedded.contains(face) || !present.contains(face.as_str()) {
+            if self.replaced.contains(face) || !present.contains(face.as_str()) {
                 g.remove_face(face);
             }
         }
@@ -195,19 +232,33 @@ impl Service {
             self.reload_gallery().await?;
             return Ok(());
         }
-        if t.faces.is_empty() && t.persons.is_empty() {
+        if t.is_empty() {
             return Ok(());
         }
         // Read and applied under the write lock: a write of this replica
         // cannot slip between the read and the change of the gallery.
         let write = self.writes.clone().lock_owned().await;
+        let t = t.with_faces_of_clusters(&self.clusters.read());
         let found = probed(t.read(&self.store, &self.model)).await?;
-        let model = self.model.clone();
-        let other = self.change_gallery(write, move |g| t.apply(g, &found, &model)).await?;
+        let other = self.apply_found(write, t, found).await?;
         if other > 0 {
             tracing::warn!(faces = other, "followed faces were embedded by another model and are not compared");
         }
         Ok(())
+    }
+
+    /// Makes the clusters and the gallery agree with what was read for `t`
+    /// (`write` held since before the read); how many enrolled faces found
+    /// have no embedding by this model.
+    pub(super) async fn apply_found(
+        &self,
+        write: tokio::sync::OwnedMutexGuard<()>,
+        t: Touched,
+        found: Found,
+    ) -> Result<usize> {
+        t.apply_clusters(&mut self.clusters.write(), &found.unassigned, &self.model);
+        let model = self.model.clone();
+        self.change_gallery(write, move |g| t.apply(g, &found.enrolled, &model)).await
     }
 
     /// Follows the change log until the task is aborted: catches up at each

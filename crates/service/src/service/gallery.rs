@@ -9,6 +9,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::Service;
 use super::follow::Touched;
+use crate::clusters::Clusters;
 use crate::gallery::{AnnIndex, ExactIndex, Index, IndexConfig, IndexKind};
 use crate::gallery::{Gallery, saved};
 use crate::service::error::{Error, Result};
@@ -37,6 +38,8 @@ impl Service {
         let dir = self.config.index_dir.as_deref();
         let loaded = load_gallery(&self.store, &self.model, dim, self.config.index, dir).await?;
         let gallery = loaded.gallery;
+        let clusters = load_clusters(&self.store, &self.model, dim, self.config.cluster_threshold).await?;
+        *self.clusters.write() = clusters;
         // The old gallery is dropped on the blocking thread too.
         self.change_gallery(write, move |g| drop(std::mem::replace(g, gallery))).await?;
         *self.loaded_at.lock() = loaded.position;
@@ -192,6 +195,29 @@ async fn load_exact(store: &Store, model: &str, dim: usize) -> Result<(Gallery<E
     Ok((gallery, other))
 }
 
+/// Every unassigned face's embedding by `model`, in the cluster stored with it.
+pub async fn load_clusters(store: &Store, model: &str, dim: usize, join: f32) -> Result<Clusters> {
+    let start = Instant::now();
+    let mut clusters = Clusters::new(dim, join);
+    let mut other = 0usize;
+    let mut embeddings = store.unassigned_embeddings(model);
+    while let Some(e) = embeddings.try_next().await? {
+        if e.model != model || !clusters.insert(&e.face_id, &e.cluster_id, &e.values, e.external_id.as_deref()) {
+            other += 1;
+        }
+    }
+    if other > 0 {
+        tracing::warn!(faces = other, "unassigned faces have no embedding by this model and are not clustered");
+    }
+    tracing::info!(
+        faces = clusters.faces(),
+        clusters = clusters.len(),
+        seconds = start.elapsed().as_secs_f64(),
+        "unassigned faces loaded"
+    );
+    Ok(clusters)
+}
+
 /// Saves the graph into `dir` on a blocking thread; a failure is logged (the
 /// graph is built again at the next start).
 async fn save_blocking(gallery: Gallery, dir: PathBuf, model: String, position: ChangePos) -> Result<Gallery> {
@@ -227,7 +253,7 @@ async fn reopen(store: &Store, model: &str, dim: usize, index: IndexConfig, dir:
             return Ok(None);
         }
         if !touched.is_empty() {
-            let found = touched.read(store, model).await?;
+            let found = touched.read(store, model).await?.enrolled;
             // Graph inserts take milliseconds each: off the async workers
             // (a reload runs while the service serves).
             let m = model.to_string();

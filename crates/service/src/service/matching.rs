@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
+use sha2::Digest as _;
 
 use super::Service;
 use crate::domain::{FaceChoice, Threshold};
@@ -53,6 +54,9 @@ pub struct IdentifiedFace {
     /// similarity or more against a gallery this size (null: no candidate,
     /// or the embedder has no reference scores).
     pub estimated_fpir: Option<f64>,
+    /// With `remember=unknown`: the id this face was kept under as
+    /// unassigned (null when it was named, or below the enrollment gates).
+    pub remembered_face_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,14 +161,26 @@ impl Service {
 
     /// Every face in the photo against the whole gallery. A person is assigned
     /// to at most one face (the most similar pairs are assigned first).
+    /// With `remember` (the actor): the faces it cannot name are kept as
+    /// unassigned (`--remember-unknown` only).
     pub async fn identify(
         &self,
         bytes: Bytes,
         top_k: Option<usize>,
         threshold: Option<Threshold>,
+        remember: Option<&str>,
     ) -> Result<Identification> {
+        if remember.is_some() {
+            if !self.config.remember_unknown {
+                return Err(Error::RememberDisabled);
+            }
+            self.writable()?;
+        }
         let top_k = top_k.unwrap_or(self.config.default_top_k);
-        let faces = self.analyze(bytes, true).await?.faces;
+        let source = remember.map(|_| hex::encode(sha2::Sha256::digest(&bytes)));
+        let crops = remember.is_some() && self.config.keep_crops;
+        let (analysis, kept_crops) = self.analyze_keeping(bytes, true, crops).await?;
+        let faces = analysis.faces;
         // Search a little deeper than top_k so assignment has alternatives.
         let depth = top_k.max(faces.len() + 1);
         let queries: Vec<Option<Vec<f32>>> =
@@ -209,13 +225,18 @@ impl Service {
                 IdentifiedFace {
                     status,
                     matched,
+                    remembered_face_id: None,
                     candidates: list.iter().take(top_k).map(person).collect(),
                     estimated_fpir: list.first().and_then(|c| estimate.fpir(f64::from(c.similarity), gallery_faces)),
                     face,
                 }
             })
             .collect();
-        Ok(Identification { threshold, ambiguity_margin: margin, gallery_size, faces })
+        let mut answer = Identification { threshold, ambiguity_margin: margin, gallery_size, faces };
+        if let (Some(actor), Some(source)) = (remember, source) {
+            self.remember_unknown(&mut answer.faces, kept_crops, &source, actor).await?;
+        }
+        Ok(answer)
     }
 
     /// Names of the persons; a replica whose database is unreachable (or

@@ -6,6 +6,7 @@
 //! how it is loaded from the store).
 mod calibration;
 pub mod calibration_report;
+mod clusters;
 pub mod embedder_switch;
 mod enroll;
 pub mod error;
@@ -16,19 +17,24 @@ pub mod info;
 mod keys;
 mod matching;
 mod persons;
+mod search;
+mod unassigned;
 
 pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
 pub use calibration_report::CalibrationReport;
+pub use clusters::{Assigned, ClusterCursor, ClusterInfo, ClusterPage, FaceRef, Merged, NameAs, NearestPerson};
 pub use embedder_switch::{GalleryModels, ModelChanges};
 pub use enroll::{EnrollTarget, Enrollment};
-pub use gallery::{GalleryInfo, Loaded, load_gallery};
+pub use gallery::{GalleryInfo, Loaded, load_clusters, load_gallery};
 pub use health::GalleryHealth;
 pub use matching::{
     Comparison, DecisionRule, Identification, IdentifiedFace, IdentifiedPerson, IdentifyStatus, Verdict, Verification,
     assign,
 };
+pub use search::{Among, SimilarFace};
 use std::sync::Arc;
 use std::time::Instant;
+pub use unassigned::{KeepFor, KeptFaces, RefusedFace};
 
 use parking_lot::RwLock;
 
@@ -36,6 +42,7 @@ use bytes::Bytes;
 use image::RgbImage;
 use serde::Serialize;
 
+use crate::clusters::Clusters;
 use crate::domain::{Detection, FaceChoice};
 use crate::engine::Engine;
 use crate::gallery::{Gallery, IndexConfig};
@@ -77,6 +84,14 @@ pub struct ServiceConfig {
     /// Keep each enrolled face's aligned crop (`--keep-crops`), so that
     /// another embedder can be moved to without the photos.
     pub keep_crops: bool,
+    /// Whether identify may keep the faces it cannot name (`remember=unknown`;
+    /// `--remember-unknown`).
+    pub remember_unknown: bool,
+    /// Unassigned faces older than this are deleted by the service (None: kept).
+    pub unassigned_ttl: Option<std::time::Duration>,
+    /// The average similarity at or above which an unassigned face joins a
+    /// cluster, and two clusters merge.
+    pub cluster_threshold: f32,
 }
 
 impl Default for ServiceConfig {
@@ -95,6 +110,9 @@ impl Default for ServiceConfig {
             index: IndexConfig::default(),
             index_dir: None,
             keep_crops: false,
+            remember_unknown: false,
+            unassigned_ttl: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
+            cluster_threshold: crate::clusters::DEFAULT_JOIN,
         }
     }
 }
@@ -115,6 +133,8 @@ pub struct Service {
     engine: Engine,
     store: Store,
     gallery: Arc<RwLock<Gallery>>,
+    /// The unassigned faces, in clusters (changed under `writes` too).
+    clusters: RwLock<Clusters>,
     /// Serialises writes so the store and the gallery change together (and
     /// held by a background index rebuild until it is swapped in).
     writes: Arc<tokio::sync::Mutex<()>>,
@@ -149,6 +169,7 @@ impl Service {
         };
         let loaded = load_gallery(&store, &model, dim, config.index, config.index_dir.as_deref()).await?;
         let (gallery, other) = (loaded.gallery, loaded.other);
+        let clusters = load_clusters(&store, &model, dim, config.cluster_threshold).await?;
         let service = Self {
             loaded_at: parking_lot::Mutex::new(loaded.position),
             index_reopened: loaded.reopened.into(),
@@ -156,6 +177,7 @@ impl Service {
             engine,
             store,
             gallery: Arc::new(RwLock::new(gallery)),
+            clusters: RwLock::new(clusters),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             faces_other_model: other.into(),
             calibration: calibration::Calibration::default(),
@@ -218,11 +240,25 @@ impl Service {
 
     /// Every face (largest first, at most `max_faces`), optionally embedded.
     pub async fn analyze(&self, bytes: Bytes, embed: bool) -> Result<Analysis> {
+        Ok(self.analyze_keeping(bytes, embed, false).await?.0)
+    }
+
+    /// [`Service::analyze`], with each face's crop to keep when `crops`.
+    pub(super) async fn analyze_keeping(
+        &self,
+        bytes: Bytes,
+        embed: bool,
+        crops: bool,
+    ) -> Result<(Analysis, Vec<Option<crate::store::Crop>>)> {
         let max = self.config.max_faces;
         self.with_image(bytes, move |p, img, t| {
             let dets = detect(p, img, t)?;
             let faces = p.analyze_detected(img, dets, FaceChoice::All, max, embed, t)?;
-            Ok(Analysis { image: ImageSize { width: img.width(), height: img.height() }, faces })
+            let kept = faces
+                .iter()
+                .map(|f| if crops { kept_crop(img, &f.detection.landmarks).map(Some) } else { Ok(None) })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((Analysis { image: ImageSize { width: img.width(), height: img.height() }, faces }, kept))
         })
         .await
     }

@@ -128,7 +128,8 @@ pub trait Database: Send + Sync {
     /// Deletes the embeddings kept beside the faces' own (of `model`, or
     /// all), leaving no recoverable copy where the database allows.
     async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64>;
-    /// How many faces have embeddings of each model, own and beside.
+    /// How many enrolled faces (not the unassigned ones) have embeddings of
+    /// each model, own and beside.
     async fn model_counts(&self) -> StoreResult<Vec<ModelCount>>;
 
     // Export and import.

@@ -22,7 +22,7 @@ use super::ApiError;
 use super::AppState;
 use crate::service::error::Error;
 use fields::{Field, FieldError, Fields};
-pub use types::{Image, Metadata, Name, OneFace};
+pub use types::{ExternalId, Image, KeepFace, Metadata, Name, OneFace};
 
 /// Most multipart parts accepted in one request.
 pub const MAX_PARTS: usize = 16;
@@ -32,6 +32,8 @@ pub trait Form: DeserializeOwned {
     /// The fields that carry images, every one required and non-empty. A
     /// raw `image/*` body is the first.
     const IMAGES: &'static [&'static str] = &[];
+    /// Whether the images may be left out (the form then says what else it takes).
+    const IMAGES_OPTIONAL: bool = false;
 
     /// Rules beyond the types (ranges that depend on the configuration).
     fn check(&self, _state: &AppState) -> Result<(), ApiError> {
@@ -210,7 +212,9 @@ impl<T: Form> FromRequest<AppState> for Input<T> {
         // Image fields come from the body only.
         fields.retain(|(k, _)| !T::IMAGES.contains(&k.as_str()));
         fields.extend(body);
-        require_images(&fields, T::IMAGES)?;
+        if !T::IMAGES_OPTIONAL {
+            require_images(&fields, T::IMAGES)?;
+        }
         read(fields, state).map(Input)
     }
 }

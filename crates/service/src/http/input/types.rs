@@ -183,6 +183,77 @@ impl ToSchema for OneFace {
     }
 }
 
+/// Which faces of a photo `POST /v1/faces` keeps: any [`FaceChoice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct KeepFace(pub FaceChoice);
+
+/// Which faces of a photo to keep.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase", title = "KeepFaceParam")]
+#[allow(dead_code)]
+enum KeepFaceParam {
+    /// Every face (at most the service's `max_faces`), largest first.
+    All,
+    /// Exactly one face is required.
+    Single,
+    /// The largest face.
+    Largest,
+    /// The face nearest the photo's centre.
+    Central,
+}
+
+impl PartialSchema for KeepFace {
+    fn schema() -> RefOr<Schema> {
+        KeepFaceParam::schema()
+    }
+}
+
+impl ToSchema for KeepFace {
+    fn name() -> Cow<'static, str> {
+        KeepFaceParam::name()
+    }
+}
+
+/// Longest external id, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 200;
+
+/// A client's own id for a face: 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalId(pub String);
+
+impl<'de> Deserialize<'de> for ExternalId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let n = s.chars().count();
+        if n == 0 || n > MAX_EXTERNAL_ID_CHARS {
+            return Err(de::Error::custom(format!("must be 1 to {MAX_EXTERNAL_ID_CHARS} characters, not {n}")));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(de::Error::custom("must not contain control characters"));
+        }
+        Ok(ExternalId(s))
+    }
+}
+
+impl PartialSchema for ExternalId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_EXTERNAL_ID_CHARS))
+            .pattern(Some(format!("^[^{CONTROL}]*$")))
+            .description(Some("The client's own id for the face (a file path, a camera event id), returned with it"))
+            .into()
+    }
+}
+
+impl ToSchema for ExternalId {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ExternalId")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,9 @@ struct IdentifiedFaceDoc {
     /// similarity or more against a gallery this size (null: no candidate,
     /// or no reference scores).
     estimated_fpir: Option<f64>,
+    /// With `remember=unknown`: the id this face was kept under as
+    /// unassigned (null when it was named, or below the enrollment gates).
+    remembered_face_id: Option<String>,
 }
 documented_as!(IdentifiedFace, IdentifiedFaceDoc, "IdentifiedFace");
 
@@ -152,6 +155,7 @@ mod tests {
             status: IdentifyStatus::Identified,
             candidates: vec![person.clone()],
             estimated_fpir: Some(1e-3),
+            remembered_face_id: None,
         };
         let verification = Verification {
             is_match: true,

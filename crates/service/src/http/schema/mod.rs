@@ -55,6 +55,7 @@ mod embedder_switch;
 mod health;
 mod info;
 mod media;
+mod unassigned;
 
 pub use media::{encodings_of_image_inputs, require_one_of};
 

@@ -51,6 +51,10 @@ error_codes! {
     PersonNotFound = "person_not_found", NOT_FOUND;
     FaceNotFound = "face_not_found", NOT_FOUND;
     KeyNotFound = "key_not_found", NOT_FOUND;
+    /// No cluster with this id has unassigned faces (named, emptied, or never made).
+    ClusterNotFound = "cluster_not_found", NOT_FOUND;
+    /// The face exists, but no crop of it was kept (`--keep-crops` was off when it was stored).
+    CropNotFound = "crop_not_found", NOT_FOUND;
     /// No face has embeddings by this model (or the manifest does not know it).
     ModelNotFound = "model_not_found", NOT_FOUND;
     /// No key, or an unknown or revoked one.
@@ -75,6 +79,10 @@ error_codes! {
     ModelIncomplete = "model_incomplete", CONFLICT;
     /// The embeddings to prune are the ones this service compares by.
     ModelInUse = "model_in_use", CONFLICT;
+    /// An embedding given by value is not by the model the gallery compares by.
+    ModelMismatch = "model_mismatch", UNPROCESSABLE_ENTITY;
+    /// `remember=unknown` needs the service started with `--remember-unknown`.
+    RememberDisabled = "remember_disabled", CONFLICT;
     /// The inference queue is full (answered with `Retry-After`).
     Overloaded = "overloaded", TOO_MANY_REQUESTS;
     /// The service is shutting down or the database busy (with `Retry-After`).

@@ -20,8 +20,12 @@ pub enum Error {
     MissingImage(String),
     #[error("no person with id {0:?}")]
     PersonNotFound(String),
-    #[error("no face with id {0:?} for this person")]
+    #[error("no face with id {0:?}")]
     FaceNotFound(String),
+    #[error("no cluster with id {0:?} has unassigned faces")]
+    ClusterNotFound(String),
+    #[error("face {0:?} has no kept crop: the service kept none when it was stored (--keep-crops)")]
+    CropNotFound(String),
     #[error("no API key with id {0:?}")]
     KeyNotFound(String),
     #[error("{0}")]
@@ -47,6 +51,10 @@ pub enum Error {
     ModelIncomplete { model: String, lacking: u64 },
     #[error("{0}")]
     ModelInUse(String),
+    #[error("{0}")]
+    ModelMismatch(String),
+    #[error("remember=unknown keeps faces only when the service runs with --remember-unknown")]
+    RememberDisabled,
     #[error("the service is busy: the inference queue is full, retry shortly")]
     Overloaded,
     #[error("{0}")]
@@ -68,6 +76,8 @@ impl Error {
             Error::MissingImage(_) => Code::MissingImage,
             Error::PersonNotFound(_) => Code::PersonNotFound,
             Error::FaceNotFound(_) => Code::FaceNotFound,
+            Error::ClusterNotFound(_) => Code::ClusterNotFound,
+            Error::CropNotFound(_) => Code::CropNotFound,
             Error::KeyNotFound(_) => Code::KeyNotFound,
             Error::InvalidImage(_) => Code::InvalidImage,
             Error::ImageTooLarge(_) => Code::ImageTooLarge,
@@ -79,6 +89,8 @@ impl Error {
             Error::ModelNotFound(_) => Code::ModelNotFound,
             Error::ModelIncomplete { .. } => Code::ModelIncomplete,
             Error::ModelInUse(_) => Code::ModelInUse,
+            Error::ModelMismatch(_) => Code::ModelMismatch,
+            Error::RememberDisabled => Code::RememberDisabled,
             Error::Overloaded => Code::Overloaded,
             Error::Unavailable(_) => Code::Unavailable,
             Error::DatabaseUnavailable(_) => Code::DatabaseUnavailable,

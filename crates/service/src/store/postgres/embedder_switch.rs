@@ -103,8 +103,9 @@ pub(super) async fn prune(pool: &PgPool, model: Option<&str>, actor: &str) -> St
 pub(super) async fn counts(pool: &PgPool) -> StoreResult<Vec<ModelCount>> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT model, SUM(own)::bigint, SUM(beside)::bigint FROM ( \
-           SELECT model, COUNT(*) AS own, 0::bigint AS beside FROM faces GROUP BY model \
-           UNION ALL SELECT model, 0::bigint, COUNT(*) FROM face_embeddings GROUP BY model) AS c \
+           SELECT model, COUNT(*) AS own, 0::bigint AS beside FROM faces WHERE person_id IS NOT NULL GROUP BY model \
+           UNION ALL SELECT e.model, 0::bigint, COUNT(*) FROM face_embeddings e JOIN faces f ON f.id = e.face_id \
+             WHERE f.person_id IS NOT NULL GROUP BY e.model) AS c \
          GROUP BY model ORDER BY model",
     )
     .fetch_all(pool)

@@ -106,8 +106,9 @@ pub(super) async fn prune(pool: &SqlitePool, model: Option<&str>, actor: &str) -
 pub(super) async fn counts(pool: &SqlitePool) -> StoreResult<Vec<ModelCount>> {
     let rows = sqlx::query(
         "SELECT model, SUM(own) AS own, SUM(beside) AS beside FROM ( \
-           SELECT model, COUNT(*) AS own, 0 AS beside FROM faces GROUP BY model \
-           UNION ALL SELECT model, 0, COUNT(*) FROM face_embeddings GROUP BY model) \
+           SELECT model, COUNT(*) AS own, 0 AS beside FROM faces WHERE person_id IS NOT NULL GROUP BY model \
+           UNION ALL SELECT e.model, 0, COUNT(*) FROM face_embeddings e JOIN faces f ON f.id = e.face_id \
+             WHERE f.person_id IS NOT NULL GROUP BY e.model) \
          GROUP BY model ORDER BY model",
     )
     .fetch_all(pool)
