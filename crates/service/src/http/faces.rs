@@ -150,7 +150,7 @@ pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>)
 #[utoipa::path(
     delete,
     path = "/faces/{id}",
-    operation_id = "delete_face",
+    operation_id = "delete_stored_face",
     tag = "faces",
     params(("id" = String, Path, description = "The face id")),
     responses((status = 204, description = "Deleted")),

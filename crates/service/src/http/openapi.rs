@@ -41,6 +41,7 @@ Authentication: `Authorization: Bearer <key>` with a key of the scope the operat
         (name = "matching", description = "Detect, embed, compare, verify (1:1) and identify (1:N)"),
         (name = "enrollment", description = "Enroll persons and faces (scope `enroll`)"),
         (name = "persons", description = "Manage enrolled persons (scope `admin`)"),
+        (name = "faces", description = "Faces nobody has named yet: keep them (scope `enroll`), review their clusters, name, move, merge and find similar faces (scope `admin`)"),
         (name = "keys", description = "API keys and the audit log (scope `admin`)"),
         (name = "gallery", description = "Calibration and health of the enrolled gallery (scope `admin`)"),
         (name = "service", description = "Health, readiness, information, metrics, documentation"),
@@ -83,7 +84,20 @@ fn errors_of(operation_id: &str) -> Vec<Code> {
         "detect" | "embed" => &[AUTH, IMAGE_INPUT],
         "compare" => &[AUTH, IMAGE_INPUT, &[NoFace]],
         "verify" => &[AUTH, IMAGE_INPUT, &[InvalidParameter, PersonNotFound, NoEnrolledFaces, NoFace, MultipleFaces]],
-        "identify" => &[AUTH, IMAGE_INPUT, &[InvalidParameter]],
+        "identify" => &[AUTH, IMAGE_INPUT, &[InvalidParameter, RememberDisabled, DatabaseUnavailable]],
+        "keep_faces" => {
+            &[AUTH, IMAGE_INPUT, &[InvalidParameter, PersonNotFound, NoFace, MultipleFaces, DatabaseUnavailable]]
+        }
+        "list_unassigned_faces" | "list_clusters" => &[AUTH, &[InvalidRequest, InvalidParameter]],
+        "get_face" => &[AUTH, &[InvalidRequest, FaceNotFound]],
+        "delete_stored_face" => &[AUTH, &[InvalidRequest, FaceNotFound, DatabaseUnavailable]],
+        "get_face_crop" => &[AUTH, &[InvalidRequest, FaceNotFound, CropNotFound]],
+        "move_face" => &[AUTH, JSON_INPUT, &[InvalidRequest, FaceNotFound, PersonNotFound, DatabaseUnavailable]],
+        "assign_cluster" => {
+            &[AUTH, JSON_INPUT, &[InvalidRequest, ClusterNotFound, PersonNotFound, DatabaseUnavailable]]
+        }
+        "merge_persons" => &[AUTH, JSON_INPUT, &[InvalidRequest, PersonNotFound, DatabaseUnavailable]],
+        "search_faces" => &[AUTH, IMAGE_INPUT, &[InvalidParameter, FaceNotFound, ModelMismatch, NoFace]],
         "enroll" | "enroll_face" => &[
             AUTH,
             IMAGE_INPUT,
