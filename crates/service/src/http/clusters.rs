@@ -67,9 +67,16 @@ pub async fn list(State(s): State<AppState>, QueryParams(q): QueryParams<Cluster
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     name: Option<Name>,
+    /// For a new person (ignored with `person_id`).
     metadata: Option<Metadata>,
     #[schema(pattern = "^[0-9a-f]{32}$")]
     person_id: Option<String>,
+}
+
+impl AssignBody {
+    /// A new person by name (with metadata, if any), or an existing one by id.
+    pub const TARGET: (&'static [&'static [&'static str]], &'static [&'static str]) =
+        (&[&["name"], &["person_id"]], &["name", "person_id"]);
 }
 
 impl Form for AssignBody {
@@ -77,9 +84,6 @@ impl Form for AssignBody {
         match (&self.name, &self.person_id) {
             (Some(_), Some(_)) => Err(Error::param("person_id", "give a name or a person_id, not both").into()),
             (None, None) => Err(Error::param("name", "give a name (a new person) or a person_id").into()),
-            (None, Some(_)) if self.metadata.is_some() => {
-                Err(Error::param("metadata", "metadata is set for a new person only").into())
-            }
             _ => Ok(()),
         }
     }
@@ -163,6 +167,8 @@ pub async fn merge(
 #[into_params(parameter_in = Query)]
 pub struct SearchForm {
     #[param(ignore)]
+    #[serde(default)]
+    #[schema(value_type = Image, required = false)]
     image: Option<Image>,
     #[schema(pattern = "^[0-9a-f]{32}$")]
     #[param(pattern = "^[0-9a-f]{32}$")]
@@ -178,6 +184,12 @@ pub struct SearchForm {
     top_k: Option<u32>,
     /// true: unassigned faces only; false: enrolled faces only; absent: both.
     unassigned: Option<bool>,
+}
+
+impl SearchForm {
+    /// A photo, a stored face, or an embedding with its model.
+    pub const QUERY: (&'static [&'static [&'static str]], &'static [&'static str]) =
+        (&[&["image"], &["face_id"], &["embedding", "model"]], &["image", "face_id", "embedding", "model"]);
 }
 
 impl Form for SearchForm {
@@ -204,10 +216,7 @@ impl Form for SearchForm {
     path = "/search",
     operation_id = "search_faces",
     tag = "faces",
-    request_body(content(
-        (SearchForm = "application/json"),
-        (SearchForm = "multipart/form-data"),
-    )),
+    request_body(content((SearchForm = "application/json"))),
     responses((status = 200, description = "The most similar faces, best first", body = SimilarFaces)),
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),

@@ -78,6 +78,7 @@ pub async fn keep(
 #[into_params(parameter_in = Query)]
 pub struct FacePageQuery {
     /// Only unassigned faces are listed here (a person's faces are in `GET /v1/persons/{id}`): true, the default.
+    #[param(value_type = Option<OnlyTrue>)]
     unassigned: Option<bool>,
     /// Page size, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
@@ -217,3 +218,17 @@ pub async fn crop(State(s): State<AppState>, PathParams(id): PathParams<String>)
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=3600")], crop.png)
         .into_response())
 }
+
+/// A flag that can only be true (documents `unassigned`).
+pub struct OnlyTrue;
+
+impl utoipa::PartialSchema for OnlyTrue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Boolean)
+            .enum_values(Some([true]))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OnlyTrue {}

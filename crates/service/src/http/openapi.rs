@@ -184,6 +184,10 @@ pub fn document(mut openapi: OpenApi) -> OpenApi {
     add_error_responses(&mut openapi);
     super::schema::encodings_of_image_inputs(&mut openapi);
     super::schema::require_one_of(&mut openapi, "EnrollForm", super::matching::EnrollForm::TARGET);
+    let (alternatives, fields) = super::clusters::SearchForm::QUERY;
+    super::schema::require_exactly_one_of(&mut openapi, "SearchForm", alternatives, fields);
+    let (alternatives, fields) = super::clusters::AssignBody::TARGET;
+    super::schema::require_exactly_one_of(&mut openapi, "AssignBody", alternatives, fields);
     openapi
 }
 

@@ -120,6 +120,36 @@ pub fn require_one_of(openapi: &mut OpenApi, name: &str, fields: &[&str]) {
     }
 }
 
+/// Documents that the struct `name` (and its JSON twin) takes exactly one
+/// of several alternatives: each lists the fields it needs (present, not
+/// null); every other field of `fields` must then be absent or null.
+pub fn require_exactly_one_of(openapi: &mut OpenApi, name: &str, alternatives: &[&[&str]], fields: &[&str]) {
+    let Some(components) = openapi.components.as_mut() else { return };
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    // "Anything but null", as JSON Schema types (utoipa has no `not`).
+    let not_null = || {
+        let types = vec![Type::String, Type::Number, Type::Integer, Type::Boolean, Type::Array, Type::Object];
+        ObjectBuilder::new().schema_type(SchemaType::Array(types))
+    };
+    let one = alternatives
+        .iter()
+        .fold(utoipa::openapi::schema::OneOfBuilder::new(), |all, needed| {
+            let alt = fields.iter().fold(ObjectBuilder::new(), |o, f| match needed.contains(f) {
+                true => o.required(*f).property(*f, not_null()),
+                false => o.property(*f, null()),
+            });
+            all.item(alt)
+        })
+        .build();
+    for schema_name in [name.to_string(), format!("{name}Json")] {
+        let Some(schema) = components.schemas.get_mut(&schema_name) else { continue };
+        let RefOr::T(Schema::Object(object)) = schema else { continue };
+        let description = object.description.take();
+        let whole = AllOfBuilder::new().item(object.clone()).item(Schema::OneOf(one.clone())).description(description);
+        *schema = whole.into();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,7 +57,7 @@ mod info;
 mod media;
 mod unassigned;
 
-pub use media::{encodings_of_image_inputs, require_one_of};
+pub use media::{encodings_of_image_inputs, require_exactly_one_of, require_one_of};
 
 /// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).
 fn landmarks_schema() -> utoipa::openapi::schema::Array {
