@@ -150,11 +150,61 @@ def centroids(x, threshold, seed=0):
     return labels
 
 
+def average_linkage(x, threshold, seed=0):
+    """visage's rule (crates/service/src/clusters): incremental average
+    linkage over cluster sums, in a random arrival order. A face joins the
+    cluster with the highest average similarity to it (sum . x / n) at or
+    above `threshold`, else starts one; the grown cluster then absorbs every
+    cluster whose average similarity to it (sum_a . sum_b / (n_a n_b))
+    reaches `threshold`, the larger keeping its id."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    sums = np.zeros((len(x), x.shape[1]), dtype=np.float64)
+    sizes = np.zeros(len(x), dtype=np.int64)
+    members = {}
+    labels = [0] * len(x)
+    nxt = 0
+    for i in order:
+        live = np.flatnonzero(sizes)
+        target = None
+        if len(live):
+            avg = sums[live] @ x[i] / sizes[live]
+            k = int(np.argmax(avg))
+            if avg[k] >= threshold:
+                target = int(live[k])
+        if target is None:
+            target, nxt = nxt, nxt + 1
+            members[target] = []
+        sums[target] += x[i]
+        sizes[target] += 1
+        members[target].append(i)
+        while True:
+            live = np.flatnonzero(sizes)
+            live = live[live != target]
+            if not len(live):
+                break
+            avg = sums[live] @ sums[target] / (sizes[live] * sizes[target])
+            k = int(np.argmax(avg))
+            if avg[k] < threshold:
+                break
+            other = int(live[k])
+            keep, drop = (other, target) if sizes[other] > sizes[target] else (target, other)
+            sums[keep] += sums[drop]
+            sizes[keep] += sizes[drop]
+            members[keep] += members.pop(drop)
+            sums[drop], sizes[drop] = 0, 0
+            target = keep
+    for c, m in members.items():
+        for i in m:
+            labels[i] = c
+    return labels
+
+
 METHODS = {
     "dbscan": (dbscan, [round(e, 3) for e in np.arange(0.05, 0.50, 0.01)]),
     "cw": (chinese_whispers, [round(t, 3) for t in np.arange(0.55, 0.96, 0.01)]),
     "single": (components, [round(t, 3) for t in np.arange(0.55, 0.96, 0.01)]),
     "centroid": (centroids, [round(t, 3) for t in np.arange(0.55, 0.96, 0.01)]),
+    "avglink": (average_linkage, [round(t, 3) for t in np.arange(0.68, 0.83, 0.01)]),
 }
 
 

@@ -6,6 +6,9 @@
 #  - enrolled on one, identified on the others; deleted on one, gone on the others;
 #  - a key created on one works on the others; revoked on one, refused by all;
 #  - concurrent writers on every replica, then every gallery equals the database;
+#  - unassigned faces kept on three replicas: the same clusters on each; one
+#    cluster named on two replicas at once: one wins, no face lost or doubled,
+#    every replica names the person within a second;
 #  - the database stopped while they serve: /readyz 503, writes 503
 #    database_unavailable, identify and verify answered from memory; back:
 #    writes accepted and changes followed, without a restart;
@@ -69,7 +72,7 @@ code() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
 gallery_is_db() {
   local info faces persons
   info=$(curl -sf -H "$AUTH" "$(url "$1")/v1/info") || return 1
-  faces=$(sql "SELECT count(*) FROM faces")
+  faces=$(sql "SELECT count(*) FROM faces WHERE person_id IS NOT NULL")
   persons=$(sql "SELECT count(DISTINCT person_id) FROM faces")
   [ "$(jq '.gallery.faces' <<<"$info")" = "$faces" ] && [ "$(jq '.gallery.persons' <<<"$info")" = "$persons" ]
 }
@@ -160,6 +163,54 @@ database_stopped_while_replicas_serve() {
   [ "$(code -H "$AUTH" -F image=@tests/data/biden.jpg "$(url c)/v1/identify")" = 200 ] || { cat "$work/body" >&2; return 1; }
 }
 
+# The clusters a replica lists, as "cluster: faces" lines (sorted).
+clusters_of() {
+  curl -sf -H "$AUTH" "$(url "$1")/v1/clusters?min_size=1&limit=500" \
+    | jq -r '.clusters[] | "\(.id): \([.faces[].id] | sort | join(" "))"' | sort
+}
+same_clusters() { [ "$(clusters_of a)" = "$(clusters_of b)" ] && [ "$(clusters_of a)" = "$(clusters_of c)" ] && [ -n "$(clusters_of a)" ]; }
+unassigned_in_db() { [ "$(clusters_of "$1" | wc -w)" = "$(( $(sql "SELECT count(*) FROM faces WHERE person_id IS NULL") + $(clusters_of "$1" | wc -l) ))" ]; }
+
+unassigned_faces_cluster_alike_everywhere_and_one_of_two_namings_wins() {
+  local r p before named winner loser a_code b_code first
+  before=$(sql "SELECT count(*) FROM persons")
+  # Three photos of one man kept on three replicas: one cluster, the same on each.
+  for r in a b c; do
+    p=$(case $r in a) echo obama.jpg ;; b) echo obama2.jpg ;; c) echo obama3.jpg ;; esac)
+    [ "$(code -H "$AUTH" -F "image=@tests/data/$p" -F "external_id=$r" "$(url $r)/v1/faces")" = 201 ] || { cat "$work/body" >&2; return 1; }
+  done
+  eventually 5 same_clusters || { echo "the replicas list different clusters: $(clusters_of a) / $(clusters_of b) / $(clusters_of c)" >&2; return 1; }
+  [ "$(clusters_of a | wc -l)" = 1 ] || { echo "not one cluster: $(clusters_of a)" >&2; return 1; }
+  unassigned_in_db b || { echo "b's clusters do not hold the database's unassigned faces" >&2; return 1; }
+  named=$(clusters_of a | cut -d: -f1)
+  # Named at once on two replicas: one wins, the other finds the cluster gone.
+  curl -s -o "$work/assign.a" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"name": "named on a"}' "$(url a)/v1/clusters/$named/assign" >"$work/code.a" &
+  first=$!
+  curl -s -o "$work/assign.b" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"name": "named on b"}' "$(url b)/v1/clusters/$named/assign" >"$work/code.b" &
+  wait "$first" $! 2>/dev/null
+  a_code=$(cat "$work/code.a"); b_code=$(cat "$work/code.b")
+  echo "     two namings of one cluster at once: a $a_code, b $b_code" >&2
+  case "$a_code $b_code" in
+    "200 404") winner=a loser=b ;;
+    "404 200") winner=b loser=a ;;
+    *) echo "expected one 200 and one 404: $(cat "$work/assign.a") / $(cat "$work/assign.b")" >&2; return 1 ;;
+  esac
+  jq -e '.error.code == "cluster_not_found"' "$work/assign.$loser" >/dev/null || return 1
+  p=$(jq -r .person_id "$work/assign.$winner")
+  [ "$(jq '.faces | length' "$work/assign.$winner")" = 3 ] || return 1
+  # No face lost or doubled, no person made for the loser.
+  [ "$(sql "SELECT count(*) FROM faces WHERE person_id = '$p'")" = 3 ] || return 1
+  [ "$(sql "SELECT count(*) FROM persons")" = $((before + 1)) ] || { echo "the losing naming created a person" >&2; return 1; }
+  [ "$(sql "SELECT count(*) FROM faces WHERE person_id IS NULL")" = 0 ] || return 1
+  # Every replica names the new person within a second, and lists no cluster.
+  for r in a b c; do
+    eventually 1 is_who "$r" obama2.jpg "$p" || { echo "$r does not name the person within 1 s" >&2; return 1; }
+    [ -z "$(clusters_of "$r")" ] || { echo "$r still lists the cluster" >&2; return 1; }
+  done
+}
+
 database_back_writes_accepted_and_followed_without_restart() {
   local probe codes
   bash tests/pg/cluster.sh resume "$PG_DIR" || return 1
@@ -225,6 +276,7 @@ graph_replica_reopens_its_local_index_and_catches_up() {
 check enrolled-on-one-identified-on-the-others enrolled_on_one_identified_on_the_others
 check deleted-on-one-gone-on-the-others deleted_on_one_gone_on_the_others
 check key-revoked-on-one-refused-by-all key_created_on_one_works_everywhere_and_revoked_on_one_is_refused_by_all
+check unassigned-clusters-and-concurrent-naming unassigned_faces_cluster_alike_everywhere_and_one_of_two_namings_wins
 check concurrent-writers-galleries-equal-the-database concurrent_writers_leave_every_gallery_equal_to_the_database
 check database-stopped database_stopped_while_replicas_serve
 check database-back database_back_writes_accepted_and_followed_without_restart

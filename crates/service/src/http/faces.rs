@@ -78,7 +78,7 @@ pub async fn keep(
 #[into_params(parameter_in = Query)]
 pub struct FacePageQuery {
     /// Only unassigned faces are listed here (a person's faces are in `GET /v1/persons/{id}`): true, the default.
-    #[param(value_type = Option<OnlyTrue>)]
+    #[param(inline, value_type = Option<OnlyTrue>)]
     unassigned: Option<bool>,
     /// Page size, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
