@@ -10,3 +10,4 @@ ALTER TABLE faces ADD COLUMN cluster_id uuid;
 ALTER TABLE faces ADD CONSTRAINT faces_person_or_cluster CHECK ((person_id IS NULL) = (cluster_id IS NOT NULL));
 CREATE INDEX faces_by_cluster ON faces (cluster_id) WHERE cluster_id IS NOT NULL;
 CREATE INDEX faces_unassigned_by_age ON faces (created_at) WHERE person_id IS NULL;
+CREATE INDEX faces_by_external_id ON faces (external_id) WHERE external_id IS NOT NULL;

@@ -34,3 +34,4 @@ CREATE INDEX faces_by_person ON faces (person_id);
 CREATE INDEX faces_by_source ON faces (source_sha256);
 CREATE INDEX faces_by_cluster ON faces (cluster_id) WHERE cluster_id IS NOT NULL;
 CREATE INDEX faces_unassigned_by_age ON faces (created_at) WHERE person_id IS NULL;
+CREATE INDEX faces_by_external_id ON faces (external_id) WHERE external_id IS NOT NULL;

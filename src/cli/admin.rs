@@ -22,6 +22,12 @@ pub enum PersonsCommand {
     Show { id: String },
     /// Delete a person and all their faces.
     Delete { id: String },
+    /// Move every face of the persons FROM to INTO and delete them, in one transaction.
+    Merge {
+        into: String,
+        #[arg(required = true)]
+        from: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +99,53 @@ pub fn enroll_dir(
     })
 }
 
+pub fn faces_import(
+    dir: &Path,
+    unassigned: bool,
+    choice: FaceChoice,
+    workers: Option<usize>,
+    keep_crops: bool,
+    db: &Path,
+    p: &PipelineArgs,
+) -> Result<ExitCode> {
+    use visage_service::admin::faces_import::{ImportAs, run};
+    anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
+    let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
+    runtime(Threads::Many)?.block_on(async {
+        let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
+        let service = visage_service::admin::open_service(
+            &p.models_dir,
+            p.config(),
+            db,
+            workers,
+            config,
+            &ThresholdChoice::default(),
+        )
+        .await?;
+        let started = std::time::Instant::now();
+        let as_ = if unassigned { ImportAs::Unassigned } else { ImportAs::FolderPerson };
+        let s = run(&service, dir, as_, choice, workers).await?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} photos in {:.1} s ({:.1}/s): {} imported ({} faces kept, {} refused), {} already imported, {} skipped",
+            s.photos,
+            secs,
+            s.photos as f64 / secs.max(1e-9),
+            s.imported,
+            s.faces_kept,
+            s.faces_refused,
+            s.already_imported,
+            s.skipped.len()
+        );
+        for (reason, n) in &s.skipped_by_reason {
+            eprintln!("  skipped, {reason}: {n}");
+        }
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        service.store().close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// Commands that read a database never create one: a SQLite file must
 /// exist (a PostgreSQL database is checked by connecting to it).
 pub(super) fn ensure_exists(db: &Path) -> Result<()> {
@@ -153,6 +206,18 @@ pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
                 }
                 None => not_found("person", &id),
             },
+            PersonsCommand::Merge { into, from } => {
+                anyhow::ensure!(!from.contains(&into), "a person cannot be merged into itself");
+                let from: Vec<&str> = from.iter().map(String::as_str).collect();
+                match store.merge_persons(&into, &from, visage_service::admin::ACTOR).await {
+                    Ok(moved) => {
+                        eprintln!("{} faces moved to {into}; deleted {}", moved.len(), from.join(", "));
+                        ExitCode::SUCCESS
+                    }
+                    Err(visage_service::store::StoreError::PersonNotFound(id)) => not_found("person", &id),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             PersonsCommand::Delete { id } => {
                 if visage_service::admin::persons::delete(&store, &id).await? {
                     eprintln!("deleted {id}");

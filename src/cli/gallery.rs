@@ -124,6 +124,28 @@ pub fn describe(r: &CalibrationReport) -> String {
 }
 
 /// `visage gallery doctor`: exit code 0 when nothing is found, 4 otherwise.
+/// `visage clusters`: every cluster of at least `min_size` faces.
+pub fn clusters(a: &ReportArgs, min_size: u32) -> Result<ExitCode> {
+    report(a, cluster_lines, async |s| s.list_clusters(min_size as usize, usize::MAX, None).await)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The clusters as a person reads them.
+fn cluster_lines(page: &visage_service::service::ClusterPage) -> String {
+    let mut out = format!("{} clusters\n", page.clusters.len());
+    for c in &page.clusters {
+        let maybe = c
+            .nearest_person
+            .as_ref()
+            .map_or(String::new(), |p| format!(", maybe {} {:?} ({:.3})", p.id, p.name, p.similarity));
+        out += &format!("cluster {}: {} faces, cohesion {:.3}{maybe}\n", c.id, c.size, c.cohesion);
+        for f in &c.faces {
+            out += &format!("  {} {}\n", f.id, f.external_id.as_deref().unwrap_or("-"));
+        }
+    }
+    out
+}
+
 pub fn doctor(a: &ReportArgs, all: bool) -> Result<ExitCode> {
     let r = report(a, findings, async |s| s.gallery_health(all).await)?;
     let c = &r.counts;

@@ -103,6 +103,20 @@ pub enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Faces kept from a folder of photos (unassigned, or by person folder).
+    Faces {
+        #[command(subcommand)]
+        action: FacesCommand,
+    },
+    /// The clusters of unassigned faces, largest first: each with its faces'
+    /// external ids and the enrolled person it may be.
+    Clusters {
+        /// Smallest cluster listed.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        min_size: u32,
+        #[command(flatten)]
+        report: gallery::ReportArgs,
+    },
     /// Write every person with their faces and embeddings as JSON lines.
     Export {
         /// Output file (default: standard output).
@@ -172,6 +186,33 @@ pub enum Command {
         /// The database: a SQLite file or a PostgreSQL URL.
         #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FacesCommand {
+    /// Keep the faces of every photo below DIR, each with its path relative
+    /// to DIR as external id: unassigned (`--unassigned`; each joins or
+    /// starts a cluster), or for the person the first folder names.
+    /// Resumable (photos already imported are skipped).
+    Import {
+        dir: PathBuf,
+        /// Keep the faces without a person (the photo-library flow).
+        #[arg(long)]
+        unassigned: bool,
+        /// Which faces of a photo: `all` (default), `largest`, `central` or `single`.
+        #[arg(long, value_parser = args::face_choice(&["all", "largest", "central", "single"]), default_value = "all")]
+        face: FaceChoice,
+        /// Photos analysed at once (default: the number of cores).
+        #[arg(long, env = "VISAGE_WORKERS")]
+        workers: Option<usize>,
+        /// Keep each face's aligned crop (biometric data; README: Keeping crops).
+        #[arg(long, env = "VISAGE_KEEP_CROPS")]
+        keep_crops: bool,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
 }
 
@@ -292,6 +333,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::EnrollDir { dir, face, workers, keep_crops, db, pipeline } => {
             admin::enroll_dir(&dir, face, workers, keep_crops, &db.db, &pipeline)
         }
+        Command::Faces {
+            action: FacesCommand::Import { dir, unassigned, face, workers, keep_crops, db, pipeline },
+        } => admin::faces_import(&dir, unassigned, face, workers, keep_crops, &db.db, &pipeline),
+        Command::Clusters { min_size, report } => gallery::clusters(&report, min_size),
         Command::Export { out, db } => admin::export(out.as_deref(), &db.db),
         Command::Import { file, db, models_dir, embedder } => {
             admin::import(&file, &db.db, &models_dir, embedder.as_deref())

@@ -2,7 +2,8 @@
 # The admin commands end to end on the real binary: enroll-dir (resumable,
 # reasons for skipped photos), export / import (refusing another model's
 # embeddings), persons list|show|delete, reembed (with and without photos,
-# beside the old embeddings, switched and back), gallery models|changes|switch|prune.
+# beside the old embeddings, switched and back), gallery models|changes|switch|prune,
+# faces import (unassigned and by folder, resumable), clusters, persons merge.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -129,6 +130,37 @@ jq -e --arg o "$obama" '.counts.disagreeing_faces == 1 and .disagreeing_faces[0]
 set +e; v gallery doctor --db "$db" > "$work/doctor.txt"; set -e
 grep -q "^1 faces disagree with their own person" "$work/doctor.txt" || fail "doctor's text: $(cat "$work/doctor.txt")"
 
+# faces import --unassigned: each photo's faces kept without a person, its
+# path the external id; resumable; clusters lists Obama's three photos as one.
+library="$work/library"
+mkdir -p "$library/2019" "$library/2020" "$library/people/Barack_Obama" "$library/people/Obama_again"
+cp tests/data/obama.jpg tests/data/biden.jpg "$library/2019/"
+db_d=$(new_db "$work/d.db")
+v faces import "$library" --unassigned --db "$db_d" >/dev/null
+cp tests/data/obama2.jpg tests/data/obama3.jpg "$library/2020/"
+head -c 5000 /dev/urandom > "$library/2020/broken.jpg"
+v faces import "$library" --unassigned --db "$db_d" > "$work/faces1.json"
+jq -e '.imported == 2 and .already_imported == 2 and .faces_kept == 2 and .skipped_by_reason.invalid_image == 1' \
+  "$work/faces1.json" >/dev/null || fail "faces import: $(cat "$work/faces1.json")"
+v clusters --db "$db_d" --json > "$work/clusters.json"
+jq -e '(.clusters | length) == 1 and .clusters[0].size == 3 and ([.clusters[0].faces[].external_id] | sort)
+       == ["2019/obama.jpg", "2020/obama2.jpg", "2020/obama3.jpg"]' "$work/clusters.json" >/dev/null \
+  || fail "clusters: $(cat "$work/clusters.json")"
+v clusters --db "$db_d" --min-size 1 | grep -q "^cluster .*: 1 faces" || fail "clusters --min-size 1 lists no single face"
+# Without --unassigned the first folder names the person; persons merge joins two.
+cp tests/data/obama.jpg "$library/people/Barack_Obama/"
+cp tests/data/obama2.jpg "$library/people/Obama_again/"
+db_e=$(new_db "$work/e.db")
+v faces import "$library/people" --db "$db_e" >/dev/null
+v persons list --db "$db_e" > "$work/people.jsonl"
+keep=$(jq -r 'select(.name == "Barack Obama") | .id' "$work/people.jsonl")
+again=$(jq -r 'select(.name == "Obama again") | .id' "$work/people.jsonl")
+[ -n "$keep" ] && [ -n "$again" ] || fail "faces import by folder: $(cat "$work/people.jsonl")"
+if v persons merge "$keep" "$keep" --db "$db_e"; then fail "a person was merged into itself"; fi
+v persons merge "$keep" "$again" --db "$db_e" || fail "persons merge"
+v persons show "$keep" --db "$db_e" | jq -e '(.faces | length) == 2' >/dev/null || fail "merged faces"
+if v persons show "$again" --db "$db_e" >/dev/null; then fail "the merged person still exists"; fi
+
 # A running service sees the admin commands' changes after SIGHUP.
 port=$(free_port)
 start_visage "$port" "$work/log" --db "$db" || fail "the server did not start"
@@ -149,4 +181,4 @@ else
   [ "$(who)" = unknown ] || fail "the service did not follow the deletion"
 fi
 kill -TERM "$server"; wait "$server" || fail "the server did not stop cleanly"
-echo "ok   cli/admin.sh (enroll-dir, export, import, persons, reembed (from photos and from kept crops, switch and back), gallery models/changes/switch/prune, calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"
+echo "ok   cli/admin.sh (enroll-dir, export, import, persons, faces import, clusters, persons merge, reembed (from photos and from kept crops, switch and back), gallery models/changes/switch/prune, calibrate, gallery doctor, SIGHUP reload; store: ${VISAGE_TEST_STORE:-sqlite})"

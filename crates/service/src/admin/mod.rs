@@ -3,6 +3,7 @@
 //! database directly (with the models loaded when photos are analysed), with
 //! the same service layer, checks and audit log as the HTTP API.
 pub mod enroll_dir;
+pub mod faces_import;
 pub mod persons;
 pub mod reembed;
 pub mod transfer;

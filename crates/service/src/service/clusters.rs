@@ -108,7 +108,7 @@ impl Service {
                 ranked.partition_point(|(n, id)| (std::cmp::Reverse(*n), id) <= (std::cmp::Reverse(a.size), &a.id))
             });
             let page: Vec<_> = ranked[start..].iter().take(limit).filter_map(|(_, id)| held.view(id)).collect();
-            (page, ranked.len() > start + limit)
+            (page, ranked.len() > start.saturating_add(limit))
         };
         let threshold = self.identify_threshold(self.gallery_read().faces());
         let nearest: Vec<Option<(String, f32)>> = {

@@ -92,6 +92,8 @@ pub trait Database: Send + Sync {
         merges: &[(String, String)],
         actor: &str,
     ) -> StoreResult<Vec<FaceRecord>>;
+    /// Whether any stored face carries this external id (resumed imports).
+    async fn has_external_id(&self, external_id: &str) -> StoreResult<bool>;
     /// Unassigned faces in id (creation) order, after `cursor` when given.
     async fn list_unassigned(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>>;
     /// Deletes any face, as `delete_person` does; false when absent.

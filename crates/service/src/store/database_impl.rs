@@ -91,6 +91,10 @@ macro_rules! database_impl {
                 unassigned::keep(&self.pool, faces, merges, actor).await
             }
 
+            async fn has_external_id(&self, external_id: &str) -> StoreResult<bool> {
+                unassigned::has_external_id(&self.pool, external_id).await
+            }
+
             async fn list_unassigned(&self, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
                 unassigned::list(&self.pool, limit, cursor).await
             }

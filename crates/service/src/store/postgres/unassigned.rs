@@ -62,6 +62,14 @@ pub(super) async fn keep(
     Ok(out)
 }
 
+pub(super) async fn has_external_id(pool: &PgPool, external_id: &str) -> StoreResult<bool> {
+    let row: Option<i32> = sqlx::query_scalar("SELECT 1 FROM faces WHERE external_id = $1 LIMIT 1")
+        .bind(external_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
 pub(super) async fn list(pool: &PgPool, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
     let after = cursor.and_then(uuid).unwrap_or(Uuid::nil());
     let rows = sqlx::query_as::<_, FaceRow>(&format!(

@@ -43,6 +43,12 @@ pub(super) async fn keep(
     Ok(out)
 }
 
+pub(super) async fn has_external_id(pool: &SqlitePool, external_id: &str) -> StoreResult<bool> {
+    let row =
+        sqlx::query("SELECT 1 FROM faces WHERE external_id = ? LIMIT 1").bind(external_id).fetch_optional(pool).await?;
+    Ok(row.is_some())
+}
+
 pub(super) async fn list(pool: &SqlitePool, limit: u32, cursor: Option<&str>) -> StoreResult<Vec<FaceRecord>> {
     let rows =
         sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE person_id IS NULL AND id > ? ORDER BY id LIMIT ?"))
