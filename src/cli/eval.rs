@@ -253,6 +253,46 @@ pub struct IndexBenchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ClusterBenchArgs {
+    /// Unassigned faces kept, per run.
+    #[arg(long, value_delimiter = ',', default_value = "5000,100000")]
+    pub sizes: Vec<usize>,
+    /// The last faces of each run, kept one at a time and timed.
+    #[arg(long, default_value_t = 1000)]
+    pub arrivals: usize,
+    /// Faces a transaction before them.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// The gallery's shape (default: <models-dir>/reference/sface+dlib.shape).
+    #[arg(long)]
+    pub shape: Option<PathBuf>,
+    /// Folder for the temporary databases (default: the system temp folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// One JSON object per size.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+}
+
+/// `visage bench-clusters`.
+pub fn bench_clusters(a: ClusterBenchArgs) -> Result<ExitCode> {
+    let shape = a.shape.clone().unwrap_or_else(|| a.models_dir.join("reference").join("sface+dlib.shape"));
+    let o = visage_eval::cluster_bench::ClusterBenchOptions {
+        sizes: a.sizes,
+        arrivals: a.arrivals,
+        batch: a.batch,
+        shape,
+        models_dir: a.models_dir,
+        dir: a.dir,
+        json: a.json,
+    };
+    runtime(Threads::Many)?.block_on(visage_eval::cluster_bench::run(o))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
 pub struct GalleryBenchArgs {
     /// Gallery sizes to measure.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]

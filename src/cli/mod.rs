@@ -75,6 +75,10 @@ pub enum Command {
     /// Start-up at scale: synthetic embeddings inserted through the store,
     /// loaded as at start-up, searched.
     BenchLoad(GalleryBenchArgs),
+    /// Unassigned faces at scale: synthetic faces of the gallery's shape kept
+    /// through the service's own path; import time, a face's join p50/p99,
+    /// `GET /v1/clusters` p50/p99, memory a face, clustering quality.
+    BenchClusters(eval::ClusterBenchArgs),
     /// Copy the database consistently while the service runs (`VACUUM INTO`).
     Backup {
         /// The new file to write.
@@ -329,6 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchModels(args) => eval::bench_models(args),
         Command::BenchGallery(args) => eval::bench_gallery(args),
         Command::BenchLoad(args) => eval::bench_load(args),
+        Command::BenchClusters(args) => eval::bench_clusters(args),
         Command::Keys { action, db } => admin::keys(action, &db),
         Command::EnrollDir { dir, face, workers, keep_crops, db, pipeline } => {
             admin::enroll_dir(&dir, face, workers, keep_crops, &db.db, &pipeline)

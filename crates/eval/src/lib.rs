@@ -6,6 +6,7 @@
 pub mod ambiguity;
 pub mod bench;
 pub mod calibrate;
+pub mod cluster_bench;
 pub mod detections;
 pub mod gallery_bench;
 pub mod identify;

@@ -123,6 +123,39 @@ impl Service {
         Ok(records)
     }
 
+    /// Keeps embeddings given by value as unassigned faces in one
+    /// transaction, as `POST /v1/faces` keeps a photo's (no detection: the
+    /// box, landmarks and quality are zero). For benchmarks and bulk loads.
+    pub async fn keep_embeddings(&self, embeddings: &[Vec<f32>], actor: &str) -> Result<Vec<FaceRecord>> {
+        self.writable()?;
+        let none = crate::domain::Detection {
+            bbox: BBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
+            landmarks: [[0.0; 2]; 5],
+            score: 0.0,
+        };
+        let quality = crate::domain::Quality { face_size: 0.0, eye_distance: 0.0, sharpness: 0.0 };
+        let new: Vec<NewFace<'_>> = embeddings
+            .iter()
+            .map(|e| NewFace {
+                detection: &none,
+                quality,
+                embedding: e,
+                model: &self.model,
+                source_sha256: None,
+                crop: None,
+                external_id: None,
+            })
+            .collect();
+        let _write = self.writes.clone().lock_owned().await;
+        self.keep_unassigned(new, embeddings, None, actor).await
+    }
+
+    /// The held clusters' size in memory: faces, clusters, bytes.
+    pub fn clusters_memory(&self) -> (usize, usize, usize) {
+        let c = self.clusters.read();
+        (c.faces(), c.len(), c.memory_bytes())
+    }
+
     /// The chosen faces embedded (with their crops when kept), and those
     /// below the enrollment gates.
     async fn analyse_for_keeping(&self, bytes: Bytes, choice: FaceChoice) -> Result<(Vec<Analysed>, Vec<RefusedFace>)> {
