@@ -176,6 +176,7 @@ async function refreshPersons(select, note) {
       chooser.append(option);
     }
     if (previous) chooser.value = previous;
+    document.dispatchEvent(new CustomEvent("persons", { detail: page.persons }));
     if (note) say("persons-result", note, "ok");
     else say("persons-result", page.persons.length ? "" : "Nobody is enrolled yet.");
   } catch (e) {

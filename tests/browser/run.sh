@@ -22,7 +22,7 @@ ensure_bin
 
 state=$(mktemp -d)
 port=$(free_port)
-start_visage "$port" "$state/server.log" --db "$state/visage.db" || exit 1
+start_visage "$port" "$state/server.log" --db "$state/visage.db" --keep-crops || exit 1
 server=$SERVER_PID
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$state"' EXIT
 mkdir -p target/artifacts

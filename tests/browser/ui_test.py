@@ -1,5 +1,6 @@
 """The demo page in headless Chromium: upload and enroll, verify the same
-person and another, identify, delete; check what the page shows (decision,
+person and another, identify, delete; faces to name (keep, cluster, name,
+drop, merge); check what the page shows (decision,
 similarity, drawn faces), that it loads nothing from elsewhere and logs no
 errors, and keep screenshots.
 
@@ -98,6 +99,39 @@ try:
     result("persons-result", "Deleted Barack Obama")
     wait.until(lambda d: "Barack Obama" not in d.find_element(By.ID, "persons").text)
     driver.save_screenshot(f"{artifacts}/ui-deleted.png")
+
+    # Faces to name: keep the faces of four photos, see Obama's three grouped
+    # (with their crops), name the group, drop the stranger's face, merge two persons.
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]:
+        driver.find_element(By.ID, "keep-photo").send_keys(f"{photos}/{name}")
+        driver.find_element(By.CSS_SELECTOR, "#keep-form button[type=submit]").click()
+        result("faces-result", f"Kept the faces of {name}")
+    wait.until(lambda d: "Cluster 1: 3 faces" in d.find_element(By.ID, "clusters").text)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#clusters > li")) == 2
+    wait.until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#clusters img')].filter(i => i.complete && i.naturalWidth > 0).length") == 4)
+    driver.save_screenshot(f"{artifacts}/ui-faces-to-name.png")
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Name cluster 1']").send_keys("Barack Obama")
+    driver.find_element(By.CSS_SELECTOR, "#clusters > li:first-child button[type=submit]").click()
+    result("faces-result", "Named 3 faces Barack Obama")
+    wait.until(lambda d: "Barack Obama 3 faces" in d.find_element(By.ID, "persons").text)
+    driver.find_element(By.CSS_SELECTOR, "#clusters button[aria-label^='Drop']").click()
+    result("faces-result", "Dropped")
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#clusters > li"))
+    driver.find_element(By.ID, "enroll-name").clear()
+    driver.find_element(By.ID, "enroll-name").send_keys("Obama again")
+    driver.find_element(By.ID, "enroll-photo").send_keys(f"{photos}/obama2.jpg")
+    driver.find_element(By.CSS_SELECTOR, "#enroll-form button[type=submit]").click()
+    result("enroll-result", "Enrolled Obama again")
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "merge-from")).options) == 2)
+    Select(driver.find_element(By.ID, "merge-from")).select_by_visible_text("Obama again")
+    Select(driver.find_element(By.ID, "merge-into")).select_by_visible_text("Barack Obama")
+    driver.find_element(By.CSS_SELECTOR, "#merge-form button[type=submit]").click()
+    result("faces-result", "Merged Obama again into Barack Obama")
+    wait.until(lambda d: "Barack Obama 4 faces" in d.find_element(By.ID, "persons").text)
+    assert "Obama again" not in driver.find_element(By.ID, "persons").text
+    driver.save_screenshot(f"{artifacts}/ui-faces-named.png")
+    print("ui: faces to name: keep, cluster with crops, name, drop, merge: ok")
 
     # Nothing from elsewhere, no errors in the console (CSP violations included).
     resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

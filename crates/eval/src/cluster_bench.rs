@@ -132,7 +132,8 @@ async fn measure(o: &ClusterBenchOptions, size: usize) -> Result<ClusterRow> {
     let label: HashMap<&str, &str> =
         all.clusters.iter().flat_map(|c| c.faces.iter().map(move |f| (f.id.as_str(), c.id.as_str()))).collect();
     let truth: Vec<u32> = ids.iter().map(|(_, p)| *p).collect();
-    let labels: Vec<String> = ids.iter().map(|(f, _)| label.get(f.as_str()).unwrap_or(&f.as_str()).to_string()).collect();
+    let labels: Vec<String> =
+        ids.iter().map(|(f, _)| label.get(f.as_str()).unwrap_or(&f.as_str()).to_string()).collect();
     let (bcubed_f1, pair_precision, pair_recall) = scores(&truth, &labels);
     service.store().close().await;
     Ok(ClusterRow {
@@ -163,8 +164,19 @@ pub async fn run(o: ClusterBenchOptions) -> Result<()> {
     if !o.json {
         println!(
             "{:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
-            "faces", "import s", "faces/s", "join p50", "join p99", "clusters", "list p50", "list p99", "B/face",
-            "RSS/face", "B3 F1", "pair P", "pair R"
+            "faces",
+            "import s",
+            "faces/s",
+            "join p50",
+            "join p99",
+            "clusters",
+            "list p50",
+            "list p99",
+            "B/face",
+            "RSS/face",
+            "B3 F1",
+            "pair P",
+            "pair R"
         );
     }
     for &size in &o.sizes {

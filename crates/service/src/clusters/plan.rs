@@ -57,8 +57,10 @@ impl Clusters {
                 best = Some((id, a));
             }
         };
+        // The plan's own clusters (a few) are read from the overlay, not the slots.
+        let own: Vec<u128> = o.gone.iter().chain(o.changed.keys()).copied().collect();
         for (s, &id) in self.ids.iter().enumerate() {
-            if id != 0 && !o.gone.contains(&id) && !o.changed.contains_key(&id) {
+            if id != 0 && (own.is_empty() || !own.contains(&id)) {
                 consider(id, self.sum(s as u32), self.members[s].len());
             }
         }

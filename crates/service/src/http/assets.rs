@@ -11,6 +11,7 @@ use super::PathParams;
 const FILES: &[(&str, &str, &[u8])] = &[
     ("docs.js", "text/javascript", include_bytes!("../../../../assets/docs.js")),
     ("ui.js", "text/javascript", include_bytes!("../../../../assets/ui.js")),
+    ("faces.js", "text/javascript", include_bytes!("../../../../assets/faces.js")),
     ("ui.css", "text/css", include_bytes!("../../../../assets/ui.css")),
     (
         "swagger-ui-bundle.js",
