@@ -7,8 +7,8 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use super::input::{ExternalId, Form, Image, Input, JsonBody, KeepFace, QueryParams, within};
-use super::persons::{DEFAULT_PAGE, MAX_PAGE, person_id};
+use super::input::{ExternalId, Form, Image, Input, JsonBody, KeepFace, QueryParams};
+use super::persons::{check_page, next_cursor, page_of, person_id};
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::{FaceChoice, FaceRecord, is_valid_id};
 use crate::service::error::Error;
@@ -90,7 +90,6 @@ pub struct FacePageQuery {
 
 impl Form for FacePageQuery {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        within("limit", self.limit, 1..=MAX_PAGE)?;
         if self.unassigned == Some(false) {
             return Err(Error::param(
                 "unassigned",
@@ -98,10 +97,7 @@ impl Form for FacePageQuery {
             )
             .into());
         }
-        if self.cursor.as_deref().is_some_and(|c| !c.is_empty() && !is_valid_id(c)) {
-            return Err(Error::param("cursor", "not a cursor returned by this service").into());
-        }
-        Ok(())
+        check_page(self.limit, self.cursor.as_deref())
     }
 }
 
@@ -125,11 +121,10 @@ pub struct FacePage {
     extensions(("x-scope" = json!("admin"))),
 )]
 pub async fn list(State(s): State<AppState>, QueryParams(q): QueryParams<FacePageQuery>) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let (limit, cursor) = page_of(q.limit, q.cursor.as_deref());
     let faces = s.service.list_unassigned(limit, cursor).await?;
-    let next = if faces.len() == limit as usize { faces.last().map(|f| f.id.clone()) } else { None };
-    Ok(Json(FacePage { faces, next_cursor: next }).into_response())
+    let next_cursor = next_cursor(&faces, limit, |f| &f.id);
+    Ok(Json(FacePage { faces, next_cursor }).into_response())
 }
 
 /// A stored face, enrolled or unassigned (never its embedding).

@@ -81,12 +81,27 @@ pub struct Page {
 
 impl Form for Page {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        within("limit", self.limit, 1..=MAX_PAGE)?;
-        if self.cursor.as_deref().is_some_and(|c| !c.is_empty() && !is_valid_id(c)) {
-            return Err(Error::param("cursor", "not a cursor returned by this service").into());
-        }
-        Ok(())
+        check_page(self.limit, self.cursor.as_deref())
     }
+}
+
+/// A page's size and cursor (an id) within their ranges.
+pub fn check_page(limit: Option<u32>, cursor: Option<&str>) -> Result<(), ApiError> {
+    within("limit", limit, 1..=MAX_PAGE)?;
+    if cursor.is_some_and(|c| !c.is_empty() && !is_valid_id(c)) {
+        return Err(Error::param("cursor", "not a cursor returned by this service").into());
+    }
+    Ok(())
+}
+
+/// The size (default [`DEFAULT_PAGE`]) and the cursor (none when empty) a page is read with.
+pub fn page_of(limit: Option<u32>, cursor: Option<&str>) -> (u32, Option<&str>) {
+    (limit.unwrap_or(DEFAULT_PAGE), cursor.filter(|c| !c.is_empty()))
+}
+
+/// The cursor of the page after `items`: the last id, when the page is full.
+pub fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> &str) -> Option<String> {
+    if items.len() == limit as usize { items.last().map(|i| id(i).to_string()) } else { None }
 }
 
 /// Persons in creation order, a page at a time.
@@ -101,11 +116,10 @@ impl Form for Page {
     extensions(("x-scope" = json!("admin"))),
 )]
 pub async fn list(State(s): State<AppState>, QueryParams(page): QueryParams<Page>) -> Result<Response, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
+    let (limit, cursor) = page_of(page.limit, page.cursor.as_deref());
     let persons = s.service.list_persons(limit, cursor).await?;
-    let next = if persons.len() == limit as usize { persons.last().map(|p| p.id.clone()) } else { None };
-    Ok(Json(PersonPage { persons, next_cursor: next }).into_response())
+    let next_cursor = next_cursor(&persons, limit, |p| &p.id);
+    Ok(Json(PersonPage { persons, next_cursor }).into_response())
 }
 
 /// A person with their enrolled faces (never embeddings).
