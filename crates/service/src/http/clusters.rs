@@ -122,8 +122,8 @@ pub async fn assign(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
-    /// The persons whose faces move to this one; they are then deleted (1 to 100).
-    #[schema(min_items = 1, max_items = 100)]
+    /// The persons whose faces move to this one; they are then deleted (1 to 100 ids).
+    #[schema(min_items = 1, max_items = 100, inline, value_type = Vec<PersonIdDoc>)]
     from: Vec<String>,
 }
 
@@ -131,6 +131,10 @@ impl Form for MergeBody {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
         if self.from.is_empty() || self.from.len() > 100 {
             return Err(Error::param("from", "give 1 to 100 person ids").into());
+        }
+        if let Some(bad) = self.from.iter().find(|p| !is_valid_id(p)) {
+            let shown: String = bad.chars().take(64).collect();
+            return Err(Error::param("from", format!("{shown:?} is not a person id (32 hex digits)")).into());
         }
         Ok(())
     }
@@ -155,11 +159,17 @@ pub async fn merge(
     JsonBody(body): JsonBody<MergeBody>,
 ) -> Result<Response, ApiError> {
     let into = person_id(&id)?;
-    let mut from: Vec<&str> = body.from.iter().map(|p| person_id(p)).collect::<Result<_, _>>()?;
+    let mut from: Vec<&str> = body.from.iter().map(String::as_str).collect();
     from.sort_unstable();
     from.dedup();
     Ok(Json(s.service.merge_persons(into, &from, &caller.actor()).await?).into_response())
 }
+
+/// A person id (documents `from`'s items).
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[0-9a-f]{32}$")]
+#[allow(dead_code)]
+struct PersonIdDoc(String);
 
 /// What to search with: a stored face, an embedding with its model, or a photo (its largest face).
 #[derive(Deserialize, utoipa::ToSchema, IntoParams)]
