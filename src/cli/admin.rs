@@ -67,9 +67,7 @@ pub fn enroll_dir(
     let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
-        let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
-        let service =
-            visage_service::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default()).await?;
+        let service = bulk_service(p, db, workers, keep_crops).await?;
         let started = std::time::Instant::now();
         let s = visage_service::admin::enroll_dir::run(&service, dir, choice, workers).await?;
         let secs = started.elapsed().as_secs_f64();
@@ -99,6 +97,18 @@ pub fn enroll_dir(
     })
 }
 
+/// The service a bulk command (enroll-dir, faces import) analyses photos with.
+async fn bulk_service(
+    p: &PipelineArgs,
+    db: &Path,
+    workers: usize,
+    keep_crops: bool,
+) -> Result<visage_service::service::Service> {
+    let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
+    visage_service::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default())
+        .await
+}
+
 pub fn faces_import(
     dir: &Path,
     unassigned: bool,
@@ -112,16 +122,7 @@ pub fn faces_import(
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
     let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
     runtime(Threads::Many)?.block_on(async {
-        let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
-        let service = visage_service::admin::open_service(
-            &p.models_dir,
-            p.config(),
-            db,
-            workers,
-            config,
-            &ThresholdChoice::default(),
-        )
-        .await?;
+        let service = bulk_service(p, db, workers, keep_crops).await?;
         let started = std::time::Instant::now();
         let as_ = if unassigned { ImportAs::Unassigned } else { ImportAs::FolderPerson };
         let s = run(&service, dir, as_, choice, workers).await?;

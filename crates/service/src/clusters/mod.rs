@@ -70,14 +70,6 @@ impl Clusters {
         Self { dim, join, ..Self::default() }
     }
 
-    pub fn join_threshold(&self) -> f32 {
-        self.join
-    }
-
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
     /// Unassigned faces held.
     pub fn faces(&self) -> usize {
         self.faces.len()
