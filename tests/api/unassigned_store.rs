@@ -4,7 +4,7 @@
 //! a face.
 use futures_util::TryStreamExt;
 use visage_service::domain::{BBox, Detection, Quality, new_id};
-use visage_service::store::{AssignTo, NewFace, Owner, Person, Store, StoreError};
+use visage_service::store::{AssignTo, NewFace, Owner, Person, Regroup, Store, StoreError};
 
 use crate::helpers::temp_dir;
 
@@ -46,10 +46,24 @@ async fn contract(store: Store) {
     let gallery: Vec<_> = store.embeddings("m1").try_collect().await.unwrap();
     assert!(gallery.is_empty());
     assert_eq!(unassigned(&store).await.len(), 2);
-    // A relabelling moves a whole cluster.
-    let f3 =
-        store.keep_faces(&[(face(&d, &[0.0, 1.0], None), c2.clone())], &[(c1.clone(), c2.clone())], "t").await.unwrap();
-    assert!(unassigned(&store).await.iter().all(|(_, c)| *c == c2));
+    // Steps after the new faces, in order: a face moved to another
+    // cluster, then that cluster merged (the moved face goes with it), and
+    // the new face placed in a cluster merged away later goes too.
+    let c4 = new_id();
+    let steps = [
+        Regroup::Move { face: f2.clone(), to: c4.clone() },
+        Regroup::Merge { from: c4.clone(), into: c2.clone() },
+        Regroup::Merge { from: c1.clone(), into: c2.clone() },
+    ];
+    let f3 = store.keep_faces(&[(face(&d, &[0.0, 1.0], None), c1.clone())], &steps, "t").await.unwrap();
+    assert_eq!(
+        unassigned(&store).await.into_iter().map(|(_, c)| c).collect::<Vec<_>>(),
+        [c2.clone(), c2.clone(), c2.clone()]
+    );
+    let moved_alone = [Regroup::Move { face: f3[0].id.clone(), to: c4.clone() }];
+    store.keep_faces(&[], &moved_alone, "t").await.unwrap();
+    assert_eq!(store.get_face(&f3[0].id).await.unwrap().unwrap().cluster_id.as_deref(), Some(c4.as_str()));
+    store.keep_faces(&[], &[Regroup::Merge { from: c4.clone(), into: c2.clone() }], "t").await.unwrap();
     let listed = store.list_unassigned(2, None).await.unwrap();
     let rest = store.list_unassigned(2, Some(&listed[1].id)).await.unwrap();
     assert_eq!((listed.len(), rest.len()), (2, 1));
@@ -99,7 +113,9 @@ async fn contract(store: Store) {
     assert!(!store.delete_face_by_id(&f2, "t").await.unwrap());
     // Every change is in the change log.
     let log = store.audit_log(100, None).await.unwrap();
-    for action in ["keep_face", "merge_cluster", "assign_face", "move_face", "purge_face", "delete_face"] {
+    for action in
+        ["keep_face", "merge_cluster", "regroup_face", "assign_face", "move_face", "purge_face", "delete_face"]
+    {
         assert!(log.iter().any(|e| e.action == action), "no {action} in the log");
     }
     store.close().await;

@@ -6,9 +6,10 @@
 //! the cluster it is most similar to on average when that average reaches
 //! the threshold, else starts one; then the grown cluster absorbs every
 //! cluster whose average similarity to it reaches the threshold, as
-//! agglomerative average linkage (UPGMA) would. Chosen by measurement on
-//! LFW View 1 (bench/clustering): UPGMA's precision without its full
-//! recomputation.
+//! agglomerative average linkage (UPGMA) would, and a face whose average
+//! similarity to the rest of its cluster fell below the threshold leaves it
+//! (arriving again elsewhere). Chosen by measurement on LFW View 1
+//! (bench/clustering): UPGMA's precision without its full recomputation.
 //!
 //! The cluster each face belongs to is stored with it (the service writes
 //! the [`Placement`] this module plans, then applies it here): every replica
@@ -176,6 +177,13 @@ impl Clusters {
         m.extend(moved);
         m.sort_unstable();
         self.free_slot(f);
+    }
+
+    /// Moves one held face into cluster `to` (made when new).
+    pub fn regroup(&mut self, face_id: &str, to: &str) {
+        let Some(held) = id_bits(face_id).and_then(|f| self.faces.get(&f)) else { return };
+        let (values, external_id) = (held.values.clone(), held.external_id.clone());
+        self.insert(face_id, to, &values, external_id.as_deref());
     }
 
     /// The faces of a cluster (empty when there is no such cluster).

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::Regroup;
 use crate::domain::new_id;
 use crate::domain::similarity::l2_normalize;
 
@@ -55,7 +56,7 @@ fn a_face_below_the_threshold_to_every_cluster_starts_its_own() {
     // Nearly the second face: joins it; the pair averages (0.74 + 0.72) / 2
     // with the first, below 0.75: no merge.
     assert_eq!(p3.cluster, p2.cluster);
-    assert!(p3.merges.is_empty());
+    assert!(p3.steps.is_empty());
 }
 
 #[test]
@@ -76,14 +77,14 @@ fn a_grown_cluster_absorbs_the_clusters_its_average_now_reaches() {
     };
     assert!(dot(&x, &a) > dot(&x, &b) && dot(&x, &b) >= 0.79);
     let (fx, px) = arrive(&mut c, &x);
-    assert_eq!(px.merges.len(), 1, "{px:?}");
+    assert_eq!(px.steps.len(), 1, "{px:?}");
     assert_eq!(c.len(), 1);
     for f in [&fa, &fb, &fx] {
         assert_eq!(c.cluster_of(f).as_deref(), Some(px.cluster.as_str()));
     }
     // The larger cluster ({a, x}) kept its id.
     assert_eq!(px.cluster, pa.cluster);
-    assert_eq!(px.merges[0], (pb.cluster.clone(), pa.cluster.clone()));
+    assert_eq!(px.steps[0], Regroup::Merge { from: pb.cluster.clone(), into: pa.cluster.clone() });
 }
 
 #[test]
@@ -137,4 +138,46 @@ fn a_view_gives_cohesion_and_the_most_central_face() {
     let pairs = (dot(&centre, &a) + dot(&centre, &b) + dot(&a, &b)) / 3.0;
     assert!((v.cohesion - pairs).abs() < 1e-5, "{} vs {pairs}", v.cohesion);
     assert!(c.view(&new_id()).is_none());
+}
+
+/// `a`, then `x` (0.8 to `a`: joins it), then `b` (close to `a`, 0.59 to
+/// `x`: joins the pair on average, 0.78), after which `x` averages 0.70 to
+/// the rest of its cluster: it leaves.
+fn misfit_story() -> [Vec<f32>; 3] {
+    [unit(&[1.0, 0.0, 0.0, 0.0]), unit(&[0.8, 0.6, 0.0, 0.0]), unit(&[1.0, -0.3, 0.0, 0.0])]
+}
+
+#[test]
+fn a_face_that_no_longer_fits_its_cluster_on_average_leaves_it() {
+    let [a, x, b] = misfit_story();
+    let mut c = Clusters::new(4, 0.75);
+    let (fa, pa) = arrive(&mut c, &a);
+    let (fx, px) = arrive(&mut c, &x);
+    assert_eq!(px.cluster, pa.cluster, "x joins a");
+    let (fb, pb) = arrive(&mut c, &b);
+    assert_eq!(pb.cluster, pa.cluster);
+    let Some(Regroup::Move { face, to }) = pb.steps.first() else { panic!("x did not leave: {pb:?}") };
+    assert_eq!((face, pb.steps.len()), (&fx, 1));
+    assert_eq!(c.cluster_of(&fx).as_ref(), Some(to));
+    assert_ne!(c.cluster_of(&fx), c.cluster_of(&fa));
+    assert_eq!(c.cluster_of(&fb), c.cluster_of(&fa));
+    assert_eq!((c.len(), c.faces()), (2, 3));
+    let view = c.view(&pa.cluster).unwrap();
+    assert!((view.cohesion - dot(&a, &b)).abs() < 1e-5, "the sum still holds x: {}", view.cohesion);
+}
+
+#[test]
+fn a_misfit_of_the_same_plan_is_written_where_it_ends() {
+    let [a, x, b] = misfit_story();
+    let mut c = Clusters::new(4, 0.75);
+    let plan = c.plan(&[&a, &x, &b]);
+    assert_eq!(plan[0].cluster, plan[2].cluster);
+    assert_ne!(plan[1].cluster, plan[0].cluster, "x is written where it ends: {plan:?}");
+    assert!(plan.iter().all(|p| p.steps.is_empty()), "{plan:?}");
+    let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
+    for ((id, p), v) in ids.iter().zip(&plan).zip([&a, &x, &b]) {
+        assert!(c.apply(id, p, v, None));
+    }
+    assert_eq!((c.len(), c.faces()), (2, 3));
+    assert_eq!(c.cluster_of(&ids[1]).as_deref(), Some(plan[1].cluster.as_str()));
 }

@@ -20,7 +20,7 @@ pub use id::{id_bits, id_from_bits, is_valid_id, new_id};
 pub use name::{MAX_NAME_CHARS, NameError, valid_name};
 pub use records::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Owner,
-    Person, StoredEmbedding, Switched, UnassignedEmbedding, now,
+    Person, Regroup, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
 pub use scope::Scope;
 pub use threshold::{NotAThreshold, Threshold};

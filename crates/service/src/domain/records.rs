@@ -116,6 +116,16 @@ impl Owner<'_> {
     }
 }
 
+/// A change to the clusters of unassigned faces besides placing new ones,
+/// written in order with them (and followed in that order by every replica).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regroup {
+    /// Every unassigned face of cluster `from` goes to cluster `into`.
+    Merge { from: String, into: String },
+    /// One unassigned face goes to cluster `to` (it no longer fit its own).
+    Move { face: String, to: String },
+}
+
 /// Whom a cluster's faces are given to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AssignTo<'a> {

@@ -87,7 +87,7 @@ impl Touched {
             let subject = c.subject.clone();
             match c.action.as_str() {
                 "enroll_face" | "delete_face" | "keep_face" | "purge_face" => t.faces.push(subject),
-                "reembed_face" | "move_face" | "assign_face" => {
+                "reembed_face" | "move_face" | "assign_face" | "regroup_face" => {
                     t.replaced.insert(subject.clone());
                     t.faces.push(subject);
                 }

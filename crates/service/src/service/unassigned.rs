@@ -11,7 +11,7 @@ use super::follow::Touched;
 use super::{Service, detect, kept_crop};
 use crate::domain::{BBox, FaceChoice};
 use crate::service::error::{Code, Error, Result};
-use crate::store::{Crop, FaceRecord, NewFace, Owner};
+use crate::store::{Crop, FaceRecord, NewFace, Owner, Regroup};
 use crate::vision::pipeline::Face;
 
 /// What `POST /v1/faces` kept, and what it refused.
@@ -110,14 +110,16 @@ impl Service {
             let values: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
             self.clusters.read().plan(&values)
         };
-        let merges: Vec<(String, String)> = plans.iter().flat_map(|p| p.merges.iter().cloned()).collect();
+        let steps: Vec<Regroup> = plans.iter().flat_map(|p| p.steps.iter().cloned()).collect();
         let rows: Vec<(NewFace<'_>, String)> =
             new.into_iter().zip(&plans).map(|(f, p)| (f, p.cluster.clone())).collect();
-        let mut records = self.store.keep_faces(&rows, &merges, actor).await?;
+        let mut records = self.store.keep_faces(&rows, &steps, actor).await?;
         let mut held = self.clusters.write();
-        for ((record, plan), values) in records.iter_mut().zip(&plans).zip(embeddings) {
+        for ((record, plan), values) in records.iter().zip(&plans).zip(embeddings) {
             held.apply(&record.id, plan, values, external_id);
-            // A later face's merge may have carried an earlier one further.
+        }
+        // A later face's steps may have carried an earlier one further.
+        for record in &mut records {
             record.cluster_id = held.cluster_of(&record.id);
         }
         Ok(records)

@@ -13,7 +13,7 @@ use futures_util::stream::BoxStream;
 
 use super::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, Owner, Person,
-    StoreResult, StoredEmbedding, Switched, UnassignedEmbedding,
+    Regroup, StoreResult, StoredEmbedding, Switched, UnassignedEmbedding,
 };
 
 #[async_trait::async_trait]
@@ -84,12 +84,12 @@ pub trait Database: Send + Sync {
     /// Any stored face, assigned or not.
     async fn get_face(&self, face_id: &str) -> StoreResult<Option<FaceRecord>>;
     /// Stores faces without a person, each in the cluster given beside it,
-    /// and relabels the unassigned faces of the clusters `merges` names
-    /// (`(from, into)`), in one transaction.
+    /// then makes the `regroups` in order (clusters merged, faces moved
+    /// between clusters), in one transaction.
     async fn keep_faces(
         &self,
         faces: &[(NewFace<'_>, String)],
-        merges: &[(String, String)],
+        regroups: &[Regroup],
         actor: &str,
     ) -> StoreResult<Vec<FaceRecord>>;
     /// Whether any stored face carries this external id (resumed imports).

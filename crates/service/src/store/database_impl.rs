@@ -85,10 +85,10 @@ macro_rules! database_impl {
             async fn keep_faces(
                 &self,
                 faces: &[(NewFace<'_>, String)],
-                merges: &[(String, String)],
+                regroups: &[Regroup],
                 actor: &str,
             ) -> StoreResult<Vec<FaceRecord>> {
-                unassigned::keep(&self.pool, faces, merges, actor).await
+                unassigned::keep(&self.pool, faces, regroups, actor).await
             }
 
             async fn has_external_id(&self, external_id: &str) -> StoreResult<bool> {

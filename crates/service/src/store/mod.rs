@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use crate::domain::records::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Owner,
-    Person, StoredEmbedding, Switched, UnassignedEmbedding, now,
+    Person, Regroup, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
 pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};

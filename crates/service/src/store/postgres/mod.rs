@@ -25,8 +25,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult,
-    StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
+    StoreResult, StoredEmbedding,
 };
 
 /// Longest wait for a free connection (then 503, not a hang).

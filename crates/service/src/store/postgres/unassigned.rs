@@ -12,7 +12,7 @@ use super::audit;
 use super::convert::{at, id, new_uuid, uuid, uuids};
 use super::faces::{COLUMNS, FaceRow, insert_face};
 use crate::store::{
-    AssignTo, FaceRecord, NewFace, Owner, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
+    AssignTo, FaceRecord, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
 };
 
 /// One audit record per subject, in one statement.
@@ -36,10 +36,13 @@ pub(super) async fn get(pool: &PgPool, face_id: &str) -> StoreResult<Option<Face
     Ok(row.map(FaceRecord::from))
 }
 
+const MERGE: &str = "UPDATE faces SET cluster_id = $1 WHERE cluster_id = $2 AND person_id IS NULL";
+const MOVE: &str = "UPDATE faces SET cluster_id = $1 WHERE id = $2 AND person_id IS NULL";
+
 pub(super) async fn keep(
     pool: &PgPool,
     faces: &[(NewFace<'_>, String)],
-    merges: &[(String, String)],
+    regroups: &[Regroup],
     actor: &str,
 ) -> StoreResult<Vec<FaceRecord>> {
     let mut tx = pool.begin().await?;
@@ -50,13 +53,13 @@ pub(super) async fn keep(
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
         out.push(record);
     }
-    for (from, into) in merges {
-        sqlx::query("UPDATE faces SET cluster_id = $1 WHERE cluster_id = $2 AND person_id IS NULL")
-            .bind(new_uuid(into)?)
-            .bind(new_uuid(from)?)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(&mut *tx, actor, "merge_cluster", from).await?;
+    for step in regroups {
+        let (sql, to, subject, action) = match step {
+            Regroup::Merge { from, into } => (MERGE, into, from, "merge_cluster"),
+            Regroup::Move { face, to } => (MOVE, to, face, "regroup_face"),
+        };
+        sqlx::query(sql).bind(new_uuid(to)?).bind(new_uuid(subject)?).execute(&mut *tx).await?;
+        audit::record(&mut *tx, actor, action, subject).await?;
     }
     tx.commit().await?;
     Ok(out)

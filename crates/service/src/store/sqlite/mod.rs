@@ -22,8 +22,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, StoreError, StoreResult,
-    StoredEmbedding,
+    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
+    StoreResult, StoredEmbedding,
 };
 
 /// Longest wait for a free connection.

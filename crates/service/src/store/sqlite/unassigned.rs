@@ -9,7 +9,7 @@ use sqlx::{Row, SqlitePool};
 use super::faces::{COLUMNS, face, insert_face};
 use super::{audit, persons};
 use crate::store::{
-    AssignTo, FaceRecord, NewFace, Owner, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
+    AssignTo, FaceRecord, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
 };
 
 pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
@@ -18,10 +18,13 @@ pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<
     row.as_ref().map(face).transpose()
 }
 
+const MERGE: &str = "UPDATE faces SET cluster_id = ? WHERE cluster_id = ? AND person_id IS NULL";
+const MOVE: &str = "UPDATE faces SET cluster_id = ? WHERE id = ? AND person_id IS NULL";
+
 pub(super) async fn keep(
     pool: &SqlitePool,
     faces: &[(NewFace<'_>, String)],
-    merges: &[(String, String)],
+    regroups: &[Regroup],
     actor: &str,
 ) -> StoreResult<Vec<FaceRecord>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -31,13 +34,13 @@ pub(super) async fn keep(
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
         out.push(record);
     }
-    for (from, into) in merges {
-        sqlx::query("UPDATE faces SET cluster_id = ? WHERE cluster_id = ? AND person_id IS NULL")
-            .bind(into)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(&mut *tx, actor, "merge_cluster", from).await?;
+    for step in regroups {
+        let (sql, to, subject, action) = match step {
+            Regroup::Merge { from, into } => (MERGE, into, from, "merge_cluster"),
+            Regroup::Move { face, to } => (MOVE, to, face, "regroup_face"),
+        };
+        sqlx::query(sql).bind(to).bind(subject).execute(&mut *tx).await?;
+        audit::record(&mut *tx, actor, action, subject).await?;
     }
     tx.commit().await?;
     Ok(out)
