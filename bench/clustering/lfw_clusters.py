@@ -6,13 +6,13 @@ Reads the embeddings of a visage SQLite database in which every LFW View 1
 photo was enrolled under its folder's name (the truth):
 
     visage enroll-dir ../shared/faces/lfw-view1/images --face largest --db /tmp/lfw.db
-    python3 bench/clustering/lfw_clusters.py /tmp/lfw.db ../shared/faces/lfw-view1 [PRECISION]
+    python3 bench/clustering/lfw_clusters.py /tmp/lfw.db ../shared/faces/lfw-view1 [PRECISION [METHODS]]
 
 The persons of pairsDevTrain.txt are the tuning set, those of
 pairsDevTest.txt (other people) the check: each method's setting is chosen
 on DevTrain, by BCubed F1 and by BCubed F1 among the settings whose pairwise
 precision reaches PRECISION (default 0.995), and reported on DevTest with
-the same setting.
+the same setting. METHODS: a comma-separated choice of the ones below.
 Faces a method leaves unclustered count as clusters of one.
 
 Methods (same embeddings, cosine similarity of the fused embedder, whose
@@ -150,24 +150,31 @@ def centroids(x, threshold, seed=0):
     return labels
 
 
-def average_linkage(x, threshold, seed=0):
-    """visage's rule (crates/service/src/clusters): incremental average
-    linkage over cluster sums, in a random arrival order. A face joins the
-    cluster with the highest average similarity to it (sum . x / n) at or
-    above `threshold`, else starts one; the grown cluster then absorbs every
-    cluster whose average similarity to it (sum_a . sum_b / (n_a n_b))
-    reaches `threshold`, the larger keeping its id."""
+def average_linkage(x, threshold, seed=0, most_moves=16):
+    """visage's rule (crates/service/src/clusters), in a random arrival
+    order. A face joins the cluster with the highest average similarity to
+    it (sum . x / n) at or above `threshold`, else starts one; the grown
+    cluster then absorbs every cluster whose average similarity to it
+    (sum_a . sum_b / (n_a n_b)) reaches `threshold` (looked for among the
+    clusters the face reaches), the larger keeping its id. Then a face of a
+    cluster of 3 or more whose average similarity to the rest of it is below
+    `threshold` leaves it and arrives again anywhere else (at most
+    `most_moves` such moves an arrival)."""
     order = np.random.default_rng(seed).permutation(len(x))
     sums = np.zeros((len(x), x.shape[1]), dtype=np.float64)
     sizes = np.zeros(len(x), dtype=np.int64)
     members = {}
-    labels = [0] * len(x)
     nxt = 0
-    for i in order:
+
+    def arrive(i, skip=None):
+        nonlocal nxt
         live = np.flatnonzero(sizes)
-        target = None
+        if skip is not None:
+            live = live[live != skip]
+        target, reach = None, []
         if len(live):
             avg = sums[live] @ x[i] / sizes[live]
+            reach = list(live[avg >= threshold])
             k = int(np.argmax(avg))
             if avg[k] >= threshold:
                 target = int(live[k])
@@ -177,22 +184,39 @@ def average_linkage(x, threshold, seed=0):
         sums[target] += x[i]
         sizes[target] += 1
         members[target].append(i)
-        while True:
-            live = np.flatnonzero(sizes)
-            live = live[live != target]
-            if not len(live):
-                break
-            avg = sums[live] @ sums[target] / (sizes[live] * sizes[target])
+        reach = [c for c in reach if c != target]
+        while reach:
+            avg = [sums[c] @ sums[target] / (sizes[c] * sizes[target]) for c in reach]
             k = int(np.argmax(avg))
             if avg[k] < threshold:
                 break
-            other = int(live[k])
+            other = reach.pop(k)
             keep, drop = (other, target) if sizes[other] > sizes[target] else (target, other)
             sums[keep] += sums[drop]
             sizes[keep] += sizes[drop]
             members[keep] += members.pop(drop)
             sums[drop], sizes[drop] = 0, 0
             target = keep
+        return target
+
+    for i in order:
+        pending, moves = [arrive(i)], 0
+        while pending and moves < most_moves:
+            c = pending.pop()
+            if sizes[c] < 3:
+                continue
+            m = np.array(members[c])
+            rest = (x[m] @ sums[c] - 1.0) / (sizes[c] - 1)
+            j = int(np.argmin(rest))
+            if rest[j] >= threshold:
+                continue
+            f = int(m[j])
+            moves += 1
+            members[c].remove(f)
+            sums[c] -= x[f]
+            sizes[c] -= 1
+            pending += [c, arrive(f, skip=c)]
+    labels = [0] * len(x)
     for c, m in members.items():
         for i in m:
             labels[i] = c
@@ -211,6 +235,7 @@ METHODS = {
 def main():
     db, lfw = sys.argv[1], Path(sys.argv[2])
     floor = float(sys.argv[3]) if len(sys.argv) > 3 else 0.995
+    chosen = sys.argv[4].split(",") if len(sys.argv) > 4 else list(METHODS)
     names, x = load(db)
     train, test = names_of(lfw / "pairsDevTrain.txt"), names_of(lfw / "pairsDevTest.txt")
     split = {
@@ -219,7 +244,8 @@ def main():
     for s, idx in split.items():
         print(f"{s}: {len(idx)} faces, {len({names[i] for i in idx})} persons")
     print(f"{'method':8} {'setting':>7} {'split':8} {'B3 P':>7} {'B3 R':>7} {'B3 F1':>7} {'pair P':>7} {'pair R':>7}")
-    for name, (run, grid) in METHODS.items():
+    for name in chosen:
+        run, grid = METHODS[name]
         tx, tt = x[split["DevTrain"]], [names[i] for i in split["DevTrain"]]
         on_train = {g: scores(tt, run(tx, g)) for g in grid}
         # Best BCubed F1; then best F1 among settings whose pairwise precision
