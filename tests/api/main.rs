@@ -19,3 +19,4 @@ mod store;
 mod story;
 mod unassigned;
 mod unassigned_store;
+mod webhooks_store;

@@ -19,6 +19,7 @@ pub mod calibration;
 pub mod clusters;
 pub mod domain;
 pub mod engine;
+pub mod events;
 pub mod gallery;
 pub mod http;
 #[cfg(feature = "otel")]

@@ -1,7 +1,7 @@
 //! The small vocabulary every layer shares: ids, person names, boxes and
 //! landmarks, face quality, key scopes, the cosine similarity of unit
 //! embeddings that every decision compares with a (checked) threshold, and the records
-//! the store keeps and returns (persons, faces, keys, audit entries). It imports
+//! the store keeps and returns (persons, faces, keys, webhooks, audit entries). It imports
 //! nothing from the rest of the crate, so the vision pipeline, the gallery,
 //! the store, the service and the edges (HTTP, CLI) can all speak it without
 //! importing each other.
@@ -13,6 +13,7 @@ pub mod records;
 pub mod scope;
 pub mod similarity;
 pub mod threshold;
+pub mod webhook;
 
 pub use face::{Detection, FaceChoice, Quality};
 pub use geometry::{BBox, Point};
@@ -24,3 +25,4 @@ pub use records::{
 };
 pub use scope::Scope;
 pub use threshold::{NotAThreshold, Threshold};
+pub use webhook::{Webhook, WebhookChange};

@@ -13,7 +13,7 @@ use futures_util::stream::BoxStream;
 
 use super::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, Owner, Person,
-    Regroup, StoreResult, StoredEmbedding, Switched, UnassignedEmbedding,
+    Regroup, StoreResult, StoredEmbedding, Switched, UnassignedEmbedding, Webhook, WebhookChange,
 };
 
 #[async_trait::async_trait]
@@ -153,6 +153,20 @@ pub trait Database: Send + Sync {
 
     /// Every valid key with the SHA-256 of its secret (a replica's key ring).
     async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>>;
+
+    // Webhooks: where events go.
+    /// Stores a webhook with its signing secret; it receives the events
+    /// written from now on.
+    async fn create_webhook(&self, w: &Webhook, secret: &str, actor: &str) -> StoreResult<()>;
+    /// Every webhook, oldest first (never their secrets).
+    async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>>;
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
+    /// Applies a change; the webhook as it is now, None when absent.
+    async fn update_webhook(&self, id: &str, change: &WebhookChange, actor: &str) -> StoreResult<Option<Webhook>>;
+    /// False when absent.
+    async fn delete_webhook(&self, id: &str, actor: &str) -> StoreResult<bool>;
+    /// A webhook's signing secret (`whsec_...`), to sign with.
+    async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
 
     // Following changes made by other processes (replicas).
     /// Whether several processes may write this database at once (replicas

@@ -1,5 +1,5 @@
 //! The `Database` methods both implementations forward, unchanged, to their
-//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`,
+//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`, `webhooks`,
 //! `changes`, `audit`, each with the same functions over its own pool). An
 //! implementation writes `database_impl!(Type { its own methods })`: the
 //! methods that differ (opening, health, backup, following, and SQLite's
@@ -175,6 +175,35 @@ macro_rules! database_impl {
 
             async fn valid_keys(&self) -> StoreResult<Vec<(ApiKey, Vec<u8>)>> {
                 keys::all_valid(&self.pool).await
+            }
+
+            async fn create_webhook(&self, w: &Webhook, secret: &str, actor: &str) -> StoreResult<()> {
+                webhooks::insert(&self.pool, w, secret, actor).await
+            }
+
+            async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+                webhooks::list(&self.pool).await
+            }
+
+            async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+                webhooks::get(&self.pool, id).await
+            }
+
+            async fn update_webhook(
+                &self,
+                id: &str,
+                change: &WebhookChange,
+                actor: &str,
+            ) -> StoreResult<Option<Webhook>> {
+                webhooks::update(&self.pool, id, change, actor).await
+            }
+
+            async fn delete_webhook(&self, id: &str, actor: &str) -> StoreResult<bool> {
+                webhooks::delete(&self.pool, id, actor).await
+            }
+
+            async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+                webhooks::secret(&self.pool, id).await
             }
 
             async fn change_horizon(&self) -> StoreResult<ChangePos> {

@@ -13,6 +13,7 @@ mod keys;
 mod persons;
 mod transfer;
 mod unassigned;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,7 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
     ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
-    StoreResult, StoredEmbedding,
+    StoreResult, StoredEmbedding, Webhook, WebhookChange,
 };
 
 /// Longest wait for a free connection (then 503, not a hang).

@@ -11,6 +11,7 @@ mod keys;
 mod persons;
 mod transfer;
 mod unassigned;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{
     ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
-    StoreResult, StoredEmbedding,
+    StoreResult, StoredEmbedding, Webhook, WebhookChange,
 };
 
 /// Longest wait for a free connection.

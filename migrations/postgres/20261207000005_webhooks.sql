@@ -1,0 +1,22 @@
+-- Events and the webhooks they go to. `events` is the outbox: an event is
+-- written in the transaction of the change it reports (an identify's events
+-- before its answer is sent), and each webhook keeps its place in it: every
+-- event up to `after_seq` has been dealt with (delivered, given up on, or
+-- not of a type it wants). Deliveries go out in `seq` order per webhook.
+CREATE TABLE events (
+    seq   bigserial PRIMARY KEY,
+    id    text NOT NULL UNIQUE,           -- a delivery's webhook-id
+    type  text NOT NULL,                  -- e.g. person.created
+    at    timestamptz NOT NULL,
+    data  jsonb NOT NULL CHECK (jsonb_typeof(data) = 'object')
+);
+
+CREATE TABLE webhooks (
+    id          text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{32}$'),
+    url         text NOT NULL CHECK (char_length(url) BETWEEN 1 AND 2000),
+    events      jsonb NOT NULL CHECK (jsonb_typeof(events) = 'array'),
+    secret      text NOT NULL,            -- whsec_...: never listed, never logged
+    paused      boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL,
+    after_seq   bigint NOT NULL           -- the outbox up to here is dealt with
+);
