@@ -19,4 +19,5 @@ mod store;
 mod story;
 mod unassigned;
 mod unassigned_store;
+mod webhook_delivery;
 mod webhooks_store;
