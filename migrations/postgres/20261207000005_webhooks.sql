@@ -18,5 +18,25 @@ CREATE TABLE webhooks (
     secret      text NOT NULL,            -- whsec_...: never listed, never logged
     paused      boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL,
-    after_seq   bigint NOT NULL           -- the outbox up to here is dealt with
+    after_seq   bigint NOT NULL,          -- the outbox up to here is dealt with
+    failures    integer NOT NULL DEFAULT 0,  -- failed attempts of the event after it
+    next_at     timestamptz,              -- when that event is tried again (NULL: at once)
+    lease_owner text,                     -- the process delivering to it, until lease_until
+    lease_until timestamptz
 );
+
+-- Every attempt: what the receiver answered, or why it could not.
+CREATE TABLE deliveries (
+    seq         bigserial PRIMARY KEY,
+    id          text NOT NULL UNIQUE,
+    webhook_id  text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_seq   bigint NOT NULL REFERENCES events (seq),
+    attempt     integer NOT NULL CHECK (attempt >= 1),
+    at          timestamptz NOT NULL,
+    status      integer,                  -- the receiver's HTTP status, when it answered
+    error       text,                     -- NULL when delivered
+    outcome     text NOT NULL CHECK (outcome IN ('delivered', 'retrying', 'failed')),
+    millis      bigint NOT NULL
+);
+
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, seq);

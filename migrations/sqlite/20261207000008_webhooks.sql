@@ -18,5 +18,25 @@ CREATE TABLE webhooks (
     secret      TEXT NOT NULL,            -- whsec_...: never listed, never logged
     paused      INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
     created_at  TEXT NOT NULL,
-    after_seq   INTEGER NOT NULL          -- the outbox up to here is dealt with
+    after_seq   INTEGER NOT NULL,         -- the outbox up to here is dealt with
+    failures    INTEGER NOT NULL DEFAULT 0,  -- failed attempts of the event after it
+    next_at     TEXT,                     -- when that event is tried again (NULL: at once)
+    lease_owner TEXT,                     -- the process delivering to it, until lease_until
+    lease_until TEXT
 ) STRICT;
+
+-- Every attempt: what the receiver answered, or why it could not.
+CREATE TABLE deliveries (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    webhook_id  TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_seq   INTEGER NOT NULL REFERENCES events (seq),
+    attempt     INTEGER NOT NULL CHECK (attempt >= 1),
+    at          TEXT NOT NULL,
+    status      INTEGER,                  -- the receiver's HTTP status, when it answered
+    error       TEXT,                     -- NULL when delivered
+    outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'retrying', 'failed')),
+    millis      INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, seq);

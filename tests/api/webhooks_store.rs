@@ -1,7 +1,8 @@
 //! The store's contract for webhooks, on both databases: created with a
 //! secret that is never listed, changed, paused, deleted, each audited.
+use serde_json::json;
 use visage_service::domain::{new_id, now};
-use visage_service::store::{Store, Webhook, WebhookChange};
+use visage_service::store::{Delivery, NewEvent, Outcome, Store, Webhook, WebhookChange};
 
 use crate::helpers::temp_dir;
 
@@ -51,7 +52,81 @@ async fn contract(store: Store) {
     for action in ["create_webhook", "update_webhook", "delete_webhook"] {
         assert!(log.iter().any(|e| e.action == action && e.subject == a.id), "no {action} in the log");
     }
+    outbox(&store).await;
     store.close().await;
+}
+
+fn event(kind: &str, n: i64) -> NewEvent {
+    NewEvent { id: format!("msg_{}", new_id()), kind: kind.into(), at: now(), data: json!({"n": n}) }
+}
+
+fn attempt(w: &str, seq: i64, attempt: u32, outcome: Outcome) -> Delivery {
+    let error = (outcome != Outcome::Delivered).then(|| "answered 500".to_string());
+    let status = Some(if error.is_some() { 500 } else { 204 });
+    Delivery {
+        id: new_id(),
+        webhook_id: w.into(),
+        event_seq: seq,
+        attempt,
+        at: now(),
+        status,
+        error,
+        outcome,
+        millis: 12,
+    }
+}
+
+/// Events, a webhook's place among them, and its attempts.
+async fn outbox(store: &Store) {
+    let before = store.append_events(&[event("person.created", 0)]).await.unwrap();
+    let w = hook("https://example.com/w", &["person.created"]);
+    store.create_webhook(&w, "whsec_WWWW", "t").await.unwrap();
+    // A new webhook starts after the newest event.
+    let place = store.webhook_place(&w.id).await.unwrap().unwrap();
+    assert_eq!((place.after_seq, place.failures, place.next_at), (before[0], 0, None));
+    let seqs = store
+        .append_events(&[event("person.created", 1), event("face.added", 2), event("person.created", 3)])
+        .await
+        .unwrap();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]) && seqs[0] > before[0]);
+    let next = store.events_after(place.after_seq, 10).await.unwrap();
+    assert_eq!(next.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    assert_eq!((next[0].kind.as_str(), &next[0].data), ("person.created", &json!({"n": 1})));
+    assert_eq!(store.events_after(place.after_seq, 1).await.unwrap().len(), 1);
+    // The first fails twice, then is delivered; the webhook moves on only then.
+    assert!(
+        store
+            .record_delivery(&attempt(&w.id, seqs[0], 1, Outcome::Retrying), Some("2026-12-07T10:00:00Z"))
+            .await
+            .unwrap()
+    );
+    let place = store.webhook_place(&w.id).await.unwrap().unwrap();
+    assert_eq!((place.after_seq, place.failures), (before[0], 1));
+    assert!(place.next_at.as_deref().is_some_and(|t| t.starts_with("2026-12-07T10:00:00")), "{place:?}");
+    assert!(store.record_delivery(&attempt(&w.id, seqs[0], 2, Outcome::Delivered), None).await.unwrap());
+    let place = store.webhook_place(&w.id).await.unwrap().unwrap();
+    assert_eq!((place.after_seq, place.failures, place.next_at), (seqs[0], 0, None));
+    // Once past an event, another attempt of it records nothing.
+    assert!(!store.record_delivery(&attempt(&w.id, seqs[0], 3, Outcome::Delivered), None).await.unwrap());
+    // The face.added it does not want is skipped; never backwards.
+    store.skip_events(&w.id, seqs[1]).await.unwrap();
+    store.skip_events(&w.id, seqs[0]).await.unwrap();
+    assert_eq!(store.webhook_place(&w.id).await.unwrap().unwrap().after_seq, seqs[1]);
+    assert!(store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Failed), None).await.unwrap());
+    let log = store.deliveries(&w.id, 10, None).await.unwrap();
+    let shown: Vec<(i64, u32, Outcome)> = log.iter().map(|(_, d)| (d.event_seq, d.attempt, d.outcome)).collect();
+    assert_eq!(
+        shown,
+        [(seqs[2], 1, Outcome::Failed), (seqs[0], 2, Outcome::Delivered), (seqs[0], 1, Outcome::Retrying)]
+    );
+    assert_eq!((log[2].1.status, log[2].1.error.as_deref(), log[2].1.millis), (Some(500), Some("answered 500"), 12));
+    let older = store.deliveries(&w.id, 10, Some(log[0].0)).await.unwrap();
+    assert_eq!(older.len(), 2);
+    // Deleted: its attempts go with it, and a late attempt records nothing.
+    assert!(store.delete_webhook(&w.id, "t").await.unwrap());
+    assert!(store.deliveries(&w.id, 10, None).await.unwrap().is_empty());
+    assert!(!store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Delivered), None).await.unwrap());
+    assert_eq!(store.webhook_place(&w.id).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -25,4 +25,4 @@ pub use records::{
 };
 pub use scope::Scope;
 pub use threshold::{NotAThreshold, Threshold};
-pub use webhook::{Webhook, WebhookChange};
+pub use webhook::{Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};

@@ -1,5 +1,6 @@
-//! A webhook as stored: where events go, which ones, and whether paused.
-//! Its signing secret is kept apart: shown once, never listed.
+//! Webhooks and the events they receive, as stored: where events go, which
+//! ones, and whether paused (the signing secret is kept apart: shown once,
+//! never listed); the outbox of events; each delivery attempt.
 
 /// The event list that means every event.
 pub const ALL_EVENTS: &str = "*";
@@ -27,6 +28,76 @@ pub struct WebhookChange {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub paused: Option<bool>,
+}
+
+/// An event to write to the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// A delivery's `webhook-id`: the same for every attempt and webhook.
+    pub id: String,
+    pub kind: String,
+    pub at: String,
+    pub data: serde_json::Value,
+}
+
+/// An event as written, with its place in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub at: String,
+    pub data: serde_json::Value,
+}
+
+/// Where a webhook is in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookPlace {
+    /// Every event up to here is dealt with.
+    pub after_seq: i64,
+    /// Failed attempts of the next event it wants.
+    pub failures: u32,
+    /// When that event is tried again (None: at once).
+    pub next_at: Option<String>,
+}
+
+/// How an attempt ended for its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Tried again later.
+    Retrying,
+    /// Given up: too old to try again.
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retrying",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Delivered, Outcome::Retrying, Outcome::Failed].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// One attempt to deliver one event to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_seq: i64,
+    /// 1 for the first attempt of the event.
+    pub attempt: u32,
+    pub at: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub outcome: Outcome,
+    pub millis: u64,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The `Database` methods both implementations forward, unchanged, to their
-//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`, `webhooks`,
+//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`, `webhooks`, `outbox`,
 //! `changes`, `audit`, each with the same functions over its own pool). An
 //! implementation writes `database_impl!(Type { its own methods })`: the
 //! methods that differ (opening, health, backup, following, and SQLite's
@@ -204,6 +204,35 @@ macro_rules! database_impl {
 
             async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
                 webhooks::secret(&self.pool, id).await
+            }
+
+            async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
+                outbox::append(&self.pool, events).await
+            }
+
+            async fn events_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+                outbox::after(&self.pool, after_seq, limit).await
+            }
+
+            async fn webhook_place(&self, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
+                outbox::place(&self.pool, webhook_id).await
+            }
+
+            async fn skip_events(&self, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
+                outbox::skip(&self.pool, webhook_id, to_seq).await
+            }
+
+            async fn record_delivery(&self, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
+                outbox::record(&self.pool, d, next_at).await
+            }
+
+            async fn deliveries(
+                &self,
+                webhook_id: &str,
+                limit: u32,
+                before: Option<i64>,
+            ) -> StoreResult<Vec<(i64, Delivery)>> {
+                outbox::deliveries(&self.pool, webhook_id, limit, before).await
             }
 
             async fn change_horizon(&self) -> StoreResult<ChangePos> {

@@ -20,7 +20,7 @@ pub use crate::domain::records::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Owner,
     Person, Regroup, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
-pub use crate::domain::webhook::{Webhook, WebhookChange};
+pub use crate::domain::webhook::{Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};
 pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};
 pub use location::Location;

@@ -10,6 +10,7 @@ mod convert;
 mod embedder_switch;
 mod faces;
 mod keys;
+mod outbox;
 mod persons;
 mod transfer;
 mod unassigned;
@@ -26,8 +27,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
-    StoreResult, StoredEmbedding, Webhook, WebhookChange,
+    ApiKey, AuditEntry, Change, ChangePos, Database, Delivery, FaceExport, FaceRecord, NewEvent, NewFace, Person,
+    Regroup, StoreError, StoreResult, StoredEmbedding, StoredEvent, Webhook, WebhookChange, WebhookPlace,
 };
 
 /// Longest wait for a free connection (then 503, not a hang).

@@ -8,6 +8,7 @@ mod changes;
 mod embedder_switch;
 mod faces;
 mod keys;
+mod outbox;
 mod persons;
 mod transfer;
 mod unassigned;
@@ -23,8 +24,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    ApiKey, AuditEntry, Change, ChangePos, Database, FaceExport, FaceRecord, NewFace, Person, Regroup, StoreError,
-    StoreResult, StoredEmbedding, Webhook, WebhookChange,
+    ApiKey, AuditEntry, Change, ChangePos, Database, Delivery, FaceExport, FaceRecord, NewEvent, NewFace, Person,
+    Regroup, StoreError, StoreResult, StoredEmbedding, StoredEvent, Webhook, WebhookChange, WebhookPlace,
 };
 
 /// Longest wait for a free connection.

@@ -1,0 +1,167 @@
+//! The outbox of events, each webhook's place in it, and the log of
+//! delivery attempts. An attempt's record and the webhook's new place are
+//! written together: a place never moves past an event without a record of
+//! how it ended.
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
+
+use super::convert::{at, text};
+use crate::store::{Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
+
+/// Writes one event (in the caller's transaction); its place in the outbox.
+pub(super) async fn emit<'e, E: PgExecutor<'e>>(exec: E, e: &NewEvent) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar("INSERT INTO events (id, type, at, data) VALUES ($1, $2, $3, $4) RETURNING seq")
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(at(&e.at)?)
+        .bind(&e.data)
+        .fetch_one(exec)
+        .await?)
+}
+
+pub(super) async fn append(pool: &PgPool, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let mut seqs = Vec::with_capacity(events.len());
+    for e in events {
+        seqs.push(emit(&mut *tx, e).await?);
+    }
+    tx.commit().await?;
+    Ok(seqs)
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    id: String,
+    #[sqlx(rename = "type")]
+    kind: String,
+    at: OffsetDateTime,
+    data: serde_json::Value,
+}
+
+pub(super) async fn after(pool: &PgPool, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    let rows = sqlx::query_as::<_, EventRow>(
+        "SELECT seq, id, type, at, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredEvent { seq: r.seq, id: r.id, kind: r.kind, at: text(r.at), data: r.data })
+        .collect())
+}
+
+pub(super) async fn place(pool: &PgPool, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
+    let row: Option<(i64, i32, Option<OffsetDateTime>)> =
+        sqlx::query_as("SELECT after_seq, failures, next_at FROM webhooks WHERE id = $1")
+            .bind(webhook_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(after_seq, failures, next_at)| WebhookPlace {
+        after_seq,
+        failures: u32::try_from(failures).unwrap_or(0),
+        next_at: next_at.map(text),
+    }))
+}
+
+pub(super) async fn skip(pool: &PgPool, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE webhooks SET after_seq = $1, failures = 0, next_at = NULL WHERE id = $2 AND after_seq < $1")
+        .bind(to_seq)
+        .bind(webhook_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn record(pool: &PgPool, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    let next = next_at.map(at).transpose()?;
+    let moved = match d.outcome {
+        Outcome::Delivered | Outcome::Failed => sqlx::query(
+            "UPDATE webhooks SET after_seq = $1, failures = 0, next_at = NULL WHERE id = $2 AND after_seq < $1",
+        )
+        .bind(d.event_seq)
+        .bind(&d.webhook_id),
+        Outcome::Retrying => {
+            sqlx::query("UPDATE webhooks SET failures = $3, next_at = $4 WHERE id = $2 AND after_seq < $1")
+                .bind(d.event_seq)
+                .bind(&d.webhook_id)
+                .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
+                .bind(next)
+        }
+    }
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        // Deleted, or another process already dealt with the event.
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (id, webhook_id, event_seq, attempt, at, status, error, outcome, millis) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&d.id)
+    .bind(&d.webhook_id)
+    .bind(d.event_seq)
+    .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
+    .bind(at(&d.at)?)
+    .bind(d.status.map(i32::from))
+    .bind(d.error.as_deref())
+    .bind(d.outcome.as_str())
+    .bind(i64::try_from(d.millis).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    seq: i64,
+    id: String,
+    webhook_id: String,
+    event_seq: i64,
+    attempt: i32,
+    at: OffsetDateTime,
+    status: Option<i32>,
+    error: Option<String>,
+    outcome: String,
+    millis: i64,
+}
+
+pub(super) async fn deliveries(
+    pool: &PgPool,
+    webhook_id: &str,
+    limit: u32,
+    before: Option<i64>,
+) -> StoreResult<Vec<(i64, Delivery)>> {
+    let rows = sqlx::query_as::<_, DeliveryRow>(
+        "SELECT seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis FROM deliveries \
+         WHERE webhook_id = $1 AND seq < COALESCE($2, 9223372036854775807) ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(webhook_id)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let outcome =
+                Outcome::parse(&r.outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {}", r.outcome)))?;
+            let delivery = Delivery {
+                id: r.id,
+                webhook_id: r.webhook_id,
+                event_seq: r.event_seq,
+                attempt: u32::try_from(r.attempt).unwrap_or(0),
+                at: text(r.at),
+                status: r.status.and_then(|s| u16::try_from(s).ok()),
+                error: r.error,
+                outcome,
+                millis: u64::try_from(r.millis).unwrap_or(0),
+            };
+            Ok((r.seq, delivery))
+        })
+        .collect()
+}

@@ -1,0 +1,147 @@
+//! The outbox of events, each webhook's place in it, and the log of
+//! delivery attempts. An attempt's record and the webhook's new place are
+//! written together: a place never moves past an event without a record of
+//! how it ended.
+use sqlx::{Row, SqliteExecutor, SqlitePool};
+
+use crate::store::{Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
+
+/// Writes one event (in the caller's transaction); its place in the outbox.
+pub(super) async fn emit<'e, E: SqliteExecutor<'e>>(exec: E, e: &NewEvent) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar("INSERT INTO events (id, type, at, data) VALUES (?, ?, ?, ?) RETURNING seq")
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.at)
+        .bind(e.data.to_string())
+        .fetch_one(exec)
+        .await?)
+}
+
+pub(super) async fn append(pool: &SqlitePool, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut seqs = Vec::with_capacity(events.len());
+    for e in events {
+        seqs.push(emit(&mut *tx, e).await?);
+    }
+    tx.commit().await?;
+    Ok(seqs)
+}
+
+pub(super) async fn after(pool: &SqlitePool, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    let rows = sqlx::query("SELECT seq, id, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let data: String = r.try_get("data")?;
+            Ok(StoredEvent {
+                seq: r.try_get("seq")?,
+                id: r.try_get("id")?,
+                kind: r.try_get("type")?,
+                at: r.try_get("at")?,
+                data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn place(pool: &SqlitePool, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
+    let row = sqlx::query("SELECT after_seq, failures, next_at FROM webhooks WHERE id = ?")
+        .bind(webhook_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        Ok(WebhookPlace {
+            after_seq: r.try_get("after_seq")?,
+            failures: u32::try_from(r.try_get::<i64, _>("failures")?).unwrap_or(0),
+            next_at: r.try_get("next_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn skip(pool: &SqlitePool, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE webhooks SET after_seq = ?, failures = 0, next_at = NULL WHERE id = ? AND after_seq < ?")
+        .bind(to_seq)
+        .bind(webhook_id)
+        .bind(to_seq)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn record(pool: &SqlitePool, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let moved = match d.outcome {
+        Outcome::Delivered | Outcome::Failed => sqlx::query(
+            "UPDATE webhooks SET after_seq = ?, failures = 0, next_at = NULL WHERE id = ? AND after_seq < ?",
+        )
+        .bind(d.event_seq),
+        Outcome::Retrying => {
+            sqlx::query("UPDATE webhooks SET failures = ?, next_at = ? WHERE id = ? AND after_seq < ?")
+                .bind(i64::from(d.attempt))
+                .bind(next_at)
+        }
+    }
+    .bind(&d.webhook_id)
+    .bind(d.event_seq)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        // Deleted, or another process already dealt with the event.
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (id, webhook_id, event_seq, attempt, at, status, error, outcome, millis) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&d.id)
+    .bind(&d.webhook_id)
+    .bind(d.event_seq)
+    .bind(i64::from(d.attempt))
+    .bind(&d.at)
+    .bind(d.status.map(i64::from))
+    .bind(d.error.as_deref())
+    .bind(d.outcome.as_str())
+    .bind(i64::try_from(d.millis).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(super) async fn deliveries(
+    pool: &SqlitePool,
+    webhook_id: &str,
+    limit: u32,
+    before: Option<i64>,
+) -> StoreResult<Vec<(i64, Delivery)>> {
+    let rows = sqlx::query(
+        "SELECT seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis FROM deliveries \
+         WHERE webhook_id = ? AND seq < COALESCE(?, 9223372036854775807) ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(webhook_id)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let outcome: String = r.try_get("outcome")?;
+            let delivery = Delivery {
+                id: r.try_get("id")?,
+                webhook_id: r.try_get("webhook_id")?,
+                event_seq: r.try_get("event_seq")?,
+                attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(0),
+                at: r.try_get("at")?,
+                status: r.try_get::<Option<i64>, _>("status")?.and_then(|s| u16::try_from(s).ok()),
+                error: r.try_get("error")?,
+                outcome: Outcome::parse(&outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?,
+                millis: u64::try_from(r.try_get::<i64, _>("millis")?).unwrap_or(0),
+            };
+            Ok((r.try_get("seq")?, delivery))
+        })
+        .collect()
+}
