@@ -1,5 +1,7 @@
-//! One delivery attempt against a real receiver that verifies signatures
-//! with the `standardwebhooks` package: delivered and verified; a wrong
+//! Deliveries against a real receiver that verifies signatures with the
+//! `standardwebhooks` package. The outbox: every event a webhook wants
+//! arrives once, in order, also when the receiver was down for a while.
+//! One attempt: delivered and verified; a wrong
 //! secret, a 500, a redirect (never followed), a hang (cut at the
 //! deadline) and an endless answer (not read past a few KiB) are failures
 //! with their reason; loopback targets are refused unless allowed.
@@ -8,28 +10,40 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use serde_json::json;
+use visage_service::domain::{Outcome, Webhook, new_id, now as timestamp};
 use visage_service::events::{Secret, Sender, SenderOptions};
+use visage_service::service::deliveries::{Deliverer, DeliveryConfig};
+use visage_service::store::{NewEvent, Store};
 
-use crate::helpers::root;
+use crate::helpers::{root, temp_dir};
 
 struct Receiver {
     child: Child,
-    lines: BufReader<ChildStdout>,
+    /// The receiver's records, read on a thread of their own.
+    lines: std::sync::mpsc::Receiver<String>,
     port: u16,
 }
 
 impl Receiver {
     fn start(secret: &Secret) -> Receiver {
+        Receiver::start_on(secret, 0)
+    }
+
+    fn start_on(secret: &Secret, port: u16) -> Receiver {
         let python = root().join("target/test-venv/bin/python");
         let mut child = Command::new(&python)
             .arg(root().join("tests/webhooks/receiver.py"))
             .arg(secret.expose())
+            .arg(port.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{} (make test-venv): {e}", python.display()));
-        let mut lines = BufReader::new(child.stdout.take().unwrap());
+        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut port = String::new();
-        lines.read_line(&mut port).unwrap();
+        out.read_line(&mut port).unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || read_lines(out, tx));
         Receiver { child, lines, port: port.trim().parse().unwrap() }
     }
 
@@ -37,11 +51,19 @@ impl Receiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// The next request the receiver recorded.
+    /// The next request the receiver recorded (within 20 s).
     fn next(&mut self) -> Value {
-        let mut line = String::new();
-        self.lines.read_line(&mut line).unwrap();
+        let line = self.lines.recv_timeout(Duration::from_secs(20)).expect("the receiver saw nothing in 20 s");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+}
+
+fn read_lines(mut out: BufReader<ChildStdout>, tx: std::sync::mpsc::Sender<String>) {
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+            return;
+        }
     }
 }
 
@@ -118,4 +140,62 @@ async fn loopback_targets_are_refused_unless_allowed() {
     let a = allowed.send(&rx.url("/ok"), &secret, "msg_3", now(), body).await;
     assert!(a.delivered(), "{a:?}");
     assert_eq!(rx.next()["id"], "msg_3");
+}
+
+fn event(kind: &str, n: u32) -> NewEvent {
+    NewEvent { id: format!("msg_{}", new_id()), kind: kind.into(), at: timestamp(), data: json!({"n": n}) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wanted_event_arrives_in_order_after_the_receiver_comes_back() {
+    let dir = temp_dir();
+    let store = Store::open(&dir.path().join("o.db")).await.unwrap();
+    let secret = Secret::generate().unwrap();
+    // A port nobody listens on yet: the receiver comes up there later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hook = Webhook {
+        id: new_id(),
+        url: format!("http://127.0.0.1:{port}/ok"),
+        events: vec!["person.created".into(), "face.added".into()],
+        paused: false,
+        created_at: timestamp(),
+    };
+    store.create_webhook(&hook, &secret.expose(), "t").await.unwrap();
+    let kinds = ["person.created", "person.deleted", "face.added", "person.updated", "person.created"];
+    let events: Vec<NewEvent> = kinds.iter().enumerate().map(|(n, k)| event(k, n as u32)).collect();
+    store.append_events(&events).await.unwrap();
+    let config = DeliveryConfig {
+        sender: SenderOptions { timeout: Duration::from_secs(2), allow_private: true },
+        ..DeliveryConfig::default()
+    };
+    let deliverer = Deliverer::new(store.clone(), config).unwrap();
+    let task = tokio::spawn(deliverer.clone().run());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rx = Receiver::start_on(&secret, port);
+    for want in [0, 2, 4] {
+        let seen = tokio::task::block_in_place(|| rx.next());
+        assert_eq!(seen["verified"], true, "{seen}");
+        assert_eq!(seen["id"], events[want].id.as_str());
+        assert_eq!(
+            (seen["payload"]["type"].as_str(), &seen["payload"]["data"]),
+            (Some(kinds[want]), &json!({"n": want}))
+        );
+    }
+    // Each event was tried while the receiver was down, then delivered (the
+    // last one's record is written once its answer is in).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = store.deliveries(&hook.id, 50, None).await.unwrap();
+        if log.iter().filter(|(_, d)| d.outcome == Outcome::Delivered).count() == 3 || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let first = &log.last().unwrap().1;
+    assert_eq!((first.attempt, first.outcome, first.status), (1, Outcome::Retrying, None));
+    assert!(first.error.as_deref().is_some_and(|e| e.starts_with("could not connect")), "{first:?}");
+    let delivered = log.iter().filter(|(_, d)| d.outcome == Outcome::Delivered).count();
+    assert_eq!(delivered, 3, "{log:?}");
+    task.abort();
+    store.close().await;
 }

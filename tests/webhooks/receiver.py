@@ -3,7 +3,7 @@
 `standardwebhooks` package (as a user's receiver would, no code of ours)
 and records it as a JSON line on standard output. Prints its port first.
 
-    receiver.py SECRET
+    receiver.py SECRET [PORT]
 
 Paths: /ok answers 204 to a delivery that verifies (400 otherwise);
 /fail answers 500; /redirect answers 302 to /redirected (which records
@@ -69,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(404)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0), Handler)
 server.daemon_threads = True
 print(server.server_address[1], flush=True)
 server.serve_forever()

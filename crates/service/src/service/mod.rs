@@ -7,6 +7,7 @@
 mod calibration;
 pub mod calibration_report;
 mod clusters;
+pub mod deliveries;
 pub mod embedder_switch;
 mod enroll;
 pub mod error;
