@@ -159,7 +159,7 @@ pub trait Database: Send + Sync {
     /// Stores a webhook with its signing secret; it receives the events
     /// written from now on.
     async fn create_webhook(&self, w: &Webhook, secret: &str, actor: &str) -> StoreResult<()>;
-    /// Every webhook, oldest first (never their secrets).
+    /// Every webhook, oldest first (by id: ids grow with time; never their secrets).
     async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>>;
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
     /// Applies a change; the webhook as it is now, None when absent.

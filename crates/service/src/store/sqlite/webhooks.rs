@@ -43,7 +43,7 @@ pub(super) async fn insert(pool: &SqlitePool, w: &Webhook, secret: &str, actor: 
 }
 
 pub(super) async fn list(pool: &SqlitePool) -> StoreResult<Vec<Webhook>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id")).fetch_all(pool).await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks ORDER BY id")).fetch_all(pool).await?;
     rows.iter().map(webhook).collect()
 }
 
