@@ -54,9 +54,8 @@ pub(super) async fn insert(pool: &PgPool, w: &Webhook, secret: &str, actor: &str
 }
 
 pub(super) async fn list(pool: &PgPool) -> StoreResult<Vec<Webhook>> {
-    let rows = sqlx::query_as::<_, WebhookRow>(&format!("SELECT {COLUMNS} FROM webhooks ORDER BY id"))
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query_as::<_, WebhookRow>(&format!("SELECT {COLUMNS} FROM webhooks ORDER BY id")).fetch_all(pool).await?;
     rows.into_iter().map(Webhook::try_from).collect()
 }
 
