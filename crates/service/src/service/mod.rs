@@ -135,7 +135,7 @@ pub struct Service {
     store: Store,
     gallery: Arc<RwLock<Gallery>>,
     /// The unassigned faces, in clusters (changed under `writes` too).
-    clusters: RwLock<Clusters>,
+    clusters: Arc<RwLock<Clusters>>,
     /// Serialises writes so the store and the gallery change together (and
     /// held by a background index rebuild until it is swapped in).
     writes: Arc<tokio::sync::Mutex<()>>,
@@ -178,7 +178,7 @@ impl Service {
             engine,
             store,
             gallery: Arc::new(RwLock::new(gallery)),
-            clusters: RwLock::new(clusters),
+            clusters: Arc::new(RwLock::new(clusters)),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             faces_other_model: other.into(),
             calibration: calibration::Calibration::default(),

@@ -5,8 +5,10 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::Service;
+use crate::clusters::Clusters;
 use crate::domain::FaceChoice;
 use crate::domain::similarity::{dot, l2_normalize};
+use crate::gallery::Gallery;
 use crate::service::error::{Error, Result};
 use crate::store::Crop;
 
@@ -31,38 +33,41 @@ impl Service {
     /// The `top_k` stored faces most similar to `query` (a unit embedding by
     /// this service's model), enrolled or not: an exact scan.
     pub async fn similar_faces(&self, query: &[f32], top_k: usize, among: Among) -> Result<Vec<SimilarFace>> {
-        let mut found = self.scan_similar(query, top_k, among);
+        // An exact scan of every held face: on a blocking thread.
+        let (clusters, gallery, query) = (self.clusters.clone(), self.gallery.clone(), query.to_vec());
+        let mut found =
+            tokio::task::spawn_blocking(move || scan_similar(&clusters.read(), &gallery.read(), &query, top_k, among))
+                .await
+                .map_err(|e| Error::Internal(anyhow::anyhow!("a search failed: {e}")))?;
         // The gallery holds no external ids: read those of the enrolled faces found.
         for f in found.iter_mut().filter(|f| f.person_id.is_some()) {
             f.external_id = self.store.get_face(&f.face_id).await?.and_then(|r| r.external_id);
         }
         Ok(found)
     }
+}
 
-    fn scan_similar(&self, query: &[f32], top_k: usize, among: Among) -> Vec<SimilarFace> {
-        let mut out: Vec<SimilarFace> = Vec::new();
-        if among != Among::Enrolled {
-            let held = self.clusters.read();
-            out.extend(held.iter().map(|(face_id, values, external)| SimilarFace {
-                face_id,
-                similarity: dot(query, values),
-                person_id: None,
-                external_id: external.map(str::to_string),
-            }));
-        }
-        if among != Among::Unassigned {
-            let g = self.gallery_read();
-            out.extend((0..g.faces()).filter_map(|i| g.entry(i)).map(|(face_id, person_id, values)| SimilarFace {
-                face_id,
-                similarity: dot(query, &values),
-                person_id: Some(person_id),
-                external_id: None,
-            }));
-        }
-        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.face_id.cmp(&b.face_id)));
-        out.truncate(top_k);
-        out
+fn scan_similar(held: &Clusters, g: &Gallery, query: &[f32], top_k: usize, among: Among) -> Vec<SimilarFace> {
+    let mut out: Vec<SimilarFace> = Vec::new();
+    if among != Among::Enrolled {
+        out.extend(held.iter().map(|(face_id, values, external)| SimilarFace {
+            face_id,
+            similarity: dot(query, values),
+            person_id: None,
+            external_id: external.map(str::to_string),
+        }));
     }
+    if among != Among::Unassigned {
+        out.extend((0..g.faces()).filter_map(|i| g.entry(i)).map(|(face_id, person_id, values)| SimilarFace {
+            face_id,
+            similarity: dot(query, &values),
+            person_id: Some(person_id),
+            external_id: None,
+        }));
+    }
+    out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.face_id.cmp(&b.face_id)));
+    out.truncate(top_k);
+    out
 }
 
 impl Service {

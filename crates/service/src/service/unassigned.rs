@@ -9,6 +9,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::follow::Touched;
 use super::{Service, detect, kept_crop};
+use crate::clusters::Placement;
 use crate::domain::{BBox, FaceChoice};
 use crate::service::error::{Code, Error, Result};
 use crate::store::{Crop, FaceRecord, NewFace, Owner, Regroup};
@@ -106,10 +107,7 @@ impl Service {
         external_id: Option<&str>,
         actor: &str,
     ) -> Result<Vec<FaceRecord>> {
-        let plans = {
-            let values: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
-            self.clusters.read().plan(&values)
-        };
+        let plans = self.plan_clusters(embeddings.to_vec()).await?;
         let steps: Vec<Regroup> = plans.iter().flat_map(|p| p.steps.iter().cloned()).collect();
         let rows: Vec<(NewFace<'_>, String)> =
             new.into_iter().zip(&plans).map(|(f, p)| (f, p.cluster.clone())).collect();
@@ -261,7 +259,10 @@ impl Service {
             None => {
                 let own = self.store.embeddings_of(&[id], &[], &self.model).await?;
                 let cluster = match own.first() {
-                    Some(e) if e.model == self.model => self.clusters.read().plan(&[&e.values]).remove(0).cluster,
+                    Some(e) if e.model == self.model => {
+                        let plan = self.plan_clusters(vec![e.values.clone()]).await?;
+                        plan.into_iter().next().map(|p| p.cluster).unwrap_or_else(crate::domain::new_id)
+                    }
                     // Not comparable by this model: a cluster of its own.
                     _ => crate::domain::new_id(),
                 };
@@ -271,6 +272,19 @@ impl Service {
         let moved = moved.ok_or_else(|| Error::FaceNotFound(id.into()))?;
         self.refresh(write, Touched::changed(vec![id.to_string()], Vec::new())).await?;
         Ok(moved)
+    }
+
+    /// Where each face goes, planned on a blocking thread (every arrival
+    /// scans every cluster: milliseconds at 100,000 faces, not for an async
+    /// worker). The caller holds the write lock, so the plan stays true.
+    async fn plan_clusters(&self, embeddings: Vec<Vec<f32>>) -> Result<Vec<Placement>> {
+        let clusters = self.clusters.clone();
+        tokio::task::spawn_blocking(move || {
+            let values: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+            clusters.read().plan(&values)
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("planning clusters failed: {e}")))
     }
 
     /// Makes the gallery and the clusters agree with the store for what
