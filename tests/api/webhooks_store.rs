@@ -2,7 +2,7 @@
 //! secret that is never listed, changed, paused, deleted, each audited.
 use serde_json::json;
 use visage_service::domain::{new_id, now};
-use visage_service::store::{Delivery, NewEvent, Outcome, Store, Webhook, WebhookChange};
+use visage_service::store::{ChangePos, Delivery, NewEvent, Outcome, Store, Webhook, WebhookChange};
 
 use crate::helpers::temp_dir;
 
@@ -78,41 +78,44 @@ fn attempt(w: &str, seq: i64, attempt: u32, outcome: Outcome) -> Delivery {
 
 /// Events, a webhook's place among them, and its attempts.
 async fn outbox(store: &Store) {
-    let before = store.append_events(&[event("person.created", 0)]).await.unwrap();
+    store.append_events(&[event("person.created", 0)]).await.unwrap();
     let w = hook("https://example.com/w", &["person.created"]);
     store.create_webhook(&w, "whsec_WWWW", "t").await.unwrap();
-    // A new webhook starts after the newest event.
+    // A new webhook starts after the events written before it.
     let place = store.webhook_place(&w.id).await.unwrap().unwrap();
-    assert_eq!((place.after_seq, place.failures, place.next_at), (before[0], 0, None));
-    let seqs = store
-        .append_events(&[event("person.created", 1), event("face.added", 2), event("person.created", 3)])
-        .await
-        .unwrap();
-    assert!(seqs.windows(2).all(|p| p[0] < p[1]) && seqs[0] > before[0]);
-    let next = store.events_after(place.after_seq, 10).await.unwrap();
-    assert_eq!(next.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    assert_eq!((place.failures, place.next_at.as_deref()), (0, None));
+    assert!(store.events_after(place.after, 10).await.unwrap().is_empty());
+    let batch = [event("person.created", 1), event("face.added", 2), event("person.created", 3)];
+    let seqs = store.append_events(&batch).await.unwrap();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]));
+    // A batch written again (its database answered too late the first time) is not written twice.
+    assert!(store.append_events(&batch[..1]).await.unwrap().is_empty());
+    let next = store.events_after(place.after, 10).await.unwrap();
+    assert_eq!(next.iter().map(|e| e.pos.seq).collect::<Vec<_>>(), seqs);
+    assert!(next.windows(2).all(|p| p[0].pos < p[1].pos));
     assert_eq!((next[0].kind.as_str(), &next[0].data), ("person.created", &json!({"n": 1})));
-    assert_eq!(store.events_after(place.after_seq, 1).await.unwrap().len(), 1);
+    assert_eq!(store.events_after(place.after, 1).await.unwrap().len(), 1);
+    let pos: Vec<ChangePos> = next.iter().map(|e| e.pos).collect();
     // The first fails twice, then is delivered; the webhook moves on only then.
     assert!(
         store
-            .record_delivery(&attempt(&w.id, seqs[0], 1, Outcome::Retrying), Some("2026-12-07T10:00:00Z"))
+            .record_delivery(&attempt(&w.id, seqs[0], 1, Outcome::Retrying), pos[0], Some("2026-12-07T10:00:00Z"))
             .await
             .unwrap()
     );
+    let retrying = store.webhook_place(&w.id).await.unwrap().unwrap();
+    assert_eq!((retrying.after, retrying.failures), (place.after, 1));
+    assert!(retrying.next_at.as_deref().is_some_and(|t| t.starts_with("2026-12-07T10:00:00")), "{retrying:?}");
+    assert!(store.record_delivery(&attempt(&w.id, seqs[0], 2, Outcome::Delivered), pos[0], None).await.unwrap());
     let place = store.webhook_place(&w.id).await.unwrap().unwrap();
-    assert_eq!((place.after_seq, place.failures), (before[0], 1));
-    assert!(place.next_at.as_deref().is_some_and(|t| t.starts_with("2026-12-07T10:00:00")), "{place:?}");
-    assert!(store.record_delivery(&attempt(&w.id, seqs[0], 2, Outcome::Delivered), None).await.unwrap());
-    let place = store.webhook_place(&w.id).await.unwrap().unwrap();
-    assert_eq!((place.after_seq, place.failures, place.next_at), (seqs[0], 0, None));
+    assert_eq!((place.after, place.failures, place.next_at), (pos[0], 0, None));
     // Once past an event, another attempt of it records nothing.
-    assert!(!store.record_delivery(&attempt(&w.id, seqs[0], 3, Outcome::Delivered), None).await.unwrap());
+    assert!(!store.record_delivery(&attempt(&w.id, seqs[0], 3, Outcome::Delivered), pos[0], None).await.unwrap());
     // The face.added it does not want is skipped; never backwards.
-    store.skip_events(&w.id, seqs[1]).await.unwrap();
-    store.skip_events(&w.id, seqs[0]).await.unwrap();
-    assert_eq!(store.webhook_place(&w.id).await.unwrap().unwrap().after_seq, seqs[1]);
-    assert!(store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Failed), None).await.unwrap());
+    store.skip_events(&w.id, pos[1]).await.unwrap();
+    store.skip_events(&w.id, pos[0]).await.unwrap();
+    assert_eq!(store.webhook_place(&w.id).await.unwrap().unwrap().after, pos[1]);
+    assert!(store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Failed), pos[2], None).await.unwrap());
     let log = store.deliveries(&w.id, 10, None).await.unwrap();
     let shown: Vec<(i64, u32, Outcome)> = log.iter().map(|(_, d)| (d.event_seq, d.attempt, d.outcome)).collect();
     assert_eq!(
@@ -125,7 +128,7 @@ async fn outbox(store: &Store) {
     // Deleted: its attempts go with it, and a late attempt records nothing.
     assert!(store.delete_webhook(&w.id, "t").await.unwrap());
     assert!(store.deliveries(&w.id, 10, None).await.unwrap().is_empty());
-    assert!(!store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Delivered), None).await.unwrap());
+    assert!(!store.record_delivery(&attempt(&w.id, seqs[2], 1, Outcome::Delivered), pos[2], None).await.unwrap());
     assert_eq!(store.webhook_place(&w.id).await.unwrap(), None);
 }
 

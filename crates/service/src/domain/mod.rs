@@ -5,6 +5,7 @@
 //! nothing from the rest of the crate, so the vision pipeline, the gallery,
 //! the store, the service and the edges (HTTP, CLI) can all speak it without
 //! importing each other.
+pub mod event;
 pub mod face;
 pub mod geometry;
 pub mod id;
@@ -15,6 +16,10 @@ pub mod similarity;
 pub mod threshold;
 pub mod webhook;
 
+pub use event::{
+    ClusterChanged, DeleteReason, EventKind, FaceAdded, FaceDeleted, FaceIdentified, FaceMoved, FacePlace, MatchedPerson,
+    PersonChanged, PersonDeleted, PersonMerged, PersonRef,
+};
 pub use face::{Detection, FaceChoice, Quality};
 pub use geometry::{BBox, Point};
 pub use id::{id_bits, id_from_bits, is_valid_id, new_id};

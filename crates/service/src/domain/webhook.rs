@@ -1,6 +1,7 @@
 //! Webhooks and the events they receive, as stored: where events go, which
 //! ones, and whether paused (the signing secret is kept apart: shown once,
 //! never listed); the outbox of events; each delivery attempt.
+use super::ChangePos;
 
 /// The event list that means every event.
 pub const ALL_EVENTS: &str = "*";
@@ -40,10 +41,11 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-/// An event as written, with its place in the outbox.
+/// An event as written, with its place in the outbox: read in `pos` order,
+/// an event never appears before one already read (as the change log is).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
-    pub seq: i64,
+    pub pos: ChangePos,
     pub id: String,
     pub kind: String,
     pub at: String,
@@ -54,7 +56,7 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookPlace {
     /// Every event up to here is dealt with.
-    pub after_seq: i64,
+    pub after: ChangePos,
     /// Failed attempts of the next event it wants.
     pub failures: u32,
     /// When that event is tried again (None: at once).

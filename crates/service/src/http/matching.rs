@@ -15,6 +15,7 @@ use crate::domain::is_valid_id;
 use crate::domain::{FaceChoice, Scope, Threshold};
 use crate::domain::{FaceRecord, Person};
 use crate::service::error::Error;
+use crate::service::outbox::RequestTags;
 use crate::service::{Analysis, Comparison, EnrollTarget, Identification, ImageSize, Verification};
 use crate::vision::EmbeddedFace;
 
@@ -133,6 +134,16 @@ pub struct IdentifyForm {
     /// and a key with the `enroll` scope.
     #[param(inline)]
     remember: Option<Remember>,
+    /// Your own id for this photo or sighting (e.g. a camera event's), up to
+    /// 200 characters; carried into the `identify.*` events, not stored.
+    #[schema(max_length = 200)]
+    #[param(max_length = 200)]
+    external_id: Option<String>,
+    /// Where the photo comes from (e.g. `front-door`), up to 200
+    /// characters; carried into the `identify.*` events, not stored.
+    #[schema(max_length = 200)]
+    #[param(max_length = 200)]
+    source: Option<String>,
 }
 
 /// What identify keeps of the faces it answers.
@@ -148,9 +159,18 @@ impl Form for IdentifyForm {
 
     fn check(&self, state: &AppState) -> Result<(), ApiError> {
         let max = u32::try_from(state.service.config.max_top_k).unwrap_or(u32::MAX);
-        within("top_k", self.top_k, 1..=max)
+        within("top_k", self.top_k, 1..=max)?;
+        for (name, tag) in [("external_id", &self.external_id), ("source", &self.source)] {
+            if tag.as_ref().is_some_and(|t| t.chars().count() > MAX_TAG_CHARS) {
+                return Err(Error::param(name, format!("must be at most {MAX_TAG_CHARS} characters")).into());
+            }
+        }
+        Ok(())
     }
 }
+
+/// The longest `external_id` or `source` an identify request may carry.
+const MAX_TAG_CHARS: usize = 200;
 
 /// Enroll one face for an existing person.
 #[utoipa::path(
@@ -296,7 +316,8 @@ pub async fn identify(
         }
         None => None,
     };
-    let answer = s.service.identify(form.image.0, top_k, threshold(form.threshold)?, remember).await?;
+    let tags = RequestTags { external_id: form.external_id, source: form.source };
+    let answer = s.service.identify(form.image.0, top_k, threshold(form.threshold)?, remember, &tags).await?;
     Ok(Json(answer).into_response())
 }
 

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::domain::{Delivery, Outcome, StoredEvent, Webhook, new_id, now};
+use crate::domain::{ChangePos, Delivery, Outcome, StoredEvent, Webhook, new_id, now};
 use crate::events::{Secret, Sender, SenderOptions, next_try};
 use crate::store::{Store, StoreResult};
 
@@ -120,7 +120,7 @@ impl Deliverer {
         if let Some(wait) = place.next_at.as_deref().and_then(until) {
             return Ok(Step::Wait(wait));
         }
-        let Some(event) = self.next_wanted(&hook, place.after_seq).await? else { return Ok(Step::Idle) };
+        let Some(event) = self.next_wanted(&hook, place.after).await? else { return Ok(Step::Idle) };
         let secret = match self.store.webhook_secret(id).await?.as_deref().map(Secret::parse) {
             Some(Ok(s)) => s,
             _ => {
@@ -132,24 +132,24 @@ impl Deliverer {
         Ok(Step::Sent)
     }
 
-    /// The next event after `after_seq` that `hook` wants; the ones before
-    /// it that it does not want are passed.
-    async fn next_wanted(&self, hook: &Webhook, mut after_seq: i64) -> StoreResult<Option<StoredEvent>> {
+    /// The next event after `after` that `hook` wants; the ones before it
+    /// that it does not want are passed.
+    async fn next_wanted(&self, hook: &Webhook, mut after: ChangePos) -> StoreResult<Option<StoredEvent>> {
         loop {
-            let events = self.store.events_after(after_seq, READ_AHEAD).await?;
-            let Some(last) = events.last().map(|e| e.seq) else { return Ok(None) };
-            match events.into_iter().find(|e| hook.wants(&e.kind)) {
-                Some(e) => {
-                    if e.seq - 1 > after_seq {
-                        self.store.skip_events(&hook.id, e.seq - 1).await?;
+            let events = self.store.events_after(after, READ_AHEAD).await?;
+            let Some(last) = events.last().map(|e| e.pos) else { return Ok(None) };
+            let mut passed = None;
+            for e in events {
+                if hook.wants(&e.kind) {
+                    if let Some(p) = passed {
+                        self.store.skip_events(&hook.id, p).await?;
                     }
                     return Ok(Some(e));
                 }
-                None => {
-                    self.store.skip_events(&hook.id, last).await?;
-                    after_seq = last;
-                }
+                passed = Some(e.pos);
             }
+            self.store.skip_events(&hook.id, last).await?;
+            after = last;
         }
     }
 
@@ -169,7 +169,7 @@ impl Deliverer {
         let record = Delivery {
             id: new_id(),
             webhook_id: hook.id.clone(),
-            event_seq: e.seq,
+            event_seq: e.pos.seq,
             attempt,
             at: now(),
             status: a.status,
@@ -181,7 +181,7 @@ impl Deliverer {
             tracing::warn!(webhook = hook.id, event = e.id, attempts = attempt, "webhooks: delivery given up");
         }
         let next_at = next_at.and_then(|t| t.format(&Rfc3339).ok());
-        self.store.record_delivery(&record, next_at.as_deref()).await?;
+        self.store.record_delivery(&record, e.pos, next_at.as_deref()).await?;
         metrics::counter!("visage_webhook_deliveries_total", "outcome" => outcome.as_str()).increment(1);
         metrics::histogram!("visage_webhook_delivery_seconds").record(record.millis as f64 / 1000.0);
         Ok(())

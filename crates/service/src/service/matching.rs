@@ -1,5 +1,6 @@
 //! Matching: two photos compared (1:1 without a gallery), a photo verified
 //! against one person (1:1), every face of a photo identified (1:N).
+use super::outbox::{RequestTags, identify_events};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -169,6 +170,7 @@ impl Service {
         top_k: Option<usize>,
         threshold: Option<Threshold>,
         remember: Option<&str>,
+        tags: &RequestTags,
     ) -> Result<Identification> {
         if remember.is_some() {
             if !self.config.remember_unknown {
@@ -236,6 +238,7 @@ impl Service {
         if let (Some(actor), Some(source)) = (remember, source) {
             self.remember_unknown(&mut answer.faces, kept_crops, &source, actor).await?;
         }
+        self.events.record(identify_events(&answer, tags), self.database_up()).await;
         Ok(answer)
     }
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod info;
 mod keys;
 mod matching;
+pub mod outbox;
 mod persons;
 mod search;
 mod unassigned;
@@ -93,6 +94,8 @@ pub struct ServiceConfig {
     /// The average similarity at or above which an unassigned face joins a
     /// cluster, and two clusters merge.
     pub cluster_threshold: f32,
+    /// Identify's events that wait in memory at most while the database is down.
+    pub event_queue: usize,
 }
 
 impl Default for ServiceConfig {
@@ -114,6 +117,7 @@ impl Default for ServiceConfig {
             remember_unknown: false,
             unassigned_ttl: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
             cluster_threshold: crate::clusters::DEFAULT_JOIN,
+            event_queue: outbox::DEFAULT_QUEUE,
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct Service {
     /// Whether the last load reopened a saved graph.
     index_reopened: std::sync::atomic::AtomicBool,
     model: String,
+    /// Identify's events, and those waiting for the database.
+    pub events: Arc<outbox::EventLog>,
     pub config: ServiceConfig,
     pub started: Instant,
 }
@@ -172,6 +178,7 @@ impl Service {
         let (gallery, other) = (loaded.gallery, loaded.other);
         let clusters = load_clusters(&store, &model, dim, config.cluster_threshold).await?;
         let service = Self {
+            events: outbox::EventLog::new(store.clone(), config.event_queue),
             loaded_at: parking_lot::Mutex::new(loaded.position),
             index_reopened: loaded.reopened.into(),
             follow,
@@ -182,6 +189,7 @@ impl Service {
             writes: Arc::new(tokio::sync::Mutex::new(())),
             faces_other_model: other.into(),
             calibration: calibration::Calibration::default(),
+
             model,
             config,
             started: Instant::now(),

@@ -172,16 +172,18 @@ pub trait Database: Send + Sync {
     // The outbox of events and the deliveries of them.
     /// Writes events in one transaction; their places in the outbox.
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<i64>>;
-    /// Events after `after_seq`, in order, at most `limit`.
-    async fn events_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Events after `after`, in order, at most `limit`: only those before
+    /// which no event can still appear (as [`Database::changes_after`]).
+    async fn events_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<StoredEvent>>;
     /// Where a webhook is in the outbox; None when there is no such webhook.
     async fn webhook_place(&self, webhook_id: &str) -> StoreResult<Option<WebhookPlace>>;
     /// Moves a webhook past events it does not want (never backwards).
-    async fn skip_events(&self, webhook_id: &str, to_seq: i64) -> StoreResult<()>;
-    /// Records an attempt and moves the webhook on (delivered or failed:
-    /// past the event; retrying: to try again at `next_at`), together; false
-    /// (nothing written) when the webhook is gone or already past the event.
-    async fn record_delivery(&self, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool>;
+    async fn skip_events(&self, webhook_id: &str, to: ChangePos) -> StoreResult<()>;
+    /// Records an attempt of the event at `event` and moves the webhook on
+    /// (delivered or failed: past the event; retrying: to try again at
+    /// `next_at`), together; false (nothing written) when the webhook is
+    /// gone or already past the event.
+    async fn record_delivery(&self, d: &Delivery, event: ChangePos, next_at: Option<&str>) -> StoreResult<bool>;
     /// A webhook's attempts, newest first, before `before` (a sequence
     /// number) when given; each with its sequence number.
     async fn deliveries(&self, webhook_id: &str, limit: u32, before: Option<i64>) -> StoreResult<Vec<(i64, Delivery)>>;

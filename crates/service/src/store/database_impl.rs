@@ -210,20 +210,20 @@ macro_rules! database_impl {
                 outbox::append(&self.pool, events).await
             }
 
-            async fn events_after(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
-                outbox::after(&self.pool, after_seq, limit).await
+            async fn events_after(&self, after: ChangePos, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+                outbox::after(&self.pool, after, limit).await
             }
 
             async fn webhook_place(&self, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
                 outbox::place(&self.pool, webhook_id).await
             }
 
-            async fn skip_events(&self, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
-                outbox::skip(&self.pool, webhook_id, to_seq).await
+            async fn skip_events(&self, webhook_id: &str, to: ChangePos) -> StoreResult<()> {
+                outbox::skip(&self.pool, webhook_id, to).await
             }
 
-            async fn record_delivery(&self, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
-                outbox::record(&self.pool, d, next_at).await
+            async fn record_delivery(&self, d: &Delivery, event: ChangePos, next_at: Option<&str>) -> StoreResult<bool> {
+                outbox::record(&self.pool, d, event, next_at).await
             }
 
             async fn deliveries(

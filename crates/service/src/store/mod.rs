@@ -21,6 +21,7 @@ pub use crate::domain::records::{
     Person, Regroup, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
 pub use crate::domain::webhook::{Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};
+pub use crate::domain::event::{DeleteReason, FacePlace, PersonRef};
 pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};
 pub use location::Location;

@@ -6,11 +6,11 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit;
 use super::convert::{at, id, new_uuid, text, uuid};
+use super::{audit, outbox};
 use crate::domain::{BBox, Point, Quality};
 use crate::store::{
-    Crop, FaceRecord, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
+    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
     embedding_to_blob, now,
 };
 
@@ -133,6 +133,7 @@ pub(super) async fn add(pool: &PgPool, person_id: &str, new: &NewFace<'_>, actor
     let mut tx = pool.begin().await?;
     let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
     Ok(face)
 }
@@ -150,6 +151,8 @@ pub(super) async fn create_person_with(
     let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
     Ok(face)
 }
@@ -173,6 +176,8 @@ pub(super) async fn delete(pool: &PgPool, person_id: &str, face_id: &str, actor:
         return Ok(false);
     }
     audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    let gone = NewEvent::face_deleted(face_id, FacePlace::person(person_id), DeleteReason::Request, actor);
+    outbox::emit(&mut *tx, &gone).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -280,6 +285,9 @@ pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], mod
             .bind(&subjects)
             .execute(&mut *tx)
             .await?;
+        let events: Vec<NewEvent> =
+            persons.iter().map(|p| NewEvent::person_created(&p.id, &p.name, "bulk")).collect();
+        outbox::emit_all(&mut tx, &events).await?;
         tx.commit().await?;
         ids.extend(persons.into_iter().map(|p| p.id));
     }

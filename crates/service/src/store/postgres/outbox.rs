@@ -6,7 +6,7 @@ use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::convert::{at, text};
-use crate::store::{Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
+use crate::store::{ChangePos, Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
 
 /// Writes one event (in the caller's transaction); its place in the outbox.
 pub(super) async fn emit<'e, E: PgExecutor<'e>>(exec: E, e: &NewEvent) -> StoreResult<i64> {
@@ -19,11 +19,45 @@ pub(super) async fn emit<'e, E: PgExecutor<'e>>(exec: E, e: &NewEvent) -> StoreR
         .await?)
 }
 
+/// Writes events in order (in the caller's transaction), in one statement.
+pub(super) async fn emit_all(tx: &mut sqlx::PgConnection, events: &[NewEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let ats: Vec<OffsetDateTime> = events.iter().map(|e| at(&e.at)).collect::<StoreResult<_>>()?;
+    let data: Vec<serde_json::Value> = events.iter().map(|e| e.data.clone()).collect();
+    sqlx::query(
+        "INSERT INTO events (id, type, at, data) SELECT i, k, a, d \
+         FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]) WITH ORDINALITY AS t(i, k, a, d, n) \
+         ORDER BY n",
+    )
+    .bind(ids)
+    .bind(kinds)
+    .bind(ats)
+    .bind(data)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes events in one transaction; those already written (a retried
+/// batch: same ids) are left as they are. The places of the new ones.
 pub(super) async fn append(pool: &PgPool, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
     let mut tx = pool.begin().await?;
     let mut seqs = Vec::with_capacity(events.len());
     for e in events {
-        seqs.push(emit(&mut *tx, e).await?);
+        let seq: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO events (id, type, at, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING seq",
+        )
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(at(&e.at)?)
+        .bind(&e.data)
+        .fetch_optional(&mut *tx)
+        .await?;
+        seqs.extend(seq);
     }
     tx.commit().await?;
     Ok(seqs)
@@ -31,6 +65,7 @@ pub(super) async fn append(pool: &PgPool, events: &[NewEvent]) -> StoreResult<Ve
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
+    txid: i64,
     seq: i64,
     id: String,
     #[sqlx(rename = "type")]
@@ -39,58 +74,65 @@ struct EventRow {
     data: serde_json::Value,
 }
 
-pub(super) async fn after(pool: &PgPool, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+/// Events after `after` of transactions older than any still running (see
+/// the migration), in (txid, seq) order.
+pub(super) async fn after(pool: &PgPool, after: ChangePos, limit: u32) -> StoreResult<Vec<StoredEvent>> {
     let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT seq, id, type, at, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT txid, seq, id, type, at, data FROM events \
+         WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+         ORDER BY txid, seq LIMIT $3",
     )
-    .bind(after_seq)
+    .bind(after.txid)
+    .bind(after.seq)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| StoredEvent { seq: r.seq, id: r.id, kind: r.kind, at: text(r.at), data: r.data })
+        .map(|r| StoredEvent { pos: ChangePos { txid: r.txid, seq: r.seq }, id: r.id, kind: r.kind, at: text(r.at), data: r.data })
         .collect())
 }
 
 pub(super) async fn place(pool: &PgPool, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
-    let row: Option<(i64, i32, Option<OffsetDateTime>)> =
-        sqlx::query_as("SELECT after_seq, failures, next_at FROM webhooks WHERE id = $1")
+    let row: Option<(i64, i64, i32, Option<OffsetDateTime>)> =
+        sqlx::query_as("SELECT after_txid, after_seq, failures, next_at FROM webhooks WHERE id = $1")
             .bind(webhook_id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(after_seq, failures, next_at)| WebhookPlace {
-        after_seq,
+    Ok(row.map(|(txid, seq, failures, next_at)| WebhookPlace {
+        after: ChangePos { txid, seq },
         failures: u32::try_from(failures).unwrap_or(0),
         next_at: next_at.map(text),
     }))
 }
 
-pub(super) async fn skip(pool: &PgPool, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE webhooks SET after_seq = $1, failures = 0, next_at = NULL WHERE id = $2 AND after_seq < $1")
-        .bind(to_seq)
+/// Moves the place to `to` (never backwards), with no attempt pending.
+const MOVE_ON: &str = "UPDATE webhooks SET after_txid = $1, after_seq = $2, failures = 0, next_at = NULL \
+     WHERE id = $3 AND (after_txid, after_seq) < ($1, $2)";
+
+pub(super) async fn skip(pool: &PgPool, webhook_id: &str, to: ChangePos) -> StoreResult<()> {
+    sqlx::query(MOVE_ON)
+        .bind(to.txid)
+        .bind(to.seq)
         .bind(webhook_id)
         .execute(pool)
         .await?;
     Ok(())
 }
 
-pub(super) async fn record(pool: &PgPool, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
+pub(super) async fn record(pool: &PgPool, d: &Delivery, event: ChangePos, next_at: Option<&str>) -> StoreResult<bool> {
     let mut tx = pool.begin().await?;
     let next = next_at.map(at).transpose()?;
     let moved = match d.outcome {
-        Outcome::Delivered | Outcome::Failed => sqlx::query(
-            "UPDATE webhooks SET after_seq = $1, failures = 0, next_at = NULL WHERE id = $2 AND after_seq < $1",
+        Outcome::Delivered | Outcome::Failed => sqlx::query(MOVE_ON).bind(event.txid).bind(event.seq).bind(&d.webhook_id),
+        Outcome::Retrying => sqlx::query(
+            "UPDATE webhooks SET failures = $4, next_at = $5 WHERE id = $3 AND (after_txid, after_seq) < ($1, $2)",
         )
-        .bind(d.event_seq)
-        .bind(&d.webhook_id),
-        Outcome::Retrying => {
-            sqlx::query("UPDATE webhooks SET failures = $3, next_at = $4 WHERE id = $2 AND after_seq < $1")
-                .bind(d.event_seq)
-                .bind(&d.webhook_id)
-                .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
-                .bind(next)
-        }
+        .bind(event.txid)
+        .bind(event.seq)
+        .bind(&d.webhook_id)
+        .bind(i32::try_from(d.attempt).unwrap_or(i32::MAX))
+        .bind(next),
     }
     .execute(&mut *tx)
     .await?;

@@ -6,9 +6,9 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit;
 use super::convert::{at, id, new_uuid, text, uuid, uuids};
-use crate::store::{Person, StoreResult, now};
+use super::{audit, outbox};
+use crate::store::{NewEvent, Person, StoreResult, now};
 
 const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS face_count FROM persons p";
@@ -60,6 +60,7 @@ pub(super) async fn create(pool: &PgPool, p: &Person, actor: &str) -> StoreResul
         return Err(crate::store::StoreError::Corrupt(format!("person {} exists already", p.id)));
     }
     audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_created(&p.id, &p.name, actor)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -120,20 +121,28 @@ pub(super) async fn update(
         return Ok(None);
     }
     let row = sqlx::query_as::<_, PersonRow>(&format!("{SELECT} WHERE p.id = $1")).bind(u).fetch_one(&mut *tx).await?;
+    let updated: Person = row.into();
     audit::record(&mut *tx, actor, "update_person", person).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_updated(person, &updated.name, actor)).await?;
     tx.commit().await?;
-    Ok(Some(row.into()))
+    Ok(Some(updated))
 }
 
 /// Deletes the person and (by cascade) every face. False when absent.
 pub(super) async fn delete(pool: &PgPool, person: &str, actor: &str) -> StoreResult<bool> {
     let Some(u) = uuid(person) else { return Ok(false) };
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM persons WHERE id = $1").bind(u).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
+    // Locked first: no face can be added to the person meanwhile (the
+    // foreign key check waits), so the events name every face deleted.
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM persons WHERE id = $1 FOR UPDATE").bind(u).fetch_optional(&mut *tx).await?;
+    let Some(name) = name else { return Ok(false) };
+    let faces: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM faces WHERE person_id = $1 ORDER BY id").bind(u).fetch_all(&mut *tx).await?;
+    let faces: Vec<String> = faces.into_iter().map(id).collect();
+    sqlx::query("DELETE FROM persons WHERE id = $1").bind(u).execute(&mut *tx).await?;
     audit::record(&mut *tx, actor, "delete_person", person).await?;
+    outbox::emit_all(&mut tx, &NewEvent::person_gone(person, &name, faces, actor)).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -5,8 +5,8 @@ use sqlx::PgPool;
 
 use super::convert::uuid;
 use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, insert_record};
-use super::{audit, persons};
-use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding};
+use super::{audit, outbox, persons};
+use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, blob_to_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &PgPool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -58,10 +58,13 @@ pub(super) async fn import_person(
     if !persons::insert(&mut *tx, person).await? {
         return Ok(false);
     }
+    let mut events = vec![NewEvent::person_created(&person.id, &person.name, actor)];
     for f in faces {
         let record = FaceRecord { person_id: Some(person.id.clone()), cluster_id: None, ..f.face.clone() };
         insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
+        events.push(NewEvent::face_added(&record, actor));
     }
+    outbox::emit_all(&mut tx, &events).await?;
     audit::record(&mut *tx, actor, "import_person", &person.id).await?;
     tx.commit().await?;
     Ok(true)

@@ -8,11 +8,11 @@ use futures_util::stream::BoxStream;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::audit;
 use super::convert::{at, id, new_uuid, uuid, uuids};
+use super::{audit, outbox};
 use super::faces::{COLUMNS, FaceRow, insert_face};
 use crate::store::{
-    AssignTo, FaceRecord, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
+    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, PersonRef, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
 };
 
 /// One audit record per subject, in one statement.
@@ -25,6 +25,24 @@ async fn record_each(tx: &mut sqlx::PgConnection, actor: &str, action: &str, sub
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// The unassigned faces of a cluster.
+async fn cluster_size(tx: &mut sqlx::PgConnection, cluster: &str) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM faces WHERE cluster_id = $1 AND person_id IS NULL")
+        .bind(new_uuid(cluster)?)
+        .fetch_one(&mut *tx)
+        .await?)
+}
+
+/// Where a face is now, its row locked until the transaction ends; None when absent.
+async fn place_of(tx: &mut sqlx::PgConnection, face: Uuid) -> StoreResult<Option<FacePlace>> {
+    let row: Option<(Option<Uuid>, Option<Uuid>)> =
+        sqlx::query_as("SELECT person_id, cluster_id FROM faces WHERE id = $1 FOR UPDATE")
+            .bind(face)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(row.map(|(p, c)| FacePlace { person_id: p.map(id), cluster_id: c.map(id) }))
 }
 
 pub(super) async fn get(pool: &PgPool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
@@ -51,6 +69,9 @@ pub(super) async fn keep(
         new_uuid(cluster)?;
         let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
+        outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
+        let size = cluster_size(&mut tx, cluster).await?;
+        outbox::emit(&mut *tx, &NewEvent::cluster_changed(cluster, size, Some(&record.id), None)).await?;
         out.push(record);
     }
     for step in regroups {
@@ -58,8 +79,14 @@ pub(super) async fn keep(
             Regroup::Merge { from, into } => (MERGE, into, from, "merge_cluster"),
             Regroup::Move { face, to } => (MOVE, to, face, "regroup_face"),
         };
+        let before = match step {
+            Regroup::Move { face, .. } => place_of(&mut tx, new_uuid(face)?).await?,
+            Regroup::Merge { .. } => None,
+        };
         sqlx::query(sql).bind(new_uuid(to)?).bind(new_uuid(subject)?).execute(&mut *tx).await?;
         audit::record(&mut *tx, actor, action, subject).await?;
+        let size = cluster_size(&mut tx, to).await?;
+        outbox::emit_all(&mut tx, &NewEvent::regrouped(step, before, size, actor)).await?;
     }
     tx.commit().await?;
     Ok(out)
@@ -88,11 +115,10 @@ pub(super) async fn list(pool: &PgPool, limit: u32, cursor: Option<&str>) -> Sto
 pub(super) async fn delete(pool: &PgPool, face_id: &str, actor: &str) -> StoreResult<bool> {
     let Some(f) = uuid(face_id) else { return Ok(false) };
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM faces WHERE id = $1").bind(f).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let Some(place) = place_of(&mut tx, f).await? else { return Ok(false) };
+    sqlx::query("DELETE FROM faces WHERE id = $1").bind(f).execute(&mut *tx).await?;
     audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_deleted(face_id, place, DeleteReason::Request, actor)).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -124,6 +150,7 @@ pub(super) async fn move_face(
         }
         Owner::Cluster(c) => (None, Some(new_uuid(c)?)),
     };
+    let Some(from) = place_of(&mut tx, f).await? else { return Ok(None) };
     let row = sqlx::query_as::<_, FaceRow>(&format!(
         "UPDATE faces SET person_id = $1, cluster_id = $2 WHERE id = $3 RETURNING {COLUMNS}"
     ))
@@ -134,6 +161,13 @@ pub(super) async fn move_face(
     .await?;
     let Some(row) = row else { return Ok(None) };
     audit::record(&mut *tx, actor, "move_face", face_id).await?;
+    let to = FacePlace { person_id: person.map(id), cluster_id: cluster.map(id) };
+    let cluster = to.cluster_id.clone();
+    outbox::emit(&mut *tx, &NewEvent::face_moved(face_id, from, to, actor)).await?;
+    if let Some(c) = &cluster {
+        let size = cluster_size(&mut tx, c).await?;
+        outbox::emit(&mut *tx, &NewEvent::cluster_changed(c, size, Some(face_id), None)).await?;
+    }
     tx.commit().await?;
     Ok(Some(FaceRecord::from(row)))
 }
@@ -147,6 +181,7 @@ pub(super) async fn assign(pool: &PgPool, cluster_id: &str, to: AssignTo<'_>, ac
                 return Err(StoreError::Corrupt(format!("person {} exists already", p.id)));
             }
             audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+            outbox::emit(&mut *tx, &NewEvent::person_created(&p.id, &p.name, actor)).await?;
             p.id.as_str()
         }
         AssignTo::Existing(p) => match first_absent(&mut tx, &[p]).await? {
@@ -166,6 +201,11 @@ pub(super) async fn assign(pool: &PgPool, cluster_id: &str, to: AssignTo<'_>, ac
         return Ok(moved); // rolled back: no person is created for no face
     }
     record_each(&mut tx, actor, "assign_face", &moved).await?;
+    let events: Vec<NewEvent> = moved
+        .iter()
+        .map(|f| NewEvent::face_moved(f, FacePlace::cluster(cluster_id), FacePlace::person(person), actor))
+        .collect();
+    outbox::emit_all(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(moved)
 }
@@ -177,30 +217,64 @@ pub(super) async fn merge_persons(pool: &PgPool, into: &str, from: &[&str], acto
         return Err(StoreError::PersonNotFound(absent));
     }
     let from_ids = uuids(from);
-    let moved: Vec<Uuid> = sqlx::query_scalar("UPDATE faces SET person_id = $1 WHERE person_id = ANY($2) RETURNING id")
+    // The persons' rows are locked: their faces are all there is to move.
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT id, person_id FROM faces WHERE person_id = ANY($1) ORDER BY person_id, id")
+            .bind(&from_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query("UPDATE faces SET person_id = $1 WHERE person_id = ANY($2)")
         .bind(new_uuid(into)?)
+        .bind(&from_ids)
+        .execute(&mut *tx)
+        .await?;
+    let moved: Vec<String> = rows.iter().map(|(f, _)| id(*f)).collect();
+    record_each(&mut tx, actor, "move_face", &moved).await?;
+    let names: Vec<(Uuid, String)> = sqlx::query_as("DELETE FROM persons WHERE id = ANY($1) RETURNING id, name")
         .bind(&from_ids)
         .fetch_all(&mut *tx)
         .await?;
-    let moved: Vec<String> = moved.into_iter().map(id).collect();
-    record_each(&mut tx, actor, "move_face", &moved).await?;
-    sqlx::query("DELETE FROM persons WHERE id = ANY($1)").bind(&from_ids).execute(&mut *tx).await?;
     let deleted: Vec<String> = from.iter().map(|s| s.to_string()).collect();
     record_each(&mut tx, actor, "delete_person", &deleted).await?;
+    let mut events: Vec<NewEvent> = rows
+        .iter()
+        .map(|(f, p)| NewEvent::face_moved(&id(*f), FacePlace::person(&id(*p)), FacePlace::person(into), actor))
+        .collect();
+    let merged: Vec<PersonRef> = from
+        .iter()
+        .map(|f| PersonRef {
+            id: f.to_string(),
+            name: names.iter().find(|(u, _)| Some(*u) == uuid(f)).map(|(_, n)| n.clone()).unwrap_or_default(),
+        })
+        .collect();
+    let name: String = sqlx::query_scalar("SELECT name FROM persons WHERE id = $1")
+        .bind(new_uuid(into)?)
+        .fetch_one(&mut *tx)
+        .await?;
+    events.push(NewEvent::persons_merged(into, &name, merged, &moved, actor));
+    outbox::emit_all(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(moved)
 }
 
 pub(super) async fn purge(pool: &PgPool, before: &str, actor: &str) -> StoreResult<Vec<String>> {
     let mut tx = pool.begin().await?;
-    let gone: Vec<Uuid> =
-        sqlx::query_scalar("DELETE FROM faces WHERE person_id IS NULL AND created_at < $1 RETURNING id")
+    let rows: Vec<(Uuid, Option<Uuid>)> =
+        sqlx::query_as("DELETE FROM faces WHERE person_id IS NULL AND created_at < $1 RETURNING id, cluster_id")
             .bind(at(before)?)
             .fetch_all(&mut *tx)
             .await?;
-    let gone: Vec<String> = gone.into_iter().map(id).collect();
+    let gone: Vec<String> = rows.iter().map(|(f, _)| id(*f)).collect();
     if !gone.is_empty() {
         record_each(&mut tx, actor, "purge_face", &gone).await?;
+        let events: Vec<NewEvent> = rows
+            .iter()
+            .map(|(f, c)| {
+                let place = FacePlace { person_id: None, cluster_id: c.map(id) };
+                NewEvent::face_deleted(&id(*f), place, DeleteReason::Retention, actor)
+            })
+            .collect();
+        outbox::emit_all(&mut tx, &events).await?;
     }
     tx.commit().await?;
     Ok(gone)

@@ -37,8 +37,8 @@ impl TryFrom<WebhookRow> for Webhook {
 pub(super) async fn insert(pool: &PgPool, w: &Webhook, secret: &str, actor: &str) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO webhooks (id, url, events, secret, paused, created_at, after_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(seq), 0) FROM events))",
+        "INSERT INTO webhooks (id, url, events, secret, paused, created_at, after_txid, after_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0)",
     )
     .bind(&w.id)
     .bind(&w.url)

@@ -4,11 +4,11 @@ use futures_util::stream::BoxStream;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow as _, Row, SqlitePool};
 
-use super::{audit, persons};
+use super::{audit, outbox, persons};
 use crate::domain::new_id;
 use crate::domain::{BBox, Quality};
 use crate::store::{
-    Crop, FaceRecord, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
+    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
     embedding_to_blob, now,
 };
 
@@ -121,6 +121,7 @@ pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, a
     let mut tx = pool.begin().await?;
     let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
     Ok(face)
 }
@@ -136,6 +137,8 @@ pub(super) async fn create_person_with(
     let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
     Ok(face)
 }
@@ -160,6 +163,8 @@ pub(super) async fn delete(pool: &SqlitePool, person_id: &str, face_id: &str, ac
         return Ok(false);
     }
     audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    let gone = NewEvent::face_deleted(face_id, FacePlace::person(person_id), DeleteReason::Request, actor);
+    outbox::emit(&mut *tx, &gone).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -241,6 +246,7 @@ pub(super) async fn bulk_enroll(
             };
             insert_record(&mut *tx, &record, embedding, None).await?;
             audit::record(&mut *tx, "bulk", "import_person", &person.id).await?;
+            outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, "bulk")).await?;
             ids.push(person.id);
         }
         tx.commit().await?;

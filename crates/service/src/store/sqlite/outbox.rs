@@ -4,7 +4,7 @@
 //! how it ended.
 use sqlx::{Row, SqliteExecutor, SqlitePool};
 
-use crate::store::{Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
+use crate::store::{ChangePos, Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
 
 /// Writes one event (in the caller's transaction); its place in the outbox.
 pub(super) async fn emit<'e, E: SqliteExecutor<'e>>(exec: E, e: &NewEvent) -> StoreResult<i64> {
@@ -17,19 +17,40 @@ pub(super) async fn emit<'e, E: SqliteExecutor<'e>>(exec: E, e: &NewEvent) -> St
         .await?)
 }
 
+/// Writes events in order (in the caller's transaction).
+pub(super) async fn emit_all(tx: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> StoreResult<()> {
+    for e in events {
+        emit(&mut *tx, e).await?;
+    }
+    Ok(())
+}
+
+/// Writes events in one transaction; those already written (a retried
+/// batch: same ids) are left as they are. The places of the new ones.
 pub(super) async fn append(pool: &SqlitePool, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut seqs = Vec::with_capacity(events.len());
     for e in events {
-        seqs.push(emit(&mut *tx, e).await?);
+        let seq: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO events (id, type, at, data) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq",
+        )
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.at)
+        .bind(e.data.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        seqs.extend(seq);
     }
     tx.commit().await?;
     Ok(seqs)
 }
 
-pub(super) async fn after(pool: &SqlitePool, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+/// Events after `after`, in `seq` order (SQLite commits one writer at a
+/// time, in that order: `txid` is always 0).
+pub(super) async fn after(pool: &SqlitePool, after: ChangePos, limit: u32) -> StoreResult<Vec<StoredEvent>> {
     let rows = sqlx::query("SELECT seq, id, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-        .bind(after_seq)
+        .bind(after.seq)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
@@ -37,7 +58,7 @@ pub(super) async fn after(pool: &SqlitePool, after_seq: i64, limit: u32) -> Stor
         .map(|r| {
             let data: String = r.try_get("data")?;
             Ok(StoredEvent {
-                seq: r.try_get("seq")?,
+                pos: ChangePos { txid: 0, seq: r.try_get("seq")? },
                 id: r.try_get("id")?,
                 kind: r.try_get("type")?,
                 at: r.try_get("at")?,
@@ -54,7 +75,7 @@ pub(super) async fn place(pool: &SqlitePool, webhook_id: &str) -> StoreResult<Op
         .await?;
     row.map(|r| {
         Ok(WebhookPlace {
-            after_seq: r.try_get("after_seq")?,
+            after: ChangePos { txid: 0, seq: r.try_get("after_seq")? },
             failures: u32::try_from(r.try_get::<i64, _>("failures")?).unwrap_or(0),
             next_at: r.try_get("next_at")?,
         })
@@ -62,17 +83,17 @@ pub(super) async fn place(pool: &SqlitePool, webhook_id: &str) -> StoreResult<Op
     .transpose()
 }
 
-pub(super) async fn skip(pool: &SqlitePool, webhook_id: &str, to_seq: i64) -> StoreResult<()> {
+pub(super) async fn skip(pool: &SqlitePool, webhook_id: &str, to: ChangePos) -> StoreResult<()> {
     sqlx::query("UPDATE webhooks SET after_seq = ?, failures = 0, next_at = NULL WHERE id = ? AND after_seq < ?")
-        .bind(to_seq)
+        .bind(to.seq)
         .bind(webhook_id)
-        .bind(to_seq)
+        .bind(to.seq)
         .execute(pool)
         .await?;
     Ok(())
 }
 
-pub(super) async fn record(pool: &SqlitePool, d: &Delivery, next_at: Option<&str>) -> StoreResult<bool> {
+pub(super) async fn record(pool: &SqlitePool, d: &Delivery, event: ChangePos, next_at: Option<&str>) -> StoreResult<bool> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let moved = match d.outcome {
         Outcome::Delivered | Outcome::Failed => sqlx::query(
@@ -86,7 +107,7 @@ pub(super) async fn record(pool: &SqlitePool, d: &Delivery, next_at: Option<&str
         }
     }
     .bind(&d.webhook_id)
-    .bind(d.event_seq)
+    .bind(event.seq)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow as _, Row, SqlitePool};
 
-use super::audit;
-use crate::store::{Person, StoreError, StoreResult, now};
+use super::{audit, outbox};
+use crate::store::{NewEvent, Person, StoreError, StoreResult, now};
 
 const SELECT: &str = "SELECT p.id, p.name, p.metadata, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) AS face_count FROM persons p";
@@ -58,6 +58,7 @@ pub(super) async fn create(pool: &SqlitePool, p: &Person, actor: &str) -> StoreR
     let mut tx = pool.begin().await?;
     insert(&mut *tx, p).await?;
     audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_created(&p.id, &p.name, actor)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -123,19 +124,25 @@ pub(super) async fn update(
         return Ok(None);
     }
     let row = sqlx::query(&format!("{SELECT} WHERE p.id = ?")).bind(id).fetch_one(&mut *tx).await?;
+    let updated = person(&row)?;
     audit::record(&mut *tx, actor, "update_person", id).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_updated(id, &updated.name, actor)).await?;
     tx.commit().await?;
-    person(&row).map(Some)
+    Ok(Some(updated))
 }
 
 /// Deletes the person and (by cascade) every face. False when absent.
 pub(super) async fn delete(pool: &SqlitePool, id: &str, actor: &str) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let faces: Vec<String> = sqlx::query_scalar("SELECT id FROM faces WHERE person_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM persons WHERE id = ? RETURNING name").bind(id).fetch_optional(&mut *tx).await?;
+    let Some(name) = name else { return Ok(false) };
     audit::record(&mut *tx, actor, "delete_person", id).await?;
+    outbox::emit_all(&mut tx, &NewEvent::person_gone(id, &name, faces, actor)).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -4,8 +4,8 @@
 use sqlx::{Row, SqlitePool};
 
 use super::faces::{COLUMNS as FACE_COLUMNS, face as face_row, insert_record};
-use super::{audit, persons};
-use crate::store::{FaceExport, FaceRecord, Person, StoreResult, blob_to_embedding};
+use super::{audit, outbox, persons};
+use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, blob_to_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &SqlitePool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -53,9 +53,11 @@ pub(super) async fn import_person(
         return Ok(false);
     }
     persons::insert(&mut *tx, person).await?;
+    outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
     for f in faces {
         let record = FaceRecord { person_id: Some(person.id.clone()), cluster_id: None, ..f.face.clone() };
         insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
+        outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
     }
     audit::record(&mut *tx, actor, "import_person", &person.id).await?;
     tx.commit().await?;

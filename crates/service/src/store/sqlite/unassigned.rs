@@ -7,15 +7,33 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::faces::{COLUMNS, face, insert_face};
-use super::{audit, persons};
+use super::{audit, outbox, persons};
 use crate::store::{
-    AssignTo, FaceRecord, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
+    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, PersonRef, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
 };
 
 pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE id = ?")).bind(face_id).fetch_optional(pool).await?;
     row.as_ref().map(face).transpose()
+}
+
+/// The unassigned faces of a cluster.
+async fn cluster_size(tx: &mut sqlx::SqliteConnection, cluster: &str) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM faces WHERE cluster_id = ? AND person_id IS NULL")
+        .bind(cluster)
+        .fetch_one(&mut *tx)
+        .await?)
+}
+
+/// Where a face is now; None when absent.
+async fn place_of(tx: &mut sqlx::SqliteConnection, face_id: &str) -> StoreResult<Option<FacePlace>> {
+    let row = sqlx::query("SELECT person_id, cluster_id FROM faces WHERE id = ?")
+        .bind(face_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.map(|r| Ok(FacePlace { person_id: r.try_get("person_id")?, cluster_id: r.try_get("cluster_id")? }))
+        .transpose()
 }
 
 const MERGE: &str = "UPDATE faces SET cluster_id = ? WHERE cluster_id = ? AND person_id IS NULL";
@@ -32,6 +50,9 @@ pub(super) async fn keep(
     for (new, cluster) in faces {
         let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
+        outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
+        let size = cluster_size(&mut tx, cluster).await?;
+        outbox::emit(&mut *tx, &NewEvent::cluster_changed(cluster, size, Some(&record.id), None)).await?;
         out.push(record);
     }
     for step in regroups {
@@ -39,8 +60,14 @@ pub(super) async fn keep(
             Regroup::Merge { from, into } => (MERGE, into, from, "merge_cluster"),
             Regroup::Move { face, to } => (MOVE, to, face, "regroup_face"),
         };
+        let before = match step {
+            Regroup::Move { face, .. } => place_of(&mut tx, face).await?,
+            Regroup::Merge { .. } => None,
+        };
         sqlx::query(sql).bind(to).bind(subject).execute(&mut *tx).await?;
         audit::record(&mut *tx, actor, action, subject).await?;
+        let size = cluster_size(&mut tx, to).await?;
+        outbox::emit_all(&mut tx, &NewEvent::regrouped(step, before, size, actor)).await?;
     }
     tx.commit().await?;
     Ok(out)
@@ -63,12 +90,11 @@ pub(super) async fn list(pool: &SqlitePool, limit: u32, cursor: Option<&str>) ->
 }
 
 pub(super) async fn delete(pool: &SqlitePool, face_id: &str, actor: &str) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM faces WHERE id = ?").bind(face_id).execute(&mut *tx).await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let Some(place) = place_of(&mut tx, face_id).await? else { return Ok(false) };
+    sqlx::query("DELETE FROM faces WHERE id = ?").bind(face_id).execute(&mut *tx).await?;
     audit::record(&mut *tx, actor, "delete_face", face_id).await?;
+    outbox::emit(&mut *tx, &NewEvent::face_deleted(face_id, place, DeleteReason::Request, actor)).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -86,16 +112,20 @@ pub(super) async fn move_face(
     {
         return Err(StoreError::PersonNotFound(p.clone()));
     }
-    let done = sqlx::query("UPDATE faces SET person_id = ?, cluster_id = ? WHERE id = ?")
+    let Some(from) = place_of(&mut tx, face_id).await? else { return Ok(None) };
+    sqlx::query("UPDATE faces SET person_id = ?, cluster_id = ? WHERE id = ?")
         .bind(&person)
         .bind(&cluster)
         .bind(face_id)
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
     audit::record(&mut *tx, actor, "move_face", face_id).await?;
+    let to = FacePlace { person_id: person.clone(), cluster_id: cluster.clone() };
+    outbox::emit(&mut *tx, &NewEvent::face_moved(face_id, from, to, actor)).await?;
+    if let Some(c) = &cluster {
+        let size = cluster_size(&mut tx, c).await?;
+        outbox::emit(&mut *tx, &NewEvent::cluster_changed(c, size, Some(face_id), None)).await?;
+    }
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM faces WHERE id = ?")).bind(face_id).fetch_one(&mut *tx).await?;
     tx.commit().await?;
@@ -113,6 +143,7 @@ pub(super) async fn assign(
         AssignTo::New(p) => {
             persons::insert(&mut *tx, p).await?;
             audit::record(&mut *tx, actor, "create_person", &p.id).await?;
+            outbox::emit(&mut *tx, &NewEvent::person_created(&p.id, &p.name, actor)).await?;
             p.id.as_str()
         }
         AssignTo::Existing(id) if persons::exists(&mut *tx, id).await? => id,
@@ -130,6 +161,8 @@ pub(super) async fn assign(
     }
     for id in &moved {
         audit::record(&mut *tx, actor, "assign_face", id).await?;
+        let moved = NewEvent::face_moved(id, FacePlace::cluster(cluster_id), FacePlace::person(person), actor);
+        outbox::emit(&mut *tx, &moved).await?;
     }
     tx.commit().await?;
     Ok(moved)
@@ -148,6 +181,7 @@ pub(super) async fn merge_persons(
         }
     }
     let mut moved = Vec::new();
+    let mut merged = Vec::new();
     for id in from {
         let faces: Vec<String> = sqlx::query_scalar("UPDATE faces SET person_id = ? WHERE person_id = ? RETURNING id")
             .bind(into)
@@ -156,24 +190,36 @@ pub(super) async fn merge_persons(
             .await?;
         for f in &faces {
             audit::record(&mut *tx, actor, "move_face", f).await?;
+            outbox::emit(&mut *tx, &NewEvent::face_moved(f, FacePlace::person(id), FacePlace::person(into), actor))
+                .await?;
         }
         moved.extend(faces);
-        sqlx::query("DELETE FROM persons WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        let name: String = sqlx::query_scalar("DELETE FROM persons WHERE id = ? RETURNING name")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         audit::record(&mut *tx, actor, "delete_person", id).await?;
+        merged.push(PersonRef { id: id.to_string(), name });
     }
+    let name: String = sqlx::query_scalar("SELECT name FROM persons WHERE id = ?").bind(into).fetch_one(&mut *tx).await?;
+    outbox::emit(&mut *tx, &NewEvent::persons_merged(into, &name, merged, &moved, actor)).await?;
     tx.commit().await?;
     Ok(moved)
 }
 
 pub(super) async fn purge(pool: &SqlitePool, before: &str, actor: &str) -> StoreResult<Vec<String>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let gone: Vec<String> =
-        sqlx::query_scalar("DELETE FROM faces WHERE person_id IS NULL AND created_at < ? RETURNING id")
-            .bind(before)
-            .fetch_all(&mut *tx)
-            .await?;
-    for id in &gone {
-        audit::record(&mut *tx, actor, "purge_face", id).await?;
+    let rows = sqlx::query("DELETE FROM faces WHERE person_id IS NULL AND created_at < ? RETURNING id, cluster_id")
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut gone = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (id, cluster): (String, Option<String>) = (r.try_get("id")?, r.try_get("cluster_id")?);
+        audit::record(&mut *tx, actor, "purge_face", &id).await?;
+        let place = FacePlace { person_id: None, cluster_id: cluster };
+        outbox::emit(&mut *tx, &NewEvent::face_deleted(&id, place, DeleteReason::Retention, actor)).await?;
+        gone.push(id);
     }
     tx.commit().await?;
     Ok(gone)
