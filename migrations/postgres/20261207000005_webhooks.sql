@@ -36,7 +36,7 @@ CREATE TABLE deliveries (
     seq         bigserial PRIMARY KEY,
     id          text NOT NULL UNIQUE,
     webhook_id  text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-    event_seq   bigint NOT NULL REFERENCES events (seq),
+    event_seq   bigint NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
     attempt     integer NOT NULL CHECK (attempt >= 1),
     at          timestamptz NOT NULL,
     status      integer,                  -- the receiver's HTTP status, when it answered

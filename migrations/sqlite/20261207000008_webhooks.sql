@@ -30,7 +30,7 @@ CREATE TABLE deliveries (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          TEXT NOT NULL UNIQUE,
     webhook_id  TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-    event_seq   INTEGER NOT NULL REFERENCES events (seq),
+    event_seq   INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
     attempt     INTEGER NOT NULL CHECK (attempt >= 1),
     at          TEXT NOT NULL,
     status      INTEGER,                  -- the receiver's HTTP status, when it answered

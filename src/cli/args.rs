@@ -114,6 +114,8 @@ pub struct ServeArgs {
     pub log_json: bool,
     #[command(flatten)]
     pub otlp: OtlpArgs,
+    #[command(flatten)]
+    pub events: super::events_args::EventArgs,
     /// Seconds a client may take to send a request's headers (slow-loris guard).
     #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = Config::default().header_read_timeout.as_secs())]
     pub header_read_timeout: u64,
@@ -161,6 +163,8 @@ impl ServeArgs {
                 remember_unknown: self.remember_unknown,
                 unassigned_ttl: self.unassigned_ttl.0,
                 cluster_threshold: self.cluster_threshold,
+                event_queue: self.events.event_queue.max(1),
+                webhooks: self.events.delivery(),
                 ..ServiceConfig::default()
             },
         };

@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod embedder_switch;
 mod eval;
+mod events_args;
 mod gallery;
 mod photos;
 

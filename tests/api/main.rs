@@ -20,4 +20,5 @@ mod story;
 mod unassigned;
 mod unassigned_store;
 mod webhook_delivery;
+mod webhooks;
 mod webhooks_store;

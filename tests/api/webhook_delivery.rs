@@ -18,19 +18,19 @@ use visage_service::store::{NewEvent, Store};
 
 use crate::helpers::{root, temp_dir};
 
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     /// The receiver's records, read on a thread of their own.
-    lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
     port: u16,
 }
 
 impl Receiver {
-    fn start(secret: &Secret) -> Receiver {
+    pub(crate) fn start(secret: &Secret) -> Receiver {
         Receiver::start_on(secret, 0)
     }
 
-    fn start_on(secret: &Secret, port: u16) -> Receiver {
+    pub(crate) fn start_on(secret: &Secret, port: u16) -> Receiver {
         let python = root().join("target/test-venv/bin/python");
         let mut child = Command::new(&python)
             .arg(root().join("tests/webhooks/receiver.py"))
@@ -47,12 +47,12 @@ impl Receiver {
         Receiver { child, lines, port: port.trim().parse().unwrap() }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The next request the receiver recorded (within 20 s).
-    fn next(&mut self) -> Value {
+    pub(crate) fn next(&mut self) -> Value {
         let line = self.lines.recv_timeout(Duration::from_secs(20)).expect("the receiver saw nothing in 20 s");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
     }
@@ -168,7 +168,7 @@ async fn every_wanted_event_arrives_in_order_after_the_receiver_comes_back() {
         sender: SenderOptions { timeout: Duration::from_secs(2), allow_private: true },
         ..DeliveryConfig::default()
     };
-    let deliverer = Deliverer::new(store.clone(), config).unwrap();
+    let deliverer = Deliverer::new(store.clone(), config, Default::default()).unwrap();
     let task = tokio::spawn(deliverer.clone().run());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut rx = Receiver::start_on(&secret, port);

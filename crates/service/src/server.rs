@@ -191,6 +191,9 @@ impl Application {
         let follower = self.state.service.follows().then(|| tokio::spawn(self.state.service.clone().follow_changes()));
         // Unassigned faces past their retention are deleted by the service itself.
         let purger = tokio::spawn(self.state.service.clone().purge_unassigned_regularly());
+        // Events go out from the outbox; identify's wait here while the database is down.
+        let deliverer = tokio::spawn(self.state.service.deliverer.clone().run());
+        let event_writer = tokio::spawn(self.state.service.events.clone().write_waiting());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -219,6 +222,7 @@ impl Application {
         let _ = stop_metrics.send(true);
         reloader.abort();
         purger.abort();
+        deliverer.abort();
         if let Some(f) = follower {
             f.abort();
         }
@@ -228,6 +232,11 @@ impl Application {
         let timeout = self.shutdown_timeout;
         if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
+        }
+        event_writer.abort();
+        let unwritten = self.state.service.events.write_now().await;
+        if unwritten > 0 {
+            tracing::error!(events = unwritten, "stopping with identify events the database never took: they are lost");
         }
         match self.state.service.save_index().await {
             Ok(true) => tracing::info!("index saved"),

@@ -160,7 +160,10 @@ impl NewEvent {
     }
 
     pub fn face_deleted(face_id: &str, place: FacePlace, reason: DeleteReason, actor: &str) -> NewEvent {
-        NewEvent::of(EventKind::FaceDeleted, &FaceDeleted { face_id: face_id.into(), place, reason, actor: actor.into() })
+        NewEvent::of(
+            EventKind::FaceDeleted,
+            &FaceDeleted { face_id: face_id.into(), place, reason, actor: actor.into() },
+        )
     }
 
     /// `cluster.created` when `size` is 1, else `cluster.grew`.

@@ -17,8 +17,8 @@ pub mod threshold;
 pub mod webhook;
 
 pub use event::{
-    ClusterChanged, DeleteReason, EventKind, FaceAdded, FaceDeleted, FaceIdentified, FaceMoved, FacePlace, MatchedPerson,
-    PersonChanged, PersonDeleted, PersonMerged, PersonRef,
+    ClusterChanged, DeleteReason, EventKind, FaceAdded, FaceDeleted, FaceIdentified, FaceMoved, FacePlace,
+    MatchedPerson, PersonChanged, PersonDeleted, PersonMerged, PersonRef,
 };
 pub use face::{Detection, FaceChoice, Quality};
 pub use geometry::{BBox, Point};
@@ -30,4 +30,4 @@ pub use records::{
 };
 pub use scope::Scope;
 pub use threshold::{NotAThreshold, Threshold};
-pub use webhook::{Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};
+pub use webhook::{ALL_EVENTS, Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};

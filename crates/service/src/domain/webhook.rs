@@ -6,7 +6,7 @@ use super::ChangePos;
 /// The event list that means every event.
 pub const ALL_EVENTS: &str = "*";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
@@ -64,7 +64,8 @@ pub struct WebhookPlace {
 }
 
 /// How an attempt ended for its event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Delivered,
     /// Tried again later.
@@ -88,7 +89,7 @@ impl Outcome {
 }
 
 /// One attempt to deliver one event to one webhook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Delivery {
     pub id: String,
     pub webhook_id: String,

@@ -14,7 +14,7 @@ use super::target::{check_url, is_public};
 /// Bytes of an answer read at most (the rest is never read).
 pub const MOST_ANSWER_BYTES: usize = 4096;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderOptions {
     /// The whole attempt's deadline: connecting, sending, the answer.
     pub timeout: Duration,

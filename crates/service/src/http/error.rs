@@ -121,6 +121,12 @@ fn example(code: Code) -> ApiError {
         Code::PersonNotFound => s(Error::PersonNotFound(id.into())),
         Code::FaceNotFound => s(Error::FaceNotFound("01a2224222ec71bdb9d7a84b8110f255".into())),
         Code::KeyNotFound => s(Error::KeyNotFound("5f0c2a9e41d7b366".into())),
+        Code::WebhookNotFound => s(Error::WebhookNotFound("01a2224222ec71bdb9d7a84d55c0e1f2".into())),
+        Code::DeliveryNotFound => s(Error::DeliveryNotFound {
+            webhook: "01a2224222ec71bdb9d7a84d55c0e1f2".into(),
+            delivery: "01a2224222ec71bdb9d7a84e09b3c4d5".into(),
+        }),
+        Code::EventGone => s(Error::EventGone("01a2224222ec71bdb9d7a84e09b3c4d5".into())),
         Code::ClusterNotFound => s(Error::ClusterNotFound("01a2224222ec71bdb9d7a84c0a4e1d77".into())),
         Code::CropNotFound => s(Error::CropNotFound("01a2224222ec71bdb9d7a84b8110f255".into())),
         Code::ModelNotFound => s(Error::ModelNotFound("no face has an embedding by dlib-resnet-v1@sha256:5553".into())),

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::input::{Form, Image, Input, Metadata, Name, OneFace, within};
+use super::input::{ExternalId, Form, Image, Input, Metadata, Name, OneFace, within};
 use super::persons::person_id;
 use super::{ApiError, AppState, Caller, PathParams};
 use crate::domain::is_valid_id;
@@ -134,16 +134,14 @@ pub struct IdentifyForm {
     /// and a key with the `enroll` scope.
     #[param(inline)]
     remember: Option<Remember>,
-    /// Your own id for this photo or sighting (e.g. a camera event's), up to
-    /// 200 characters; carried into the `identify.*` events, not stored.
-    #[schema(max_length = 200)]
-    #[param(max_length = 200)]
-    external_id: Option<String>,
-    /// Where the photo comes from (e.g. `front-door`), up to 200
-    /// characters; carried into the `identify.*` events, not stored.
-    #[schema(max_length = 200)]
-    #[param(max_length = 200)]
-    source: Option<String>,
+    /// Your own id for this photo or sighting (e.g. a camera event's), 1 to
+    /// 200 characters; carried into the `identify.*` events (not stored).
+    #[param(inline)]
+    external_id: Option<ExternalId>,
+    /// Where the photo comes from (e.g. `front-door`), 1 to 200 characters;
+    /// carried into the `identify.*` events (not stored).
+    #[param(inline)]
+    source: Option<ExternalId>,
 }
 
 /// What identify keeps of the faces it answers.
@@ -159,18 +157,9 @@ impl Form for IdentifyForm {
 
     fn check(&self, state: &AppState) -> Result<(), ApiError> {
         let max = u32::try_from(state.service.config.max_top_k).unwrap_or(u32::MAX);
-        within("top_k", self.top_k, 1..=max)?;
-        for (name, tag) in [("external_id", &self.external_id), ("source", &self.source)] {
-            if tag.as_ref().is_some_and(|t| t.chars().count() > MAX_TAG_CHARS) {
-                return Err(Error::param(name, format!("must be at most {MAX_TAG_CHARS} characters")).into());
-            }
-        }
-        Ok(())
+        within("top_k", self.top_k, 1..=max)
     }
 }
-
-/// The longest `external_id` or `source` an identify request may carry.
-const MAX_TAG_CHARS: usize = 200;
 
 /// Enroll one face for an existing person.
 #[utoipa::path(
@@ -316,7 +305,7 @@ pub async fn identify(
         }
         None => None,
     };
-    let tags = RequestTags { external_id: form.external_id, source: form.source };
+    let tags = RequestTags { external_id: form.external_id.map(|e| e.0), source: form.source.map(|e| e.0) };
     let answer = s.service.identify(form.image.0, top_k, threshold(form.threshold)?, remember, &tags).await?;
     Ok(Json(answer).into_response())
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 mod persons;
 mod prometheus;
 mod schema;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,11 @@ fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(scoped(routes!(keys::create, keys::list), Scope::Admin))
         .routes(scoped(routes!(keys::revoke), Scope::Admin))
         .routes(scoped(routes!(keys::audit), Scope::Admin))
+        .routes(scoped(routes!(webhooks::create, webhooks::list), Scope::Admin))
+        .routes(scoped(routes!(webhooks::show, webhooks::update, webhooks::remove), Scope::Admin))
+        .routes(scoped(routes!(webhooks::deliveries), Scope::Admin))
+        .routes(scoped(routes!(webhooks::retry), Scope::Admin))
+        .routes(scoped(routes!(webhooks::types), Scope::Admin))
         .routes(scoped(routes!(gallery_reports::calibration), Scope::Admin))
         .routes(scoped(routes!(gallery_reports::health), Scope::Admin))
         .routes(scoped(routes!(embedder_switch::models), Scope::Admin))

@@ -43,6 +43,7 @@ Authentication: `Authorization: Bearer <key>` with a key of the scope the operat
         (name = "persons", description = "Manage enrolled persons (scope `admin`)"),
         (name = "faces", description = "Faces nobody has named yet: keep them (scope `enroll`), review their clusters, name, move, merge and find similar faces (scope `admin`)"),
         (name = "keys", description = "API keys and the audit log (scope `admin`)"),
+        (name = "events", description = "Webhooks: signed deliveries (Standard Webhooks) of what happens, with their attempts and retries (scope `admin`)"),
         (name = "gallery", description = "Calibration and health of the enrolled gallery (scope `admin`)"),
         (name = "service", description = "Health, readiness, information, metrics, documentation"),
     ),
@@ -109,6 +110,15 @@ fn errors_of(operation_id: &str) -> Vec<Code> {
         "get_person" | "delete_person" => &[AUTH, &[InvalidRequest, PersonNotFound]],
         "delete_face" => &[AUTH, &[InvalidRequest, PersonNotFound, FaceNotFound]],
         "revoke_key" => &[AUTH, &[InvalidRequest, KeyNotFound]],
+        "create_webhook" => &[AUTH, JSON_INPUT, &[DatabaseUnavailable]],
+        "update_webhook" => &[AUTH, JSON_INPUT, &[WebhookNotFound, DatabaseUnavailable]],
+        "get_webhook" => &[AUTH, &[InvalidRequest, WebhookNotFound]],
+        "delete_webhook" => &[AUTH, &[InvalidRequest, WebhookNotFound, DatabaseUnavailable]],
+        "list_deliveries" => &[AUTH, &[InvalidRequest, InvalidParameter, WebhookNotFound]],
+        "retry_delivery" => {
+            &[AUTH, &[InvalidRequest, WebhookNotFound, DeliveryNotFound, EventGone, DatabaseUnavailable]]
+        }
+        "list_webhooks" | "event_types" => &[AUTH],
         "list_keys" | "info" | "calibration" | "gallery_health" | "gallery_models" => &[AUTH],
         "model_changes" => &[AUTH, &[InvalidRequest, InvalidParameter, ModelNotFound]],
         "switch_model" => &[AUTH, JSON_INPUT, &[ModelNotFound, ModelIncomplete]],
@@ -188,6 +198,10 @@ pub fn document(mut openapi: OpenApi) -> OpenApi {
     super::schema::require_exactly_one_of(&mut openapi, "SearchForm", alternatives, fields);
     let (alternatives, fields) = super::clusters::AssignBody::TARGET;
     super::schema::require_exactly_one_of(&mut openapi, "AssignBody", alternatives, fields);
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, schema) in super::schema::event_schemas() {
+        components.schemas.entry(name).or_insert(schema);
+    }
     openapi
 }
 

@@ -6,7 +6,10 @@
 //! webhook's new place together: delivered or given up, it moves on;
 //! otherwise it waits (exponential backoff with jitter) and tries again.
 //! Everything it needs is in the store, so after a restart pending
-//! deliveries resume at once.
+//! deliveries resume at once. Among replicas sharing a database, a webhook
+//! is served by one process at a time: the one holding its lease, renewed
+//! before every attempt; when that process dies, another takes the webhook
+//! over once the lease runs out ([`LEASE`]).
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +29,20 @@ const READ_AHEAD: u32 = 100;
 /// How often webhooks are looked for pending events without a signal (for
 /// events other processes write).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How long a process keeps the right to deliver to a webhook without
+/// renewing it (longer than an attempt's timeout, so that no two processes
+/// ever send at once).
+pub const LEASE: Duration = Duration::from_secs(30);
+/// The longest a task sleeps before looking again (a webhook paused,
+/// resumed, deleted or retried meanwhile is seen within this).
+const NAP: Duration = Duration::from_secs(5);
+/// Events are kept this long after every webhook has passed them (for
+/// retries asked for), then deleted with their attempts.
+pub const KEEP_EVENTS: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often old events are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryConfig {
     /// How long an event is tried before it is marked failed.
     pub retry_for: Duration,
@@ -45,7 +60,9 @@ pub struct Deliverer {
     sender: Sender,
     config: DeliveryConfig,
     /// Woken when this process writes events.
-    wake: Notify,
+    wake: Arc<Notify>,
+    /// This process, as a lease holder.
+    owner: String,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -60,25 +77,72 @@ enum Step {
 }
 
 impl Deliverer {
-    pub fn new(store: Store, config: DeliveryConfig) -> Result<Arc<Self>, reqwest::Error> {
+    pub fn new(store: Store, config: DeliveryConfig, wake: Arc<Notify>) -> Result<Arc<Self>, reqwest::Error> {
         let sender = Sender::new(&config.sender)?;
-        Ok(Arc::new(Deliverer { store, sender, config, wake: Notify::new(), running: Mutex::new(HashMap::new()) }))
-    }
-
-    /// Tells the deliverer that events were written.
-    pub fn notify(&self) {
-        self.wake.notify_one();
+        let running = Mutex::new(HashMap::new());
+        Ok(Arc::new(Deliverer { store, sender, config, wake, owner: new_id(), running }))
     }
 
     /// Starts a task for every webhook without one, each time events may
-    /// have been written, until the process stops.
+    /// have been written, and deletes old events hourly, until aborted.
     pub async fn run(self: Arc<Self>) {
+        let mut pruned = std::time::Instant::now() - PRUNE_EVERY;
         loop {
             if let Err(e) = self.start_tasks().await {
                 tracing::warn!(error = %e, "webhooks: could not read the webhooks");
             }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = std::time::Instant::now();
+                self.prune().await;
+            }
             let _ = tokio::time::timeout(LOOK_EVERY, self.wake.notified()).await;
         }
+    }
+
+    async fn prune(&self) {
+        let Some(before) = (OffsetDateTime::now_utc() - KEEP_EVENTS).format(&Rfc3339).ok() else { return };
+        match self.store.prune_events(&before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "webhooks: events older than a week, delivered, deleted"),
+            Err(e) => tracing::warn!(error = %e, "webhooks: could not delete old events"),
+        }
+    }
+
+    /// Sends one event to a webhook now, out of turn (a retry asked for):
+    /// the attempt is logged; the webhook's place does not move.
+    pub async fn send_again(&self, hook: &Webhook, e: &StoredEvent) -> StoreResult<Delivery> {
+        let secret = self.secret(&hook.id).await?;
+        let sent_at = OffsetDateTime::now_utc();
+        let a = self.sender.send(&hook.url, &secret, &e.id, sent_at.unix_timestamp(), &body(e)).await;
+        let outcome = if a.delivered() { Outcome::Delivered } else { Outcome::Failed };
+        let d = Delivery {
+            id: new_id(),
+            webhook_id: hook.id.clone(),
+            event_seq: e.pos.seq,
+            attempt: 1,
+            at: now(),
+            status: a.status,
+            error: a.error,
+            outcome,
+            millis: a.millis,
+        };
+        self.store.log_delivery(&d).await?;
+        metrics::counter!("visage_webhook_deliveries_total", "outcome" => outcome.as_str()).increment(1);
+        Ok(d)
+    }
+
+    async fn secret(&self, id: &str) -> StoreResult<Secret> {
+        match self.store.webhook_secret(id).await?.as_deref().map(Secret::parse) {
+            Some(Ok(s)) => Ok(s),
+            _ => Err(crate::store::StoreError::Corrupt(format!("webhook {id}: the stored secret is unreadable"))),
+        }
+    }
+
+    /// Whether this process may deliver to the webhook for the next [`LEASE`].
+    async fn hold(&self, id: &str) -> StoreResult<bool> {
+        let now = OffsetDateTime::now_utc();
+        let (Ok(at), Ok(until)) = (now.format(&Rfc3339), (now + LEASE).format(&Rfc3339)) else { return Ok(false) };
+        self.store.lease_webhook(id, &self.owner, &at, &until).await
     }
 
     async fn start_tasks(self: &Arc<Self>) -> StoreResult<()> {
@@ -100,7 +164,7 @@ impl Deliverer {
         loop {
             match self.step(id).await {
                 Ok(Step::Sent) => {}
-                Ok(Step::Wait(d)) => tokio::time::sleep(d).await,
+                Ok(Step::Wait(d)) => tokio::time::sleep(d.min(NAP)).await,
                 Ok(Step::Idle) => return,
                 Err(e) => {
                     tracing::warn!(webhook = id, error = %e, "webhooks: the store failed; trying again");
@@ -114,17 +178,17 @@ impl Deliverer {
         let (Some(hook), Some(place)) = (self.store.get_webhook(id).await?, self.store.webhook_place(id).await?) else {
             return Ok(Step::Idle);
         };
-        if hook.paused {
+        if hook.paused || !self.hold(id).await? {
             return Ok(Step::Idle);
         }
         if let Some(wait) = place.next_at.as_deref().and_then(until) {
             return Ok(Step::Wait(wait));
         }
         let Some(event) = self.next_wanted(&hook, place.after).await? else { return Ok(Step::Idle) };
-        let secret = match self.store.webhook_secret(id).await?.as_deref().map(Secret::parse) {
-            Some(Ok(s)) => s,
-            _ => {
-                tracing::error!(webhook = id, "webhooks: the stored secret is unreadable; the webhook is skipped");
+        let secret = match self.secret(id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(webhook = id, error = %e, "webhooks: the webhook is skipped");
                 return Ok(Step::Idle);
             }
         };
@@ -154,9 +218,8 @@ impl Deliverer {
     }
 
     async fn send(&self, hook: &Webhook, secret: &Secret, e: &StoredEvent, attempt: u32) -> StoreResult<()> {
-        let body = serde_json::json!({"type": e.kind, "timestamp": e.at, "data": e.data}).to_string();
         let sent_at = OffsetDateTime::now_utc();
-        let a = self.sender.send(&hook.url, secret, &e.id, sent_at.unix_timestamp(), body.as_bytes()).await;
+        let a = self.sender.send(&hook.url, secret, &e.id, sent_at.unix_timestamp(), &body(e)).await;
         let age = parse(&e.at).map(|t| (sent_at - t).unsigned_abs()).unwrap_or_default();
         let (outcome, next_at) = if a.delivered() {
             (Outcome::Delivered, None)
@@ -186,6 +249,11 @@ impl Deliverer {
         metrics::histogram!("visage_webhook_delivery_seconds").record(record.millis as f64 / 1000.0);
         Ok(())
     }
+}
+
+/// A delivery's body (Standard Webhooks): the event's type, time and data.
+fn body(e: &StoredEvent) -> Vec<u8> {
+    serde_json::json!({"type": e.kind, "timestamp": e.at, "data": e.data}).to_string().into_bytes()
 }
 
 /// A number in [0, 1), different for every process and attempt.

@@ -21,6 +21,7 @@ pub mod outbox;
 mod persons;
 mod search;
 mod unassigned;
+pub mod webhooks;
 
 pub use calibration::{Calibrated, GallerySample, ThresholdChoice, ThresholdRule};
 pub use calibration_report::CalibrationReport;
@@ -96,6 +97,9 @@ pub struct ServiceConfig {
     pub cluster_threshold: f32,
     /// Identify's events that wait in memory at most while the database is down.
     pub event_queue: usize,
+    /// How webhooks are delivered to (retries, timeouts, allowed targets).
+    #[serde(skip)]
+    pub webhooks: deliveries::DeliveryConfig,
 }
 
 impl Default for ServiceConfig {
@@ -118,6 +122,7 @@ impl Default for ServiceConfig {
             unassigned_ttl: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
             cluster_threshold: crate::clusters::DEFAULT_JOIN,
             event_queue: outbox::DEFAULT_QUEUE,
+            webhooks: deliveries::DeliveryConfig::default(),
         }
     }
 }
@@ -156,6 +161,8 @@ pub struct Service {
     model: String,
     /// Identify's events, and those waiting for the database.
     pub events: Arc<outbox::EventLog>,
+    /// Sends the outbox to the webhooks (started by the server).
+    pub deliverer: Arc<deliveries::Deliverer>,
     pub config: ServiceConfig,
     pub started: Instant,
 }
@@ -177,8 +184,12 @@ impl Service {
         let loaded = load_gallery(&store, &model, dim, config.index, config.index_dir.as_deref()).await?;
         let (gallery, other) = (loaded.gallery, loaded.other);
         let clusters = load_clusters(&store, &model, dim, config.cluster_threshold).await?;
+        let events = outbox::EventLog::new(store.clone(), config.event_queue);
+        let deliverer = deliveries::Deliverer::new(store.clone(), config.webhooks.clone(), events.written())
+            .map_err(|e| Error::Internal(anyhow::anyhow!("the webhook client cannot start: {e}")))?;
         let service = Self {
-            events: outbox::EventLog::new(store.clone(), config.event_queue),
+            events,
+            deliverer,
             loaded_at: parking_lot::Mutex::new(loaded.position),
             index_reopened: loaded.reopened.into(),
             follow,

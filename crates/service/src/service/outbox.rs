@@ -113,23 +113,29 @@ impl EventLog {
     pub async fn write_waiting(self: Arc<Self>) {
         loop {
             let _ = tokio::time::timeout(RETRY_EVERY, self.retry.notified()).await;
-            while let Some(batch) = self.next_batch() {
-                match self.store.append_events(&batch).await {
-                    Ok(_) => {
-                        let mut waiting = self.waiting.lock();
-                        let n = batch.len().min(waiting.len());
-                        waiting.drain(..n);
-                        metrics::gauge!("visage_events_waiting").set(waiting.len() as f64);
-                        drop(waiting);
-                        self.wrote();
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "events: the database still does not take them");
-                        break;
-                    }
+            self.write_now().await;
+        }
+    }
+
+    /// Writes what waits, as far as the database takes it; how many still wait.
+    pub async fn write_now(&self) -> usize {
+        while let Some(batch) = self.next_batch() {
+            match self.store.append_events(&batch).await {
+                Ok(_) => {
+                    let mut waiting = self.waiting.lock();
+                    let n = batch.len().min(waiting.len());
+                    waiting.drain(..n);
+                    metrics::gauge!("visage_events_waiting").set(waiting.len() as f64);
+                    drop(waiting);
+                    self.wrote();
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "events: the database still does not take them");
+                    break;
                 }
             }
         }
+        self.waiting()
     }
 
     fn next_batch(&self) -> Option<Vec<NewEvent>> {
@@ -149,10 +155,15 @@ pub fn identify_events(answer: &Identification, tags: &RequestTags) -> Vec<NewEv
                 IdentifyStatus::Unknown => EventKind::IdentifyUnknown,
                 IdentifyStatus::Ambiguous => EventKind::IdentifyAmbiguous,
             };
-            let person =
-                |p: &super::IdentifiedPerson| MatchedPerson { person_id: p.person_id.clone(), name: p.name.clone(), similarity: p.similarity };
+            let person = |p: &super::IdentifiedPerson| MatchedPerson {
+                person_id: p.person_id.clone(),
+                name: p.name.clone(),
+                similarity: p.similarity,
+            };
             let shown = match f.status {
-                IdentifyStatus::Ambiguous => f.candidates.iter().filter(|c| c.similarity >= answer.threshold).count().max(2),
+                IdentifyStatus::Ambiguous => {
+                    f.candidates.iter().filter(|c| c.similarity >= answer.threshold).count().max(2)
+                }
                 _ => 1,
             };
             let data = FaceIdentified {

@@ -187,6 +187,18 @@ pub trait Database: Send + Sync {
     /// A webhook's attempts, newest first, before `before` (a sequence
     /// number) when given; each with its sequence number.
     async fn deliveries(&self, webhook_id: &str, limit: u32, before: Option<i64>) -> StoreResult<Vec<(i64, Delivery)>>;
+    /// One attempt of a webhook.
+    async fn get_delivery(&self, webhook_id: &str, id: &str) -> StoreResult<Option<Delivery>>;
+    /// Logs an attempt made out of turn (a retry asked for); the webhook's place stays.
+    async fn log_delivery(&self, d: &Delivery) -> StoreResult<()>;
+    /// The event with this sequence number, while it is kept.
+    async fn event(&self, seq: i64) -> StoreResult<Option<StoredEvent>>;
+    /// Takes or keeps the right to deliver to a webhook until `until` (one
+    /// process at a time, among replicas); false while another holds it.
+    async fn lease_webhook(&self, id: &str, owner: &str, now: &str, until: &str) -> StoreResult<bool>;
+    /// Deletes the events written before `before` that every webhook has
+    /// passed, with their attempts; how many.
+    async fn prune_events(&self, before: &str) -> StoreResult<u64>;
 
     // Following changes made by other processes (replicas).
     /// Whether several processes may write this database at once (replicas

@@ -235,6 +235,26 @@ macro_rules! database_impl {
                 outbox::deliveries(&self.pool, webhook_id, limit, before).await
             }
 
+            async fn get_delivery(&self, webhook_id: &str, id: &str) -> StoreResult<Option<Delivery>> {
+                outbox::get_delivery(&self.pool, webhook_id, id).await
+            }
+
+            async fn log_delivery(&self, d: &Delivery) -> StoreResult<()> {
+                outbox::log_delivery(&self.pool, d).await
+            }
+
+            async fn event(&self, seq: i64) -> StoreResult<Option<StoredEvent>> {
+                outbox::event(&self.pool, seq).await
+            }
+
+            async fn lease_webhook(&self, id: &str, owner: &str, now: &str, until: &str) -> StoreResult<bool> {
+                outbox::lease(&self.pool, id, owner, now, until).await
+            }
+
+            async fn prune_events(&self, before: &str) -> StoreResult<u64> {
+                outbox::prune(&self.pool, before).await
+            }
+
             async fn change_horizon(&self) -> StoreResult<ChangePos> {
                 changes::horizon(&self.pool).await
             }

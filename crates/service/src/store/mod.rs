@@ -16,12 +16,12 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::domain::event::{DeleteReason, FacePlace, PersonRef};
 pub use crate::domain::records::{
     ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, FaceExport, FaceRecord, ModelCount, NewFace, NewKey, Owner,
     Person, Regroup, StoredEmbedding, Switched, UnassignedEmbedding, now,
 };
 pub use crate::domain::webhook::{Delivery, NewEvent, Outcome, StoredEvent, Webhook, WebhookChange, WebhookPlace};
-pub use crate::domain::event::{DeleteReason, FacePlace, PersonRef};
 pub use database::Database;
 pub use keys::{presented_id, verify as verify_key};
 pub use location::Location;

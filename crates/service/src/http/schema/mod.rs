@@ -52,11 +52,13 @@ macro_rules! documented_as {
 mod answers;
 mod calibration;
 mod embedder_switch;
+mod events;
 mod health;
 mod info;
 mod media;
 mod unassigned;
 
+pub use events::{event_data_schema, event_schemas};
 pub use media::{encodings_of_image_inputs, require_exactly_one_of, require_one_of};
 
 /// The OpenAPI schema of five `[x, y]` landmarks (utoipa has no fixed arrays).

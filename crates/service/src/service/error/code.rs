@@ -51,6 +51,11 @@ error_codes! {
     PersonNotFound = "person_not_found", NOT_FOUND;
     FaceNotFound = "face_not_found", NOT_FOUND;
     KeyNotFound = "key_not_found", NOT_FOUND;
+    WebhookNotFound = "webhook_not_found", NOT_FOUND;
+    /// The webhook has no attempt with this id.
+    DeliveryNotFound = "delivery_not_found", NOT_FOUND;
+    /// The attempt's event is no longer kept (events are kept a week after every webhook passed them).
+    EventGone = "event_gone", GONE;
     /// No cluster with this id has unassigned faces (named, emptied, or never made).
     ClusterNotFound = "cluster_not_found", NOT_FOUND;
     /// The face exists, but no crop of it was kept (`--keep-crops` was off when it was stored).

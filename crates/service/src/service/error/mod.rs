@@ -28,6 +28,12 @@ pub enum Error {
     CropNotFound(String),
     #[error("no API key with id {0:?}")]
     KeyNotFound(String),
+    #[error("no webhook with id {0:?}")]
+    WebhookNotFound(String),
+    #[error("webhook {webhook:?} has no delivery with id {delivery:?}")]
+    DeliveryNotFound { webhook: String, delivery: String },
+    #[error("the event of delivery {0:?} is no longer kept")]
+    EventGone(String),
     #[error("{0}")]
     InvalidImage(String),
     #[error("{0}")]
@@ -79,6 +85,9 @@ impl Error {
             Error::ClusterNotFound(_) => Code::ClusterNotFound,
             Error::CropNotFound(_) => Code::CropNotFound,
             Error::KeyNotFound(_) => Code::KeyNotFound,
+            Error::WebhookNotFound(_) => Code::WebhookNotFound,
+            Error::DeliveryNotFound { .. } => Code::DeliveryNotFound,
+            Error::EventGone(_) => Code::EventGone,
             Error::InvalidImage(_) => Code::InvalidImage,
             Error::ImageTooLarge(_) => Code::ImageTooLarge,
             Error::NoFace => Code::NoFace,

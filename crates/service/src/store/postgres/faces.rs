@@ -10,8 +10,8 @@ use super::convert::{at, id, new_uuid, text, uuid};
 use super::{audit, outbox};
 use crate::domain::{BBox, Point, Quality};
 use crate::store::{
-    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
-    embedding_to_blob, now,
+    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult,
+    StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
 };
 
 /// The columns [`FaceRow`] reads.
@@ -285,8 +285,7 @@ pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], mod
             .bind(&subjects)
             .execute(&mut *tx)
             .await?;
-        let events: Vec<NewEvent> =
-            persons.iter().map(|p| NewEvent::person_created(&p.id, &p.name, "bulk")).collect();
+        let events: Vec<NewEvent> = persons.iter().map(|p| NewEvent::person_created(&p.id, &p.name, "bulk")).collect();
         outbox::emit_all(&mut tx, &events).await?;
         tx.commit().await?;
         ids.extend(persons.into_iter().map(|p| p.id));

@@ -87,10 +87,19 @@ pub(super) async fn after(pool: &PgPool, after: ChangePos, limit: u32) -> StoreR
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| StoredEvent { pos: ChangePos { txid: r.txid, seq: r.seq }, id: r.id, kind: r.kind, at: text(r.at), data: r.data })
-        .collect())
+    Ok(rows.into_iter().map(StoredEvent::from).collect())
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from(r: EventRow) -> StoredEvent {
+        StoredEvent {
+            pos: ChangePos { txid: r.txid, seq: r.seq },
+            id: r.id,
+            kind: r.kind,
+            at: text(r.at),
+            data: r.data,
+        }
+    }
 }
 
 pub(super) async fn place(pool: &PgPool, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
@@ -111,12 +120,7 @@ const MOVE_ON: &str = "UPDATE webhooks SET after_txid = $1, after_seq = $2, fail
      WHERE id = $3 AND (after_txid, after_seq) < ($1, $2)";
 
 pub(super) async fn skip(pool: &PgPool, webhook_id: &str, to: ChangePos) -> StoreResult<()> {
-    sqlx::query(MOVE_ON)
-        .bind(to.txid)
-        .bind(to.seq)
-        .bind(webhook_id)
-        .execute(pool)
-        .await?;
+    sqlx::query(MOVE_ON).bind(to.txid).bind(to.seq).bind(webhook_id).execute(pool).await?;
     Ok(())
 }
 
@@ -124,7 +128,9 @@ pub(super) async fn record(pool: &PgPool, d: &Delivery, event: ChangePos, next_a
     let mut tx = pool.begin().await?;
     let next = next_at.map(at).transpose()?;
     let moved = match d.outcome {
-        Outcome::Delivered | Outcome::Failed => sqlx::query(MOVE_ON).bind(event.txid).bind(event.seq).bind(&d.webhook_id),
+        Outcome::Delivered | Outcome::Failed => {
+            sqlx::query(MOVE_ON).bind(event.txid).bind(event.seq).bind(&d.webhook_id)
+        }
         Outcome::Retrying => sqlx::query(
             "UPDATE webhooks SET failures = $4, next_at = $5 WHERE id = $3 AND (after_txid, after_seq) < ($1, $2)",
         )
@@ -140,6 +146,12 @@ pub(super) async fn record(pool: &PgPool, d: &Delivery, event: ChangePos, next_a
         // Deleted, or another process already dealt with the event.
         return Ok(false);
     }
+    insert_delivery(&mut *tx, d).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn insert_delivery<'e, E: PgExecutor<'e>>(exec: E, d: &Delivery) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO deliveries (id, webhook_id, event_seq, attempt, at, status, error, outcome, millis) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -153,10 +165,9 @@ pub(super) async fn record(pool: &PgPool, d: &Delivery, event: ChangePos, next_a
     .bind(d.error.as_deref())
     .bind(d.outcome.as_str())
     .bind(i64::try_from(d.millis).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
+    .execute(exec)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -179,31 +190,89 @@ pub(super) async fn deliveries(
     limit: u32,
     before: Option<i64>,
 ) -> StoreResult<Vec<(i64, Delivery)>> {
-    let rows = sqlx::query_as::<_, DeliveryRow>(
-        "SELECT seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis FROM deliveries \
-         WHERE webhook_id = $1 AND seq < COALESCE($2, 9223372036854775807) ORDER BY seq DESC LIMIT $3",
-    )
+    let rows = sqlx::query_as::<_, DeliveryRow>(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE webhook_id = $1 AND seq < COALESCE($2, 9223372036854775807) ORDER BY seq DESC LIMIT $3"
+    ))
     .bind(webhook_id)
     .bind(before)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            let outcome =
-                Outcome::parse(&r.outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {}", r.outcome)))?;
-            let delivery = Delivery {
-                id: r.id,
-                webhook_id: r.webhook_id,
-                event_seq: r.event_seq,
-                attempt: u32::try_from(r.attempt).unwrap_or(0),
-                at: text(r.at),
-                status: r.status.and_then(|s| u16::try_from(s).ok()),
-                error: r.error,
-                outcome,
-                millis: u64::try_from(r.millis).unwrap_or(0),
-            };
-            Ok((r.seq, delivery))
+    rows.into_iter().map(|r| Ok((r.seq, Delivery::try_from(r)?))).collect()
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+
+    fn try_from(r: DeliveryRow) -> StoreResult<Delivery> {
+        let outcome =
+            Outcome::parse(&r.outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {}", r.outcome)))?;
+        Ok(Delivery {
+            id: r.id,
+            webhook_id: r.webhook_id,
+            event_seq: r.event_seq,
+            attempt: u32::try_from(r.attempt).unwrap_or(0),
+            at: text(r.at),
+            status: r.status.and_then(|s| u16::try_from(s).ok()),
+            error: r.error,
+            outcome,
+            millis: u64::try_from(r.millis).unwrap_or(0),
         })
-        .collect()
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis";
+
+pub(super) async fn get_delivery(pool: &PgPool, webhook_id: &str, id: &str) -> StoreResult<Option<Delivery>> {
+    let row = sqlx::query_as::<_, DeliveryRow>(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = $1 AND id = $2"
+    ))
+    .bind(webhook_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(Delivery::try_from).transpose()
+}
+
+/// Logs an attempt made out of turn (a retry asked for): the place stays.
+pub(super) async fn log_delivery(pool: &PgPool, d: &Delivery) -> StoreResult<()> {
+    insert_delivery(pool, d).await
+}
+
+pub(super) async fn event(pool: &PgPool, seq: i64) -> StoreResult<Option<StoredEvent>> {
+    let row = sqlx::query_as::<_, EventRow>("SELECT txid, seq, id, type, at, data FROM events WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(StoredEvent::from))
+}
+
+/// Takes (or keeps) the right to deliver to a webhook until `until`;
+/// false while another process holds it.
+pub(super) async fn lease(pool: &PgPool, webhook_id: &str, owner: &str, now: &str, until: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET lease_owner = $1, lease_until = $2 \
+         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+    )
+    .bind(owner)
+    .bind(at(until)?)
+    .bind(webhook_id)
+    .bind(at(now)?)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes the events written before `before` that every webhook has
+/// passed (with their attempts); how many.
+pub(super) async fn prune(pool: &PgPool, before: &str) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM events e WHERE e.at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM webhooks w WHERE (w.after_txid, w.after_seq) < (e.txid, e.seq))",
+    )
+    .bind(at(before)?)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

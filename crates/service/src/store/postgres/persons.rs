@@ -134,8 +134,10 @@ pub(super) async fn delete(pool: &PgPool, person: &str, actor: &str) -> StoreRes
     let mut tx = pool.begin().await?;
     // Locked first: no face can be added to the person meanwhile (the
     // foreign key check waits), so the events name every face deleted.
-    let name: Option<String> =
-        sqlx::query_scalar("SELECT name FROM persons WHERE id = $1 FOR UPDATE").bind(u).fetch_optional(&mut *tx).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM persons WHERE id = $1 FOR UPDATE")
+        .bind(u)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(name) = name else { return Ok(false) };
     let faces: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM faces WHERE person_id = $1 ORDER BY id").bind(u).fetch_all(&mut *tx).await?;

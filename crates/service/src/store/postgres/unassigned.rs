@@ -9,10 +9,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::convert::{at, id, new_uuid, uuid, uuids};
-use super::{audit, outbox};
 use super::faces::{COLUMNS, FaceRow, insert_face};
+use super::{audit, outbox};
 use crate::store::{
-    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, PersonRef, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding, now,
+    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, PersonRef, Regroup, StoreError,
+    StoreResult, UnassignedEmbedding, blob_to_embedding, now,
 };
 
 /// One audit record per subject, in one statement.
@@ -247,10 +248,8 @@ pub(super) async fn merge_persons(pool: &PgPool, into: &str, from: &[&str], acto
             name: names.iter().find(|(u, _)| Some(*u) == uuid(f)).map(|(_, n)| n.clone()).unwrap_or_default(),
         })
         .collect();
-    let name: String = sqlx::query_scalar("SELECT name FROM persons WHERE id = $1")
-        .bind(new_uuid(into)?)
-        .fetch_one(&mut *tx)
-        .await?;
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM persons WHERE id = $1").bind(new_uuid(into)?).fetch_one(&mut *tx).await?;
     events.push(NewEvent::persons_merged(into, &name, merged, &moved, actor));
     outbox::emit_all(&mut tx, &events).await?;
     tx.commit().await?;

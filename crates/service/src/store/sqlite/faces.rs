@@ -8,8 +8,8 @@ use super::{audit, outbox, persons};
 use crate::domain::new_id;
 use crate::domain::{BBox, Quality};
 use crate::store::{
-    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult, StoredEmbedding, blob_to_embedding,
-    embedding_to_blob, now,
+    Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult,
+    StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
 };
 
 /// The columns `face` reads.

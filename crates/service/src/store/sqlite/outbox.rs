@@ -2,6 +2,7 @@
 //! delivery attempts. An attempt's record and the webhook's new place are
 //! written together: a place never moves past an event without a record of
 //! how it ended.
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteExecutor, SqlitePool};
 
 use crate::store::{ChangePos, Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
@@ -54,18 +55,18 @@ pub(super) async fn after(pool: &SqlitePool, after: ChangePos, limit: u32) -> St
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            let data: String = r.try_get("data")?;
-            Ok(StoredEvent {
-                pos: ChangePos { txid: 0, seq: r.try_get("seq")? },
-                id: r.try_get("id")?,
-                kind: r.try_get("type")?,
-                at: r.try_get("at")?,
-                data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
-            })
-        })
-        .collect()
+    rows.iter().map(stored_event).collect()
+}
+
+fn stored_event(r: &SqliteRow) -> StoreResult<StoredEvent> {
+    let data: String = r.try_get("data")?;
+    Ok(StoredEvent {
+        pos: ChangePos { txid: 0, seq: r.try_get("seq")? },
+        id: r.try_get("id")?,
+        kind: r.try_get("type")?,
+        at: r.try_get("at")?,
+        data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
+    })
 }
 
 pub(super) async fn place(pool: &SqlitePool, webhook_id: &str) -> StoreResult<Option<WebhookPlace>> {
@@ -93,7 +94,12 @@ pub(super) async fn skip(pool: &SqlitePool, webhook_id: &str, to: ChangePos) -> 
     Ok(())
 }
 
-pub(super) async fn record(pool: &SqlitePool, d: &Delivery, event: ChangePos, next_at: Option<&str>) -> StoreResult<bool> {
+pub(super) async fn record(
+    pool: &SqlitePool,
+    d: &Delivery,
+    event: ChangePos,
+    next_at: Option<&str>,
+) -> StoreResult<bool> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let moved = match d.outcome {
         Outcome::Delivered | Outcome::Failed => sqlx::query(
@@ -114,6 +120,12 @@ pub(super) async fn record(pool: &SqlitePool, d: &Delivery, event: ChangePos, ne
         // Deleted, or another process already dealt with the event.
         return Ok(false);
     }
+    insert_delivery(&mut *tx, d).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn insert_delivery<'e, E: sqlx::SqliteExecutor<'e>>(exec: E, d: &Delivery) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO deliveries (id, webhook_id, event_seq, attempt, at, status, error, outcome, millis) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -127,10 +139,9 @@ pub(super) async fn record(pool: &SqlitePool, d: &Delivery, event: ChangePos, ne
     .bind(d.error.as_deref())
     .bind(d.outcome.as_str())
     .bind(i64::try_from(d.millis).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
+    .execute(exec)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 pub(super) async fn deliveries(
@@ -139,30 +150,86 @@ pub(super) async fn deliveries(
     limit: u32,
     before: Option<i64>,
 ) -> StoreResult<Vec<(i64, Delivery)>> {
-    let rows = sqlx::query(
-        "SELECT seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis FROM deliveries \
-         WHERE webhook_id = ? AND seq < COALESCE(?, 9223372036854775807) ORDER BY seq DESC LIMIT ?",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE webhook_id = ? AND seq < COALESCE(?, 9223372036854775807) ORDER BY seq DESC LIMIT ?"
+    ))
     .bind(webhook_id)
     .bind(before)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let outcome: String = r.try_get("outcome")?;
-            let delivery = Delivery {
-                id: r.try_get("id")?,
-                webhook_id: r.try_get("webhook_id")?,
-                event_seq: r.try_get("event_seq")?,
-                attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(0),
-                at: r.try_get("at")?,
-                status: r.try_get::<Option<i64>, _>("status")?.and_then(|s| u16::try_from(s).ok()),
-                error: r.try_get("error")?,
-                outcome: Outcome::parse(&outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?,
-                millis: u64::try_from(r.try_get::<i64, _>("millis")?).unwrap_or(0),
-            };
-            Ok((r.try_get("seq")?, delivery))
-        })
-        .collect()
+    rows.iter().map(|r| Ok((r.try_get("seq")?, delivery(r)?))).collect()
+}
+
+fn delivery(r: &SqliteRow) -> StoreResult<Delivery> {
+    let outcome: String = r.try_get("outcome")?;
+    Ok(Delivery {
+        id: r.try_get("id")?,
+        webhook_id: r.try_get("webhook_id")?,
+        event_seq: r.try_get("event_seq")?,
+        attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        at: r.try_get("at")?,
+        status: r.try_get::<Option<i64>, _>("status")?.and_then(|s| u16::try_from(s).ok()),
+        error: r.try_get("error")?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?,
+        millis: u64::try_from(r.try_get::<i64, _>("millis")?).unwrap_or(0),
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "seq, id, webhook_id, event_seq, attempt, at, status, error, outcome, millis";
+
+pub(super) async fn get_delivery(pool: &SqlitePool, webhook_id: &str, id: &str) -> StoreResult<Option<Delivery>> {
+    let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = ? AND id = ?"))
+        .bind(webhook_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(delivery).transpose()
+}
+
+/// Logs an attempt made out of turn (a retry asked for): the place stays.
+pub(super) async fn log_delivery(pool: &SqlitePool, d: &Delivery) -> StoreResult<()> {
+    insert_delivery(pool, d).await
+}
+
+pub(super) async fn event(pool: &SqlitePool, seq: i64) -> StoreResult<Option<StoredEvent>> {
+    let row =
+        sqlx::query("SELECT seq, id, type, at, data FROM events WHERE seq = ?").bind(seq).fetch_optional(pool).await?;
+    row.as_ref().map(stored_event).transpose()
+}
+
+/// Takes (or keeps) the right to deliver to a webhook until `until`;
+/// false while another process holds it.
+pub(super) async fn lease(
+    pool: &SqlitePool,
+    webhook_id: &str,
+    owner: &str,
+    now: &str,
+    until: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET lease_owner = ?, lease_until = ? \
+         WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+    )
+    .bind(owner)
+    .bind(until)
+    .bind(webhook_id)
+    .bind(owner)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes the events written before `before` that every webhook has
+/// passed (with their attempts); how many.
+pub(super) async fn prune(pool: &SqlitePool, before: &str) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM events WHERE at < ? AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.after_seq < events.seq)",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -134,10 +134,8 @@ pub(super) async fn update(
 /// Deletes the person and (by cascade) every face. False when absent.
 pub(super) async fn delete(pool: &SqlitePool, id: &str, actor: &str) -> StoreResult<bool> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let faces: Vec<String> = sqlx::query_scalar("SELECT id FROM faces WHERE person_id = ? ORDER BY id")
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
+    let faces: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM faces WHERE person_id = ? ORDER BY id").bind(id).fetch_all(&mut *tx).await?;
     let name: Option<String> =
         sqlx::query_scalar("DELETE FROM persons WHERE id = ? RETURNING name").bind(id).fetch_optional(&mut *tx).await?;
     let Some(name) = name else { return Ok(false) };

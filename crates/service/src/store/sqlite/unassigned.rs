@@ -9,7 +9,8 @@ use sqlx::{Row, SqlitePool};
 use super::faces::{COLUMNS, face, insert_face};
 use super::{audit, outbox, persons};
 use crate::store::{
-    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, PersonRef, NewFace, Owner, Regroup, StoreError, StoreResult, UnassignedEmbedding, blob_to_embedding,
+    AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, PersonRef, Regroup, StoreError,
+    StoreResult, UnassignedEmbedding, blob_to_embedding,
 };
 
 pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
@@ -32,8 +33,7 @@ async fn place_of(tx: &mut sqlx::SqliteConnection, face_id: &str) -> StoreResult
         .bind(face_id)
         .fetch_optional(&mut *tx)
         .await?;
-    row.map(|r| Ok(FacePlace { person_id: r.try_get("person_id")?, cluster_id: r.try_get("cluster_id")? }))
-        .transpose()
+    row.map(|r| Ok(FacePlace { person_id: r.try_get("person_id")?, cluster_id: r.try_get("cluster_id")? })).transpose()
 }
 
 const MERGE: &str = "UPDATE faces SET cluster_id = ? WHERE cluster_id = ? AND person_id IS NULL";
@@ -194,14 +194,13 @@ pub(super) async fn merge_persons(
                 .await?;
         }
         moved.extend(faces);
-        let name: String = sqlx::query_scalar("DELETE FROM persons WHERE id = ? RETURNING name")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let name: String =
+            sqlx::query_scalar("DELETE FROM persons WHERE id = ? RETURNING name").bind(id).fetch_one(&mut *tx).await?;
         audit::record(&mut *tx, actor, "delete_person", id).await?;
         merged.push(PersonRef { id: id.to_string(), name });
     }
-    let name: String = sqlx::query_scalar("SELECT name FROM persons WHERE id = ?").bind(into).fetch_one(&mut *tx).await?;
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM persons WHERE id = ?").bind(into).fetch_one(&mut *tx).await?;
     outbox::emit(&mut *tx, &NewEvent::persons_merged(into, &name, merged, &moved, actor)).await?;
     tx.commit().await?;
     Ok(moved)
