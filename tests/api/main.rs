@@ -20,5 +20,6 @@ mod story;
 mod unassigned;
 mod unassigned_store;
 mod webhook_delivery;
+mod webhook_load;
 mod webhooks;
 mod webhooks_store;

@@ -10,9 +10,9 @@
 //! is served by one process at a time: the one holding its lease, renewed
 //! before every attempt; when that process dies, another takes the webhook
 //! over once the lease runs out ([`LEASE`]).
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use time::OffsetDateTime;
@@ -66,6 +66,17 @@ pub struct Deliverer {
     running: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
+/// What a webhook's task keeps between attempts.
+#[derive(Default)]
+struct Held {
+    /// Events read ahead, in order (those the place has passed are dropped).
+    ahead: VecDeque<StoredEvent>,
+    /// Until when this process holds the webhook's lease.
+    lease_until: Option<Instant>,
+    /// The signing secret (it never changes).
+    secret: Option<Secret>,
+}
+
 /// What one step of a webhook's task did.
 enum Step {
     /// Sent one event (delivered, retrying or failed): go on.
@@ -86,13 +97,13 @@ impl Deliverer {
     /// Starts a task for every webhook without one, each time events may
     /// have been written, and deletes old events hourly, until aborted.
     pub async fn run(self: Arc<Self>) {
-        let mut pruned = std::time::Instant::now() - PRUNE_EVERY;
+        let mut pruned = Instant::now() - PRUNE_EVERY;
         loop {
             if let Err(e) = self.start_tasks().await {
                 tracing::warn!(error = %e, "webhooks: could not read the webhooks");
             }
             if pruned.elapsed() >= PRUNE_EVERY {
-                pruned = std::time::Instant::now();
+                pruned = Instant::now();
                 self.prune().await;
             }
             let _ = tokio::time::timeout(LOOK_EVERY, self.wake.notified()).await;
@@ -138,8 +149,8 @@ impl Deliverer {
         }
     }
 
-    /// Whether this process may deliver to the webhook for the next [`LEASE`].
-    async fn hold(&self, id: &str) -> StoreResult<bool> {
+    /// Takes or renews the right to deliver to the webhook for [`LEASE`].
+    async fn lease(&self, id: &str) -> StoreResult<bool> {
         let now = OffsetDateTime::now_utc();
         let (Ok(at), Ok(until)) = (now.format(&Rfc3339), (now + LEASE).format(&Rfc3339)) else { return Ok(false) };
         self.store.lease_webhook(id, &self.owner, &at, &until).await
@@ -161,56 +172,85 @@ impl Deliverer {
 
     /// One webhook's task: sends until nothing is pending.
     async fn serve(&self, id: &str) {
+        let mut held = Held::default();
         loop {
-            match self.step(id).await {
+            match self.step(id, &mut held).await {
                 Ok(Step::Sent) => {}
                 Ok(Step::Wait(d)) => tokio::time::sleep(d.min(NAP)).await,
                 Ok(Step::Idle) => return,
                 Err(e) => {
                     tracing::warn!(webhook = id, error = %e, "webhooks: the store failed; trying again");
+                    held = Held::default();
                     tokio::time::sleep(LOOK_EVERY).await;
                 }
             }
         }
     }
 
-    async fn step(&self, id: &str) -> StoreResult<Step> {
+    async fn step(&self, id: &str, held: &mut Held) -> StoreResult<Step> {
         let (Some(hook), Some(place)) = (self.store.get_webhook(id).await?, self.store.webhook_place(id).await?) else {
             return Ok(Step::Idle);
         };
-        if hook.paused || !self.hold(id).await? {
+        if hook.paused || !self.hold(id, held).await? {
             return Ok(Step::Idle);
         }
         if let Some(wait) = place.next_at.as_deref().and_then(until) {
             return Ok(Step::Wait(wait));
         }
-        let Some(event) = self.next_wanted(&hook, place.after).await? else { return Ok(Step::Idle) };
-        let secret = match self.secret(id).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(webhook = id, error = %e, "webhooks: the webhook is skipped");
-                return Ok(Step::Idle);
+        let Some(event) = self.next_wanted(&hook, place.after, &mut held.ahead).await? else { return Ok(Step::Idle) };
+        if held.secret.is_none() {
+            match self.secret(id).await {
+                Ok(s) => held.secret = Some(s),
+                Err(e) => {
+                    tracing::error!(webhook = id, error = %e, "webhooks: the webhook is skipped");
+                    return Ok(Step::Idle);
+                }
             }
-        };
-        self.send(&hook, &secret, &event, place.failures + 1).await?;
+        }
+        let Some(secret) = &held.secret else { return Ok(Step::Idle) };
+        self.send(&hook, secret, &event, place.failures + 1).await?;
         Ok(Step::Sent)
     }
 
-    /// The next event after `after` that `hook` wants; the ones before it
-    /// that it does not want are passed.
-    async fn next_wanted(&self, hook: &Webhook, mut after: ChangePos) -> StoreResult<Option<StoredEvent>> {
+    /// Whether this process may deliver to the webhook for a while: the
+    /// lease is renewed once half of it has run.
+    async fn hold(&self, id: &str, held: &mut Held) -> StoreResult<bool> {
+        let now = Instant::now();
+        if held.lease_until.is_some_and(|t| t > now + LEASE / 2) {
+            return Ok(true);
+        }
+        let held_now = self.lease(id).await?;
+        held.lease_until = held_now.then_some(now + LEASE);
+        Ok(held_now)
+    }
+
+    /// The next event after `after` that `hook` wants (from the events read
+    /// ahead, else from the store); the ones before it that it does not
+    /// want are passed.
+    async fn next_wanted(
+        &self,
+        hook: &Webhook,
+        mut after: ChangePos,
+        ahead: &mut VecDeque<StoredEvent>,
+    ) -> StoreResult<Option<StoredEvent>> {
         loop {
-            let events = self.store.events_after(after, READ_AHEAD).await?;
-            let Some(last) = events.last().map(|e| e.pos) else { return Ok(None) };
+            while ahead.front().is_some_and(|e| e.pos <= after) {
+                ahead.pop_front();
+            }
+            if ahead.is_empty() {
+                ahead.extend(self.store.events_after(after, READ_AHEAD).await?);
+            }
+            let Some(last) = ahead.back().map(|e| e.pos) else { return Ok(None) };
             let mut passed = None;
-            for e in events {
+            while let Some(e) = ahead.front() {
                 if hook.wants(&e.kind) {
                     if let Some(p) = passed {
                         self.store.skip_events(&hook.id, p).await?;
                     }
-                    return Ok(Some(e));
+                    return Ok(ahead.front().cloned());
                 }
                 passed = Some(e.pos);
+                ahead.pop_front();
             }
             self.store.skip_events(&hook.id, last).await?;
             after = last;

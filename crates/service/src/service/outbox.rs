@@ -3,7 +3,8 @@
 //!
 //! An identify's events are written to the outbox before its answer is
 //! sent. While the database cannot take them (a PostgreSQL that is down or
-//! not answering within [`WRITE_WAIT`]), identify goes on answering and its
+//! not answering within [`WRITE_WAIT`]; a local SQLite file is waited
+//! for, as every write is), identify goes on answering and its
 //! events wait here, in order, up to a bound; they are written when the
 //! database is back. What overflows the bound is counted
 //! (`visage_events_dropped_total`) and logged, never dropped silently.
@@ -20,8 +21,8 @@ use super::{Identification, IdentifyStatus};
 use crate::domain::{EventKind, FaceIdentified, MatchedPerson, NewEvent};
 use crate::store::Store;
 
-/// How long an identify waits for the database to take its events.
-const WRITE_WAIT: Duration = Duration::from_secs(1);
+/// How long an identify waits for a shared database to take its events.
+const WRITE_WAIT: Duration = Duration::from_secs(2);
 /// How often waiting events are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Events written at once from the queue.
@@ -78,7 +79,8 @@ impl EventLog {
             return;
         }
         if database_up && self.waiting.lock().is_empty() {
-            match tokio::time::timeout(WRITE_WAIT, self.store.append_events(&events)).await {
+            let wait = if self.store.shared() { WRITE_WAIT } else { Duration::MAX };
+            match tokio::time::timeout(wait, self.store.append_events(&events)).await {
                 Ok(Ok(_)) => return self.wrote(),
                 Ok(Err(e)) => tracing::warn!(error = %e, "events: the database did not take them; they wait"),
                 Err(_) => tracing::warn!("events: the database did not answer in time; they wait"),
