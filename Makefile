@@ -63,8 +63,8 @@ target/test-venv/.installed: tests/requirements.txt
 ## against the binary on each backend and each store; the admin commands on
 ## each store; three replicas on one PostgreSQL database; the API against its
 ## OpenAPI document (schemathesis); the demo page in headless Chromium;
-## OpenTelemetry export; kill -9 runs (during enrollment, and during the
-## gallery's corrections).
+## OpenTelemetry export; kill -9 runs (during enrollment, during the
+## gallery's corrections, and with webhook deliveries pending).
 test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --workspace --all-targets --features $(TEST_FEATURES)
 	VISAGE_TEST_STORE=postgres $(CARGO) test --locked --features $(TEST_FEATURES) --test api
@@ -79,6 +79,7 @@ test: models onnxruntime test-data test-tools test-venv
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/otel/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9.sh 3
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_edits.sh 2
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_webhooks.sh
 
 ## Formatting and lints, as CI runs them (hadolint for the Dockerfile).
 lint: test-venv

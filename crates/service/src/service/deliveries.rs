@@ -6,10 +6,11 @@
 //! webhook's new place together: delivered or given up, it moves on;
 //! otherwise it waits (exponential backoff with jitter) and tries again.
 //! Everything it needs is in the store, so after a restart pending
-//! deliveries resume at once. Among replicas sharing a database, a webhook
-//! is served by one process at a time: the one holding its lease, renewed
-//! before every attempt; when that process dies, another takes the webhook
-//! over once the lease runs out ([`LEASE`]).
+//! deliveries resume at once (a process's first attempt for a webhook does
+//! not wait out the backoff an earlier process set). Among replicas sharing a database, a webhook
+//! (PostgreSQL) is served by one process at a time: the one holding its
+//! lease, renewed before attempts; when that process dies, another takes
+//! the webhook over once the lease runs out ([`LEASE`]).
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +64,9 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     /// This process, as a lease holder.
     owner: String,
+    /// Webhooks this process has served: the first time, the backoff an
+    /// earlier process set is not waited out.
+    served: Mutex<std::collections::HashSet<String>>,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -91,7 +95,8 @@ impl Deliverer {
     pub fn new(store: Store, config: DeliveryConfig, wake: Arc<Notify>) -> Result<Arc<Self>, reqwest::Error> {
         let sender = Sender::new(&config.sender)?;
         let running = Mutex::new(HashMap::new());
-        Ok(Arc::new(Deliverer { store, sender, config, wake, owner: new_id(), running }))
+        let served = Mutex::new(std::collections::HashSet::new());
+        Ok(Arc::new(Deliverer { store, sender, config, wake, owner: new_id(), running, served }))
     }
 
     /// Starts a task for every webhook without one, each time events may
@@ -194,7 +199,8 @@ impl Deliverer {
         if hook.paused || !self.hold(id, held).await? {
             return Ok(Step::Idle);
         }
-        if let Some(wait) = place.next_at.as_deref().and_then(until) {
+        let resumed = self.served.lock().insert(id.to_string());
+        if let Some(wait) = place.next_at.as_deref().and_then(until).filter(|_| !resumed) {
             return Ok(Step::Wait(wait));
         }
         let Some(event) = self.next_wanted(&hook, place.after, &mut held.ahead).await? else { return Ok(Step::Idle) };
@@ -215,6 +221,9 @@ impl Deliverer {
     /// Whether this process may deliver to the webhook for a while: the
     /// lease is renewed once half of it has run.
     async fn hold(&self, id: &str, held: &mut Held) -> StoreResult<bool> {
+        if !self.store.shared() {
+            return Ok(true); // one process: nobody to share with (and no dead holder to wait out)
+        }
         let now = Instant::now();
         if held.lease_until.is_some_and(|t| t > now + LEASE / 2) {
             return Ok(true);
