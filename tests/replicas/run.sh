@@ -16,7 +16,12 @@
 #    started again, it loads the gallery and follows;
 #  - replica c searches a graph (`--index ann`) kept in its own local folder:
 #    it follows like the others; stopped, it saves the graph; started again
-#    after others changed the gallery, it reopens the graph and catches up.
+#    after others changed the gallery, it reopens the graph and catches up;
+#  - one webhook (a real receiver verifying with `standardwebhooks`) gets
+#    every event the three wrote, each once and in the outbox's order, until
+#    the kill -9 (identify answered during the outage: each with its event,
+#    written once the database was back); the replica delivering killed
+#    with -9: another takes over (within the 30 s lease), at least once.
 #
 # Prints one line per check and "N passed, N failed".
 #   bash tests/replicas/run.sh        (VISAGE_BIN overrides the binary)
@@ -28,7 +33,7 @@ for tool in curl jq; do
 done
 source tests/lib/visage.sh
 ensure_bin || exit 2
-export RUST_LOG=${RUST_LOG:-warn,tract_onnx=error}
+export RUST_LOG=${RUST_LOG:-warn,tract_onnx=error,visage_service::service::deliveries=info}
 work=$(mktemp -d)
 declare -A PID PORT EXTRA
 EXTRA[c]="--index ann --index-dir $work/c.index"
@@ -48,7 +53,8 @@ start_replica() {
   local name=$1
   [ -n "${PORT[$name]:-}" ] || PORT[$name]=$(free_port)
   # shellcheck disable=SC2086 # EXTRA holds several arguments
-  start_visage "${PORT[$name]}" "$work/$name.log" --db "$DB" --workers 1 ${EXTRA[$name]:-} || return 1
+  start_visage "${PORT[$name]}" "$work/$name.log" --db "$DB" --workers 1 --webhooks-allow-private \
+    ${EXTRA[$name]:-} || return 1
   PID[$name]=$SERVER_PID
 }
 url() { echo "http://127.0.0.1:${PORT[$1]}"; }
@@ -90,6 +96,19 @@ check() {
 }
 
 for r in a b c; do start_replica "$r" || exit 1; done
+# One webhook for everything the replicas do, to a receiver of the test venv.
+RPORT=$(free_port)
+SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+target/test-venv/bin/python tests/webhooks/receiver.py "$SECRET" "$RPORT" >"$work/received" &
+loops+=($!)
+eventually 10 test -s "$work/received" || { echo "the webhook receiver did not start" >&2; exit 1; }
+curl -sf -H "$AUTH" -H 'content-type: application/json' "$(url a)/v1/webhooks" \
+  -d "{\"url\": \"http://127.0.0.1:$RPORT/ok\", \"events\": [\"*\"], \"secret\": \"$SECRET\"}" >/dev/null \
+  || { echo "creating the webhook failed" >&2; exit 1; }
+# received: the webhook-ids the receiver verified, in arrival order.
+received() { tail -n +2 "$work/received" | jq -r 'select(.verified == true) | .id'; }
+outbox() { sql "SELECT id FROM events ORDER BY txid, seq"; }
+all_received() { [ -z "$(comm -23 <(outbox | sort) <(received | sort -u))" ]; }
 
 enrolled_on_one_identified_on_the_others() {
   OBAMA=$(enroll a obama.jpg "Barack Obama") || return 1
@@ -143,7 +162,7 @@ database_stopped_while_replicas_serve() {
   (
     while true; do
       curl -s -o "$work/load.body" -w '%{http_code}\n' -H "$AUTH" -F image=@tests/data/obama2.jpg \
-        "$(url b)/v1/identify" >>"$work/load.codes"
+        -F source=outage-load "$(url b)/v1/identify" >>"$work/load.codes"
     done
   ) &
   LOAD=$!
@@ -225,6 +244,37 @@ database_back_writes_accepted_and_followed_without_restart() {
   [ "$(grep -c '^200$' "$work/load.codes")" -gt 0 ] && [ -z "$(grep -v '^200$' "$work/load.codes")" ]
 }
 
+every_event_delivered_once_in_order_and_each_answered_identify_has_its_event() {
+  local answered events
+  eventually 30 all_received || { echo "$(outbox | wc -l) events, $(received | sort -u | wc -l) received" >&2; return 1; }
+  answered=$(grep -c '^200$' "$work/load.codes")
+  events=$(sql "SELECT count(*) FROM events WHERE type LIKE 'identify.%' AND data->>'source' = 'outage-load'")
+  echo "     webhook: $(outbox | wc -l) events written by 3 replicas, $(received | wc -l) deliveries," \
+    "$(received | sort -u | wc -l) distinct; identify answered during the outage $answered, their events $events" >&2
+  [ "$events" = "$answered" ] || return 1
+  [ "$(received | wc -l)" = "$(outbox | wc -l)" ] || { echo "an event was delivered twice" >&2; return 1; }
+  [ "$(received)" = "$(outbox)" ] || { echo "the webhook received the events out of order" >&2; return 1; }
+}
+
+delivery_goes_on_after_the_replica_delivering_dies() {
+  local person owner holder="" r other
+  owner=$(sql "SELECT lease_owner FROM webhooks")
+  for r in a b c; do grep -q "lease_owner=$owner" "$work/$r.log" && holder=$r; done
+  [ -n "$holder" ] || { echo "no replica holds the webhook's lease ($owner)" >&2; return 1; }
+  kill -KILL "${PID[$holder]}"; wait "${PID[$holder]}" 2>/dev/null
+  other=$(case $holder in a) echo b ;; *) echo a ;; esac)
+  person=$(enroll "$other" obama2.jpg "after the kill") || return 1
+  delivered_person() {
+    tail -n +2 "$work/received" | jq -r 'select(.verified == true and .payload.type == "person.created")
+      | .payload.data.person.id' | grep -qx "$person"
+  }
+  # Whichever replica held the webhook's lease: another takes it over within the lease (30 s).
+  eventually 45 all_received && delivered_person || { echo "$(outbox | wc -l) events, $(received | sort -u | wc -l) received" >&2; return 1; }
+  echo "     webhook after a kill -9 of $holder, which delivered: $(outbox | wc -l) events, all received" \
+    "($(received | wc -l) deliveries), delivered by $(sql "SELECT lease_owner FROM webhooks") now" >&2
+  start_replica "$holder"
+}
+
 kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back() {
   local w pids=() acked present=0 person
   : >"$work/acked"; rm -f "$work/k.stop"
@@ -280,7 +330,9 @@ check unassigned-clusters-and-concurrent-naming unassigned_faces_cluster_alike_e
 check concurrent-writers-galleries-equal-the-database concurrent_writers_leave_every_gallery_equal_to_the_database
 check database-stopped database_stopped_while_replicas_serve
 check database-back database_back_writes_accepted_and_followed_without_restart
+check webhook-every-event-once-in-order every_event_delivered_once_in_order_and_each_answered_identify_has_its_event
 check kill9-during-enrollment kill9_during_enrollment_loses_nothing_acknowledged_and_the_replica_comes_back
+check webhook-delivery-goes-on-after-the-delivering-replica-dies delivery_goes_on_after_the_replica_delivering_dies
 check graph-replica-reopens-its-index graph_replica_reopens_its_local_index_and_catches_up
 if [ "$failed" -ne 0 ]; then
   for r in a b c; do echo "--- $r.log"; tail -15 "$work/$r.log"; done

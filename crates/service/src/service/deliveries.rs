@@ -102,6 +102,7 @@ impl Deliverer {
     /// Starts a task for every webhook without one, each time events may
     /// have been written, and deletes old events hourly, until aborted.
     pub async fn run(self: Arc<Self>) {
+        tracing::info!(lease_owner = %self.owner, "webhooks: delivering");
         let mut pruned = Instant::now() - PRUNE_EVERY;
         loop {
             if let Err(e) = self.start_tasks().await {
