@@ -37,7 +37,8 @@ onnxruntime:
 test-data:
 	@$(PYTHON) models/fetch.py --manifest tests/data.toml --dest tests/data
 
-## curl and jq for the curl tests, PostgreSQL for the store and replica tests
+## curl and jq for the curl tests, PostgreSQL for the store and replica tests,
+## the mosquitto broker for the MQTT tests
 ## (installed with apt when missing and root; the tests start throwaway
 ## clusters of their own, never a system server).
 test-tools:
@@ -50,6 +51,11 @@ test-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
 	    && { command -v systemctl >/dev/null && systemctl disable --now postgresql >/dev/null 2>&1 || true; }; \
 	  else echo "the store tests need PostgreSQL's server programs (initdb, pg_ctl): please install them" >&2; exit 1; fi; }
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null \
+	    && { command -v systemctl >/dev/null && systemctl disable --now mosquitto >/dev/null 2>&1 || true; }; \
+	  else echo "the MQTT tests need the mosquitto broker: please install it" >&2; exit 1; fi; }
 
 ## Python tools of the tests (the OpenAPI validator, the Prometheus parser, Selenium).
 test-venv: target/test-venv/.installed

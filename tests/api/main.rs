@@ -11,6 +11,7 @@ mod images;
 mod index;
 mod metrics;
 mod models;
+mod mqtt;
 mod openapi;
 mod persons;
 mod pg;

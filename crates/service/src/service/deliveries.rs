@@ -21,8 +21,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::mqtt_sink::{MqttSink, is_sink};
 use crate::domain::{ChangePos, Delivery, Outcome, StoredEvent, Webhook, new_id, now};
-use crate::events::{Secret, Sender, SenderOptions, next_try};
+use crate::events::{Attempt, MqttConfig, Secret, Sender, SenderOptions, next_try};
 use crate::store::{Store, StoreResult};
 
 /// Events read from the outbox at once, per webhook.
@@ -48,12 +49,23 @@ pub struct DeliveryConfig {
     /// How long an event is tried before it is marked failed.
     pub retry_for: Duration,
     pub sender: SenderOptions,
+    /// Where events are published over MQTT too (`--mqtt-url`).
+    pub mqtt: Option<MqttConfig>,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { retry_for: Duration::from_secs(24 * 3600), sender: SenderOptions::default() }
+        DeliveryConfig { retry_for: Duration::from_secs(24 * 3600), sender: SenderOptions::default(), mqtt: None }
     }
+}
+
+/// Why the deliverer cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum DelivererError {
+    #[error("the webhook client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Mqtt(#[from] crate::events::MqttError),
 }
 
 pub struct Deliverer {
@@ -62,6 +74,8 @@ pub struct Deliverer {
     config: DeliveryConfig,
     /// Woken when this process writes events.
     wake: Arc<Notify>,
+    /// The MQTT publisher, when configured: a reader of the outbox as a webhook is.
+    mqtt: Option<MqttSink>,
     /// This process, as a lease holder.
     owner: String,
     /// Webhooks this process has served: the first time, the backoff an
@@ -92,17 +106,30 @@ enum Step {
 }
 
 impl Deliverer {
-    pub fn new(store: Store, config: DeliveryConfig, wake: Arc<Notify>) -> Result<Arc<Self>, reqwest::Error> {
+    pub fn new(store: Store, config: DeliveryConfig, wake: Arc<Notify>) -> Result<Arc<Self>, DelivererError> {
         let sender = Sender::new(&config.sender)?;
+        let mqtt = config.mqtt.clone().map(MqttSink::new).transpose()?;
         let running = Mutex::new(HashMap::new());
         let served = Mutex::new(std::collections::HashSet::new());
-        Ok(Arc::new(Deliverer { store, sender, config, wake, owner: new_id(), running, served }))
+        Ok(Arc::new(Deliverer { store, sender, config, wake, mqtt, owner: new_id(), running, served }))
     }
 
     /// Starts a task for every webhook without one, each time events may
     /// have been written, and deletes old events hourly, until aborted.
     pub async fn run(self: Arc<Self>) {
         tracing::info!(lease_owner = %self.owner, "webhooks: delivering");
+        if let Some(sink) = &self.mqtt {
+            while let Err(e) = sink.ensure(&self.store).await {
+                tracing::warn!(error = %e, "mqtt: could not keep a place in the outbox; trying again");
+                tokio::time::sleep(LOOK_EVERY * 5).await;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Some(sink) = &me.mqtt {
+                    sink.announce(&me.store).await;
+                }
+            });
+        }
         let mut pruned = Instant::now() - PRUNE_EVERY;
         loop {
             if let Err(e) = self.start_tasks().await {
@@ -166,7 +193,8 @@ impl Deliverer {
         let hooks = self.store.list_webhooks().await?;
         let mut running = self.running.lock();
         running.retain(|_, task| !task.is_finished());
-        for hook in hooks.into_iter().filter(|h| !h.paused) {
+        let ours = |h: &Webhook| !is_sink(h) || self.mqtt.as_ref().is_some_and(|m| m.id == h.id);
+        for hook in hooks.into_iter().filter(|h| !h.paused && ours(h)) {
             if !running.contains_key(&hook.id) {
                 let me = self.clone();
                 let id = hook.id.clone();
@@ -205,6 +233,11 @@ impl Deliverer {
             return Ok(Step::Wait(wait));
         }
         let Some(event) = self.next_wanted(&hook, place.after, &mut held.ahead).await? else { return Ok(Step::Idle) };
+        if let Some(sink) = self.mqtt.as_ref().filter(|m| m.id == hook.id) {
+            let attempt = sink.publish(&event).await;
+            self.record(&hook, &event, place.failures + 1, attempt).await?;
+            return Ok(Step::Sent);
+        }
         if held.secret.is_none() {
             match self.secret(id).await {
                 Ok(s) => held.secret = Some(s),
@@ -270,6 +303,12 @@ impl Deliverer {
     async fn send(&self, hook: &Webhook, secret: &Secret, e: &StoredEvent, attempt: u32) -> StoreResult<()> {
         let sent_at = OffsetDateTime::now_utc();
         let a = self.sender.send(&hook.url, secret, &e.id, sent_at.unix_timestamp(), &body(e)).await;
+        self.record(hook, e, attempt, a).await
+    }
+
+    /// Records an attempt and moves the webhook on, or sets when it is tried again.
+    async fn record(&self, hook: &Webhook, e: &StoredEvent, attempt: u32, a: Attempt) -> StoreResult<()> {
+        let sent_at = OffsetDateTime::now_utc();
         let age = parse(&e.at).map(|t| (sent_at - t).unsigned_abs()).unwrap_or_default();
         let (outcome, next_at) = if a.delivered() {
             (Outcome::Delivered, None)

@@ -17,6 +17,7 @@ pub mod health;
 pub mod info;
 mod keys;
 mod matching;
+pub mod mqtt_sink;
 pub mod outbox;
 mod persons;
 mod search;

@@ -3,6 +3,7 @@
 //! and a retry asked for.
 use super::Service;
 use super::error::{Error, Result};
+use super::mqtt_sink::is_sink;
 use crate::domain::{ALL_EVENTS, Delivery, EventKind, Webhook, WebhookChange, new_id, now};
 use crate::events::{Secret, check_url};
 
@@ -47,18 +48,21 @@ impl Service {
         Ok(CreatedWebhook { webhook, secret: shown })
     }
 
+    /// Every webhook (not the MQTT publisher's place in the outbox).
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
-        Ok(self.store.list_webhooks().await?)
+        Ok(self.store.list_webhooks().await?.into_iter().filter(|h| !is_sink(h)).collect())
     }
 
     pub async fn get_webhook(&self, id: &str) -> Result<Webhook> {
-        self.store.get_webhook(id).await?.ok_or_else(|| Error::WebhookNotFound(short(id)))
+        let found = self.store.get_webhook(id).await?.filter(|h| !is_sink(h));
+        found.ok_or_else(|| Error::WebhookNotFound(short(id)))
     }
 
     /// Changes the target, the events or whether it is paused (a paused
     /// webhook keeps its place: resumed, it receives what happened meanwhile).
     pub async fn update_webhook(&self, id: &str, change: WebhookChange, actor: &str) -> Result<Webhook> {
         self.writable()?;
+        self.get_webhook(id).await?;
         let change = WebhookChange {
             url: change.url.map(|u| self.check_target(&u)).transpose()?,
             events: change.events.map(check_events).transpose()?,
@@ -72,6 +76,7 @@ impl Service {
 
     pub async fn delete_webhook(&self, id: &str, actor: &str) -> Result<()> {
         self.writable()?;
+        self.get_webhook(id).await?;
         match self.store.delete_webhook(id, actor).await? {
             true => Ok(()),
             false => Err(Error::WebhookNotFound(short(id))),
