@@ -18,6 +18,29 @@ use crate::webhook_delivery::Receiver;
 const EVENTS: usize = 10_000;
 const WRITERS: usize = 16;
 
+/// While the database cannot take them, identify's events wait in order up
+/// to the bound; what overflows is counted, and the rest is written once
+/// the database takes it.
+#[tokio::test]
+async fn events_wait_for_the_database_in_order_up_to_the_bound() {
+    let dir = temp_dir();
+    let store = Store::open(&dir.path().join("w.db")).await.unwrap();
+    let log = EventLog::new(store.clone(), 3);
+    let events: Vec<NewEvent> = (0..5).map(|n| NewEvent::of(EventKind::IdentifyUnknown, &json!({"n": n}))).collect();
+    for e in &events {
+        log.record(vec![e.clone()], false).await;
+    }
+    assert_eq!(log.waiting(), 3);
+    assert_eq!(log.write_now().await, 0);
+    let written = store.events_after(ChangePos::default(), 10).await.unwrap();
+    let ids: Vec<&str> = written.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, events[..3].iter().map(|e| e.id.as_str()).collect::<Vec<_>>());
+    // Once the queue is empty, events are written at once again.
+    log.record(vec![events[4].clone()], true).await;
+    assert_eq!((log.waiting(), store.events_after(written[2].pos, 10).await.unwrap().len()), (0, 1));
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_identify_events_reach_two_webhooks_complete_and_in_order() {
     let dir = temp_dir();

@@ -99,6 +99,10 @@ async fn changes_and_identifies_reach_a_webhook_in_order_signed() {
     let late = deliveries(&mut rx, 1);
     assert_eq!((late[0].0.as_str(), late[0].1["source"].as_str()), ("identify.unknown", Some("while-paused")));
 
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in ["visage_webhook_deliveries_total{outcome=\"delivered\"}", "visage_webhook_delivery_seconds_count"] {
+        assert!(metrics.contains(line), "no {line} in /metrics");
+    }
     assert_eq!(app.client.delete(app.url(&format!("/v1/webhooks/{id}"))).send().await.unwrap().status(), 204);
     let log = app.get_json("/v1/audit?limit=50").await;
     for action in ["create_webhook", "update_webhook", "delete_webhook"] {

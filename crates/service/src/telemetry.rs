@@ -84,6 +84,20 @@ fn describe() {
     describe_gauge!(GALLERY_FACES, "Faces in the in-memory gallery");
     describe_gauge!(GALLERY_PERSONS, "Persons with at least one searchable face");
     describe_gauge!(GALLERY_OTHER_MODEL, "Stored faces embedded by another model (never compared)");
+    describe_counter!(
+        "visage_webhook_deliveries_total",
+        "Attempts to deliver an event to a webhook or MQTT, by outcome (delivered, retrying, failed)"
+    );
+    describe_histogram!("visage_webhook_delivery_seconds", Unit::Seconds, "Time per delivery attempt");
+    describe_gauge!(
+        "visage_webhook_pending",
+        "Events a webhook (or the MQTT publisher, by its id) has still to receive"
+    );
+    describe_gauge!("visage_events_waiting", "Identify events waiting in memory for the database to be back");
+    describe_counter!(
+        "visage_events_dropped_total",
+        "Identify events dropped because the queue for a database that is down was full"
+    );
 }
 
 /// One answered HTTP request.

@@ -43,6 +43,8 @@ const NAP: Duration = Duration::from_secs(5);
 pub const KEEP_EVENTS: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often old events are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the pending deliveries are counted (`visage_webhook_pending`).
+const COUNT_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryConfig {
@@ -131,7 +133,12 @@ impl Deliverer {
             });
         }
         let mut pruned = Instant::now() - PRUNE_EVERY;
+        let mut counted = Instant::now() - COUNT_EVERY;
         loop {
+            if counted.elapsed() >= COUNT_EVERY {
+                counted = Instant::now();
+                self.count_pending().await;
+            }
             if let Err(e) = self.start_tasks().await {
                 tracing::warn!(error = %e, "webhooks: could not read the webhooks");
             }
@@ -140,6 +147,19 @@ impl Deliverer {
                 self.prune().await;
             }
             let _ = tokio::time::timeout(LOOK_EVERY, self.wake.notified()).await;
+        }
+    }
+
+    /// Sets `visage_webhook_pending{webhook}`: the events each webhook (and
+    /// the MQTT publisher) still has to receive.
+    async fn count_pending(&self) {
+        match self.store.pending_events().await {
+            Ok(counts) => {
+                for (id, n) in counts {
+                    metrics::gauge!("visage_webhook_pending", "webhook" => id).set(n as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "webhooks: could not count pending deliveries"),
         }
     }
 

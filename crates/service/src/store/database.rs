@@ -196,6 +196,9 @@ pub trait Database: Send + Sync {
     /// Takes or keeps the right to deliver to a webhook until `until` (one
     /// process at a time, among replicas); false while another holds it.
     async fn lease_webhook(&self, id: &str, owner: &str, now: &str, until: &str) -> StoreResult<bool>;
+    /// Each webhook's events still to deliver (after its place, of types it
+    /// wants), by webhook id.
+    async fn pending_events(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Deletes the events written before `before` that every webhook has
     /// passed, with their attempts; how many.
     async fn prune_events(&self, before: &str) -> StoreResult<u64>;

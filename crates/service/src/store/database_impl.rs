@@ -251,6 +251,10 @@ macro_rules! database_impl {
                 outbox::lease(&self.pool, id, owner, now, until).await
             }
 
+            async fn pending_events(&self) -> StoreResult<Vec<(String, i64)>> {
+                outbox::pending(&self.pool).await
+            }
+
             async fn prune_events(&self, before: &str) -> StoreResult<u64> {
                 outbox::prune(&self.pool, before).await
             }

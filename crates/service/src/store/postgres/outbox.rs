@@ -264,6 +264,16 @@ pub(super) async fn lease(pool: &PgPool, webhook_id: &str, owner: &str, now: &st
     Ok(done.rows_affected() > 0)
 }
 
+/// Each webhook's events still to deliver (after its place, of types it wants).
+pub(super) async fn pending(pool: &PgPool) -> StoreResult<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT w.id, (SELECT COUNT(*) FROM events e WHERE (e.txid, e.seq) > (w.after_txid, w.after_seq) \
+         AND (jsonb_exists(w.events, '*') OR jsonb_exists(w.events, e.type))) FROM webhooks w ORDER BY w.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Deletes the events written before `before` that every webhook has
 /// passed (with their attempts); how many.
 pub(super) async fn prune(pool: &PgPool, before: &str) -> StoreResult<u64> {

@@ -222,6 +222,16 @@ pub(super) async fn lease(
     Ok(done.rows_affected() > 0)
 }
 
+/// Each webhook's events still to deliver (after its place, of types it wants).
+pub(super) async fn pending(pool: &SqlitePool) -> StoreResult<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT w.id, (SELECT COUNT(*) FROM events e WHERE e.seq > w.after_seq AND EXISTS \
+         (SELECT 1 FROM json_each(w.events) j WHERE j.value IN ('*', e.type))) FROM webhooks w ORDER BY w.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Deletes the events written before `before` that every webhook has
 /// passed (with their attempts); how many.
 pub(super) async fn prune(pool: &SqlitePool, before: &str) -> StoreResult<u64> {
