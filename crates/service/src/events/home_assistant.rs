@@ -165,13 +165,13 @@ mod tests {
             topics,
             ["visage/person.created", "ha/sensor/visage/p1_last_seen/config", "ha/sensor/visage/p1_similarity/config"]
         );
-        let config: Value = serde_json::from_slice(&created[1].payload).unwrap();
+        let sensor: Value = serde_json::from_slice(&created[1].payload).unwrap();
         assert_eq!(
-            (config["device"]["name"].as_str(), config["device_class"].as_str()),
+            (sensor["device"]["name"].as_str(), sensor["device_class"].as_str()),
             (Some("Alice"), Some("timestamp"))
         );
-        assert_eq!(config["state_topic"], "visage/person/p1/state");
-        assert_eq!(config["availability_topic"], "visage/status");
+        assert_eq!(sensor["state_topic"], "visage/person/p1/state");
+        assert_eq!(sensor["availability_topic"], "visage/status");
         let deleted = messages(&c, "e", "person.deleted", "t", &json!({"person": {"id": "p1", "name": "Alice"}}));
         assert_eq!(deleted.len(), 4);
         assert!(deleted[1..].iter().all(|m| m.retain && m.payload.is_empty()));
