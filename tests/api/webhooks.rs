@@ -191,3 +191,69 @@ async fn event_types_are_listed_each_with_its_documented_schema() {
     }
     app.stop().await;
 }
+
+/// The kinds of the events in the outbox, in order.
+async fn kinds(db: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let store = visage_service::store::Store::open(db).await.unwrap();
+    let events = store.events_after(visage_service::domain::ChangePos::default(), 1000).await.unwrap();
+    store.close().await;
+    events.into_iter().map(|e| (e.kind, e.data)).collect()
+}
+
+#[tokio::test]
+async fn every_change_writes_its_events_in_its_transaction_order() {
+    let dir = temp_dir();
+    let db = fresh_db(&dir);
+    let mut app = spawn_with(config(&db)).await;
+    let a = app.enroll("A", "obama.jpg").await;
+    let kept = |name: &'static str| app.post_image("/v1/faces", photo(name), &[]);
+    let first: Value = kept("obama2.jpg").await.json().await.unwrap();
+    let second: Value = kept("obama3.jpg").await.json().await.unwrap();
+    let cluster = first["faces"][0]["cluster_id"].as_str().unwrap().to_string();
+    assert_eq!(second["faces"][0]["cluster_id"], cluster.as_str(), "the two photos of one man make one cluster");
+    let named = app.post_json(&format!("/v1/clusters/{cluster}/assign"), &json!({"name": "B"})).await;
+    let b = named["person_id"].as_str().unwrap().to_string();
+    app.post_json(&format!("/v1/persons/{a}/merge"), &json!({"from": [b]})).await;
+    let r = app.client.patch(app.url(&format!("/v1/persons/{a}"))).json(&json!({"name": "A2"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let face = first["faces"][0]["id"].as_str().unwrap();
+    let r = app.client.delete(app.url(&format!("/v1/persons/{a}/faces/{face}"))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.client.delete(app.url(&format!("/v1/persons/{a}"))).send().await.unwrap().status(), 204);
+    let events = kinds(&db).await;
+    let got: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "person.created",
+            "face.added", // enrolled
+            "face.added",
+            "cluster.created",
+            "face.added",
+            "cluster.grew", // kept unassigned
+            "person.created",
+            "face.moved",
+            "face.moved", // the cluster named
+            "face.moved",
+            "face.moved",
+            "person.merged", // merged
+            "person.updated",
+            "face.deleted", // renamed, a face deleted
+            "face.deleted",
+            "face.deleted",
+            "person.deleted", // deleted with its faces
+        ]
+    );
+    assert_eq!(events[3].1["size"], 1);
+    assert_eq!((events[5].1["cluster_id"].as_str(), events[5].1["size"].as_i64()), (Some(cluster.as_str()), Some(2)));
+    assert_eq!(events[7].1["from"]["cluster_id"], cluster.as_str());
+    assert_eq!(events[11].1["into"]["id"], a.as_str());
+    assert_eq!(events[11].1["merged"][0]["name"], "B");
+    assert_eq!(events[12].1["person"]["name"], "A2");
+    assert_eq!(events[13].1["reason"], "request");
+    assert_eq!(
+        (events[16].1["person"]["name"].as_str(), events[16].1["face_ids"].as_array().map(Vec::len)),
+        (Some("A2"), Some(2))
+    );
+    app.stop().await;
+}

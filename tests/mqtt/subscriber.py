@@ -29,7 +29,9 @@ def on_message(client, userdata, msg):
     record(topic=msg.topic, payload=msg.payload.decode("utf-8", "replace"), retain=bool(msg.retain))
 
 
-client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="visage-test-subscriber")
+# A persistent session: what is published while it is away (the broker
+# restarting) is queued for it at QoS 1, as for a subscriber in service.
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="visage-test-subscriber", clean_session=False)
 client.on_connect = on_connect
 client.on_subscribe = on_subscribe
 client.on_message = on_message
