@@ -9,7 +9,9 @@ use utoipa::IntoParams;
 
 use super::input::{Form, JsonBody, QueryParams, within};
 use super::{ApiError, AppState, Caller, PathParams};
-use crate::domain::{Delivery, EventKind, Webhook, WebhookChange, is_valid_id};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+
+use crate::domain::{ALL_EVENTS, Delivery, EventKind, Webhook, WebhookChange, is_valid_id};
 use crate::events::target::MAX_URL_CHARS;
 use crate::service::error::Error;
 use crate::service::webhooks::NewWebhook;
@@ -22,12 +24,17 @@ fn webhook_id(id: &str) -> Result<&str, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
-    /// Where deliveries are POSTed: http or https; by default not a
-    /// loopback, link-local or private address.
-    #[schema(max_length = 2000, example = "https://example.com/visage-events")]
+    /// Where deliveries are POSTed: http or https, no user or password; by
+    /// default not a loopback, link-local or private address.
+    #[schema(
+        min_length = 8,
+        max_length = 2000,
+        pattern = "^https?://[^/@:]+",
+        example = "https://example.com/visage-events"
+    )]
     url: String,
     /// Event types to receive (`GET /v1/events/types`), or `["*"]` for all.
-    #[schema(min_items = 1, example = json!(["identify.identified", "identify.unknown"]))]
+    #[schema(schema_with = event_list, example = json!(["identify.identified", "identify.unknown"]))]
     events: Vec<String>,
     /// A Standard Webhooks secret (`whsec_` + base64 of 24 to 64 bytes);
     /// generated (and shown once, in this answer) when absent.
@@ -45,6 +52,18 @@ impl Form for WebhookRequest {
         }
         Ok(())
     }
+}
+
+/// A list of event types: each a known one, or `*`.
+fn event_list() -> utoipa::openapi::schema::Array {
+    let names: Vec<&str> = std::iter::once(ALL_EVENTS).chain(EventKind::ALL.iter().map(|k| k.name())).collect();
+    let item = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.clone()));
+    ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .max_items(Some(names.len()))
+        .description(Some("Event types (`*`: all)"))
+        .build()
 }
 
 /// A new webhook and, when the service generated it, its secret.
@@ -119,10 +138,10 @@ pub async fn show(State(s): State<AppState>, PathParams(id): PathParams<String>)
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     /// A new target (checked as at creation).
-    #[schema(max_length = 2000)]
+    #[schema(min_length = 8, max_length = 2000, pattern = "^https?://[^/@:]+")]
     url: Option<String>,
     /// New event types (replacing the list).
-    #[schema(min_items = 1)]
+    #[schema(schema_with = event_list)]
     events: Option<Vec<String>>,
     /// true pauses deliveries (events keep their place and go out once
     /// resumed); false resumes them.
