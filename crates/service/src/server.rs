@@ -186,14 +186,7 @@ impl Application {
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
         let graceful = GracefulShutdown::new();
-        let reloader = tokio::spawn(reload_on_sighup(self.state.service.clone()));
-        // Replicas on a shared database follow each other's changes.
-        let follower = self.state.service.follows().then(|| tokio::spawn(self.state.service.clone().follow_changes()));
-        // Unassigned faces past their retention are deleted by the service itself.
-        let purger = tokio::spawn(self.state.service.clone().purge_unassigned_regularly());
-        // Events go out from the outbox; identify's wait here while the database is down.
-        let deliverer = tokio::spawn(self.state.service.deliverer.clone().run());
-        let event_writer = tokio::spawn(self.state.service.events.clone().write_waiting());
+        let background = background_tasks(&self.state.service);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -220,11 +213,8 @@ impl Application {
         tracing::info!("shutting down: finishing in-flight requests");
         drop(self.listener);
         let _ = stop_metrics.send(true);
-        reloader.abort();
-        purger.abort();
-        deliverer.abort();
-        if let Some(f) = follower {
-            f.abort();
+        for task in &background {
+            task.abort();
         }
         if let Some(m) = metrics_server {
             let _ = m.await;
@@ -233,7 +223,6 @@ impl Application {
         if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
         }
-        event_writer.abort();
         let unwritten = self.state.service.events.write_now().await;
         if unwritten > 0 {
             tracing::error!(events = unwritten, "stopping with identify events the database never took: they are lost");
@@ -249,6 +238,23 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the service does beside answering requests, until aborted: SIGHUP
+/// reloads; replicas on a shared database follow each other's changes;
+/// unassigned faces past their retention are deleted; events go out from
+/// the outbox, and identify's wait for a database that is down.
+fn background_tasks(service: &Arc<Service>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(reload_on_sighup(service.clone())),
+        tokio::spawn(service.clone().purge_unassigned_regularly()),
+        tokio::spawn(service.deliverer.clone().run()),
+        tokio::spawn(service.events.clone().write_waiting()),
+    ];
+    if service.follows() {
+        tasks.push(tokio::spawn(service.clone().follow_changes()));
+    }
+    tasks
 }
 
 /// SIGHUP reloads the gallery from the database: after `visage enroll-dir`,
