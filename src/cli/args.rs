@@ -14,6 +14,8 @@ use visage_service::gallery::saved::default_dir as default_index_dir;
 use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
 use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
 use visage_service::service::{ServiceConfig, ThresholdChoice};
+
+use super::durations::{Ttl, ttl};
 use visage_service::store::Location;
 use visage_service::vision::decode::DecodeLimits;
 use visage_service::vision::detect::DetectorConfig;
@@ -390,34 +392,6 @@ impl From<ScopeArg> for Scope {
 pub fn face_choice(allowed: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = FaceChoice> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(allowed).try_map(|s| s.parse::<FaceChoice>())
-}
-
-/// How long unassigned faces are kept (None: until deleted).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ttl(pub Option<std::time::Duration>);
-
-/// `30d`, `12h`, `90m`, `3600s` (or `0`: kept until deleted).
-pub fn ttl(s: &str) -> Result<Ttl, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Ttl(None));
-    }
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?}: a number followed by s, m, h or d (30d, 12h), or 0")),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => n
-            .checked_mul(seconds)
-            .filter(|t| *t <= 100 * 365 * 86_400)
-            .map(|t| Ttl(Some(std::time::Duration::from_secs(t))))
-            .ok_or_else(|| format!("{s:?} is more than 100 years")),
-        _ => Err(format!("{s:?}: a whole number above 0 followed by s, m, h or d, or 0")),
-    }
 }
 
 /// A similarity threshold from 0 to 1.

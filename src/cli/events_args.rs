@@ -6,7 +6,7 @@ use visage_service::events::{MqttConfig, SenderOptions};
 use visage_service::service::ServiceConfig;
 use visage_service::service::deliveries::DeliveryConfig;
 
-use super::args::{Ttl, ttl};
+use super::durations::{Ttl, ttl};
 
 #[derive(Args, Debug, Clone)]
 pub struct EventArgs {

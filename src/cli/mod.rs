@@ -3,6 +3,7 @@
 //! here: each command turns its arguments into the library's own types.
 mod admin;
 mod args;
+mod durations;
 mod embedder_switch;
 mod eval;
 mod events_args;
