@@ -104,19 +104,19 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A page of the audit log.
+/// A page of a log, newest first (the audit log, a webhook's attempts).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct AuditPage {
+pub struct LogPage {
     /// Entries, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(super) limit: Option<u32>,
     /// A `seq` to page back from.
-    before: Option<i64>,
+    pub(super) before: Option<i64>,
 }
 
-impl Form for AuditPage {
+impl Form for LogPage {
     fn check(&self, _: &AppState) -> Result<(), ApiError> {
         within("limit", self.limit, 1..=1000)
     }
@@ -128,12 +128,12 @@ impl Form for AuditPage {
     path = "/audit",
     operation_id = "audit_log",
     tag = "keys",
-    params(AuditPage),
+    params(LogPage),
     responses((status = 200, description = "Audit entries, newest first", body = AuditLog)),
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
 )]
-pub async fn audit(State(s): State<AppState>, QueryParams(page): QueryParams<AuditPage>) -> Result<Response, ApiError> {
+pub async fn audit(State(s): State<AppState>, QueryParams(page): QueryParams<LogPage>) -> Result<Response, ApiError> {
     let limit = page.limit.unwrap_or(100);
     let entries = s.service.audit_log(limit, page.before).await?;
     Ok(Json(AuditLog { entries }).into_response())

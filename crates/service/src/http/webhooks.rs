@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use utoipa::IntoParams;
 
-use super::input::{Form, JsonBody, QueryParams, within};
+use super::input::{Form, JsonBody, QueryParams};
+use super::keys::LogPage;
 use super::{ApiError, AppState, Caller, PathParams};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 
@@ -199,24 +199,6 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A page of attempts.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveryPage {
-    /// Attempts, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-    /// A `seq` to page back from.
-    before: Option<i64>,
-}
-
-impl Form for DeliveryPage {
-    fn check(&self, _: &AppState) -> Result<(), ApiError> {
-        within("limit", self.limit, 1..=1000)
-    }
-}
-
 /// One attempt with its place in the log.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryEntry {
@@ -239,7 +221,7 @@ pub struct DeliveryLog {
     path = "/webhooks/{id}/deliveries",
     operation_id = "list_deliveries",
     tag = "events",
-    params(("id" = String, Path, description = "The webhook id"), DeliveryPage),
+    params(("id" = String, Path, description = "The webhook id"), LogPage),
     responses((status = 200, description = "Attempts, newest first", body = DeliveryLog)),
     security(("bearer" = [])),
     extensions(("x-scope" = json!("admin"))),
@@ -247,7 +229,7 @@ pub struct DeliveryLog {
 pub async fn deliveries(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
-    QueryParams(page): QueryParams<DeliveryPage>,
+    QueryParams(page): QueryParams<LogPage>,
 ) -> Result<Response, ApiError> {
     let found = s.service.webhook_deliveries(webhook_id(&id)?, page.limit.unwrap_or(100), page.before).await?;
     let deliveries = found.into_iter().map(|(seq, delivery)| DeliveryEntry { seq, delivery }).collect();

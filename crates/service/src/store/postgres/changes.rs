@@ -23,21 +23,24 @@ use crate::store::{Change, ChangePos, StoreResult, StoredEmbedding};
 /// The channel the audit trigger notifies.
 const CHANNEL: &str = "visage_changes";
 
+/// The oldest transaction still running: rows of older transactions are
+/// settled (committed or rolled back); no row can appear among them any more.
+/// The change log and the outbox read only those.
+pub(super) const XMIN: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
 /// Before the oldest running transaction: everything earlier is settled.
 pub(super) async fn horizon(pool: &PgPool) -> StoreResult<ChangePos> {
-    let xmin: i64 =
-        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(pool).await?;
+    let xmin: i64 = sqlx::query_scalar(&format!("SELECT {XMIN}")).fetch_one(pool).await?;
     // `after` is exclusive and `seq` starts at 1: (xmin, 0) keeps every
     // change of transaction `xmin` and later.
     Ok(ChangePos { txid: xmin, seq: 0 })
 }
 
 pub(super) async fn after(pool: &PgPool, after: ChangePos, limit: u32) -> StoreResult<Vec<Change>> {
-    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(&format!(
         "SELECT txid, seq, action, subject FROM audit \
-         WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-         ORDER BY txid, seq LIMIT $3",
-    )
+         WHERE (txid, seq) > ($1, $2) AND txid < {XMIN} ORDER BY txid, seq LIMIT $3"
+    ))
     .bind(after.txid)
     .bind(after.seq)
     .bind(i64::from(limit))

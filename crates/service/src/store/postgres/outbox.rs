@@ -5,6 +5,7 @@
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 
+use super::changes::XMIN;
 use super::convert::{at, text};
 use crate::store::{ChangePos, Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
 
@@ -77,11 +78,10 @@ struct EventRow {
 /// Events after `after` of transactions older than any still running (see
 /// the migration), in (txid, seq) order.
 pub(super) async fn after(pool: &PgPool, after: ChangePos, limit: u32) -> StoreResult<Vec<StoredEvent>> {
-    let rows = sqlx::query_as::<_, EventRow>(
+    let rows = sqlx::query_as::<_, EventRow>(&format!(
         "SELECT txid, seq, id, type, at, data FROM events \
-         WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-         ORDER BY txid, seq LIMIT $3",
-    )
+         WHERE (txid, seq) > ($1, $2) AND txid < {XMIN} ORDER BY txid, seq LIMIT $3"
+    ))
     .bind(after.txid)
     .bind(after.seq)
     .bind(i64::from(limit))

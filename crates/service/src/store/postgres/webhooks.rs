@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit;
+use super::changes::XMIN;
 use super::convert::{at, text};
 use crate::store::{StoreError, StoreResult, Webhook, WebhookChange};
 
@@ -36,10 +37,11 @@ impl TryFrom<WebhookRow> for Webhook {
 
 pub(super) async fn insert(pool: &PgPool, w: &Webhook, secret: &str, actor: &str) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    // From now on: the events of transactions still running, and later ones.
+    sqlx::query(&format!(
         "INSERT INTO webhooks (id, url, events, secret, paused, created_at, after_txid, after_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, {XMIN}, 0)"
+    ))
     .bind(&w.id)
     .bind(&w.url)
     .bind(serde_json::Value::from(w.events.clone()))
