@@ -16,17 +16,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-use super::convert::uuids;
+use super::convert::{XMIN, uuids};
 use super::faces::{EMBEDDING_OF_MODEL, EmbeddingRow};
 use crate::store::{Change, ChangePos, StoreResult, StoredEmbedding};
 
 /// The channel the audit trigger notifies.
 const CHANNEL: &str = "visage_changes";
-
-/// The oldest transaction still running: rows of older transactions are
-/// settled (committed or rolled back); no row can appear among them any more.
-/// The change log and the outbox read only those.
-pub(super) const XMIN: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 /// Before the oldest running transaction: everything earlier is settled.
 pub(super) async fn horizon(pool: &PgPool) -> StoreResult<ChangePos> {

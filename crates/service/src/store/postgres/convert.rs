@@ -1,5 +1,5 @@
 //! Between the store's records (ids as 32 hex digits, RFC 3339 strings) and
-//! PostgreSQL's native types (`uuid`, `timestamptz`).
+//! PostgreSQL's native types (`uuid`, `timestamptz`); the settled-transaction horizon.
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -36,6 +36,11 @@ pub(super) fn at(s: &str) -> StoreResult<OffsetDateTime> {
 pub(super) fn text(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
+
+/// The oldest transaction still running: rows of older transactions are
+/// settled (committed or rolled back); no row can appear among them any more.
+/// The change log and the outbox read only those.
+pub(super) const XMIN: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,7 @@
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 
-use super::changes::XMIN;
-use super::convert::{at, text};
+use super::convert::{XMIN, at, text};
 use crate::store::{ChangePos, Delivery, NewEvent, Outcome, StoreError, StoreResult, StoredEvent, WebhookPlace};
 
 /// Writes one event (in the caller's transaction); its place in the outbox.

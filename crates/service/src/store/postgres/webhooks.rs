@@ -5,8 +5,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit;
-use super::changes::XMIN;
-use super::convert::{at, text};
+use super::convert::{XMIN, at, text};
 use crate::store::{StoreError, StoreResult, Webhook, WebhookChange};
 
 const COLUMNS: &str = "id, url, events, paused, created_at";
