@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use super::DbArg;
 use super::args::{PipelineArgs, ScopeArg};
 use super::{Threads, runtime};
 use visage_service::domain::FaceChoice;
+use visage_service::sealing::DataKeys;
 use visage_service::service::{ServiceConfig, ThresholdChoice};
 use visage_service::store::{Location, Store};
 
@@ -60,7 +62,7 @@ pub fn enroll_dir(
     choice: FaceChoice,
     workers: Option<usize>,
     keep_crops: bool,
-    db: &Path,
+    db: &DbArg,
     p: &PipelineArgs,
 ) -> Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
@@ -100,13 +102,14 @@ pub fn enroll_dir(
 /// The service a bulk command (enroll-dir, faces import) analyses photos with.
 async fn bulk_service(
     p: &PipelineArgs,
-    db: &Path,
+    db: &DbArg,
     workers: usize,
     keep_crops: bool,
 ) -> Result<visage_service::service::Service> {
     let config = ServiceConfig { keep_crops, ..ServiceConfig::default() };
-    visage_service::admin::open_service(&p.models_dir, p.config(), db, workers, config, &ThresholdChoice::default())
-        .await
+    let keys = db.keys.keys()?;
+    let thresholds = ThresholdChoice::default();
+    visage_service::admin::open_service(&p.models_dir, p.config(), &db.db, &keys, workers, config, &thresholds).await
 }
 
 pub fn faces_import(
@@ -115,7 +118,7 @@ pub fn faces_import(
     choice: FaceChoice,
     workers: Option<usize>,
     keep_crops: bool,
-    db: &Path,
+    db: &DbArg,
     p: &PipelineArgs,
 ) -> Result<ExitCode> {
     use visage_service::admin::faces_import::{ImportAs, run};
@@ -156,23 +159,35 @@ pub(super) fn ensure_exists(db: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn export(out: Option<&Path>, db: &Path) -> Result<ExitCode> {
-    ensure_exists(db)?;
+pub fn export(out: Option<&Path>, decrypt: bool, db: &DbArg) -> Result<ExitCode> {
+    use visage_service::admin::transfer::export;
+    ensure_exists(&db.db)?;
     runtime(Threads::One)?.block_on(async {
-        let store = visage_service::admin::open_store(db).await?;
+        let store = visage_service::admin::open_store(&db.db, &db.keys.keys()?).await?;
         let (persons, faces) = match out {
             Some(path) => {
                 let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                visage_service::admin::transfer::export(&store, &mut std::io::BufWriter::new(file)).await?
+                export(&store, &mut std::io::BufWriter::new(file), decrypt).await?
             }
-            None => visage_service::admin::transfer::export(&store, &mut std::io::stdout().lock()).await?,
+            None => export(&store, &mut std::io::stdout().lock(), decrypt).await?,
         };
-        eprintln!("exported {persons} persons, {faces} faces");
+        let how = match store.sealing().current() {
+            Some(k) if !decrypt => format!(", embeddings sealed with data key {}", k.id()),
+            Some(_) => ", embeddings in clear (--decrypt)".to_string(),
+            None => String::new(),
+        };
+        eprintln!("exported {persons} persons, {faces} faces{how}");
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>) -> Result<ExitCode> {
+pub fn import(
+    file: &Path,
+    db: &DbArg,
+    export_key: Option<&Path>,
+    models_dir: &Path,
+    embedder: Option<&str>,
+) -> Result<ExitCode> {
     let manifest = visage_model::Manifest::load(models_dir)?;
     let plan = match embedder {
         Some(name) => manifest.embedder(name)?,
@@ -182,18 +197,22 @@ pub fn import(file: &Path, db: &Path, models_dir: &Path, embedder: Option<&str>)
     let input =
         std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     runtime(Threads::One)?.block_on(async {
-        let store = visage_service::admin::open_store(db).await?;
-        let s = visage_service::admin::transfer::import(&store, input, &model, None).await?;
+        let store = visage_service::admin::open_store(&db.db, &db.keys.keys()?).await?;
+        let file_keys = match export_key {
+            Some(path) => DataKeys::opening_only(vec![visage_service::sealing::read_key_file(path)?]),
+            None => store.sealing().clone(),
+        };
+        let s = visage_service::admin::transfer::import(&store, input, &model, None, &file_keys).await?;
         println!("{}", serde_json::to_string_pretty(&s)?);
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
-    ensure_exists(db)?;
+pub fn persons(action: PersonsCommand, db: &DbArg) -> Result<ExitCode> {
+    ensure_exists(&db.db)?;
     runtime(Threads::One)?.block_on(async {
-        let store = visage_service::admin::open_store(db).await?;
+        let store = visage_service::admin::open_store(&db.db, &db.keys.keys()?).await?;
         let code = match action {
             PersonsCommand::List => {
                 let n = visage_service::admin::persons::list(&store, &mut std::io::stdout().lock()).await?;
@@ -233,11 +252,11 @@ pub fn persons(action: PersonsCommand, db: &Path) -> Result<ExitCode> {
     })
 }
 
-pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
+pub fn keys(action: KeysCommand, db: &DbArg) -> Result<ExitCode> {
     use secrecy::ExposeSecret;
     let runtime = runtime(Threads::One)?;
     runtime.block_on(async {
-        let store = Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))?;
+        let store = visage_service::admin::open_store(&db.db, &db.keys.keys()?).await?;
         let code = match action {
             KeysCommand::Create { scope, name, quiet } => {
                 let name =
@@ -269,18 +288,26 @@ pub fn keys(action: KeysCommand, db: &Path) -> Result<ExitCode> {
     })
 }
 
-/// `visage backup`: a consistent copy while the service runs, checked.
-pub fn backup(dest: &Path, db: &Path) -> Result<ExitCode> {
+/// `visage backup`: a consistent copy while the service runs, checked;
+/// sealed values stay sealed unless `decrypt`.
+pub fn backup(dest: &Path, decrypt: bool, db: &DbArg) -> Result<ExitCode> {
+    let keys = db.keys.keys()?;
     runtime(Threads::One)?.block_on(async {
-        ensure_exists(db)?;
-        let store = Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))?;
+        ensure_exists(&db.db)?;
+        let store = visage_service::admin::open_store(&db.db, &keys).await?;
         store.backup(dest).await.with_context(|| format!("backing up to {}", dest.display()))?;
         store.close().await;
-        let copy = Store::open(dest).await?;
+        let copy_keys = match (decrypt, keys.current()) {
+            (true, Some(_)) => keys.for_opening(),
+            _ => keys.clone(),
+        };
+        let copy = Store::open_with(dest, copy_keys).await?;
+        let opened = if decrypt { visage_service::admin::data_key::decrypt(&copy).await? } else { 0 };
         let check = copy.integrity_check().await?;
         copy.close().await;
         anyhow::ensure!(check == "ok", "the copy fails its integrity check: {check}");
-        eprintln!("backed up {} to {} (integrity ok)", db.display(), dest.display());
+        let how = if decrypt { format!(", {opened} values decrypted") } else { String::new() };
+        eprintln!("backed up {} to {} (integrity ok{how})", db.db.display(), dest.display());
         Ok(ExitCode::SUCCESS)
     })
 }

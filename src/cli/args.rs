@@ -15,6 +15,7 @@ use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
 use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
 use visage_service::service::{ServiceConfig, ThresholdChoice};
 
+use super::data_key::DataKeyArgs;
 use super::durations::{Ttl, ttl};
 use visage_service::store::Location;
 use visage_service::vision::decode::DecodeLimits;
@@ -46,6 +47,8 @@ pub struct DbArg {
     /// The database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL (postgres://...).
     #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
     pub db: PathBuf,
+    #[command(flatten)]
+    pub keys: DataKeyArgs,
 }
 
 /// `visage serve`: every flag has a `VISAGE_*` environment equivalent.
@@ -118,6 +121,8 @@ pub struct ServeArgs {
     pub otlp: OtlpArgs,
     #[command(flatten)]
     pub events: super::events_args::EventArgs,
+    #[command(flatten)]
+    pub data_keys: DataKeyArgs,
     /// Seconds a client may take to send a request's headers (slow-loris guard).
     #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = Config::default().header_read_timeout.as_secs())]
     pub header_read_timeout: u64,
@@ -141,6 +146,7 @@ impl ServeArgs {
         let mut c = Config {
             addr: self.addr.clone(),
             db: self.db.clone(),
+            data_keys: self.data_keys.keys()?,
             models_dir: self.pipeline.models_dir.clone(),
             workers: self.workers.unwrap_or_else(visage_service::server::default_workers).max(1),
             queue: self.queue,

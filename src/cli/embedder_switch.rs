@@ -19,17 +19,19 @@ pub fn reembed(
     photos: Option<&Path>,
     switch: Option<bool>,
     workers: Option<usize>,
-    db: &Path,
+    db: &super::DbArg,
     p: &PipelineArgs,
 ) -> Result<ExitCode> {
-    ensure_exists(db)?;
+    ensure_exists(&db.db)?;
+    let keys = db.keys.keys()?;
     let workers = workers.unwrap_or_else(visage_service::server::default_workers).max(1);
     let runtime = runtime(Threads::Many)?;
     runtime.block_on(async {
         let service = visage_service::admin::open_service(
             &p.models_dir,
             p.config(),
-            db,
+            &db.db,
+            &keys,
             workers,
             ServiceConfig::default(),
             &ThresholdChoice::default(),

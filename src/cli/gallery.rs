@@ -32,11 +32,12 @@ pub(super) fn report<T: serde::Serialize>(
 ) -> Result<T> {
     super::admin::ensure_exists(&a.db.db)?;
     let choice = a.thresholds.choice()?;
+    let keys = a.db.keys.keys()?;
     let p = &a.pipeline;
     runtime(Threads::Many)?.block_on(async {
         let config = ServiceConfig::default();
         let service =
-            visage_service::admin::open_service(&p.models_dir, p.config(), &a.db.db, 1, config, &choice).await?;
+            visage_service::admin::open_service(&p.models_dir, p.config(), &a.db.db, &keys, 1, config, &choice).await?;
         let report = make(&service).await;
         service.store().close().await;
         let report = report?;

@@ -3,6 +3,7 @@
 //! here: each command turns its arguments into the library's own types.
 mod admin;
 mod args;
+mod data_key;
 mod durations;
 mod embedder_switch;
 mod eval;
@@ -20,7 +21,7 @@ pub use admin::{KeysCommand, PersonsCommand};
 pub use args::{DbArg, PipelineArgs, ServeArgs};
 pub use eval::{BenchArgs, EvalCommand, GalleryBenchArgs, IndexBenchArgs, ModelBenchArgs};
 use visage_service::domain::FaceChoice;
-use visage_service::server::{Application, DEFAULT_DB, DEFAULT_MODELS_DIR, shutdown_signal};
+use visage_service::server::{Application, DEFAULT_MODELS_DIR, shutdown_signal};
 
 #[derive(Parser, Debug)]
 #[command(name = "visage", version, about = "Self-hosted face recognition: detect, align, embed, verify, identify")]
@@ -81,13 +82,24 @@ pub enum Command {
     /// through the service's own path; import time, a face's join p50/p99,
     /// `GET /v1/clusters` p50/p99, memory a face, clustering quality.
     BenchClusters(eval::ClusterBenchArgs),
-    /// Copy the database consistently while the service runs (`VACUUM INTO`).
+    /// Copy the database consistently while the service runs (`VACUUM INTO`;
+    /// a PostgreSQL store is backed up with its own tools). Sealed values
+    /// stay sealed in the copy.
     Backup {
         /// The new file to write.
         dest: PathBuf,
-        /// The SQLite database file (a PostgreSQL store is backed up with its own tools).
-        #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB)]
-        db: PathBuf,
+        /// Write every embedding and crop of the copy in clear (the data key
+        /// is needed): a copy that no longer needs the key, to be kept as
+        /// carefully as the key itself.
+        #[arg(long)]
+        decrypt: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Encryption at rest: make a data key, or reseal everything with another.
+    DataKey {
+        #[command(subcommand)]
+        action: data_key::DataKeyCommand,
     },
     /// Print the OpenAPI 3.1 document (as served at /openapi.json), e.g. to generate a client.
     Openapi,
@@ -128,12 +140,20 @@ pub enum Command {
         /// Output file (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Write the embeddings in clear; otherwise a database with a data
+        /// key exports them sealed with it.
+        #[arg(long)]
+        decrypt: bool,
         #[command(flatten)]
         db: DbArg,
     },
     /// Read a file written by `visage export`; refuses embeddings of another model.
     Import {
         file: PathBuf,
+        /// The data key the file's embeddings are sealed with, when it is
+        /// not this database's (they are sealed again with this database's).
+        #[arg(long)]
+        export_key_file: Option<PathBuf>,
         #[command(flatten)]
         db: DbArg,
         #[arg(long, env = "VISAGE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
@@ -189,9 +209,8 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
-        /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "VISAGE_DB", default_value = DEFAULT_DB, global = true)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -338,20 +357,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchClusters(args) => eval::bench_clusters(args),
         Command::Keys { action, db } => admin::keys(action, &db),
         Command::EnrollDir { dir, face, workers, keep_crops, db, pipeline } => {
-            admin::enroll_dir(&dir, face, workers, keep_crops, &db.db, &pipeline)
+            admin::enroll_dir(&dir, face, workers, keep_crops, &db, &pipeline)
         }
         Command::Faces {
             action: FacesCommand::Import { dir, unassigned, face, workers, keep_crops, db, pipeline },
-        } => admin::faces_import(&dir, unassigned, face, workers, keep_crops, &db.db, &pipeline),
+        } => admin::faces_import(&dir, unassigned, face, workers, keep_crops, &db, &pipeline),
         Command::Clusters { min_size, report } => gallery::clusters(&report, min_size),
-        Command::Export { out, db } => admin::export(out.as_deref(), &db.db),
-        Command::Import { file, db, models_dir, embedder } => {
-            admin::import(&file, &db.db, &models_dir, embedder.as_deref())
+        Command::Export { out, decrypt, db } => admin::export(out.as_deref(), decrypt, &db),
+        Command::Import { file, export_key_file, db, models_dir, embedder } => {
+            admin::import(&file, &db, export_key_file.as_deref(), &models_dir, embedder.as_deref())
         }
-        Command::Persons { action, db } => admin::persons(action, &db.db),
+        Command::Persons { action, db } => admin::persons(action, &db),
         Command::Reembed { to, photos, switch, force, workers, db, mut pipeline } => {
             pipeline.embedder = to.or(pipeline.embedder);
-            embedder_switch::reembed(photos.as_deref(), switch.then_some(force), workers, &db.db, &pipeline)
+            embedder_switch::reembed(photos.as_deref(), switch.then_some(force), workers, &db, &pipeline)
         }
         Command::Calibrate(args) => gallery::calibrate(&args),
         Command::Gallery { action } => match action {
@@ -365,7 +384,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", visage_service::http::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backup { dest, db } => admin::backup(&dest, &db),
+        Command::Backup { dest, decrypt, db } => admin::backup(&dest, decrypt, &db),
+        Command::DataKey { action } => data_key::data_key(action),
         Command::RewriteModel { id, out, models_dir } => photos::rewrite_model(&id, &out, &models_dir),
     }
 }

@@ -12,7 +12,8 @@ use crate::helpers::{TestApp, assert_error, config, fresh_db, photo, root, spawn
 async fn service_of(embedder: &str, db: &std::path::Path) -> visage_service::service::Service {
     let pipeline = PipelineConfig { embedder: Some(embedder.into()), ..PipelineConfig::default() };
     let (base, choice) = (ServiceConfig::default(), ThresholdChoice::default());
-    visage_service::admin::open_service(&root().join("models"), pipeline, db, 1, base, &choice).await.unwrap()
+    let keys = visage_service::sealing::DataKeys::none();
+    visage_service::admin::open_service(&root().join("models"), pipeline, db, &keys, 1, base, &choice).await.unwrap()
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {

@@ -22,6 +22,7 @@ use crate::gallery_bench::{percentile, rss_bytes};
 use crate::index_bench::cpu_model;
 use crate::synthetic::{BETWEEN, SPREAD, Shape, WITHIN, generate};
 use visage_service::admin::open_service;
+use visage_service::sealing::DataKeys;
 use visage_service::service::{ServiceConfig, ThresholdChoice};
 use visage_service::vision::PipelineConfig;
 
@@ -96,8 +97,16 @@ async fn measure(o: &ClusterBenchOptions, size: usize) -> Result<ClusterRow> {
     };
     let db = tmp.path().join("clusters.db");
     let config = ServiceConfig::default();
-    let service =
-        open_service(&o.models_dir, PipelineConfig::default(), &db, 1, config, &ThresholdChoice::default()).await?;
+    let service = open_service(
+        &o.models_dir,
+        PipelineConfig::default(),
+        &db,
+        &DataKeys::none(),
+        1,
+        config,
+        &ThresholdChoice::default(),
+    )
+    .await?;
     ensure!(service.engine().pipeline().embedder.dim() == data.dim, "the shape's dimension is not the embedder's");
     let rss_before = rss_bytes();
     let arrivals = o.arrivals.min(size);

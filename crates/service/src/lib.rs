@@ -24,6 +24,7 @@ pub mod gallery;
 pub mod http;
 #[cfg(feature = "otel")]
 pub mod otel;
+pub mod sealing;
 pub mod server;
 pub mod service;
 pub mod store;

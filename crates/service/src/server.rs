@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::Engine;
 use crate::http::{AppState, app};
+use crate::sealing::DataKeys;
 use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
@@ -20,6 +21,8 @@ use crate::vision::{Pipeline, PipelineConfig};
 pub struct Config {
     pub addr: String,
     pub db: PathBuf,
+    /// The keys embeddings, crops and the saved graph are sealed with (none: in clear).
+    pub data_keys: DataKeys,
     pub models_dir: PathBuf,
     pub workers: usize,
     pub queue: usize,
@@ -53,6 +56,7 @@ impl Default for Config {
         Self {
             addr: DEFAULT_ADDR.into(),
             db: PathBuf::from(DEFAULT_DB),
+            data_keys: DataKeys::none(),
             models_dir: PathBuf::from(DEFAULT_MODELS_DIR),
             workers: default_workers(),
             queue: 32,
@@ -86,6 +90,10 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self> {
         // Record from the start, so the first scrape sees start-up too.
         crate::telemetry::prometheus();
+        // The store first: a missing or wrong data key is told at once, not after the models load.
+        let db = Location::redact(&config.db);
+        let store =
+            Store::open_with(&config.db, config.data_keys.clone()).await.with_context(|| format!("opening {db}"))?;
         let models_dir = config.models_dir.clone();
         let pc = config.pipeline;
         let pipeline = tokio::task::spawn_blocking(move || -> Result<Pipeline> {
@@ -104,8 +112,6 @@ impl Application {
         );
         let rules = config.thresholds.apply(config.service.clone(), &pipeline, &config.models_dir)?;
         let engine = Engine::start(Arc::new(pipeline), config.workers, config.queue)?;
-        let db = Location::redact(&config.db);
-        let store = Store::open(&config.db).await.with_context(|| format!("opening {db}"))?;
         let service = Service::new(engine, store, rules).await?;
         let listener =
             TcpListener::bind(&config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -2,6 +2,7 @@
 //! export and import, person management and re-embedding. They work on the
 //! database directly (with the models loaded when photos are analysed), with
 //! the same service layer, checks and audit log as the HTTP API.
+pub mod data_key;
 pub mod enroll_dir;
 pub mod faces_import;
 pub mod persons;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::engine::Engine;
+use crate::sealing::DataKeys;
 use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
 use crate::vision::{Pipeline, PipelineConfig};
@@ -21,9 +23,10 @@ use crate::vision::{Pipeline, PipelineConfig};
 /// Who the audit log names for changes made from the command line.
 pub const ACTOR: &str = "cli";
 
-/// Opens the database, creating it (and its folder) when absent.
-pub async fn open_store(db: &Path) -> Result<Store> {
-    Store::open(db).await.with_context(|| format!("opening {}", Location::redact(db)))
+/// Opens the database with the data keys given, creating it (and its
+/// folder) when absent.
+pub async fn open_store(db: &Path, keys: &DataKeys) -> Result<Store> {
+    Store::open_with(db, keys.clone()).await.with_context(|| format!("opening {}", Location::redact(db)))
 }
 
 /// The service with its models loaded, for the commands that analyse photos
@@ -32,10 +35,13 @@ pub async fn open_service(
     models_dir: &Path,
     pipeline: PipelineConfig,
     db: &Path,
+    keys: &DataKeys,
     workers: usize,
     base: ServiceConfig,
     thresholds: &ThresholdChoice,
 ) -> Result<Service> {
+    // The store first: a missing or wrong data key is told before the models load.
+    let store = open_store(db, keys).await?;
     let dir = models_dir.to_path_buf();
     let pipeline = tokio::task::spawn_blocking(move || Pipeline::load(&dir, pipeline))
         .await
@@ -43,7 +49,7 @@ pub async fn open_service(
     let config = thresholds.apply(base, &pipeline, models_dir)?;
     // A queue deep enough that the command's own parallelism never hits it.
     let engine = Engine::start(Arc::new(pipeline), workers, workers * 4)?;
-    Ok(Service::new(engine, open_store(db).await?, config).await?)
+    Ok(Service::new(engine, store, config).await?)
 }
 
 /// A progress bar with rate and ETA on a terminal; silent otherwise.

@@ -240,3 +240,36 @@ pub struct Change {
     pub action: String,
     pub subject: String,
 }
+
+/// A data key as a database lists it: its id and check value, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataKeyRecord {
+    pub id: String,
+    pub check_value: Vec<u8>,
+    pub added_at: String,
+}
+
+/// Where sealed values live: the columns `visage data-key rotate` reseals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    /// `faces.embedding`, bound to the face and its own model.
+    FaceEmbedding,
+    /// `face_embeddings.embedding`, bound to the face and that model.
+    BesideEmbedding,
+    /// `face_crops.image`, bound to the face.
+    Crop,
+}
+
+impl SealedColumn {
+    pub const ALL: [Self; 3] = [Self::FaceEmbedding, Self::BesideEmbedding, Self::Crop];
+}
+
+/// One stored value, as it is in its column, with the row it is bound to
+/// (`model` is empty for a crop).
+#[derive(Debug, Clone)]
+pub struct StoredValue {
+    pub column: SealedColumn,
+    pub face_id: String,
+    pub model: String,
+    pub stored: Vec<u8>,
+}

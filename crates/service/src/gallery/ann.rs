@@ -121,9 +121,23 @@ impl AnnIndex {
     /// Reopens a graph [`AnnIndex::save`] wrote, with the faces it holds (face
     /// slot, person slot); refuses a file that does not hold exactly them.
     pub fn open(path: &Path, dim: usize, scale: f32, params: AnnParams, faces: &[(Slot, Slot)]) -> Result<Self> {
-        let mut ann = Self::empty(dim, scale, params)?;
+        let ann = Self::empty(dim, scale, params)?;
         let p = path.to_str().context("the index path is not UTF-8")?;
         ann.graph.load(p).map_err(err).with_context(|| format!("reading {}", path.display()))?;
+        ann.loaded(&path.display().to_string(), faces)
+    }
+
+    /// As [`AnnIndex::open`], from the bytes [`AnnIndex::to_bytes`] gave.
+    pub fn from_bytes(bytes: &[u8], dim: usize, scale: f32, params: AnnParams, faces: &[(Slot, Slot)]) -> Result<Self> {
+        let ann = Self::empty(dim, scale, params)?;
+        ann.graph.load_from_buffer(bytes).map_err(err).context("reading a saved graph")?;
+        ann.loaded("the saved graph", faces)
+    }
+
+    /// A loaded graph checked against the faces it must hold.
+    fn loaded(self, path: &str, faces: &[(Slot, Slot)]) -> Result<Self> {
+        let (params, dim) = (self.params, self.dim);
+        let mut ann = self;
         ann.graph.change_expansion_search(params.expansion_search);
         ann.graph.change_expansion_add(params.expansion_add);
         let size = ann.graph.size();
@@ -132,19 +146,26 @@ impl AnnIndex {
             .map_err(err)?;
         if ann.graph.dimensions() != dim || size != faces.len() {
             return Err(anyhow!(
-                "{} holds {size} faces of {} dimensions, not the {} of {dim} expected",
-                path.display(),
+                "{path} holds {size} faces of {} dimensions, not the {} of {dim} expected",
                 ann.graph.dimensions(),
                 faces.len()
             ));
         }
         for &(face, person) in faces {
             if !ann.graph.contains(u64::from(face)) {
-                return Err(anyhow!("{} lacks face slot {face}", path.display()));
+                return Err(anyhow!("{path} lacks face slot {face}"));
             }
             ann.note(face, person);
         }
         Ok(ann)
+    }
+
+    /// The graph in usearch's format, in memory (with room to seal it in place).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(self.graph.serialized_length() + crate::sealing::OVERHEAD);
+        bytes.resize(self.graph.serialized_length(), 0);
+        self.graph.save_to_buffer(&mut bytes).map_err(err)?;
+        Ok(bytes)
     }
 
     /// Writes the graph to `path` (usearch's format).

@@ -8,6 +8,8 @@
 //! caught up from that position (every change after it applied again).
 //! Any mismatch (another model or dimension, other links, a truncated or
 //! foreign file, faces missing) discards the files and the graph is built.
+//! With a data key the graph file (the i8 codes of every face) is sealed,
+//! bound to its name; `gallery.meta` holds no biometric data.
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::{AnnIndex, AnnParams, Gallery, Index, Member};
 use crate::domain::ChangePos;
+use crate::sealing::{DataKeys, Sealed};
 
 const MAGIC: &[u8; 8] = b"VISAGEGX";
 const VERSION: u32 = 1;
@@ -60,12 +63,17 @@ fn str_of(r: &mut impl Read) -> Result<String> {
 /// Saves the gallery's graph and its members into `dir` (created when
 /// missing); the previous save stays valid until the new one is complete.
 /// Returns false when the gallery's index is not a graph.
-pub fn save(dir: &Path, gallery: &Gallery, model: &str, position: ChangePos) -> Result<bool> {
+pub fn save(dir: &Path, gallery: &Gallery, model: &str, position: ChangePos, keys: &DataKeys) -> Result<bool> {
     let Some(ann) = gallery.index().as_ann() else { return Ok(false) };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let graph_file = format!("gallery-{}-{}.usearch", position.seq, uuid::Uuid::now_v7().simple());
     let graph_tmp = dir.join(format!("{graph_file}.tmp"));
-    ann.save(&graph_tmp)?;
+    if keys.is_on() {
+        let sealed = keys.seal(Sealed::Graph { file: &graph_file }, ann.to_bytes()?);
+        std::fs::write(&graph_tmp, sealed).with_context(|| format!("writing {}", graph_tmp.display()))?;
+    } else {
+        ann.save(&graph_tmp)?;
+    }
     std::fs::File::open(&graph_tmp)?.sync_all()?;
     std::fs::rename(&graph_tmp, dir.join(&graph_file))?;
     let members = gallery.members();
@@ -146,12 +154,12 @@ fn read_members(r: &mut impl Read) -> Result<Vec<Member>> {
 /// A saved graph for this model and these parameters, reopened, with the
 /// change-log position it includes; None when there is none, or it does not
 /// fit (the reason logged).
-pub fn open(dir: &Path, model: &str, dim: usize, params: AnnParams) -> Option<(Gallery, ChangePos)> {
+pub fn open(dir: &Path, model: &str, dim: usize, params: AnnParams, keys: &DataKeys) -> Option<(Gallery, ChangePos)> {
     let meta = dir.join(META);
     if !meta.exists() {
         return None;
     }
-    match try_open(&meta, dir, model, dim, params) {
+    match try_open(&meta, dir, model, dim, params, keys) {
         Ok(found) => Some(found),
         Err(e) => {
             tracing::warn!(file = %meta.display(), error = %e, "the saved index cannot be used; building it again");
@@ -160,7 +168,14 @@ pub fn open(dir: &Path, model: &str, dim: usize, params: AnnParams) -> Option<(G
     }
 }
 
-fn try_open(meta: &Path, dir: &Path, model: &str, dim: usize, params: AnnParams) -> Result<(Gallery, ChangePos)> {
+fn try_open(
+    meta: &Path,
+    dir: &Path,
+    model: &str,
+    dim: usize,
+    params: AnnParams,
+    keys: &DataKeys,
+) -> Result<(Gallery, ChangePos)> {
     let mut r = BufReader::new(std::fs::File::open(meta)?);
     let h = read_header(&mut r)?;
     if h.model != model || h.dim != dim {
@@ -174,7 +189,16 @@ fn try_open(meta: &Path, dir: &Path, model: &str, dim: usize, params: AnnParams)
     }
     let members = read_members(&mut r)?;
     let pairs: Vec<(u32, u32)> = members.iter().map(|m| (m.face, m.person)).collect();
-    let ann = AnnIndex::open(&dir.join(&h.graph_file), dim, h.scale, params, &pairs)?;
+    let path = dir.join(&h.graph_file);
+    let graph = Sealed::Graph { file: &h.graph_file };
+    let mut head = [0u8; 3];
+    std::fs::File::open(&path)?.read_exact(&mut head)?;
+    let ann = if graph.is_sealed(&head) {
+        let clear = keys.open_sealed(graph, std::fs::read(&path)?)?;
+        AnnIndex::from_bytes(&clear, dim, h.scale, params, &pairs)?
+    } else {
+        AnnIndex::open(&path, dim, h.scale, params, &pairs)?
+    };
     Ok((Gallery::restore(Box::new(ann) as Box<dyn Index>, &members), h.position))
 }
 

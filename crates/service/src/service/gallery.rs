@@ -12,6 +12,7 @@ use super::follow::Touched;
 use crate::clusters::Clusters;
 use crate::gallery::{AnnIndex, ExactIndex, Index, IndexConfig, IndexKind};
 use crate::gallery::{Gallery, saved};
+use crate::sealing::DataKeys;
 use crate::service::error::{Error, Result};
 use crate::store::{ChangePos, Store};
 
@@ -86,8 +87,8 @@ impl Service {
             Some(f) => f.position().await,
             None => *self.loaded_at.lock(),
         };
-        let (gallery, model) = (self.gallery.clone(), self.model.clone());
-        tokio::task::spawn_blocking(move || saved::save(&dir, &gallery.read(), &model, position))
+        let (gallery, model, keys) = (self.gallery.clone(), self.model.clone(), self.store.sealing().clone());
+        tokio::task::spawn_blocking(move || saved::save(&dir, &gallery.read(), &model, position, &keys))
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("saving the index failed: {e}")))?
             .map_err(Error::Internal)
@@ -163,7 +164,9 @@ pub async fn load_gallery(
         "gallery index ready"
     );
     let gallery = match (kind, dir) {
-        (IndexKind::Ann, Some(dir)) => save_blocking(gallery, dir.to_path_buf(), model.to_string(), position).await?,
+        (IndexKind::Ann, Some(dir)) => {
+            save_blocking(gallery, dir.to_path_buf(), model.to_string(), position, store.sealing().clone()).await?
+        }
         _ => gallery,
     };
     Ok(Loaded { gallery, other, position, reopened: false })
@@ -220,10 +223,16 @@ pub async fn load_clusters(store: &Store, model: &str, dim: usize, join: f32) ->
 
 /// Saves the graph into `dir` on a blocking thread; a failure is logged (the
 /// graph is built again at the next start).
-async fn save_blocking(gallery: Gallery, dir: PathBuf, model: String, position: ChangePos) -> Result<Gallery> {
+async fn save_blocking(
+    gallery: Gallery,
+    dir: PathBuf,
+    model: String,
+    position: ChangePos,
+    keys: DataKeys,
+) -> Result<Gallery> {
     let saved = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
-        match saved::save(&dir, &gallery, &model, position) {
+        match saved::save(&dir, &gallery, &model, position, &keys) {
             Ok(_) => tracing::info!(dir = %dir.display(), seconds = start.elapsed().as_secs_f64(), "index saved"),
             Err(e) => tracing::error!(dir = %dir.display(), error = %e, "saving the index failed"),
         }
@@ -237,8 +246,8 @@ async fn save_blocking(gallery: Gallery, dir: PathBuf, model: String, position: 
 /// gallery switched to another model (then it is built anew).
 async fn reopen(store: &Store, model: &str, dim: usize, index: IndexConfig, dir: &Path) -> Result<Option<Gallery>> {
     let start = Instant::now();
-    let (d, m) = (dir.to_path_buf(), model.to_string());
-    let opened = tokio::task::spawn_blocking(move || saved::open(&d, &m, dim, index.ann))
+    let (d, m, keys) = (dir.to_path_buf(), model.to_string(), store.sealing().clone());
+    let opened = tokio::task::spawn_blocking(move || saved::open(&d, &m, dim, index.ann, &keys))
         .await
         .map_err(|e| anyhow::anyhow!("reading the saved index failed: {e}"))?;
     let Some((mut gallery, mut position)) = opened else { return Ok(None) };
@@ -289,7 +298,7 @@ async fn reopen(store: &Store, model: &str, dim: usize, index: IndexConfig, dir:
         "saved index reopened and caught up"
     );
     Ok(Some(if applied > 0 {
-        save_blocking(gallery, dir.to_path_buf(), model.to_string(), position).await?
+        save_blocking(gallery, dir.to_path_buf(), model.to_string(), position, store.sealing().clone()).await?
     } else {
         gallery
     }))

@@ -12,9 +12,9 @@ use std::path::Path;
 use futures_util::stream::BoxStream;
 
 use super::{
-    ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, Delivery, FaceExport, FaceRecord, ModelCount, NewEvent,
-    NewFace, Owner, Person, Regroup, StoreResult, StoredEmbedding, StoredEvent, Switched, UnassignedEmbedding, Webhook,
-    WebhookChange, WebhookPlace,
+    ApiKey, AssignTo, AuditEntry, Change, ChangePos, Crop, DataKeyRecord, Delivery, FaceExport, FaceRecord, ModelCount,
+    NewEvent, NewFace, Owner, Person, Regroup, SealedColumn, StoreResult, StoredEmbedding, StoredEvent, StoredValue,
+    Switched, UnassignedEmbedding, Webhook, WebhookChange, WebhookPlace,
 };
 
 #[async_trait::async_trait]
@@ -141,6 +141,28 @@ pub trait Database: Send + Sync {
     /// Stores an exported person with their faces, ids kept, in one
     /// transaction. False (and nothing written) when the person id exists.
     async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool>;
+
+    // Data keys: encryption at rest (`crate::sealing`).
+    /// The data keys listed for this database (ids and check values).
+    async fn data_keys(&self) -> StoreResult<Vec<DataKeyRecord>>;
+    /// Lists a key (nothing when it is listed already).
+    async fn add_data_key(&self, id: &str, check_value: &[u8], actor: &str) -> StoreResult<()>;
+    /// Unlists every key but `keep`; how many.
+    async fn retire_data_keys(&self, keep: &str, actor: &str) -> StoreResult<u64>;
+    /// Up to `limit` values of `column` that do not start with `prefix` (so
+    /// are not sealed by that key), after the row `after` (face id, model),
+    /// in row order.
+    async fn values_not_sealed_by(
+        &self,
+        column: SealedColumn,
+        prefix: &[u8],
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredValue>>;
+    /// Rewrites values as they were read, in one transaction, leaving no
+    /// copy of the earlier ones where the database allows; a value changed
+    /// meanwhile is left as it is. How many were rewritten.
+    async fn replace_values(&self, values: &[(StoredValue, Vec<u8>)]) -> StoreResult<u64>;
 
     // Keys (their format and hashing are the store's, in `keys.rs`).
     async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()>;

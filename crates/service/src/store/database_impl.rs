@@ -1,5 +1,5 @@
 //! The `Database` methods both implementations forward, unchanged, to their
-//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`, `webhooks`, `outbox`,
+//! per-table modules (`persons`, `faces`, `unassigned`, `transfer`, `embedder_switch`, `keys`, `data_keys`, `webhooks`, `outbox`,
 //! `changes`, `audit`, each with the same functions over its own pool). An
 //! implementation writes `database_impl!(Type { its own methods })`: the
 //! methods that differ (opening, health, backup, following, and SQLite's
@@ -42,7 +42,7 @@ macro_rules! database_impl {
             }
 
             async fn add_face(&self, person_id: &str, face: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
-                faces::add(&self.pool, person_id, face, actor).await
+                faces::add(&self.pool, &self.keys, person_id, face, actor).await
             }
 
             async fn create_person_with_face(
@@ -51,7 +51,7 @@ macro_rules! database_impl {
                 face: &NewFace<'_>,
                 actor: &str,
             ) -> StoreResult<FaceRecord> {
-                faces::create_person_with(&self.pool, person, face, actor).await
+                faces::create_person_with(&self.pool, &self.keys, person, face, actor).await
             }
 
             async fn list_faces(&self, person_id: &str) -> StoreResult<Vec<FaceRecord>> {
@@ -59,7 +59,7 @@ macro_rules! database_impl {
             }
 
             fn embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<StoredEmbedding>> {
-                faces::embeddings(&self.pool, model)
+                faces::embeddings(&self.pool, &self.keys, model)
             }
 
             fn face_records(&self) -> BoxStream<'_, StoreResult<FaceRecord>> {
@@ -67,7 +67,7 @@ macro_rules! database_impl {
             }
 
             async fn face_crop(&self, face_id: &str) -> StoreResult<Option<$crate::store::Crop>> {
-                faces::face_crop(&self.pool, face_id).await
+                faces::face_crop(&self.pool, &self.keys, face_id).await
             }
 
             async fn has_face_from(&self, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -88,7 +88,7 @@ macro_rules! database_impl {
                 regroups: &[Regroup],
                 actor: &str,
             ) -> StoreResult<Vec<FaceRecord>> {
-                unassigned::keep(&self.pool, faces, regroups, actor).await
+                unassigned::keep(&self.pool, &self.keys, faces, regroups, actor).await
             }
 
             async fn has_external_id(&self, external_id: &str) -> StoreResult<bool> {
@@ -118,7 +118,7 @@ macro_rules! database_impl {
             }
 
             fn unassigned_embeddings(&self, model: &str) -> BoxStream<'_, StoreResult<$crate::store::UnassignedEmbedding>> {
-                unassigned::embeddings(&self.pool, model)
+                unassigned::embeddings(&self.pool, &self.keys, model)
             }
 
             async fn unassigned_of(
@@ -126,11 +126,11 @@ macro_rules! database_impl {
                 face_ids: &[&str],
                 model: &str,
             ) -> StoreResult<Vec<$crate::store::UnassignedEmbedding>> {
-                unassigned::embeddings_of(&self.pool, face_ids, model).await
+                unassigned::embeddings_of(&self.pool, &self.keys, face_ids, model).await
             }
 
             async fn put_embedding(&self, face_id: &str, model: &str, embedding: &[f32], actor: &str) -> StoreResult<bool> {
-                embedder_switch::put(&self.pool, face_id, model, embedding, actor).await
+                embedder_switch::put(&self.pool, &self.keys, face_id, model, embedding, actor).await
             }
 
             async fn switch_model(&self, model: &str, force: bool, actor: &str) -> StoreResult<$crate::store::Switched> {
@@ -142,15 +142,37 @@ macro_rules! database_impl {
             }
 
             async fn bulk_enroll(&self, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
-                faces::bulk_enroll(&self.pool, items, model).await
+                faces::bulk_enroll(&self.pool, &self.keys, items, model).await
+            }
+
+            async fn data_keys(&self) -> StoreResult<Vec<$crate::store::DataKeyRecord>> {
+                data_keys::list(&self.pool).await
+            }
+
+            async fn add_data_key(&self, id: &str, check_value: &[u8], actor: &str) -> StoreResult<()> {
+                data_keys::add(&self.pool, id, check_value, actor).await
+            }
+
+            async fn retire_data_keys(&self, keep: &str, actor: &str) -> StoreResult<u64> {
+                data_keys::retire_others(&self.pool, keep, actor).await
+            }
+
+            async fn values_not_sealed_by(
+                &self,
+                column: $crate::store::SealedColumn,
+                prefix: &[u8],
+                after: Option<(&str, &str)>,
+                limit: u32,
+            ) -> StoreResult<Vec<$crate::store::StoredValue>> {
+                data_keys::values_not_sealed_by(&self.pool, column, prefix, after, limit).await
             }
 
             async fn export_faces(&self, person_id: &str) -> StoreResult<Vec<FaceExport>> {
-                transfer::export_faces(&self.pool, person_id).await
+                transfer::export_faces(&self.pool, &self.keys, person_id).await
             }
 
             async fn import_person(&self, person: &Person, faces: &[FaceExport], actor: &str) -> StoreResult<bool> {
-                transfer::import_person(&self.pool, person, faces, actor).await
+                transfer::import_person(&self.pool, &self.keys, person, faces, actor).await
             }
 
             async fn insert_key(&self, key: &ApiKey, secret_sha256: &[u8; 32], actor: &str) -> StoreResult<()> {
@@ -273,7 +295,7 @@ macro_rules! database_impl {
                 person_ids: &[&str],
                 model: &str,
             ) -> StoreResult<Vec<StoredEmbedding>> {
-                changes::embeddings_of(&self.pool, face_ids, person_ids, model).await
+                changes::embeddings_of(&self.pool, &self.keys, face_ids, person_ids, model).await
             }
 
             async fn audit_log(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {

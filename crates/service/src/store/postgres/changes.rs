@@ -68,6 +68,7 @@ pub(super) async fn signals(pool: &PgPool) -> StoreResult<BoxStream<'static, Sto
 
 pub(super) async fn embeddings_of(
     pool: &PgPool,
+    keys: &crate::sealing::DataKeys,
     faces: &[&str],
     persons: &[&str],
     model: &str,
@@ -75,5 +76,5 @@ pub(super) async fn embeddings_of(
     let (faces, persons): (Vec<Uuid>, Vec<Uuid>) = (uuids(faces), uuids(persons));
     let sql = format!("{EMBEDDING_OF_MODEL} AND (f.id = ANY($2) OR f.person_id = ANY($3))");
     let rows = sqlx::query_as::<_, EmbeddingRow>(&sql).bind(model).bind(faces).bind(persons).fetch_all(pool).await?;
-    rows.into_iter().map(StoredEmbedding::try_from).collect()
+    rows.into_iter().map(|r| r.open(keys)).collect()
 }

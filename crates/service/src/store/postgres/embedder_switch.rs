@@ -6,13 +6,15 @@ use sqlx::PgPool;
 
 use super::audit;
 use super::convert::{at, uuid};
-use crate::store::{ModelCount, StoreResult, Switched, embedding_to_blob, now};
+use crate::sealing::DataKeys;
+use crate::store::{ModelCount, StoreResult, Switched, now, seal_embedding};
 
 /// Keeps `embedding` as the face's embedding by `model` beside its own
 /// (replacing an earlier one). False when the face is absent or its own
 /// embedding is already of `model`.
 pub(super) async fn put(
     pool: &PgPool,
+    keys: &DataKeys,
     face_id: &str,
     model: &str,
     embedding: &[f32],
@@ -26,7 +28,7 @@ pub(super) async fn put(
          ON CONFLICT (face_id, model) DO UPDATE SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at",
     )
     .bind(model)
-    .bind(embedding_to_blob(embedding))
+    .bind(seal_embedding(keys, &super::convert::id(id), model, embedding))
     .bind(at(&now())?)
     .bind(id)
     .execute(&mut *tx)

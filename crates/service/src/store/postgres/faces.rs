@@ -9,9 +9,10 @@ use uuid::Uuid;
 use super::convert::{at, id, new_uuid, text, uuid};
 use super::{audit, outbox};
 use crate::domain::{BBox, Point, Quality};
+use crate::sealing::DataKeys;
 use crate::store::{
     Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult,
-    StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+    StoredEmbedding, now, open_crop, open_embedding, seal_crop, seal_embedding,
 };
 
 /// The columns [`FaceRow`] reads.
@@ -56,11 +57,11 @@ impl From<FaceRow> for FaceRecord {
 /// A statement under construction.
 pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds what an embedding run produces, in column order: `embedding`,
-/// `model`, `box_x`, `box_y`, `box_width`, `box_height`, `landmarks`,
-/// `score`, `quality` (inserts and re-embeddings alike).
-pub(super) fn bind_embedded<'q>(q: PgQuery<'q>, r: &'q FaceRecord, embedding: &[f32]) -> PgQuery<'q> {
-    q.bind(embedding_to_blob(embedding))
+/// Binds what an embedding run produces, in column order: `embedding` (as
+/// stored), `model`, `box_x`, `box_y`, `box_width`, `box_height`,
+/// `landmarks`, `score`, `quality` (inserts and re-embeddings alike).
+pub(super) fn bind_embedded<'q>(q: PgQuery<'q>, r: &'q FaceRecord, stored: Vec<u8>) -> PgQuery<'q> {
+    q.bind(stored)
         .bind(&r.model)
         .bind(r.bbox.x)
         .bind(r.bbox.y)
@@ -74,10 +75,12 @@ pub(super) fn bind_embedded<'q>(q: PgQuery<'q>, r: &'q FaceRecord, embedding: &[
 /// Writes one face row as it is (new enrollments and imports alike).
 pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
     exec: E,
+    keys: &DataKeys,
     r: &FaceRecord,
     embedding: &[f32],
     source_sha256: Option<&str>,
 ) -> StoreResult<()> {
+    let face = new_uuid(&r.id)?;
     let person = r.person_id.as_deref().map(new_uuid).transpose()?;
     let cluster = r.cluster_id.as_deref().map(new_uuid).transpose()?;
     let insert = sqlx::query(
@@ -85,9 +88,11 @@ pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
          score, quality, created_at, source_sha256, external_id, cluster_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
-    .bind(new_uuid(&r.id)?)
+    .bind(face)
     .bind(person);
-    let done = bind_embedded(insert, r, embedding)
+    // Sealed under the id as it reads back (PostgreSQL's canonical form).
+    let stored = seal_embedding(keys, &id(face), &r.model, embedding);
+    let done = bind_embedded(insert, r, stored)
         .bind(at(&r.created_at)?)
         .bind(source_sha256)
         .bind(&r.external_id)
@@ -107,6 +112,7 @@ pub(super) async fn insert_record<'e, E: sqlx::PgExecutor<'e>>(
 /// Writes a new face (and its kept crop), for a person or in a cluster.
 pub(super) async fn insert_face(
     tx: &mut sqlx::PgConnection,
+    keys: &DataKeys,
     owner: Owner<'_>,
     new: &NewFace<'_>,
 ) -> StoreResult<FaceRecord> {
@@ -116,11 +122,12 @@ pub(super) async fn insert_face(
         return Err(StoreError::PersonNotFound(person_id.into()));
     }
     let record = new.record_in(owner);
-    insert_record(&mut *tx, &record, new.embedding, new.source_sha256).await?;
+    insert_record(&mut *tx, keys, &record, new.embedding, new.source_sha256).await?;
     if let Some(crop) = new.crop {
+        let face = new_uuid(&record.id)?;
         sqlx::query("INSERT INTO face_crops (face_id, image, landmarks, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_uuid(&record.id)?)
-            .bind(&crop.png)
+            .bind(face)
+            .bind(seal_crop(keys, &id(face), &crop.png))
             .bind(Json(&crop.landmarks))
             .bind(at(&record.created_at)?)
             .execute(&mut *tx)
@@ -129,9 +136,15 @@ pub(super) async fn insert_face(
     Ok(record)
 }
 
-pub(super) async fn add(pool: &PgPool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+pub(super) async fn add(
+    pool: &PgPool,
+    keys: &DataKeys,
+    person_id: &str,
+    new: &NewFace<'_>,
+    actor: &str,
+) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
-    let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
+    let face = insert_face(&mut tx, keys, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
@@ -140,6 +153,7 @@ pub(super) async fn add(pool: &PgPool, person_id: &str, new: &NewFace<'_>, actor
 
 pub(super) async fn create_person_with(
     pool: &PgPool,
+    keys: &DataKeys,
     person: &Person,
     new: &NewFace<'_>,
     actor: &str,
@@ -148,7 +162,7 @@ pub(super) async fn create_person_with(
     if !super::persons::insert(&mut *tx, person).await? {
         return Err(StoreError::Corrupt(format!("person {} exists already", person.id)));
     }
-    let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
+    let face = insert_face(&mut tx, keys, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
@@ -190,15 +204,14 @@ pub(super) struct EmbeddingRow {
     embedding: Vec<u8>,
 }
 
-impl TryFrom<EmbeddingRow> for StoredEmbedding {
-    type Error = StoreError;
-
-    fn try_from(r: EmbeddingRow) -> StoreResult<Self> {
+impl EmbeddingRow {
+    pub(super) fn open(self, keys: &DataKeys) -> StoreResult<StoredEmbedding> {
+        let face_id = id(self.id);
         Ok(StoredEmbedding {
-            face_id: id(r.id),
-            person_id: id(r.person_id),
-            model: r.model,
-            values: blob_to_embedding(&r.embedding)?,
+            values: open_embedding(keys, &face_id, &self.model, &self.embedding)?,
+            face_id,
+            person_id: id(self.person_id),
+            model: self.model,
         })
     }
 }
@@ -211,23 +224,30 @@ pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(
      LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = $1 WHERE f.person_id IS NOT NULL";
 
 /// Every face's embedding, preferring `model`'s, row by row.
-pub(super) fn embeddings<'a>(pool: &'a PgPool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
+pub(super) fn embeddings<'a>(
+    pool: &'a PgPool,
+    keys: &'a DataKeys,
+    model: &str,
+) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
     sqlx::query_as::<_, EmbeddingRow>(EMBEDDING_OF_MODEL)
         .bind(model.to_string())
         .fetch(pool)
-        .map(|row| row.map_err(StoreError::from).and_then(StoredEmbedding::try_from))
+        .map(move |row| row.map_err(StoreError::from).and_then(|r| r.open(keys)))
         .boxed()
 }
 
 /// The face's kept crop.
-pub(super) async fn face_crop(pool: &PgPool, face_id: &str) -> StoreResult<Option<Crop>> {
+pub(super) async fn face_crop(pool: &PgPool, keys: &DataKeys, face_id: &str) -> StoreResult<Option<Crop>> {
     let Some(id) = uuid(face_id) else { return Ok(None) };
     let row: Option<(Vec<u8>, Json<[crate::domain::Point; 5]>)> =
         sqlx::query_as("SELECT image, landmarks FROM face_crops WHERE face_id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(png, landmarks)| Crop { png, landmarks: landmarks.0 }))
+    row.map(|(stored, landmarks)| {
+        Ok(Crop { png: open_crop(keys, &super::convert::id(id), stored)?, landmarks: landmarks.0 })
+    })
+    .transpose()
 }
 
 /// Every face record, by person.
@@ -244,7 +264,12 @@ pub(super) fn face_records(pool: &PgPool) -> BoxStream<'_, StoreResult<FaceRecor
 
 /// Creates one person per embedding, each with one face, in batched
 /// transactions of arrays (one statement per table and batch).
-pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], model: &str) -> StoreResult<Vec<String>> {
+pub(super) async fn bulk_enroll(
+    pool: &PgPool,
+    keys: &DataKeys,
+    items: &[(String, Vec<f32>)],
+    model: &str,
+) -> StoreResult<Vec<String>> {
     let mut ids = Vec::with_capacity(items.len());
     let no_quality = Quality { face_size: 0.0, eye_distance: 0.0, sharpness: 0.0 };
     for batch in items.chunks(5_000) {
@@ -253,7 +278,8 @@ pub(super) async fn bulk_enroll(pool: &PgPool, items: &[(String, Vec<f32>)], mod
         let face_ids: Vec<Uuid> =
             persons.iter().map(|_| new_uuid(&crate::domain::new_id())).collect::<StoreResult<_>>()?;
         let names: Vec<&str> = batch.iter().map(|(name, _)| name.as_str()).collect();
-        let blobs: Vec<Vec<u8>> = batch.iter().map(|(_, e)| embedding_to_blob(e)).collect();
+        let blobs: Vec<Vec<u8>> =
+            batch.iter().zip(&face_ids).map(|((_, e), f)| seal_embedding(keys, &id(*f), model, e)).collect();
         let subjects: Vec<&str> = persons.iter().map(|p| p.id.as_str()).collect();
         let created = at(&now())?;
         let mut tx = pool.begin().await?;

@@ -7,6 +7,7 @@
 mod audit;
 mod changes;
 mod convert;
+mod data_keys;
 mod embedder_switch;
 mod faces;
 mod keys;
@@ -26,6 +27,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::sealing::DataKeys;
+
 use super::{
     ApiKey, AuditEntry, Change, ChangePos, Database, Delivery, FaceExport, FaceRecord, NewEvent, NewFace, Person,
     Regroup, StoreError, StoreResult, StoredEmbedding, StoredEvent, Webhook, WebhookChange, WebhookPlace,
@@ -38,11 +41,12 @@ const MAX_CONNECTIONS: u32 = 8;
 
 pub struct Postgres {
     pool: PgPool,
+    keys: DataKeys,
 }
 
 impl Postgres {
     /// Connects to the database the URL names and applies the migrations.
-    pub async fn open(url: &SecretString) -> StoreResult<Self> {
+    pub async fn open(url: &SecretString, keys: DataKeys) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url.expose_secret())?.application_name("visage");
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -50,7 +54,7 @@ impl Postgres {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../../migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, keys })
     }
 }
 
@@ -118,6 +122,10 @@ super::database_impl::database_impl!(Postgres {
 
     async fn purge_unassigned(&self, before: &str, actor: &str) -> StoreResult<Vec<String>> {
         unassigned::purge(&self.pool, before, actor).await
+    }
+
+    async fn replace_values(&self, values: &[(super::StoredValue, Vec<u8>)]) -> StoreResult<u64> {
+        data_keys::replace_values(&self.pool, values).await
     }
 
     async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {

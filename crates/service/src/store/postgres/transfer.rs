@@ -6,7 +6,8 @@ use sqlx::PgPool;
 use super::convert::uuid;
 use super::faces::{COLUMNS as FACE_COLUMNS, FaceRow, insert_record};
 use super::{audit, outbox, persons};
-use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, blob_to_embedding};
+use crate::sealing::DataKeys;
+use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, open_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &PgPool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -30,7 +31,7 @@ struct FullRow {
 }
 
 /// A person's faces with their embeddings, for export.
-pub(super) async fn export_faces(pool: &PgPool, person_id: &str) -> StoreResult<Vec<FaceExport>> {
+pub(super) async fn export_faces(pool: &PgPool, keys: &DataKeys, person_id: &str) -> StoreResult<Vec<FaceExport>> {
     let Some(p) = uuid(person_id) else { return Ok(Vec::new()) };
     let rows = sqlx::query_as::<_, FullRow>(&format!(
         "SELECT {FACE_COLUMNS}, source_sha256, embedding FROM faces WHERE person_id = $1 ORDER BY id"
@@ -40,8 +41,9 @@ pub(super) async fn export_faces(pool: &PgPool, person_id: &str) -> StoreResult<
     .await?;
     rows.into_iter()
         .map(|r| {
-            let embedding = blob_to_embedding(&r.embedding)?;
-            Ok(FaceExport { face: r.face.into(), source_sha256: r.source_sha256, embedding })
+            let face: FaceRecord = r.face.into();
+            let embedding = open_embedding(keys, &face.id, &face.model, &r.embedding)?;
+            Ok(FaceExport { face, source_sha256: r.source_sha256, embedding })
         })
         .collect()
 }
@@ -50,6 +52,7 @@ pub(super) async fn export_faces(pool: &PgPool, person_id: &str) -> StoreResult<
 /// transaction. False (and nothing written) when the person id exists.
 pub(super) async fn import_person(
     pool: &PgPool,
+    keys: &DataKeys,
     person: &Person,
     faces: &[FaceExport],
     actor: &str,
@@ -61,7 +64,7 @@ pub(super) async fn import_person(
     let mut events = vec![NewEvent::person_created(&person.id, &person.name, actor)];
     for f in faces {
         let record = FaceRecord { person_id: Some(person.id.clone()), cluster_id: None, ..f.face.clone() };
-        insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
+        insert_record(&mut *tx, keys, &record, &f.embedding, f.source_sha256.as_deref()).await?;
         events.push(NewEvent::face_added(&record, actor));
     }
     outbox::emit_all(&mut tx, &events).await?;

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use super::convert::{at, id, new_uuid, uuid, uuids};
 use super::faces::{COLUMNS, FaceRow, insert_face};
 use super::{audit, outbox};
+use crate::sealing::DataKeys;
 use crate::store::{
     AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, PersonRef, Regroup, StoreError,
-    StoreResult, UnassignedEmbedding, blob_to_embedding, now,
+    StoreResult, UnassignedEmbedding, now, open_embedding,
 };
 
 /// One audit record per subject, in one statement.
@@ -60,6 +61,7 @@ const MOVE: &str = "UPDATE faces SET cluster_id = $1 WHERE id = $2 AND person_id
 
 pub(super) async fn keep(
     pool: &PgPool,
+    keys: &DataKeys,
     faces: &[(NewFace<'_>, String)],
     regroups: &[Regroup],
     actor: &str,
@@ -68,7 +70,7 @@ pub(super) async fn keep(
     let mut out = Vec::with_capacity(faces.len());
     for (new, cluster) in faces {
         new_uuid(cluster)?;
-        let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
+        let record = insert_face(&mut tx, keys, Owner::Cluster(cluster), new).await?;
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
         outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
         let size = cluster_size(&mut tx, cluster).await?;
@@ -293,34 +295,38 @@ struct UnassignedRow {
     embedding: Vec<u8>,
 }
 
-impl TryFrom<UnassignedRow> for UnassignedEmbedding {
-    type Error = StoreError;
-
-    fn try_from(r: UnassignedRow) -> StoreResult<Self> {
+impl UnassignedRow {
+    fn open(self, keys: &DataKeys) -> StoreResult<UnassignedEmbedding> {
+        let face_id = id(self.id);
         Ok(UnassignedEmbedding {
-            face_id: id(r.id),
-            cluster_id: id(r.cluster_id.unwrap_or(r.id)),
-            external_id: r.external_id,
-            model: r.model,
-            values: blob_to_embedding(&r.embedding)?,
+            values: open_embedding(keys, &face_id, &self.model, &self.embedding)?,
+            face_id,
+            cluster_id: id(self.cluster_id.unwrap_or(self.id)),
+            external_id: self.external_id,
+            model: self.model,
         })
     }
 }
 
-pub(super) fn embeddings<'a>(pool: &'a PgPool, model: &str) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
+pub(super) fn embeddings<'a>(
+    pool: &'a PgPool,
+    keys: &'a DataKeys,
+    model: &str,
+) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
     sqlx::query_as::<_, UnassignedRow>(UNASSIGNED_OF_MODEL)
         .bind(model.to_string())
         .fetch(pool)
-        .map(|row| row.map_err(StoreError::from).and_then(UnassignedEmbedding::try_from))
+        .map(move |row| row.map_err(StoreError::from).and_then(|r| r.open(keys)))
         .boxed()
 }
 
 pub(super) async fn embeddings_of(
     pool: &PgPool,
+    keys: &DataKeys,
     face_ids: &[&str],
     model: &str,
 ) -> StoreResult<Vec<UnassignedEmbedding>> {
     let sql = format!("{UNASSIGNED_OF_MODEL} AND f.id = ANY($2)");
     let rows = sqlx::query_as::<_, UnassignedRow>(&sql).bind(model).bind(uuids(face_ids)).fetch_all(pool).await?;
-    rows.into_iter().map(UnassignedEmbedding::try_from).collect()
+    rows.into_iter().map(|r| r.open(keys)).collect()
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use sqlx::SqlitePool;
 
 use super::faces::{EMBEDDING_OF_MODEL, stored_embedding};
+use crate::sealing::DataKeys;
 use crate::store::{Change, ChangePos, StoreResult, StoredEmbedding};
 
 pub(super) async fn horizon(pool: &SqlitePool) -> StoreResult<ChangePos> {
@@ -28,6 +29,7 @@ pub(super) async fn after(pool: &SqlitePool, after: ChangePos, limit: u32) -> St
 
 pub(super) async fn embeddings_of(
     pool: &SqlitePool,
+    keys: &DataKeys,
     faces: &[&str],
     persons: &[&str],
     model: &str,
@@ -42,7 +44,7 @@ pub(super) async fn embeddings_of(
                 q = q.bind(*id);
             }
             for row in q.fetch_all(pool).await? {
-                let e = stored_embedding(row)?;
+                let e = stored_embedding(keys, row)?;
                 if seen.insert(e.face_id.clone()) {
                     out.push(e);
                 }

@@ -5,13 +5,15 @@
 use sqlx::{Row, SqlitePool};
 
 use super::audit;
-use crate::store::{ModelCount, StoreResult, Switched, embedding_to_blob, now};
+use crate::sealing::DataKeys;
+use crate::store::{ModelCount, StoreResult, Switched, now, seal_embedding};
 
 /// Keeps `embedding` as the face's embedding by `model` beside its own
 /// (replacing an earlier one). False when the face is absent or its own
 /// embedding is already of `model`.
 pub(super) async fn put(
     pool: &SqlitePool,
+    keys: &DataKeys,
     face_id: &str,
     model: &str,
     embedding: &[f32],
@@ -24,7 +26,7 @@ pub(super) async fn put(
          ON CONFLICT (face_id, model) DO UPDATE SET embedding = excluded.embedding, created_at = excluded.created_at",
     )
     .bind(model)
-    .bind(embedding_to_blob(embedding))
+    .bind(seal_embedding(keys, face_id, model, embedding))
     .bind(now())
     .bind(face_id)
     .bind(model)

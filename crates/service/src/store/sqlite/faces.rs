@@ -7,9 +7,10 @@ use sqlx::{FromRow as _, Row, SqlitePool};
 use super::{audit, outbox, persons};
 use crate::domain::new_id;
 use crate::domain::{BBox, Quality};
+use crate::sealing::DataKeys;
 use crate::store::{
     Crop, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, Person, StoreError, StoreResult,
-    StoredEmbedding, blob_to_embedding, embedding_to_blob, now,
+    StoredEmbedding, now, open_crop, open_embedding, seal_crop, seal_embedding,
 };
 
 /// The columns `face` reads.
@@ -19,6 +20,7 @@ pub(super) const COLUMNS: &str = "id, person_id, external_id, cluster_id, model,
 /// Writes one face row as it is (new enrollments and imports alike).
 pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
     exec: E,
+    keys: &DataKeys,
     r: &FaceRecord,
     embedding: &[f32],
     source_sha256: Option<&str>,
@@ -32,7 +34,7 @@ pub(super) async fn insert_record<'e, E: sqlx::SqliteExecutor<'e>>(
     )
     .bind(&r.id)
     .bind(&r.person_id)
-    .bind(embedding_to_blob(embedding))
+    .bind(seal_embedding(keys, &r.id, &r.model, embedding))
     .bind(&r.model)
     .bind(f64::from(r.bbox.x))
     .bind(f64::from(r.bbox.y))
@@ -90,18 +92,19 @@ pub(super) fn face(row: &SqliteRow) -> StoreResult<FaceRecord> {
 /// Writes a new face (and its kept crop), for a person or in a cluster.
 pub(super) async fn insert_face(
     conn: &mut sqlx::SqliteConnection,
+    keys: &DataKeys,
     owner: Owner<'_>,
     new: &NewFace<'_>,
 ) -> StoreResult<FaceRecord> {
     let record = new.record_in(owner);
-    let result = insert_record(&mut *conn, &record, new.embedding, new.source_sha256).await;
+    let result = insert_record(&mut *conn, keys, &record, new.embedding, new.source_sha256).await;
     match result {
         Ok(_) => {
             if let Some(crop) = new.crop {
                 let landmarks = serde_json::to_string(&crop.landmarks).map_err(corrupt("landmarks"))?;
                 sqlx::query("INSERT INTO face_crops (face_id, image, landmarks, created_at) VALUES (?, ?, ?, ?)")
                     .bind(&record.id)
-                    .bind(&crop.png)
+                    .bind(seal_crop(keys, &record.id, &crop.png))
                     .bind(landmarks)
                     .bind(&record.created_at)
                     .execute(&mut *conn)
@@ -117,9 +120,15 @@ pub(super) async fn insert_face(
     }
 }
 
-pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, actor: &str) -> StoreResult<FaceRecord> {
+pub(super) async fn add(
+    pool: &SqlitePool,
+    keys: &DataKeys,
+    person_id: &str,
+    new: &NewFace<'_>,
+    actor: &str,
+) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
-    let face = insert_face(&mut tx, Owner::Person(person_id), new).await?;
+    let face = insert_face(&mut tx, keys, Owner::Person(person_id), new).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     outbox::emit(&mut *tx, &NewEvent::face_added(&face, actor)).await?;
     tx.commit().await?;
@@ -128,13 +137,14 @@ pub(super) async fn add(pool: &SqlitePool, person_id: &str, new: &NewFace<'_>, a
 
 pub(super) async fn create_person_with(
     pool: &SqlitePool,
+    keys: &DataKeys,
     person: &Person,
     new: &NewFace<'_>,
     actor: &str,
 ) -> StoreResult<FaceRecord> {
     let mut tx = pool.begin().await?;
     persons::insert(&mut *tx, person).await?;
-    let face = insert_face(&mut tx, Owner::Person(&person.id), new).await?;
+    let face = insert_face(&mut tx, keys, Owner::Person(&person.id), new).await?;
     audit::record(&mut *tx, actor, "create_person", &person.id).await?;
     audit::record(&mut *tx, actor, "enroll_face", &face.id).await?;
     outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
@@ -169,13 +179,14 @@ pub(super) async fn delete(pool: &SqlitePool, person_id: &str, face_id: &str, ac
     Ok(true)
 }
 
-pub(super) fn stored_embedding(r: SqliteRow) -> StoreResult<StoredEmbedding> {
+pub(super) fn stored_embedding(keys: &DataKeys, r: SqliteRow) -> StoreResult<StoredEmbedding> {
     let blob: &[u8] = r.try_get("embedding")?;
+    let (face_id, model): (String, String) = (r.try_get("id")?, r.try_get("model")?);
     Ok(StoredEmbedding {
-        face_id: r.try_get("id")?,
+        values: open_embedding(keys, &face_id, &model, blob)?,
+        face_id,
         person_id: r.try_get("person_id")?,
-        model: r.try_get("model")?,
-        values: blob_to_embedding(blob)?,
+        model,
     })
 }
 
@@ -187,16 +198,20 @@ pub(super) const EMBEDDING_OF_MODEL: &str = "SELECT f.id, f.person_id, COALESCE(
      LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? WHERE f.person_id IS NOT NULL";
 
 /// Every face's embedding, preferring `model`'s, row by row.
-pub(super) fn embeddings<'a>(pool: &'a SqlitePool, model: &str) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
+pub(super) fn embeddings<'a>(
+    pool: &'a SqlitePool,
+    keys: &'a DataKeys,
+    model: &str,
+) -> BoxStream<'a, StoreResult<StoredEmbedding>> {
     sqlx::query(EMBEDDING_OF_MODEL)
         .bind(model.to_string())
         .fetch(pool)
-        .map(|row| row.map_err(StoreError::from).and_then(stored_embedding))
+        .map(move |row| row.map_err(StoreError::from).and_then(|r| stored_embedding(keys, r)))
         .boxed()
 }
 
 /// The face's kept crop.
-pub(super) async fn face_crop(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<Crop>> {
+pub(super) async fn face_crop(pool: &SqlitePool, keys: &DataKeys, face_id: &str) -> StoreResult<Option<Crop>> {
     let Some(row) = sqlx::query("SELECT image, landmarks FROM face_crops WHERE face_id = ?")
         .bind(face_id)
         .fetch_optional(pool)
@@ -206,7 +221,7 @@ pub(super) async fn face_crop(pool: &SqlitePool, face_id: &str) -> StoreResult<O
     };
     let landmarks: String = row.try_get("landmarks")?;
     Ok(Some(Crop {
-        png: row.try_get("image")?,
+        png: open_crop(keys, face_id, row.try_get("image")?)?,
         landmarks: serde_json::from_str(&landmarks).map_err(corrupt("landmarks"))?,
     }))
 }
@@ -223,6 +238,7 @@ pub(super) fn face_records(pool: &SqlitePool) -> BoxStream<'_, StoreResult<FaceR
 /// Creates one person per embedding, each with one face, in batched transactions.
 pub(super) async fn bulk_enroll(
     pool: &SqlitePool,
+    keys: &DataKeys,
     items: &[(String, Vec<f32>)],
     model: &str,
 ) -> StoreResult<Vec<String>> {
@@ -244,7 +260,7 @@ pub(super) async fn bulk_enroll(
                 model: model.to_string(),
                 created_at: now(),
             };
-            insert_record(&mut *tx, &record, embedding, None).await?;
+            insert_record(&mut *tx, keys, &record, embedding, None).await?;
             audit::record(&mut *tx, "bulk", "import_person", &person.id).await?;
             outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, "bulk")).await?;
             ids.push(person.id);

@@ -5,6 +5,7 @@
 //! the admin commands' bulk operations.
 mod audit;
 mod changes;
+mod data_keys;
 mod embedder_switch;
 mod faces;
 mod keys;
@@ -23,6 +24,8 @@ use futures_util::stream::BoxStream;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::sealing::DataKeys;
+
 use super::{
     ApiKey, AuditEntry, Change, ChangePos, Database, Delivery, FaceExport, FaceRecord, NewEvent, NewFace, Person,
     Regroup, StoreError, StoreResult, StoredEmbedding, StoredEvent, Webhook, WebhookChange, WebhookPlace,
@@ -33,6 +36,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Sqlite {
     pool: SqlitePool,
+    keys: DataKeys,
 }
 
 /// Applies the migrations on a connection of its own with foreign keys off
@@ -53,7 +57,7 @@ async fn migrate(options: &SqliteConnectOptions) -> StoreResult<()> {
 
 impl Sqlite {
     /// Opens (creating if needed) the database file and applies migrations.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
+    pub async fn open(path: &Path, keys: DataKeys) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
@@ -73,7 +77,7 @@ impl Sqlite {
         migrate(&options).await?;
         let pool =
             SqlitePoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, keys })
     }
 
     /// After a deletion: copies the WAL into the database (where
@@ -149,6 +153,13 @@ super::database_impl::database_impl!(Sqlite {
         let gone = unassigned::purge(&self.pool, before, actor).await?;
         self.purged(!gone.is_empty()).await;
         Ok(gone)
+    }
+
+    async fn replace_values(&self, values: &[(super::StoredValue, Vec<u8>)]) -> StoreResult<u64> {
+        // The values replaced must not linger in the WAL either.
+        let done = data_keys::replace_values(&self.pool, values).await?;
+        self.purged(done > 0).await;
+        Ok(done)
     }
 
     async fn prune_embeddings(&self, model: Option<&str>, actor: &str) -> StoreResult<u64> {

@@ -5,7 +5,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::faces::{COLUMNS as FACE_COLUMNS, face as face_row, insert_record};
 use super::{audit, outbox, persons};
-use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, blob_to_embedding};
+use crate::sealing::DataKeys;
+use crate::store::{FaceExport, FaceRecord, NewEvent, Person, StoreResult, open_embedding};
 
 /// Whether this person already has a face from the photo with this hash.
 pub(super) async fn has_face_from(pool: &SqlitePool, person_id: &str, source_sha256: &str) -> StoreResult<bool> {
@@ -18,7 +19,7 @@ pub(super) async fn has_face_from(pool: &SqlitePool, person_id: &str, source_sha
 }
 
 /// A person's faces with their embeddings, for export.
-pub(super) async fn export_faces(pool: &SqlitePool, person_id: &str) -> StoreResult<Vec<FaceExport>> {
+pub(super) async fn export_faces(pool: &SqlitePool, keys: &DataKeys, person_id: &str) -> StoreResult<Vec<FaceExport>> {
     let rows = sqlx::query(&format!(
         "SELECT {FACE_COLUMNS}, source_sha256, embedding FROM faces WHERE person_id = ? ORDER BY id"
     ))
@@ -28,10 +29,11 @@ pub(super) async fn export_faces(pool: &SqlitePool, person_id: &str) -> StoreRes
     rows.iter()
         .map(|r| {
             let blob: &[u8] = r.try_get("embedding")?;
+            let face = face_row(r)?;
             Ok(FaceExport {
-                face: face_row(r)?,
+                embedding: open_embedding(keys, &face.id, &face.model, blob)?,
+                face,
                 source_sha256: r.try_get("source_sha256")?,
-                embedding: blob_to_embedding(blob)?,
             })
         })
         .collect()
@@ -41,6 +43,7 @@ pub(super) async fn export_faces(pool: &SqlitePool, person_id: &str) -> StoreRes
 /// transaction. False (and nothing written) when the person id exists.
 pub(super) async fn import_person(
     pool: &SqlitePool,
+    keys: &DataKeys,
     person: &Person,
     faces: &[FaceExport],
     actor: &str,
@@ -56,7 +59,7 @@ pub(super) async fn import_person(
     outbox::emit(&mut *tx, &NewEvent::person_created(&person.id, &person.name, actor)).await?;
     for f in faces {
         let record = FaceRecord { person_id: Some(person.id.clone()), cluster_id: None, ..f.face.clone() };
-        insert_record(&mut *tx, &record, &f.embedding, f.source_sha256.as_deref()).await?;
+        insert_record(&mut *tx, keys, &record, &f.embedding, f.source_sha256.as_deref()).await?;
         outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
     }
     audit::record(&mut *tx, actor, "import_person", &person.id).await?;

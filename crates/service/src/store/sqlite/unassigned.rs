@@ -8,9 +8,10 @@ use sqlx::{Row, SqlitePool};
 
 use super::faces::{COLUMNS, face, insert_face};
 use super::{audit, outbox, persons};
+use crate::sealing::DataKeys;
 use crate::store::{
     AssignTo, DeleteReason, FacePlace, FaceRecord, NewEvent, NewFace, Owner, PersonRef, Regroup, StoreError,
-    StoreResult, UnassignedEmbedding, blob_to_embedding,
+    StoreResult, UnassignedEmbedding, open_embedding,
 };
 
 pub(super) async fn get(pool: &SqlitePool, face_id: &str) -> StoreResult<Option<FaceRecord>> {
@@ -41,6 +42,7 @@ const MOVE: &str = "UPDATE faces SET cluster_id = ? WHERE id = ? AND person_id I
 
 pub(super) async fn keep(
     pool: &SqlitePool,
+    keys: &DataKeys,
     faces: &[(NewFace<'_>, String)],
     regroups: &[Regroup],
     actor: &str,
@@ -48,7 +50,7 @@ pub(super) async fn keep(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut out = Vec::with_capacity(faces.len());
     for (new, cluster) in faces {
-        let record = insert_face(&mut tx, Owner::Cluster(cluster), new).await?;
+        let record = insert_face(&mut tx, keys, Owner::Cluster(cluster), new).await?;
         audit::record(&mut *tx, actor, "keep_face", &record.id).await?;
         outbox::emit(&mut *tx, &NewEvent::face_added(&record, actor)).await?;
         let size = cluster_size(&mut tx, cluster).await?;
@@ -229,29 +231,34 @@ const UNASSIGNED_OF_MODEL: &str = "SELECT f.id, f.cluster_id, f.external_id, COA
      COALESCE(e.embedding, f.embedding) AS embedding FROM faces f \
      LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? WHERE f.person_id IS NULL";
 
-fn unassigned_embedding(r: SqliteRow) -> StoreResult<UnassignedEmbedding> {
+fn unassigned_embedding(keys: &DataKeys, r: SqliteRow) -> StoreResult<UnassignedEmbedding> {
     let blob: &[u8] = r.try_get("embedding")?;
-    let face_id: String = r.try_get("id")?;
+    let (face_id, model): (String, String) = (r.try_get("id")?, r.try_get("model")?);
     let cluster_id: Option<String> = r.try_get("cluster_id")?;
     Ok(UnassignedEmbedding {
         cluster_id: cluster_id.unwrap_or_else(|| face_id.clone()),
+        values: open_embedding(keys, &face_id, &model, blob)?,
         face_id,
         external_id: r.try_get("external_id")?,
-        model: r.try_get("model")?,
-        values: blob_to_embedding(blob)?,
+        model,
     })
 }
 
-pub(super) fn embeddings<'a>(pool: &'a SqlitePool, model: &str) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
+pub(super) fn embeddings<'a>(
+    pool: &'a SqlitePool,
+    keys: &'a DataKeys,
+    model: &str,
+) -> BoxStream<'a, StoreResult<UnassignedEmbedding>> {
     sqlx::query(UNASSIGNED_OF_MODEL)
         .bind(model.to_string())
         .fetch(pool)
-        .map(|row| row.map_err(StoreError::from).and_then(unassigned_embedding))
+        .map(move |row| row.map_err(StoreError::from).and_then(|r| unassigned_embedding(keys, r)))
         .boxed()
 }
 
 pub(super) async fn embeddings_of(
     pool: &SqlitePool,
+    keys: &DataKeys,
     face_ids: &[&str],
     model: &str,
 ) -> StoreResult<Vec<UnassignedEmbedding>> {
@@ -263,7 +270,7 @@ pub(super) async fn embeddings_of(
             q = q.bind(*id);
         }
         for row in q.fetch_all(pool).await? {
-            out.push(unassigned_embedding(row)?);
+            out.push(unassigned_embedding(keys, row)?);
         }
     }
     Ok(out)
