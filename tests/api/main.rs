@@ -16,6 +16,7 @@ mod openapi;
 mod persons;
 mod pg;
 mod router;
+mod sealing;
 mod store;
 mod story;
 mod unassigned;
