@@ -70,7 +70,8 @@ target/test-venv/.installed: tests/requirements.txt
 ## each store; three replicas on one PostgreSQL database; the API against its
 ## OpenAPI document (schemathesis); the demo page in headless Chromium;
 ## OpenTelemetry export; kill -9 runs (during enrollment, during the
-## gallery's corrections, and with webhook deliveries pending).
+## gallery's corrections, with webhook deliveries pending, and in a data key
+## rotation).
 test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --workspace --all-targets --features $(TEST_FEATURES)
 	VISAGE_TEST_STORE=postgres $(CARGO) test --locked --features $(TEST_FEATURES) --test api
@@ -86,6 +87,7 @@ test: models onnxruntime test-data test-tools test-venv
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9.sh 3
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_edits.sh 2
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_webhooks.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_rotate.sh
 
 ## Formatting and lints, as CI runs them (hadolint for the Dockerfile).
 lint: test-venv

@@ -1,6 +1,7 @@
 //! Encryption at rest on the command line: where the data keys come from
 //! (`--data-key-file`, `VISAGE_DATA_KEY`, `--previous-data-key-file`), and
 //! `visage data-key generate` / `rotate`.
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -99,12 +100,23 @@ fn rotate(to: &Path, db: &super::DbArg) -> Result<ExitCode> {
     let keys = DataKeys::new(new, others);
     runtime(Threads::One)?.block_on(async {
         let store = visage_service::admin::open_store(&db.db, &keys).await?;
-        let done = visage_service::admin::data_key::rotate(&store, |n| eprint!("\r{n} values resealed")).await;
+        let tty = std::io::stderr().is_terminal();
+        let done = visage_service::admin::data_key::rotate(&store, |n| {
+            if tty {
+                eprint!("\r{n} values resealed");
+            }
+        })
+        .await;
         store.close().await;
         let done = done?;
         eprintln!(
-            "\r{} values resealed with data key {} in {:.1} s ({} passes); {} earlier keys retired",
-            done.resealed, done.key, done.seconds, done.passes, done.retired
+            "{}{} values resealed with data key {} in {:.1} s ({} passes); {} earlier keys retired",
+            if tty { "\r" } else { "" },
+            done.resealed,
+            done.key,
+            done.seconds,
+            done.passes,
+            done.retired
         );
         Ok(ExitCode::SUCCESS)
     })

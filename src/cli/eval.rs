@@ -315,6 +315,10 @@ pub struct GalleryBenchArgs {
     /// The index to measure; for exact-i8 and ann, recall@1 against exact f32 search is reported.
     #[command(flatten)]
     pub index: IndexArgs,
+    /// Measure each size in clear and then sealed with a fresh data key
+    /// (encryption at rest), with the ratios.
+    #[arg(long)]
+    pub sealed: bool,
 }
 
 /// `visage eval ...`.
@@ -406,7 +410,7 @@ pub fn shape(db: &std::path::Path, model: Option<&str>, out: &std::path::Path) -
 
 /// `visage bench-load`.
 pub fn bench_load(args: GalleryBenchArgs) -> Result<ExitCode> {
-    let GalleryBenchArgs { sizes, queries, dim, top_k, dir, db, json, index } = args;
-    let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, db, json, index: index.config() };
+    let GalleryBenchArgs { sizes, queries, dim, top_k, dir, db, json, index, sealed } = args;
+    let o = GalleryBenchOptions { sizes, queries, dim, top_k, dir, db, json, index: index.config(), sealed };
     runtime(Threads::Many)?.block_on(visage_eval::gallery_bench::run(o))
 }

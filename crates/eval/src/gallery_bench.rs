@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use visage_service::domain::similarity::l2_normalize;
 use visage_service::gallery::{IndexConfig, IndexKind};
+use visage_service::sealing::{DataKey, DataKeys};
 use visage_service::service::load_gallery;
 use visage_service::store::Store;
 
@@ -34,6 +35,9 @@ pub struct GalleryBenchOptions {
     pub json: bool,
     /// The index measured; for any but exact f32, recall@1 against exact f32 search is reported.
     pub index: IndexConfig,
+    /// Each size measured in clear, then sealed with a fresh data key
+    /// (encryption at rest), and the ratios printed.
+    pub sealed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +54,8 @@ pub struct GalleryRow {
     /// the person) whose top-1 face equals exact search's.
     pub recall_at_1_vs_exact: f64,
     pub index: IndexKind,
+    /// Embeddings sealed with a data key.
+    pub sealed: bool,
 }
 
 /// Deterministic pseudo-random unit vectors.
@@ -88,10 +94,17 @@ pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 const MODEL: &str = "synthetic@sha256:0";
 
+/// A fresh random data key.
+fn random_key() -> Result<DataKeys> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    Ok(DataKeys::new(DataKey::new(&key), vec![]))
+}
+
 pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
     if let Some(db) = &args.db {
         anyhow::ensure!(args.sizes.len() == 1, "with --db, give one size (--sizes N): the database is not emptied");
-        let row = measure(&args, args.sizes[0], db).await?;
+        let row = measure(&args, args.sizes[0], db, &DataKeys::none()).await?;
         match args.json {
             true => println!("{}", serde_json::to_string(&[row])?),
             false => print_row(&row),
@@ -102,15 +115,28 @@ pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
         args.dir.clone().unwrap_or_else(std::env::temp_dir).join(format!("visage-gallery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut rows = Vec::new();
+    let ways = if args.sealed { vec![DataKeys::none(), random_key()?] } else { vec![DataKeys::none()] };
     for &size in &args.sizes {
-        let db = dir.join(format!("g{size}.db"));
-        let _ = std::fs::remove_file(&db);
-        let row = measure(&args, size, &db).await?;
-        let _ = std::fs::remove_file(&db);
-        if !args.json {
-            print_row(&row);
+        for keys in &ways {
+            let db = dir.join(format!("g{size}.db"));
+            let _ = std::fs::remove_file(&db);
+            let row = measure(&args, size, &db, keys).await?;
+            let _ = std::fs::remove_file(&db);
+            if !args.json {
+                print_row(&row);
+            }
+            rows.push(row);
         }
-        rows.push(row);
+        if let [.., clear, sealed] = rows.as_slice()
+            && sealed.sealed
+            && !args.json
+        {
+            println!(
+                "{size:>9} embeddings, sealed / clear: insert {:.3}, start-up load {:.3}",
+                sealed.insert_seconds / clear.insert_seconds,
+                sealed.startup_seconds / clear.startup_seconds
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     if args.json {
@@ -121,10 +147,11 @@ pub async fn run(args: GalleryBenchOptions) -> Result<ExitCode> {
 
 fn print_row(row: &GalleryRow) {
     println!(
-        "{:>9} embeddings, {:?}: insert {:>6.1} s, start-up load {:>6.2} s, search p50 {:>7.2} ms p99 {:>7.2} \
+        "{:>9} embeddings, {:?}{}: insert {:>6.1} s, start-up load {:>6.2} s, search p50 {:>7.2} ms p99 {:>7.2} \
          ms, {:>4.0} B/embedding in the index ({:>4.0} B RSS), self-recall@1 {:.3}, recall@1 vs exact {:.3}",
         row.size,
         row.index,
+        if row.sealed { ", sealed" } else { "" },
         row.insert_seconds,
         row.startup_seconds,
         row.search_p50_ms,
@@ -138,12 +165,12 @@ fn print_row(row: &GalleryRow) {
 
 /// One gallery size: inserted through the store into `db`, loaded as at
 /// start-up, searched with members, near-members and strangers.
-async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) -> Result<GalleryRow> {
+async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path, keys: &DataKeys) -> Result<GalleryRow> {
     let mut vectors = Vectors::new(size as u64);
     let items: Vec<(String, Vec<f32>)> = (0..size).map(|i| (format!("person {i}"), vectors.next(args.dim))).collect();
     let probes: Vec<Vec<f32>> =
         items.iter().step_by((size / args.queries.max(1)).max(1)).map(|(_, v)| v.clone()).collect();
-    let store = Store::open(db).await?;
+    let store = Store::open_with(db, keys.clone()).await?;
     let start = Instant::now();
     store.bulk_enroll(&items, MODEL).await?;
     let insert_seconds = start.elapsed().as_secs_f64();
@@ -151,7 +178,7 @@ async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) 
     drop(items);
     let rss_before = rss_bytes();
     let start = Instant::now();
-    let store = Store::open(db).await?;
+    let store = Store::open_with(db, keys.clone()).await?;
     let index_dir = db.with_extension("index");
     let gallery = load_gallery(&store, MODEL, args.dim, args.index, Some(&index_dir)).await?.gallery;
     let startup_seconds = start.elapsed().as_secs_f64();
@@ -207,5 +234,6 @@ async fn measure(args: &GalleryBenchOptions, size: usize, db: &std::path::Path) 
         self_recall_at_1: found as f64 / probes.len().min(args.queries).max(1) as f64,
         recall_at_1_vs_exact,
         index: args.index.kind,
+        sealed: keys.is_on(),
     })
 }
