@@ -69,7 +69,7 @@ target/test-venv/.installed: tests/requirements.txt
 ## against the binary on each backend and each store; the admin commands on
 ## each store; three replicas on one PostgreSQL database; the API against its
 ## OpenAPI document (schemathesis); the demo page in headless Chromium;
-## OpenTelemetry export; kill -9 runs (during enrollment, during the
+## OpenTelemetry export; TLS with curl and openssl; kill -9 runs (during enrollment, during the
 ## gallery's corrections, with webhook deliveries pending, and in a data key
 ## rotation).
 test: models onnxruntime test-data test-tools test-venv
@@ -84,6 +84,7 @@ test: models onnxruntime test-data test-tools test-venv
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/schemathesis/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/browser/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/otel/run.sh
+	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/tls/run.sh
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9.sh 3
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_edits.sh 2
 	VISAGE_FEATURES=$(TEST_FEATURES) bash tests/crash/kill9_webhooks.sh

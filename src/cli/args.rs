@@ -18,6 +18,7 @@ use visage_service::service::{ServiceConfig, ThresholdChoice};
 use super::data_key::DataKeyArgs;
 use super::durations::{Ttl, ttl};
 use visage_service::store::Location;
+use visage_service::tls::TlsFiles;
 use visage_service::vision::decode::DecodeLimits;
 use visage_service::vision::detect::DetectorConfig;
 use visage_service::vision::{Pipeline, PipelineConfig};
@@ -133,6 +134,13 @@ pub struct ServeArgs {
     /// `0.0.0.0:9090` on an internal network); on the main address it needs a key.
     #[arg(long, env = "VISAGE_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM; read again on SIGHUP,
+    /// so a renewed certificate needs no restart).
+    #[arg(long, env = "VISAGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "VISAGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Serve a non-loopback address without API keys (otherwise refused
     /// until a key exists: `visage keys create`).
     #[arg(long, env = "VISAGE_INSECURE_NO_AUTH")]
@@ -154,6 +162,10 @@ impl ServeArgs {
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout),
             insecure_no_auth: self.insecure_no_auth,
             metrics_addr: self.metrics_addr.clone(),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+                _ => None,
+            },
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
             pipeline: self.pipeline.config(),

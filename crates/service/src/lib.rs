@@ -29,4 +29,5 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod vision;

@@ -14,6 +14,7 @@ use crate::http::{AppState, app};
 use crate::sealing::DataKeys;
 use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
+use crate::tls::{Tls, TlsFiles};
 use crate::vision::{Pipeline, PipelineConfig};
 
 /// Everything `visage serve` can be told.
@@ -42,6 +43,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// A second address serving only `/metrics`, without authentication.
     pub metrics_addr: Option<String>,
+    /// Serve HTTPS with this certificate and key (read again on SIGHUP).
+    pub tls: Option<TlsFiles>,
 }
 
 /// Where the service listens unless told otherwise.
@@ -66,6 +69,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             metrics_addr: None,
+            tls: None,
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
             thresholds: ThresholdChoice::default(),
@@ -79,6 +83,7 @@ pub fn default_workers() -> usize {
 
 pub struct Application {
     listener: TcpListener,
+    tls: Option<Arc<Tls>>,
     metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown_timeout: Duration,
@@ -90,6 +95,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self> {
         // Record from the start, so the first scrape sees start-up too.
         crate::telemetry::prometheus();
+        let tls = config.tls.clone().map(Tls::new).transpose().context("TLS")?.map(Arc::new);
         // The store first: a missing or wrong data key is told at once, not after the models load.
         let db = Location::redact(&config.db);
         let store =
@@ -132,9 +138,16 @@ impl Application {
         let open_without_keys = loopback || config.insecure_no_auth;
         if keys == 0 {
             tracing::warn!(addr = %config.addr, "no API keys exist: requests are not authenticated until one is created");
+        } else if !loopback && tls.is_none() {
+            tracing::warn!(
+                addr = %config.addr,
+                "serving plain HTTP on a network: API keys, photos and answers cross it readable by anyone on the \
+                 path (give --tls-cert and --tls-key, or put a TLS proxy in front)"
+            );
         }
         Ok(Self {
             listener,
+            tls,
             metrics_listener,
             state: AppState {
                 service: Arc::new(service),
@@ -165,13 +178,12 @@ impl Application {
     /// (for at most the shutdown timeout). Connections that do not send
     /// complete headers within the header read timeout are closed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::rt::{TokioExecutor, TokioTimer};
         use hyper_util::server::conn::auto::Builder;
         use hyper_util::server::graceful::GracefulShutdown;
-        use hyper_util::service::TowerToHyperService;
 
         let addr = self.local_addr()?;
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, tls = self.tls.is_some(), "listening");
         let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
         let metrics_server = self.metrics_listener.map(|listener| {
             let router = crate::http::metrics_app(self.state.clone());
@@ -188,11 +200,16 @@ impl Application {
                 }
             })
         });
-        let router = app(self.state.clone());
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
-        let graceful = GracefulShutdown::new();
-        let background = background_tasks(&self.state.service);
+        let connections = Connections {
+            router: app(self.state.clone()),
+            builder,
+            graceful: GracefulShutdown::new(),
+            tls: self.tls.clone(),
+            handshake_timeout: self.header_read_timeout,
+        };
+        let background = background_tasks(&self.state.service, self.tls.clone());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -207,14 +224,7 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
-            let service = TowerToHyperService::new(router.clone());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection closed with an error");
-                }
-            });
+            connections.serve(stream, peer);
         }
         tracing::info!("shutting down: finishing in-flight requests");
         drop(self.listener);
@@ -226,7 +236,7 @@ impl Application {
             let _ = m.await;
         }
         let timeout = self.shutdown_timeout;
-        if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(timeout, connections.graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
         }
         let unwritten = self.state.service.events.write_now().await;
@@ -250,9 +260,9 @@ impl Application {
 /// reloads; replicas on a shared database follow each other's changes;
 /// unassigned faces past their retention are deleted; events go out from
 /// the outbox, and identify's wait for a database that is down.
-fn background_tasks(service: &Arc<Service>) -> Vec<tokio::task::JoinHandle<()>> {
+fn background_tasks(service: &Arc<Service>, tls: Option<Arc<Tls>>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = vec![
-        tokio::spawn(reload_on_sighup(service.clone())),
+        tokio::spawn(reload_on_sighup(service.clone(), tls)),
         tokio::spawn(service.clone().purge_unassigned_regularly()),
         tokio::spawn(service.deliverer.clone().run()),
         tokio::spawn(service.events.clone().write_waiting()),
@@ -263,14 +273,22 @@ fn background_tasks(service: &Arc<Service>) -> Vec<tokio::task::JoinHandle<()>> 
     tasks
 }
 
-/// SIGHUP reloads the gallery from the database: after `visage enroll-dir`,
-/// `import`, `reembed` or `persons delete` changed it from outside.
-async fn reload_on_sighup(service: Arc<crate::service::Service>) {
+/// SIGHUP reloads the gallery from the database (after `visage
+/// enroll-dir`, `import`, `reembed` or `persons delete` changed it from
+/// outside) and the TLS certificate and key (renewed).
+async fn reload_on_sighup(service: Arc<crate::service::Service>, tls: Option<Arc<Tls>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
+            match tls.as_ref().map(|t| t.reload()) {
+                Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "SIGHUP: TLS reload failed; the previous certificate stays")
+                }
+                None => {}
+            }
             match service.reload_gallery().await {
                 Ok(g) => tracing::info!(faces = g.faces, persons = g.persons, "SIGHUP: gallery reloaded"),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reloading the gallery failed; the old one stays"),
@@ -278,7 +296,49 @@ async fn reload_on_sighup(service: Arc<crate::service::Service>) {
         }
     }
     #[cfg(not(unix))]
-    let _ = service;
+    let _ = (service, tls);
+}
+
+/// How each accepted connection is served: over TLS when configured (the
+/// handshake given as long as a request's headers), then HTTP/1.1 or 2,
+/// watched for the graceful shutdown.
+struct Connections {
+    router: axum::Router,
+    builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    graceful: hyper_util::server::graceful::GracefulShutdown,
+    tls: Option<Arc<Tls>>,
+    handshake_timeout: Duration,
+}
+
+impl Connections {
+    fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        use hyper_util::rt::TokioIo;
+        use hyper_util::service::TowerToHyperService;
+        let service = TowerToHyperService::new(self.router.clone());
+        let Some(tls) = &self.tls else {
+            let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            let conn = self.graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection closed with an error");
+                }
+            });
+            return;
+        };
+        let (acceptor, builder, watcher) = (tls.acceptor(), self.builder.clone(), self.graceful.watcher());
+        let timeout = self.handshake_timeout;
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
 }
 
 /// Resolves on SIGTERM or ctrl-c.
