@@ -69,9 +69,9 @@ target/test-venv/.installed: tests/requirements.txt
 ## against the binary on each backend and each store; the admin commands on
 ## each store; three replicas on one PostgreSQL database; the API against its
 ## OpenAPI document (schemathesis); the demo page in headless Chromium;
-## OpenTelemetry export; TLS with curl and openssl; kill -9 runs (during enrollment, during the
-## gallery's corrections, with webhook deliveries pending, and in a data key
-## rotation).
+## OpenTelemetry export; TLS with curl and openssl; kill -9 runs (during
+## enrollment, during the gallery's corrections, with webhook deliveries
+## pending, and in a data key rotation).
 test: models onnxruntime test-data test-tools test-venv
 	$(CARGO) test --locked --workspace --all-targets --features $(TEST_FEATURES)
 	VISAGE_TEST_STORE=postgres $(CARGO) test --locked --features $(TEST_FEATURES) --test api
