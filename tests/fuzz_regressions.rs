@@ -81,3 +81,13 @@ async fn request_parse_inputs_replay_to_clean_answers() {
     // The seeds reach the handlers, not just the error paths.
     assert!(statuses.iter().filter(|s| **s < 300).count() >= 4, "{statuses:?}");
 }
+
+#[test]
+fn sealed_rows_inputs_replay_without_panics() {
+    let inputs = inputs("sealed_rows");
+    assert!(inputs.len() >= 10, "the seed corpus is missing: {} inputs", inputs.len());
+    for (path, bytes) in &inputs {
+        let run = std::panic::catch_unwind(|| harness::sealed_rows(bytes));
+        assert!(run.is_ok(), "{} panicked", name(path));
+    }
+}

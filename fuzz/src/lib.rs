@@ -147,3 +147,44 @@ pub async fn check_response(response: axum::response::Response) {
         assert!(!code.is_empty() && !message.is_empty(), "{status} without an error code and message: {json}");
     }
 }
+
+/// Bytes as read back from disk: a key file's contents, then a stored value
+/// of each kind (an embedding or crop row, a saved graph) opened with the
+/// keys a service holds during a rotation. Nothing may panic; and the input
+/// XORed into a real sealed value must open to the value when it changes
+/// nothing and be refused whenever it changes anything (an AEAD's promise,
+/// with the row binding).
+pub fn sealed_rows(data: &[u8]) {
+    use visage_service::sealing::{DataKey, DataKeys, Sealed, parse_key};
+    if let Ok(key) = parse_key(data) {
+        assert_ne!(key, [0u8; 32], "an all-zero key was accepted");
+    }
+    let keys = DataKeys::new(DataKey::new(&[7u8; 32]), vec![DataKey::new(&[9u8; 32])]);
+    let kinds = [
+        Sealed::Embedding { face: "0190e0a1b2c3d4e5f60718293a4b5c6d", model: "sface@sha256:00" },
+        Sealed::Crop { face: "0190e0a1b2c3d4e5f60718293a4b5c6d" },
+        Sealed::Graph { file: "gallery-1.usearch" },
+    ];
+    let clear: Vec<u8> = [0.5f32, -0.25, 0.125, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    for what in kinds {
+        if let Ok(opened) = keys.open(what, data)
+            && matches!(what, Sealed::Embedding { .. })
+        {
+            let _ = visage_service::store::blob_to_embedding(&opened);
+        }
+        let _ = keys.open_sealed(what, data.to_vec());
+        let mut near = keys.seal(what, clear.clone());
+        let mut mask = vec![0u8; near.len()];
+        for (i, b) in data.iter().enumerate() {
+            mask[i % near.len()] ^= b;
+        }
+        near.iter_mut().zip(&mask).for_each(|(v, m)| *v ^= m);
+        match (keys.open(what, &near), mask.iter().all(|m| *m == 0)) {
+            (Ok(opened), true) => assert_eq!(opened.as_ref(), clear.as_slice()),
+            (Err(e), true) => panic!("an untouched sealed value does not open: {e}"),
+            // A broken magic reads as a clear value of another length than any sealed one.
+            (Ok(opened), false) => assert_ne!(opened.as_ref(), clear.as_slice(), "an altered sealed value opened"),
+            (Err(_), false) => {}
+        }
+    }
+}
