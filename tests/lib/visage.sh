@@ -57,6 +57,21 @@ new_db() {
 store_cleanup() {
   if [ -n "$PG_DIR" ]; then bash tests/pg/cluster.sh stop "$PG_DIR"; PG_DIR=""; fi
 }
+# make_certs DIR NAME...: a CA of its own in DIR (ca.pem) and, for each NAME,
+# a server certificate for 127.0.0.1 signed by it (NAME.pem, NAME.key).
+make_certs() {
+  local dir=$1 name; shift
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=visage test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null || return 1
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/ext"
+  for name in "$@"; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null || return 1
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+      -extfile "$dir/ext" -out "$dir/$name.pem" 2>/dev/null || return 1
+  done
+}
+
 # db_sql DB SQL: runs SQL on the database (prints rows, one per line).
 db_sql() {
   case "$1" in

@@ -15,6 +15,8 @@
 #   - a webhook URL that parses but points where webhooks may not (a
 #     loopback or private address, a user and password in it): the document
 #     says so in words, a schema cannot.
+# The service runs as it would on a network: HTTPS (a certificate this test
+# makes) and its embeddings sealed with a data key.
 # Usage: [ST_SEED=N] tests/schemathesis/run.sh [EXAMPLES] (per operation, default 50;
 # the seed is fixed unless ST_SEED is given).
 set -euo pipefail
@@ -29,12 +31,21 @@ state=$(mktemp -d)
 trap 'kill "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$state"' EXIT
 "$VISAGE_BIN" keys create --db "$state/visage.db" --name schemathesis --scope admin >"$state/key.txt" 2>&1
 key=$(grep -o 'vsk_[A-Za-z0-9_-]*' "$state/key.txt")
+command -v openssl >/dev/null || { echo "schemathesis runs over TLS: it needs openssl" >&2; exit 2; }
+make_certs "$state" server || { echo "openssl cannot make the certificates" >&2; exit 2; }
+"$VISAGE_BIN" data-key generate "$state/data.key" 2>/dev/null
 port=$(free_port)
-start_visage "$port" "$state/server.log" --db "$state/visage.db" || exit 1
+"$VISAGE_BIN" serve --addr "127.0.0.1:$port" --models-dir "$PWD/models" --db "$state/visage.db" \
+  --data-key-file "$state/data.key" --keep-crops --tls-cert "$state/server.pem" --tls-key "$state/server.key" \
+  >"$state/server.log" 2>&1 &
+SERVER_PID=$!
+eventually 30 curl -sf --cacert "$state/ca.pem" "https://127.0.0.1:$port/readyz" \
+  || { echo "the service did not start:" >&2; tail -20 "$state/server.log" >&2; exit 1; }
 # Run from the temporary folder: schemathesis keeps a cache of the failures
 # it found in the working folder and replays them in later runs.
 set +e
-(cd "$state" && "$st" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $key" --checks all \
+(cd "$state" && "$st" run "https://127.0.0.1:$port/openapi.json" --tls-verify "$state/ca.pem" \
+  -H "Authorization: Bearer $key" --checks all \
   --max-examples "$examples" --seed "${ST_SEED:-20261201}" --generation-database none \
   --report junit --report-dir "$state/report" >"$state/out.txt" 2>&1)
 set -e

@@ -24,18 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "tls: $*" >&2; [ -f "$state/server.log" ] && tail -5 "$state/server.log" >&2; exit 1; }
-cd "$state"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=visage test CA" \
-  -keyout ca.key -out ca.pem 2>/dev/null || fail "openssl cannot make the CA"
-for name in first renewed; do
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$name.key" -out "$name.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >ext
-  openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext \
-    -out "$name.pem" 2>/dev/null || fail "openssl cannot sign the $name certificate"
-done
-cp first.pem server.pem; cp first.key server.key
-cd "$root"
+make_certs "$state" first renewed || fail "openssl cannot make the certificates"
+cp "$state/first.pem" "$state/server.pem"; cp "$state/first.key" "$state/server.key"
 port=$(free_port)
 url="https://127.0.0.1:$port"
 "$VISAGE_BIN" serve --addr "127.0.0.1:$port" --models-dir "$PWD/models" --db "$state/v.db" \
