@@ -124,6 +124,8 @@ pub struct ServeArgs {
     pub events: super::events_args::EventArgs,
     #[command(flatten)]
     pub data_keys: DataKeyArgs,
+    #[command(flatten)]
+    pub limits: super::limit_args::LimitArgs,
     /// Seconds a client may take to send a request's headers (slow-loris guard).
     #[arg(long, env = "VISAGE_HEADER_READ_TIMEOUT", default_value_t = Config::default().header_read_timeout.as_secs())]
     pub header_read_timeout: u64,
@@ -155,6 +157,7 @@ impl ServeArgs {
             addr: self.addr.clone(),
             db: self.db.clone(),
             data_keys: self.data_keys.keys()?,
+            limits: self.limits.config()?,
             models_dir: self.pipeline.models_dir.clone(),
             workers: self.workers.unwrap_or_else(visage_service::server::default_workers).max(1),
             queue: self.queue,

@@ -9,6 +9,7 @@ mod embedder_switch;
 mod eval;
 mod events_args;
 mod gallery;
+mod limit_args;
 mod photos;
 
 use std::path::PathBuf;

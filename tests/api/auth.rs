@@ -17,7 +17,7 @@ async fn keyed_db() -> (tempfile::TempDir, std::path::PathBuf, [String; 3]) {
 }
 
 /// One key of each scope in the database `db`: [admin, enroll, match].
-async fn keys_in(db: &std::path::Path) -> [String; 3] {
+pub async fn keys_in(db: &std::path::Path) -> [String; 3] {
     use secrecy::ExposeSecret;
     let store = Store::open(db).await.unwrap();
     let mut keys = Vec::new();

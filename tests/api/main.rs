@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod images;
 mod index;
+mod limits;
 mod metrics;
 mod models;
 mod mqtt;

@@ -16,7 +16,10 @@
 #     loopback or private address, a user and password in it): the document
 #     says so in words, a schema cannot.
 # The service runs as it would on a network: HTTPS (a certificate this test
-# makes) and its embeddings sealed with a data key.
+# makes), its embeddings sealed with a data key, rate limits on every scope
+# and the failed-authentication throttle on (with budgets above what the run
+# sends: schemathesis tries invalid keys from the same address as its valid
+# requests, and the throttle's own refusals are tested in tests/api/limits.rs).
 # Usage: [ST_SEED=N] tests/schemathesis/run.sh [EXAMPLES] (per operation, default 50;
 # the seed is fixed unless ST_SEED is given).
 set -euo pipefail
@@ -37,6 +40,7 @@ make_certs "$state" server || { echo "openssl cannot make the certificates" >&2;
 port=$(free_port)
 "$VISAGE_BIN" serve --addr "127.0.0.1:$port" --models-dir "$PWD/models" --db "$state/visage.db" \
   --data-key-file "$state/data.key" --keep-crops --tls-cert "$state/server.pem" --tls-key "$state/server.key" \
+  --rate-limit match=1000/s,enroll=1000/s,admin=1000/s --auth-failures 100000/m \
   >"$state/server.log" 2>&1 &
 SERVER_PID=$!
 eventually 30 curl -sf --cacert "$state/ca.pem" "https://127.0.0.1:$port/readyz" \

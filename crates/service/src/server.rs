@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
-use crate::http::{AppState, app};
+use crate::http::limits::{Limits, LimitsConfig};
+use crate::http::{AppState, Peer, app};
 use crate::sealing::DataKeys;
 use crate::service::{Service, ServiceConfig, ThresholdChoice};
 use crate::store::{Location, Store};
@@ -45,6 +46,8 @@ pub struct Config {
     pub metrics_addr: Option<String>,
     /// Serve HTTPS with this certificate and key (read again on SIGHUP).
     pub tls: Option<TlsFiles>,
+    /// Request rates per key and client address, failed authentications.
+    pub limits: LimitsConfig,
 }
 
 /// Where the service listens unless told otherwise.
@@ -70,6 +73,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             metrics_addr: None,
             tls: None,
+            limits: LimitsConfig::default(),
             pipeline: PipelineConfig::default(),
             service: ServiceConfig::default(),
             thresholds: ThresholdChoice::default(),
@@ -155,6 +159,7 @@ impl Application {
                 open_without_keys,
                 request_timeout: config.request_timeout,
                 header_read_timeout: config.header_read_timeout,
+                limits: Arc::new(Limits::new(&config.limits)),
             },
             shutdown_timeout: config.shutdown_timeout,
             header_read_timeout: config.header_read_timeout,
@@ -209,7 +214,8 @@ impl Application {
             tls: self.tls.clone(),
             handshake_timeout: self.header_read_timeout,
         };
-        let background = background_tasks(&self.state.service, self.tls.clone());
+        let mut background = background_tasks(&self.state.service, self.tls.clone());
+        background.push(tokio::spawn(forget_idle_limits(self.state.limits.clone())));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -299,6 +305,16 @@ async fn reload_on_sighup(service: Arc<crate::service::Service>, tls: Option<Arc
     let _ = (service, tls);
 }
 
+/// Every minute, the limits forget the keys and addresses idle long enough
+/// to be full again (their state would otherwise grow with every address seen).
+async fn forget_idle_limits(limits: Arc<Limits>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        limits.forget_idle();
+    }
+}
+
 /// How each accepted connection is served: over TLS when configured (the
 /// handshake given as long as a request's headers), then HTTP/1.1 or 2,
 /// watched for the graceful shutdown.
@@ -314,7 +330,10 @@ impl Connections {
     fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         use hyper_util::rt::TokioIo;
         use hyper_util::service::TowerToHyperService;
-        let service = TowerToHyperService::new(self.router.clone());
+        use tower::Layer as _;
+        // Each request knows the connection's peer (the limits' client address).
+        let router = axum::Extension(Peer(peer.ip())).layer(self.router.clone());
+        let service = TowerToHyperService::new(router);
         let Some(tls) = &self.tls else {
             let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
             let conn = self.graceful.watch(conn);

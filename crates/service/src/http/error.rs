@@ -38,6 +38,9 @@ pub enum ApiError {
     BodyTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit: the message, and seconds until a retry can pass.
+    #[error("{0}")]
+    RateLimited(String, u64),
 }
 
 impl ApiError {
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Timeout(_) => Code::RequestTimeout,
             ApiError::BodyTooLarge(_) => Code::BodyTooLarge,
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
+            ApiError::RateLimited(..) => Code::RateLimited,
         }
     }
 
@@ -166,6 +170,10 @@ fn example(code: Code) -> ApiError {
         )),
         Code::RememberDisabled => s(Error::RememberDisabled),
         Code::Overloaded => s(Error::Overloaded),
+        Code::RateLimited => ApiError::RateLimited(
+            "key 3f2a9c0d1e4b5a69 is over its scope's rate limit (match: 20/s); retry after 1 s".into(),
+            1,
+        ),
         Code::Unavailable => s(Error::Unavailable("the service is shutting down".into())),
         Code::DatabaseUnavailable => {
             s(Error::DatabaseUnavailable("the database cannot be reached: writes are refused until it is back".into()))
@@ -190,7 +198,11 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            let secs = match &self {
+                ApiError::RateLimited(_, secs) => *secs,
+                _ => RETRY_AFTER_SECS,
+            };
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

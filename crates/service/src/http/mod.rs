@@ -10,6 +10,7 @@ mod gallery_reports;
 mod health;
 mod input;
 mod keys;
+pub mod limits;
 mod matching;
 pub mod openapi;
 mod persons;
@@ -51,7 +52,13 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Longest a client may take to send headers (the connection is closed after).
     pub header_read_timeout: Duration,
+    /// Request rates and failed authentications, per key and client address.
+    pub limits: Arc<limits::Limits>,
 }
+
+/// The address of a connection's peer, put on each of its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -63,7 +63,7 @@ impl Modify for BearerAuth {
     }
 }
 
-const AUTH: &[Code] = &[Unauthorized, Forbidden];
+const AUTH: &[Code] = &[Unauthorized, Forbidden, RateLimited];
 const IMAGE_INPUT: &[Code] = &[
     InvalidRequest,
     MissingImage,

@@ -90,6 +90,9 @@ error_codes! {
     RememberDisabled = "remember_disabled", CONFLICT;
     /// The inference queue is full (answered with `Retry-After`).
     Overloaded = "overloaded", TOO_MANY_REQUESTS;
+    /// A rate limit: the key's, the client address's without a key, or its
+    /// failed authentications (answered with `Retry-After`).
+    RateLimited = "rate_limited", TOO_MANY_REQUESTS;
     /// The service is shutting down or the database busy (with `Retry-After`).
     Unavailable = "unavailable", SERVICE_UNAVAILABLE;
     /// The database cannot be reached: writes wait until it is back.
