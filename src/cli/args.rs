@@ -15,7 +15,7 @@ use visage_service::gallery::{AnnParams, IndexConfig, IndexKind};
 use visage_service::server::{Config, DEFAULT_ADDR, DEFAULT_DB, DEFAULT_MODELS_DIR};
 use visage_service::service::{ServiceConfig, ThresholdChoice};
 
-use super::data_key::DataKeyArgs;
+use super::data_key_args::DataKeyArgs;
 use super::durations::{Ttl, ttl};
 use visage_service::store::Location;
 use visage_service::tls::TlsFiles;

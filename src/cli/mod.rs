@@ -4,6 +4,7 @@
 mod admin;
 mod args;
 mod data_key;
+mod data_key_args;
 mod durations;
 mod embedder_switch;
 mod eval;
