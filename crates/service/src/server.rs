@@ -104,22 +104,7 @@ impl Application {
         let db = Location::redact(&config.db);
         let store =
             Store::open_with(&config.db, config.data_keys.clone()).await.with_context(|| format!("opening {db}"))?;
-        let models_dir = config.models_dir.clone();
-        let pc = config.pipeline;
-        let pipeline = tokio::task::spawn_blocking(move || -> Result<Pipeline> {
-            let p = Pipeline::load(&models_dir, pc)?;
-            // Warm-up: a real forward pass of both models (the embedder ran
-            // one while loading) and the common detector plan.
-            p.detect(&image::RgbImage::new(640, 480))?;
-            Ok(p)
-        })
-        .await
-        .context("model loading panicked")??;
-        tracing::info!(
-            detector = %pipeline.detector.id(),
-            embedder = %pipeline.embedder.id(),
-            "models loaded and warmed up"
-        );
+        let pipeline = load_models(&config).await?;
         let rules = config.thresholds.apply(config.service.clone(), &pipeline, &config.models_dir)?;
         let engine = Engine::start(Arc::new(pipeline), config.workers, config.queue)?;
         let service = Service::new(engine, store, rules).await?;
@@ -131,24 +116,7 @@ impl Application {
         };
         let loopback = listener.local_addr()?.ip().is_loopback();
         let keys = service.store().active_keys().await.context("reading the API keys")?;
-        if keys == 0 && !loopback && !config.insecure_no_auth {
-            anyhow::bail!(
-                "refusing to serve {} (not loopback) without API keys: create one with `visage keys create \
-                 --scope admin --name NAME --db {}`, or pass --insecure-no-auth to serve without authentication",
-                config.addr,
-                db
-            );
-        }
-        let open_without_keys = loopback || config.insecure_no_auth;
-        if keys == 0 {
-            tracing::warn!(addr = %config.addr, "no API keys exist: requests are not authenticated until one is created");
-        } else if !loopback && tls.is_none() {
-            tracing::warn!(
-                addr = %config.addr,
-                "serving plain HTTP on a network: API keys, photos and answers cross it readable by anyone on the \
-                 path (give --tls-cert and --tls-key, or put a TLS proxy in front)"
-            );
-        }
+        let open_without_keys = exposure(&config, keys, loopback, tls.is_some())?;
         Ok(Self {
             listener,
             tls,
@@ -190,21 +158,7 @@ impl Application {
         let addr = self.local_addr()?;
         tracing::info!(%addr, tls = self.tls.is_some(), "listening");
         let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
-        let metrics_server = self.metrics_listener.map(|listener| {
-            let router = crate::http::metrics_app(self.state.clone());
-            let mut stopped = metrics_stopped.clone();
-            if let Ok(a) = listener.local_addr() {
-                tracing::info!(addr = %a, "serving /metrics");
-            }
-            tokio::spawn(async move {
-                let stop = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
-                    tracing::warn!(error = %e, "the metrics listener failed");
-                }
-            })
-        });
+        let metrics_server = self.metrics_listener.map(|l| serve_metrics(l, self.state.clone(), metrics_stopped));
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
         let connections = Connections {
@@ -245,21 +199,91 @@ impl Application {
         if tokio::time::timeout(timeout, connections.graceful.shutdown()).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {timeout:?}; stopping");
         }
-        let unwritten = self.state.service.events.write_now().await;
-        if unwritten > 0 {
-            tracing::error!(events = unwritten, "stopping with identify events the database never took: they are lost");
-        }
-        match self.state.service.save_index().await {
-            Ok(true) => tracing::info!("index saved"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "saving the index failed; it is caught up from the change log at the next start")
-            }
-        }
-        self.state.service.store().close().await;
-        tracing::info!("stopped");
+        settle(&self.state.service).await;
         Ok(())
     }
+}
+
+/// After the last request: identify's waiting events written, the index
+/// saved, the store closed.
+async fn settle(service: &Service) {
+    let unwritten = service.events.write_now().await;
+    if unwritten > 0 {
+        tracing::error!(events = unwritten, "stopping with identify events the database never took: they are lost");
+    }
+    match service.save_index().await {
+        Ok(true) => tracing::info!("index saved"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "saving the index failed; it is caught up from the change log at the next start")
+        }
+    }
+    service.store().close().await;
+    tracing::info!("stopped");
+}
+
+/// `/metrics` alone on its own listener, until `stopped` turns true.
+fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let router = crate::http::metrics_app(state);
+    if let Ok(a) = listener.local_addr() {
+        tracing::info!(addr = %a, "serving /metrics");
+    }
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            tracing::warn!(error = %e, "the metrics listener failed");
+        }
+    })
+}
+
+/// Loads the models on a blocking thread and warms them up.
+async fn load_models(config: &Config) -> Result<Pipeline> {
+    let (models_dir, pc) = (config.models_dir.clone(), config.pipeline.clone());
+    let pipeline = tokio::task::spawn_blocking(move || -> Result<Pipeline> {
+        let p = Pipeline::load(&models_dir, pc)?;
+        // Warm-up: a real forward pass of both models (the embedder ran
+        // one while loading) and the common detector plan.
+        p.detect(&image::RgbImage::new(640, 480))?;
+        Ok(p)
+    })
+    .await
+    .context("model loading panicked")??;
+    tracing::info!(
+        detector = %pipeline.detector.id(),
+        embedder = %pipeline.embedder.id(),
+        "models loaded and warmed up"
+    );
+    Ok(pipeline)
+}
+
+/// Whether requests without a key may pass (while no key exists): on
+/// loopback or when told. Refuses a network address without keys; warns of
+/// an open service and of plain HTTP on a network.
+fn exposure(config: &Config, keys: i64, loopback: bool, tls: bool) -> Result<bool> {
+    if keys == 0 && !loopback && !config.insecure_no_auth {
+        anyhow::bail!(
+            "refusing to serve {} (not loopback) without API keys: create one with `visage keys create \
+             --scope admin --name NAME --db {}`, or pass --insecure-no-auth to serve without authentication",
+            config.addr,
+            Location::redact(&config.db)
+        );
+    }
+    if keys == 0 {
+        tracing::warn!(addr = %config.addr, "no API keys exist: requests are not authenticated until one is created");
+    } else if !loopback && !tls {
+        tracing::warn!(
+            addr = %config.addr,
+            "serving plain HTTP on a network: API keys, photos and answers cross it readable by anyone on the \
+             path (give --tls-cert and --tls-key, or put a TLS proxy in front)"
+        );
+    }
+    Ok(loopback || config.insecure_no_auth)
 }
 
 /// What the service does beside answering requests, until aborted: SIGHUP
