@@ -42,10 +42,10 @@ test-data:
 ## (installed with apt when missing and root; the tests start throwaway
 ## clusters of their own, never a system server).
 test-tools:
-	@command -v curl >/dev/null && command -v jq >/dev/null || { \
+	@command -v curl >/dev/null && command -v jq >/dev/null && command -v openssl >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
-	  else echo "the curl tests need curl and jq: please install them" >&2; exit 1; fi; }
+	    apt-get update -qq && apt-get install -y -qq curl jq openssl >/dev/null; \
+	  else echo "the curl and TLS tests need curl, jq and openssl: please install them" >&2; exit 1; fi; }
 	@bash tests/pg/cluster.sh bin x >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
