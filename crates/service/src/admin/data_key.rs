@@ -8,7 +8,6 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
-use serde::Serialize;
 
 use super::ACTOR;
 use crate::sealing::{DataKeys, KeyId, Sealed};
@@ -19,18 +18,15 @@ const BATCH: u32 = 500;
 /// Passes before giving up on values that keep changing under the rotation.
 const MAX_PASSES: u32 = 10;
 
-#[derive(Debug, Serialize)]
+/// What a rotation did: the key everything is sealed with now, values
+/// resealed, passes, earlier keys unlisted, seconds.
+#[derive(Debug)]
 pub struct Rotated {
-    #[serde(serialize_with = "crate::admin::data_key::as_text")]
     pub key: KeyId,
     pub resealed: u64,
     pub passes: u32,
     pub retired: u64,
     pub seconds: f64,
-}
-
-fn as_text<S: serde::Serializer>(id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
 }
 
 /// What a stored value is bound to.
